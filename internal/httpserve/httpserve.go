@@ -1,0 +1,414 @@
+// Package httpserve serves one http.Handler over HTTPS with HTTP/2 (and
+// HTTP/1.1) on TCP and HTTP/3 on UDP at the same address.
+//
+// Two explicit servers share the port: a net/http server on TCP (ALPN
+// "h2", "http/1.1") and a quic-go http3 server on UDP (ALPN "h3"). quic-go's
+// ListenAndServe helpers cannot drain, so [Server.Shutdown] shuts both down
+// itself: TCP with http.Server.Shutdown, UDP with a GOAWAY and a wait for
+// running requests, after which the UDP socket is closed. Responses over TCP
+// advertise HTTP/3 with
+//
+//	Alt-Svc: h3=":PORT"; ma=86400
+//
+// unless DisableHTTP3 is set.
+//
+// Lifecycle: [Server.Listen] binds both sockets (port 0 picks a port free on
+// both TCP and UDP), [Server.Serve] blocks serving them, [Server.Shutdown]
+// drains. Every zero limit takes the default named below.
+//
+//	srv := &httpserve.Server{Addr: ":443", Handler: h, TLSConfig: reloader.TLSConfig(), Logger: log}
+//	if err := srv.Listen(); err != nil { ... }
+//	go srv.Serve(ctx)
+//	...
+//	err := srv.Shutdown(drainCtx)
+package httpserve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+// Defaults for the zero values of Server's limits.
+const (
+	// DefaultReadHeaderTimeout bounds reading a request's headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds the handling and writing of a response.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultIdleTimeout closes connections idle for this long.
+	DefaultIdleTimeout = 120 * time.Second
+	// DefaultMaxHeaderBytes bounds the size of a request's headers.
+	DefaultMaxHeaderBytes = 16 << 10
+	// DefaultMaxConcurrentStreams bounds the concurrent requests on one
+	// HTTP/2 or HTTP/3 connection.
+	DefaultMaxConcurrentStreams = 256
+	// AltSvcMaxAge is the ma= lifetime, in seconds, of the Alt-Svc header.
+	AltSvcMaxAge = 86400
+)
+
+// listenAttempts is how often Listen tries for a port free on both TCP and
+// UDP when the address has port 0.
+const listenAttempts = 10
+
+// Server serves Handler over HTTP/2 on TCP and HTTP/3 on UDP at Addr.
+// Set its fields before Listen and do not change them afterwards.
+type Server struct {
+	// Addr is the "host:port" to listen on; port 0 picks a free port.
+	// An empty Addr means ":443".
+	Addr string
+	// Handler serves every request, on both protocols.
+	Handler http.Handler
+	// TLSConfig must supply certificates (Certificates, GetCertificate or
+	// GetConfigForClient). It is cloned; NextProtos is set by the server.
+	// A zero MinVersion becomes TLS 1.2 (HTTP/3 always uses TLS 1.3).
+	TLSConfig *tls.Config
+	// Logger receives serving errors; nil means slog.Default().
+	Logger *slog.Logger
+	// DisableHTTP3 serves TCP only and sends no Alt-Svc header.
+	DisableHTTP3 bool
+
+	// ReadHeaderTimeout bounds reading request headers (TCP) and the
+	// QUIC handshake (UDP). Zero means DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a request, body included, on both
+	// protocols. Zero means DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response on both protocols.
+	// Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle connections on both protocols.
+	// Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds request headers on both protocols.
+	// Zero means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxConcurrentStreams bounds concurrent requests per connection on
+	// both protocols. Zero means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+
+	mu   sync.Mutex
+	tcp  net.Listener
+	udp  net.PacketConn
+	h1   *http.Server
+	h3   *http3.Server
+	shut bool
+}
+
+// Listen binds the TCP socket and, unless DisableHTTP3 is set, the UDP
+// socket on the same port. With port 0 it retries a few times until the
+// port picked for TCP is also free on UDP.
+func (s *Server) Listen() error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	addr := s.Addr
+	if addr == "" {
+		addr = ":443"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("httpserve: parsing address %q: %w", addr, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tcp != nil {
+		return errors.New("httpserve: already listening")
+	}
+	attempts := 1
+	if port == "0" {
+		attempts = listenAttempts
+	}
+	for i := 0; ; i++ {
+		tcp, udp, err := listenPair(host, port, s.DisableHTTP3)
+		if err == nil {
+			s.tcp, s.udp = tcp, udp
+			s.setup()
+			return nil
+		}
+		if i+1 >= attempts || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+	}
+}
+
+func listenPair(host, port string, tcpOnly bool) (net.Listener, net.PacketConn, error) {
+	tcp, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, nil, fmt.Errorf("httpserve: listening on tcp: %w", err)
+	}
+	if tcpOnly {
+		return tcp, nil, nil
+	}
+	bound := strconv.Itoa(tcp.Addr().(*net.TCPAddr).Port)
+	udp, err := net.ListenPacket("udp", net.JoinHostPort(host, bound))
+	if err != nil {
+		tcp.Close()
+		return nil, nil, fmt.Errorf("httpserve: listening on udp: %w", err)
+	}
+	return tcp, udp, nil
+}
+
+func (s *Server) check() error {
+	if s.Handler == nil {
+		return errors.New("httpserve: no handler")
+	}
+	c := s.TLSConfig
+	if c == nil || (len(c.Certificates) == 0 && c.GetCertificate == nil && c.GetConfigForClient == nil) {
+		return errors.New("httpserve: TLS config without certificates")
+	}
+	return nil
+}
+
+// setup builds both servers; s.mu is held.
+func (s *Server) setup() {
+	logger := s.logger()
+	port := s.tcp.Addr().(*net.TCPAddr).Port
+
+	tcpTLS := s.TLSConfig.Clone()
+	tcpTLS.NextProtos = []string{"h2", "http/1.1"}
+	if tcpTLS.MinVersion == 0 {
+		tcpTLS.MinVersion = tls.VersionTLS12
+	}
+	tcpHandler := s.Handler
+	if !s.DisableHTTP3 {
+		altSvc := fmt.Sprintf(`h3=":%d"; ma=%d`, port, AltSvcMaxAge)
+		next := s.Handler
+		tcpHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Alt-Svc", altSvc)
+			next.ServeHTTP(w, r)
+		})
+	}
+	s.h1 = &http.Server{
+		Handler:           tcpHandler,
+		TLSConfig:         tcpTLS,
+		ReadHeaderTimeout: orDuration(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDuration(s.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDuration(s.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDuration(s.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    orInt(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: int(orStreams(s.MaxConcurrentStreams))},
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	if s.DisableHTTP3 {
+		return
+	}
+	s.h3 = &http3.Server{
+		Handler:        s.h3Handler(),
+		TLSConfig:      s.TLSConfig,
+		MaxHeaderBytes: orInt(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		IdleTimeout:    orDuration(s.IdleTimeout, DefaultIdleTimeout),
+		Logger:         logger,
+		QUICConfig: &quic.Config{
+			HandshakeIdleTimeout: orDuration(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+			MaxIdleTimeout:       orDuration(s.IdleTimeout, DefaultIdleTimeout),
+			MaxIncomingStreams:   int64(orStreams(s.MaxConcurrentStreams)),
+			// No 0-RTT: replayable early data buys little for DNS
+			// queries and is one more thing to reason about.
+			Allow0RTT: false,
+		},
+	}
+}
+
+// h3Handler applies the read and write timeouts per request, as net/http
+// does on TCP; quic-go has no server-wide setting for them.
+func (s *Server) h3Handler() http.Handler {
+	readTimeout := orDuration(s.ReadTimeout, DefaultReadTimeout)
+	writeTimeout := orDuration(s.WriteTimeout, DefaultWriteTimeout)
+	next := s.Handler
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(now.Add(readTimeout))
+		_ = rc.SetWriteDeadline(now.Add(writeTimeout))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// BoundAddr returns the bound "host:port" (TCP and UDP share the port),
+// or "" before Listen. (The Addr field holds the requested address.)
+func (s *Server) BoundAddr() string {
+	a := s.TCPAddr()
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// TCPAddr returns the bound TCP address, or nil before Listen.
+func (s *Server) TCPAddr() *net.TCPAddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr().(*net.TCPAddr)
+}
+
+// UDPAddr returns the bound UDP address, or nil before Listen or with
+// DisableHTTP3.
+func (s *Server) UDPAddr() *net.UDPAddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.LocalAddr().(*net.UDPAddr)
+}
+
+// Serve serves both sockets bound by Listen and blocks until both servers
+// stop. It returns nil after Shutdown, or the first serving error (after
+// which the other server is closed). ctx is the base context of every
+// request; cancelling it closes both servers at once, without draining:
+// call Shutdown first for a graceful stop.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.tcp == nil {
+		s.mu.Unlock()
+		return errors.New("httpserve: Serve called before Listen")
+	}
+	if s.shut {
+		s.mu.Unlock()
+		return nil
+	}
+	h1, h3, tcp, udp := s.h1, s.h3, s.tcp, s.udp
+	s.mu.Unlock()
+
+	h1.BaseContext = func(net.Listener) context.Context { return ctx }
+	if h3 != nil {
+		h3.ConnContext = func(context.Context, *quic.Conn) context.Context { return ctx }
+	}
+
+	errc := make(chan error, 2)
+	n := 1
+	go func() { errc <- serveErr(h1.ServeTLS(tcp, "", ""), "tcp") }()
+	if h3 != nil {
+		n++
+		go func() { errc <- serveErr(h3.Serve(udp), "udp") }()
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.close() })
+	defer stop()
+
+	var first error
+	for i := range n {
+		err := <-errc
+		if err != nil && first == nil {
+			first = err
+			if i+1 < n {
+				_ = s.close()
+			}
+		}
+	}
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+func serveErr(err error, proto string) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("httpserve: serving %s: %w", proto, err)
+}
+
+// Shutdown stops accepting connections on both protocols and waits until
+// running requests finish or ctx is done; then it closes what remains.
+// New TCP connections are refused at once; HTTP/3 clients get a GOAWAY.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shut = true
+	h1, h3, tcp, udp := s.h1, s.h3, s.tcp, s.udp
+	s.mu.Unlock()
+	if h1 == nil {
+		return nil
+	}
+	var wg sync.WaitGroup
+	var err1, err3 error
+	wg.Go(func() {
+		err1 = h1.Shutdown(ctx)
+		// Refuse connections even if Serve never ran.
+		_ = tcp.Close()
+	})
+	if h3 != nil {
+		wg.Go(func() {
+			err3 = h3.Shutdown(ctx)
+			// The server does not close a socket it was handed.
+			if err := udp.Close(); err != nil && !errors.Is(err, net.ErrClosed) && err3 == nil {
+				err3 = err
+			}
+		})
+	}
+	wg.Wait()
+	if err1 != nil {
+		_ = h1.Close()
+		err1 = fmt.Errorf("httpserve: draining tcp: %w", err1)
+	}
+	if err3 != nil {
+		err3 = fmt.Errorf("httpserve: draining udp: %w", err3)
+	}
+	return errors.Join(err1, err3)
+}
+
+// close stops both servers at once, without draining.
+func (s *Server) close() error {
+	s.mu.Lock()
+	s.shut = true
+	h1, h3, tcp, udp := s.h1, s.h3, s.tcp, s.udp
+	s.mu.Unlock()
+	if h1 == nil {
+		return nil
+	}
+	err := h1.Close()
+	_ = tcp.Close()
+	if h3 != nil {
+		err = errors.Join(err, h3.Close())
+		if cerr := udp.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = errors.Join(err, cerr)
+		}
+	}
+	return err
+}
+
+// Close closes both servers at once, aborting running requests.
+func (s *Server) Close() error { return s.close() }
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orStreams(v uint32) uint32 {
+	if v == 0 {
+		return DefaultMaxConcurrentStreams
+	}
+	return v
+}

@@ -1,0 +1,341 @@
+package httpserve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/odohd/odoh/internal/testca"
+)
+
+type stack struct {
+	srv    *Server
+	served chan error
+	h2     *http.Client
+	h3     *http.Client
+	url    string
+}
+
+func start(t *testing.T, ca *testca.CA, h http.Handler, mutate func(*Server)) *stack {
+	t.Helper()
+	srv := &Server{
+		Addr:      "127.0.0.1:0",
+		Handler:   h,
+		TLSConfig: ca.ServerTLS(t),
+		Logger:    slog.New(slog.DiscardHandler),
+	}
+	if mutate != nil {
+		mutate(srv)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	st := &stack{srv: srv, served: make(chan error, 1), url: "https://" + srv.BoundAddr() + "/"}
+	go func() { st.served <- srv.Serve(t.Context()) }()
+
+	h2t := &http.Transport{TLSClientConfig: ca.ClientTLS(), ForceAttemptHTTP2: true}
+	h3t := &http3.Transport{TLSClientConfig: ca.ClientTLS()}
+	t.Cleanup(func() {
+		h2t.CloseIdleConnections()
+		_ = h3t.Close()
+		_ = srv.Close()
+	})
+	st.h2 = &http.Client{Transport: h2t, Timeout: 10 * time.Second}
+	st.h3 = &http.Client{Transport: h3t, Timeout: 10 * time.Second}
+	return st
+}
+
+func get(t *testing.T, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return resp, string(b)
+}
+
+func protoHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	})
+}
+
+func TestH2AndH3OnOnePort(t *testing.T) {
+	ca := testca.New(t)
+	st := start(t, ca, protoHandler(), nil)
+
+	tcp, udp := st.srv.TCPAddr(), st.srv.UDPAddr()
+	if tcp.Port == 0 || tcp.Port != udp.Port {
+		t.Fatalf("TCP port %d, UDP port %d", tcp.Port, udp.Port)
+	}
+
+	resp, body := get(t, st.h2, st.url)
+	if resp.ProtoMajor != 2 || body != "HTTP/2.0" {
+		t.Errorf("TCP: response proto %s, handler saw %q", resp.Proto, body)
+	}
+	wantAltSvc := fmt.Sprintf(`h3=":%d"; ma=86400`, tcp.Port)
+	if got := resp.Header.Get("Alt-Svc"); got != wantAltSvc {
+		t.Errorf("TCP Alt-Svc = %q, want %q", got, wantAltSvc)
+	}
+
+	resp, body = get(t, st.h3, st.url)
+	if resp.ProtoMajor != 3 || body != "HTTP/3.0" {
+		t.Errorf("UDP: response proto %s, handler saw %q", resp.Proto, body)
+	}
+	if got := resp.Header.Get("Alt-Svc"); got != "" {
+		t.Errorf("HTTP/3 response carries Alt-Svc %q", got)
+	}
+
+	// HTTP/1.1 still works on TCP.
+	h1 := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: ca.ClientTLS(),
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}
+	resp, body = get(t, h1, st.url)
+	if body != "HTTP/1.1" || resp.Header.Get("Alt-Svc") != wantAltSvc {
+		t.Errorf("HTTP/1.1: handler saw %q, Alt-Svc %q", body, resp.Header.Get("Alt-Svc"))
+	}
+
+	if err := st.srv.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-st.served; err != nil {
+		t.Fatalf("Serve returned %v after Shutdown", err)
+	}
+}
+
+func TestDisableHTTP3(t *testing.T) {
+	ca := testca.New(t)
+	st := start(t, ca, protoHandler(), func(s *Server) { s.DisableHTTP3 = true })
+	if st.srv.UDPAddr() != nil {
+		t.Fatal("UDP socket bound with DisableHTTP3")
+	}
+	resp, _ := get(t, st.h2, st.url)
+	if got := resp.Header.Get("Alt-Svc"); got != "" {
+		t.Errorf("Alt-Svc = %q with HTTP/3 disabled", got)
+	}
+}
+
+func TestShutdownDrainsBothProtocols(t *testing.T) {
+	ca := testca.New(t)
+	entered := make(chan string, 2)
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- r.Proto
+		<-release
+		fmt.Fprint(w, "done "+r.Proto)
+	})
+	st := start(t, ca, h, nil)
+
+	type result struct {
+		body string
+		err  error
+	}
+	results := make(chan result, 2)
+	for _, c := range []*http.Client{st.h2, st.h3} {
+		go func() {
+			resp, err := c.Get(st.url)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			results <- result{string(b), err}
+		}()
+	}
+	for range 2 {
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("requests never reached the handler")
+		}
+	}
+
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- st.srv.Shutdown(t.Context()) }()
+
+	// New TCP connections are refused once the drain has begun.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", st.srv.BoundAddr(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("TCP still accepts connections during Shutdown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A new HTTP/3 connection fails too.
+	fresh := &http3.Transport{TLSClientConfig: ca.ClientTLS()}
+	defer fresh.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.url, nil)
+	if resp, err := fresh.RoundTrip(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("a new HTTP/3 connection was served during Shutdown")
+	}
+
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned %v with requests in flight", err)
+	default:
+	}
+	close(release)
+
+	got := map[string]bool{}
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("in-flight request failed: %v", r.err)
+		}
+		got[r.body] = true
+	}
+	if !got["done HTTP/2.0"] || !got["done HTTP/3.0"] {
+		t.Fatalf("in-flight bodies = %v", got)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-st.served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestShutdownTimeoutClosesRemaining(t *testing.T) {
+	ca := testca.New(t)
+	entered := make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-r.Context().Done()
+	})
+	st := start(t, ca, h, nil)
+	go func() {
+		if resp, err := st.h3.Get(st.url); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := st.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
+	}
+}
+
+func TestServeStopsWhenContextCancelled(t *testing.T) {
+	ca := testca.New(t)
+	srv := &Server{Addr: "127.0.0.1:0", Handler: protoHandler(), TLSConfig: ca.ServerTLS(t)}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	cancel()
+	select {
+	case err := <-served:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Serve = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	if c, err := net.Dial("tcp", srv.BoundAddr()); err == nil {
+		c.Close()
+		t.Fatal("TCP still accepting after cancel")
+	}
+}
+
+func TestListenErrors(t *testing.T) {
+	ca := testca.New(t)
+	testCases := []struct {
+		name string
+		srv  *Server
+		want string
+	}{
+		{"no handler", &Server{Addr: "127.0.0.1:0", TLSConfig: ca.ServerTLS(t)}, "no handler"},
+		{"no tls", &Server{Addr: "127.0.0.1:0", Handler: protoHandler()}, "without certificates"},
+		{"empty tls", &Server{Addr: "127.0.0.1:0", Handler: protoHandler(), TLSConfig: &tls.Config{}}, "without certificates"},
+		{"bad addr", &Server{Addr: "127.0.0.1", Handler: protoHandler(), TLSConfig: ca.ServerTLS(t)}, "parsing address"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.srv.Listen()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Listen = %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestListenPortTakenOnUDP(t *testing.T) {
+	// A fixed port already taken on UDP fails clearly.
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	ca := testca.New(t)
+	srv := &Server{
+		Addr:      udp.LocalAddr().String(),
+		Handler:   protoHandler(),
+		TLSConfig: ca.ServerTLS(t),
+	}
+	if err := srv.Listen(); err == nil {
+		srv.Close()
+		t.Skip("the TCP side of the port was taken by someone else first")
+	} else if !strings.Contains(err.Error(), "udp") {
+		t.Fatalf("Listen = %v, want a udp error", err)
+	}
+	// The TCP socket was released.
+	ln, err := net.Listen("tcp", udp.LocalAddr().String())
+	if err != nil {
+		t.Fatalf("TCP port leaked by failed Listen: %v", err)
+	}
+	ln.Close()
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	ca := testca.New(t)
+	st := start(t, ca, protoHandler(), func(s *Server) { s.MaxConcurrentStreams = 4 })
+	var wg sync.WaitGroup
+	for i := range 20 {
+		c := st.h2
+		if i%2 == 1 {
+			c = st.h3
+		}
+		wg.Go(func() {
+			resp, err := c.Get(st.url)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+}
