@@ -1,0 +1,213 @@
+// Package admin serves a daemon's operational endpoints on a separate,
+// plain-HTTP listener (loopback by default):
+//
+//   - /healthz answers 200 "ok" while the process runs (liveness);
+//   - /readyz answers 200 "ready" when Options.Ready returns nil and 503
+//     with the reason otherwise: while starting, draining, or without keys
+//     (readiness, so a load balancer stops sending before shutdown);
+//   - /metrics serves Prometheus metrics from Options.Registry, never the
+//     global default registry, with the Go runtime and process collectors
+//     and a constant <namespace>_build_info{version,revision,goversion} 1.
+//
+// The lifecycle mirrors internal/httpserve: [New], [Server.Listen],
+// [Server.Serve], [Server.Shutdown].
+//
+//	reg := prometheus.NewRegistry()
+//	adm, err := admin.New(admin.Options{Addr: *adminAddr, Namespace: "odoh",
+//		Registry: reg, Build: buildinfo.Read(version), Ready: ready, Logger: log})
+//	if err := adm.Listen(); err != nil { ... }
+//	go adm.Serve(ctx)
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/odohd/odoh/internal/buildinfo"
+)
+
+// DefaultAddr is the listen address used when Options.Addr is empty.
+const DefaultAddr = "127.0.0.1:9090"
+
+// Timeouts of the admin listener; its requests are small and local.
+const (
+	readHeaderTimeout = 5 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+)
+
+// Options configures a Server.
+type Options struct {
+	// Addr is the "host:port" to listen on; empty means DefaultAddr.
+	Addr string
+	// Namespace prefixes the build_info metric, e.g. "odoh".
+	Namespace string
+	// Registry receives the Go, process and build_info collectors and is
+	// what /metrics serves. Nil means a new registry, see Server.Registry.
+	Registry *prometheus.Registry
+	// Build labels the build_info metric.
+	Build buildinfo.Info
+	// Ready reports readiness: nil means ready. Nil Ready is always ready.
+	Ready func() error
+	// Logger receives serving errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the admin listener.
+type Server struct {
+	addr     string
+	registry *prometheus.Registry
+	ready    func() error
+	logger   *slog.Logger
+	srv      *http.Server
+
+	mu sync.Mutex
+	ln net.Listener
+}
+
+// New builds a Server and registers its collectors in the registry. It
+// fails if the registry already holds them.
+func New(opts Options) (*Server, error) {
+	s := &Server{
+		addr:     opts.Addr,
+		registry: opts.Registry,
+		ready:    opts.Ready,
+		logger:   opts.Logger,
+	}
+	if s.addr == "" {
+		s.addr = DefaultAddr
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: opts.Namespace,
+		Name:      "build_info",
+		Help:      "Always 1; labelled with the version, VCS revision and Go version of the running binary.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(opts.Build.Version, opts.Build.Revision, opts.Build.GoVersion).Set(1)
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo,
+	} {
+		if err := s.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("admin: registering collector: %w", err)
+		}
+	}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Registry returns the registry /metrics serves; callers register their
+// own metrics there.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Handler returns the admin endpoints as an http.Handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if s.ready != nil {
+			if err := s.ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "not ready: %v\n", err)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}))
+	return mux
+}
+
+// Listen binds the TCP listener.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return errors.New("admin: already listening")
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("admin: listening: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// BoundAddr returns the bound "host:port", or "" before Listen.
+func (s *Server) BoundAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Serve serves the listener bound by Listen and blocks until Shutdown
+// (then it returns nil) or a serving error. ctx is the base context of
+// requests; cancelling it closes the listener at once.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	if ln == nil {
+		return errors.New("admin: Serve called before Listen")
+	}
+	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	stop := context.AfterFunc(ctx, func() { _ = s.srv.Close() })
+	defer stop()
+	err := s.srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return nil
+	}
+	return fmt.Errorf("admin: serving: %w", err)
+}
+
+// Shutdown stops the listener and waits for running requests until ctx
+// is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	err := s.srv.Shutdown(ctx)
+	if ln != nil {
+		_ = ln.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("admin: shutting down: %w", err)
+	}
+	return nil
+}
