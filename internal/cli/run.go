@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// DefaultDrainTimeout bounds Hooks.Drain when Hooks.DrainTimeout is zero.
+const DefaultDrainTimeout = 30 * time.Second
+
+// startGrace is how long Run waits for Start to return once its context
+// is cancelled after the drain.
+const startGrace = 5 * time.Second
+
+// Hooks are the steps of a daemon's life that Run drives.
+type Hooks struct {
+	// Start runs the service and blocks until it stops. Its context is
+	// cancelled only after Drain has returned (it carries ctx's values but
+	// not its cancellation). If Start returns before a stop is requested,
+	// Run returns its error without draining. Required.
+	Start func(ctx context.Context) error
+	// Stopping is called first when a stop is requested; it should make
+	// readiness fail. Optional.
+	Stopping func()
+	// Lameduck is how long Run waits between Stopping and Drain, so that
+	// load balancers notice the failing readiness. Zero means no wait.
+	Lameduck time.Duration
+	// Drain shuts the service down gracefully, letting in-flight work
+	// finish until its context is done (the servers' Shutdown). Optional.
+	Drain func(ctx context.Context) error
+	// DrainTimeout bounds Drain; zero means DefaultDrainTimeout. A second
+	// SIGTERM or SIGINT cuts the lameduck wait and the drain short.
+	DrainTimeout time.Duration
+	// Reload is called on SIGHUP; on error the service keeps running with
+	// its old state, and the error is logged. Optional.
+	Reload func() error
+	// Signals, when not nil, replaces the process's SIGINT, SIGTERM and
+	// SIGHUP (for tests).
+	Signals <-chan os.Signal
+}
+
+// Run starts the service with Hooks.Start and runs it until SIGTERM or
+// SIGINT arrives or ctx is cancelled; then it calls Stopping, waits
+// Lameduck, calls Drain with a fresh DrainTimeout context, cancels Start's
+// context and waits for Start to return. SIGHUP calls Reload. Run returns
+// the errors of Drain and Start joined (Start returning context.Canceled
+// after the drain is not an error), or Start's own result if it returned
+// before any stop was requested.
+func Run(ctx context.Context, logger *slog.Logger, h Hooks) error {
+	if h.Start == nil {
+		return errors.New("cli: no Start hook")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	sigs := h.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+
+	startCtx, cancelStart := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelStart()
+	started := make(chan error, 1)
+	go func() { started <- h.Start(startCtx) }()
+
+	var reason string
+	for reason == "" {
+		select {
+		case err := <-started:
+			return err
+		case <-ctx.Done():
+			reason = "context cancelled"
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(logger, h.Reload)
+				continue
+			}
+			reason = sig.String()
+		}
+	}
+
+	logger.Info("stopping", "reason", reason)
+	if h.Stopping != nil {
+		h.Stopping()
+	}
+	timeout := h.DrainTimeout
+	if timeout <= 0 {
+		timeout = DefaultDrainTimeout
+	}
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	// A second stop signal forces the end; SIGHUP is ignored by now.
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig != syscall.SIGHUP {
+					logger.Warn("second stop signal, not waiting for in-flight work", "signal", sig.String())
+					cancelDrain()
+					return
+				}
+			case <-drainCtx.Done():
+				return
+			}
+		}
+	}()
+	if h.Lameduck > 0 {
+		logger.Info("lameduck: readiness failing before drain", "duration", h.Lameduck)
+		t := time.NewTimer(h.Lameduck)
+		select {
+		case <-t.C:
+		case <-drainCtx.Done():
+			t.Stop()
+		}
+	}
+	var drainErr error
+	if h.Drain != nil {
+		dctx, cancel := context.WithTimeout(drainCtx, timeout)
+		began := time.Now()
+		drainErr = h.Drain(dctx)
+		cancel()
+		if drainErr != nil {
+			drainErr = fmt.Errorf("draining: %w", drainErr)
+		} else {
+			logger.Info("drained", "duration", time.Since(began).Round(time.Millisecond))
+		}
+	}
+	cancelStart()
+
+	var startErr error
+	t := time.NewTimer(startGrace)
+	defer t.Stop()
+	select {
+	case err := <-started:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			startErr = err
+		}
+	case <-t.C:
+		startErr = errors.New("service did not stop after draining")
+	}
+	return errors.Join(drainErr, startErr)
+}
+
+func reload(logger *slog.Logger, fn func() error) {
+	if fn == nil {
+		logger.Info("SIGHUP received; nothing to reload")
+		return
+	}
+	if err := fn(); err != nil {
+		logger.Error("reload failed; keeping the previous state", "error", err)
+		return
+	}
+	logger.Info("reloaded")
+}
