@@ -1,0 +1,488 @@
+package target
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/odoh"
+)
+
+// Paths and media types.
+const (
+	// DefaultPath is the path of DNS queries (RFC 9230 §4, RFC 8484 §6).
+	DefaultPath = "/dns-query"
+	// ConfigsPath serves the target's ObliviousDoHConfigs (a convention of
+	// Cloudflare and dnscrypt-proxy, not an IANA-registered well-known URI).
+	ConfigsPath = "/.well-known/odohconfigs"
+
+	dohContentType = "application/dns-message"
+	// configsContentType is what the configs endpoint sends; RFC 9230
+	// defines no media type for ObliviousDoHConfigs.
+	configsContentType = "application/octet-stream"
+)
+
+// Handler limits and defaults.
+const (
+	// DefaultMaxBodySize bounds a request body: the largest ObliviousDoHMessage
+	// a client can send with a 32-byte key ID (1+2+32+2+65535 bytes). Larger
+	// bodies get 413.
+	DefaultMaxBodySize = 65572
+	// DefaultQueryTimeout bounds the resolution of one query, failover
+	// included; past it the client gets SERVFAIL.
+	DefaultQueryTimeout = 5 * time.Second
+	// maxDNSAnswer is the largest DNS answer sealed; larger ones are sent
+	// truncated (TC) so that the response fits the 16-bit length fields.
+	maxDNSAnswer = 65000
+)
+
+// Header values, shared read-only by every response to spare allocations.
+var (
+	hdrODoH      = []string{odoh.ContentType}
+	hdrDoH       = []string{dohContentType}
+	hdrConfigs   = []string{configsContentType}
+	hdrNoStore   = []string{"no-store"}
+	hdrZero      = []string{"0"}
+	hdrNoSniff   = []string{"nosniff"}
+	hdrAllowPost = []string{"POST"}
+	hdrAllowBoth = []string{"GET, POST"}
+	hdrAllowGet  = []string{"GET, HEAD"}
+	hdrTextPlain = []string{"text/plain; charset=utf-8"}
+)
+
+// Handler serves DNS over ODoH (RFC 9230) and, when DoH is set, plain DNS
+// over HTTPS (RFC 8484), plus the configs endpoint:
+//
+//	POST Path                      ODoH (application/oblivious-dns-message)
+//	POST Path, GET Path?dns=…      DoH (application/dns-message), if DoH is set
+//	GET  /.well-known/odohconfigs  the current ObliviousDoHConfigs
+//
+// Statuses follow RFC 9230 §4.3 and §8: 401 for an unknown key ID; 400 for
+// a malformed message, a decryption failure, bad padding or an unparsable
+// DNS message; 405 for another method (with Allow); 415 for another media
+// type (parameters of the media type are ignored); 413 for a body over
+// MaxBodySize. Every ODoH response, errors included, carries the ODoH media
+// type and "Cache-Control: no-store". A DNS message that parses but is no
+// valid query gets FORMERR (or NOTIMP for another opcode) inside a 200;
+// a resolution failure or timeout gets SERVFAIL inside a 200. The answer
+// always carries the client's DNS ID and is padded to a multiple of
+// PaddingBlock bytes.
+//
+// Set the fields before serving and do not change them afterwards.
+// The handler logs nothing per request.
+type Handler struct {
+	// Keys decrypts queries and serves the configs. Required.
+	Keys *Keyring
+	// Resolver answers the decrypted queries. Required.
+	Resolver Resolver
+	// DoH also serves plain DNS over HTTPS (RFC 8484) on Path.
+	DoH bool
+	// Path is the path of DNS queries; "" means DefaultPath.
+	Path string
+	// MaxBodySize bounds request bodies; zero means DefaultMaxBodySize.
+	MaxBodySize int
+	// QueryTimeout bounds one resolution; zero means DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// PaddingBlock pads ODoH answers to a multiple of this many bytes
+	// (RFC 8467 §4.1); zero means odoh.ResponseBlockSize (468), a negative
+	// value disables padding.
+	PaddingBlock int
+	// Metrics, if not nil, counts requests.
+	Metrics *Metrics
+	// Logger receives internal errors (never request data); nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	bufs sync.Pool // of *[]byte
+}
+
+// request is the per-request state the handler keeps together.
+type request struct {
+	proto, transport int
+	start            time.Time
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := h.Path
+	if path == "" {
+		path = DefaultPath
+	}
+	switch r.URL.Path {
+	case path:
+		h.serveDNS(w, r)
+	case ConfigsPath:
+		h.serveConfigs(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func transportOf(r *http.Request) int {
+	switch r.ProtoMajor {
+	case 3:
+		return transportH3
+	case 2:
+		return transportH2
+	}
+	return transportH1
+}
+
+// mediaType reports whether the Content-Type header names want
+// (case-insensitively, parameters ignored).
+func mediaType(r *http.Request, want string) bool {
+	v := r.Header["Content-Type"]
+	if len(v) != 1 {
+		return false
+	}
+	if v[0] == want {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(v[0])
+	return err == nil && mt == want
+}
+
+func (h *Handler) serveDNS(w http.ResponseWriter, r *http.Request) {
+	req := request{proto: protoODoH, transport: transportOf(r), start: time.Now()}
+	switch r.Method {
+	case http.MethodPost:
+		switch {
+		case mediaType(r, odoh.ContentType):
+			h.serveODoH(w, r, req)
+		case h.DoH && mediaType(r, dohContentType):
+			req.proto = protoDoH
+			h.serveDoHPost(w, r, req)
+		default:
+			h.fail(w, req, http.StatusUnsupportedMediaType, ResultUnsupportedMediaType)
+		}
+	case http.MethodGet:
+		if h.DoH {
+			req.proto = protoDoH
+			h.serveDoHGet(w, r, req)
+			return
+		}
+		h.fail(w, req, http.StatusMethodNotAllowed, ResultMethodNotAllowed)
+	default:
+		if h.DoH && r.Method == http.MethodHead {
+			req.proto = protoDoH
+		}
+		h.fail(w, req, http.StatusMethodNotAllowed, ResultMethodNotAllowed)
+	}
+}
+
+// fail answers an error with an empty body. ODoH errors carry the ODoH media
+// type, as every ODoH response does.
+func (h *Handler) fail(w http.ResponseWriter, req request, status int, res Result) {
+	hdr := w.Header()
+	hdr["Cache-Control"] = hdrNoStore
+	hdr["Content-Length"] = hdrZero
+	if req.proto == protoODoH {
+		hdr["Content-Type"] = hdrODoH
+	} else {
+		hdr["Content-Type"] = hdrTextPlain
+		hdr["X-Content-Type-Options"] = hdrNoSniff
+	}
+	if status == http.StatusMethodNotAllowed {
+		if h.DoH {
+			hdr["Allow"] = hdrAllowBoth
+		} else {
+			hdr["Allow"] = hdrAllowPost
+		}
+	}
+	w.WriteHeader(status)
+	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
+}
+
+// readBody reads the request body into a pooled buffer. It returns the
+// status to answer on failure (413 over the limit, 400 otherwise).
+func (h *Handler) readBody(r *http.Request) (*[]byte, int) {
+	limit := h.MaxBodySize
+	if limit <= 0 {
+		limit = DefaultMaxBodySize
+	}
+	if r.ContentLength > int64(limit) {
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	bp := h.getBuf()
+	b := (*bp)[:0]
+	if r.ContentLength > int64(cap(b)) {
+		b = make([]byte, 0, r.ContentLength)
+	}
+	for {
+		if len(b) == cap(b) {
+			if len(b) > limit {
+				*bp = b
+				h.putBuf(bp)
+				return nil, http.StatusRequestEntityTooLarge
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*bp = b
+			h.putBuf(bp)
+			return nil, http.StatusBadRequest
+		}
+	}
+	*bp = b
+	if len(b) > limit {
+		h.putBuf(bp)
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	return bp, 0
+}
+
+func (h *Handler) getBuf() *[]byte {
+	bp, _ := h.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 1024)
+		bp = &b
+	}
+	return bp
+}
+
+func (h *Handler) putBuf(bp *[]byte) {
+	// Do not keep rare huge buffers around.
+	if cap(*bp) <= 8192 {
+		*bp = (*bp)[:0]
+		h.bufs.Put(bp)
+	}
+}
+
+func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request) {
+	bp, status := h.readBody(r)
+	if status != 0 {
+		res := ResultBadRequest
+		if status == http.StatusRequestEntityTooLarge {
+			res = ResultTooLarge
+		}
+		h.fail(w, req, status, res)
+		return
+	}
+	defer h.putBuf(bp)
+	m, err := odoh.ParseMessage(*bp)
+	if err != nil || m.Type != odoh.MessageTypeQuery {
+		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
+		return
+	}
+	key := h.Keys.Lookup(m.KeyID)
+	if key == nil {
+		h.fail(w, req, http.StatusUnauthorized, ResultKeyMismatch)
+		return
+	}
+	q, err := key.OpenQuery(m)
+	if err != nil {
+		if errors.Is(err, odoh.ErrKeyMismatch) {
+			h.fail(w, req, http.StatusUnauthorized, ResultKeyMismatch)
+		} else {
+			h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
+		}
+		return
+	}
+	answer, res, ok := h.resolve(r.Context(), q.DNS)
+	if !ok {
+		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
+		return
+	}
+	out := h.getBuf()
+	defer h.putBuf(out)
+	wire, err := packAnswer(answer, *out)
+	if err != nil {
+		h.internalError(w, req, "packing answer", err)
+		return
+	}
+	*out = wire
+	body, err := h.seal(q, wire)
+	if err != nil {
+		h.internalError(w, req, "sealing answer", err)
+		return
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = hdrODoH
+	hdr["Cache-Control"] = hdrNoStore
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
+}
+
+// seal encrypts the answer with the configured padding.
+func (h *Handler) seal(q *odoh.Query, wire []byte) ([]byte, error) {
+	switch {
+	case h.PaddingBlock == 0 || h.PaddingBlock == odoh.ResponseBlockSize:
+		return q.SealResponse(wire)
+	case h.PaddingBlock < 0:
+		return q.SealResponsePadded(wire, 0)
+	}
+	plain := 4 + len(wire)
+	pad := (h.PaddingBlock - plain%h.PaddingBlock) % h.PaddingBlock
+	body, err := q.SealResponsePadded(wire, pad)
+	if errors.Is(err, odoh.ErrTooLarge) {
+		// Padding never pushes an answer over the size limits.
+		return q.SealResponsePadded(wire, 0)
+	}
+	return body, err
+}
+
+func (h *Handler) internalError(w http.ResponseWriter, req request, what string, err error) {
+	h.logger().Error("answering a query failed", "step", what, "err", err)
+	h.fail(w, req, http.StatusInternalServerError, ResultInternalError)
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+// resolve parses the DNS query and answers it. ok is false when the
+// message does not parse (the caller answers 400).
+func (h *Handler) resolve(ctx context.Context, wire []byte) (*dns.Msg, Result, bool) {
+	q := new(dns.Msg)
+	if err := q.Unpack(wire); err != nil {
+		return nil, ResultBadRequest, false
+	}
+	if q.Response || len(q.Question) != 1 || q.Opcode != dns.OpcodeQuery {
+		r := new(dns.Msg)
+		r.SetRcode(q, dns.RcodeFormatError)
+		if q.Opcode != dns.OpcodeQuery {
+			r.Rcode = dns.RcodeNotImplemented
+		}
+		r.Question = nil
+		r.Id = q.Id
+		if len(q.Question) == 1 {
+			r.Question = q.Question
+		}
+		return r, ResultOK, true
+	}
+	timeout := h.QueryTimeout
+	if timeout <= 0 {
+		timeout = DefaultQueryTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r, err := h.Resolver.Resolve(ctx, q)
+	if err != nil || r == nil {
+		r = new(dns.Msg)
+		r.SetRcode(q, dns.RcodeServerFailure)
+		r.RecursionAvailable = true
+		return r, ResultServFail, true
+	}
+	r.Id = q.Id // echo the client's ID whatever the resolver did
+	return r, ResultOK, true
+}
+
+// packAnswer packs r into buf, truncating (TC) an answer too large to seal.
+func packAnswer(r *dns.Msg, buf []byte) ([]byte, error) {
+	wire, err := r.PackBuffer(buf[:cap(buf)])
+	if err != nil {
+		return nil, err
+	}
+	if len(wire) <= maxDNSAnswer {
+		return wire, nil
+	}
+	t := r.Copy()
+	t.Truncate(maxDNSAnswer)
+	return t.PackBuffer(buf[:cap(buf)])
+}
+
+func (h *Handler) serveDoHPost(w http.ResponseWriter, r *http.Request, req request) {
+	bp, status := h.readBody(r)
+	if status != 0 {
+		res := ResultBadRequest
+		if status == http.StatusRequestEntityTooLarge {
+			res = ResultTooLarge
+		}
+		h.fail(w, req, status, res)
+		return
+	}
+	defer h.putBuf(bp)
+	h.answerDoH(w, r.Context(), req, *bp)
+}
+
+func (h *Handler) serveDoHGet(w http.ResponseWriter, r *http.Request, req request) {
+	param := r.URL.Query().Get("dns")
+	limit := h.MaxBodySize
+	if limit <= 0 {
+		limit = DefaultMaxBodySize
+	}
+	if base64.RawURLEncoding.DecodedLen(len(param)) > limit {
+		h.fail(w, req, http.StatusRequestEntityTooLarge, ResultTooLarge)
+		return
+	}
+	wire, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(param, "="))
+	if err != nil || len(wire) == 0 {
+		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
+		return
+	}
+	h.answerDoH(w, r.Context(), req, wire)
+}
+
+func (h *Handler) answerDoH(w http.ResponseWriter, ctx context.Context, req request, wire []byte) {
+	answer, res, ok := h.resolve(ctx, wire)
+	if !ok {
+		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
+		return
+	}
+	out := h.getBuf()
+	defer h.putBuf(out)
+	body, err := packAnswer(answer, *out)
+	if err != nil {
+		h.internalError(w, req, "packing answer", err)
+		return
+	}
+	*out = body
+	hdr := w.Header()
+	hdr["Content-Type"] = hdrDoH
+	// RFC 8484 §5.1: freshness no longer than the smallest TTL.
+	if ttl, ok := cacheTTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
+		hdr["Cache-Control"] = []string{"max-age=" + strconv.FormatUint(uint64(ttl), 10)}
+	} else {
+		hdr["Cache-Control"] = hdrNoStore
+	}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
+}
+
+// serveConfigs serves the current ObliviousDoHConfigs with a max-age that
+// never outlives the key's acceptance (see Keyring).
+func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr["Allow"] = hdrAllowGet
+		hdr["Cache-Control"] = hdrNoStore
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	body, maxAge, err := h.Keys.Configs()
+	if err != nil {
+		h.logger().Error("serving configs failed", "err", err)
+		hdr["Cache-Control"] = hdrNoStore
+		http.Error(w, "no keys", http.StatusInternalServerError)
+		return
+	}
+	hdr["Content-Type"] = hdrConfigs
+	hdr["Cache-Control"] = []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(body)
+}

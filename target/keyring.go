@@ -1,0 +1,291 @@
+package target
+
+import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/odohd/odoh/odoh"
+)
+
+// DefaultRotationPeriod is the key lifetime RFC 9230 §5 recommends: daily.
+const DefaultRotationPeriod = 24 * time.Hour
+
+// MinRotationPeriod is the shortest rotation period a Keyring accepts.
+const MinRotationPeriod = time.Second
+
+// epochInfo is the HKDF info prefix of a per-epoch key seed.
+const epochInfo = "odoh-target epoch"
+
+// Keyring holds the target's keys and rotates them.
+//
+// Time is cut into epochs of Period: epoch = floor(unix time / Period).
+// The key of epoch e is
+//
+//	ikm  = HKDF-SHA256(secret = seed, salt = "",
+//	                   info = "odoh-target epoch" ‖ u64be(e) ‖ u16be(kem) ‖ u16be(kdf) ‖ u16be(aead), L = 32)
+//	key  = odoh.DeriveKey(suite, ikm)         // RFC 9180 DeriveKeyPair
+//
+// so every replica with the same seed, period and suite holds the same key
+// in the same epoch. The Keyring publishes the current epoch's config and
+// accepts queries for the current and the previous epoch; older keys get
+// 401. Without a seed, each epoch's key is random (development only; replicas
+// then disagree) and rotation still happens.
+//
+// Configs are served with max-age = the time left in the current epoch: a
+// client that caches them that long uses a key that stays accepted for at
+// least one more full epoch, so the cached config never outlives acceptance.
+//
+// Lookup is the hot path: an atomic load of an immutable snapshot plus a
+// clock read; the snapshot is rebuilt (under a mutex) only when the epoch
+// changes. A Keyring is safe for concurrent use.
+type Keyring struct {
+	suite  odoh.Suite
+	period time.Duration
+	now    func() time.Time
+
+	mu   sync.Mutex // serialises rebuilds and seed changes
+	seed []byte     // nil: random keys; guarded by mu
+	// random keeps the random keys of recent epochs; guarded by mu.
+	random map[int64]*odoh.PrivateKey
+
+	snap atomic.Pointer[keySnapshot]
+}
+
+// KeyringConfig configures NewKeyring.
+type KeyringConfig struct {
+	// Seed is the secret of odoh.SeedSize bytes the keys derive from; nil
+	// means random keys per epoch (development). It is copied.
+	Seed []byte
+	// Period is the rotation period; zero means DefaultRotationPeriod.
+	Period time.Duration
+	// Suite is the HPKE suite of the keys; the zero value means
+	// odoh.DefaultSuite().
+	Suite odoh.Suite
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+// keySnapshot is an immutable view of one epoch.
+type keySnapshot struct {
+	epoch    int64
+	current  *odoh.PrivateKey
+	previous *odoh.PrivateKey
+	configs  []byte    // ObliviousDoHConfigs with the current config
+	end      time.Time // end of the epoch
+}
+
+// NewKeyring returns a Keyring with the keys of the current epoch ready.
+func NewKeyring(c KeyringConfig) (*Keyring, error) {
+	k := &Keyring{suite: c.Suite, period: c.Period, now: c.Now}
+	if k.suite == (odoh.Suite{}) {
+		k.suite = odoh.DefaultSuite()
+	}
+	if !k.suite.Supported() {
+		return nil, fmt.Errorf("keyring: suite %v: %w", k.suite, odoh.ErrUnsupported)
+	}
+	if k.period == 0 {
+		k.period = DefaultRotationPeriod
+	}
+	if k.period < MinRotationPeriod {
+		return nil, fmt.Errorf("keyring: rotation period %v is shorter than %v", k.period, MinRotationPeriod)
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if err := k.SetSeed(c.Seed); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// SetSeed replaces the seed (nil: random keys) and rebuilds the keys at
+// once. On error the Keyring keeps its previous seed and keys. After a change
+// of seed, queries made with configs of the old seed get 401 and clients
+// refetch.
+func (k *Keyring) SetSeed(seed []byte) error {
+	if seed != nil && len(seed) != odoh.SeedSize {
+		return fmt.Errorf("keyring: seed is %d bytes, want %d", len(seed), odoh.SeedSize)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old, oldRandom := k.seed, k.random
+	if seed != nil {
+		k.seed = bytes.Clone(seed)
+	} else {
+		k.seed = nil
+	}
+	k.random = make(map[int64]*odoh.PrivateKey)
+	s, err := k.build(k.epochOf(k.now()))
+	if err != nil {
+		k.seed, k.random = old, oldRandom
+		return err
+	}
+	k.snap.Store(s)
+	return nil
+}
+
+// Period returns the rotation period.
+func (k *Keyring) Period() time.Duration { return k.period }
+
+// Seeded reports whether keys derive from a seed (false: random keys).
+func (k *Keyring) Seeded() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.seed != nil
+}
+
+// epochOf returns floor(t / period) in Unix time.
+func (k *Keyring) epochOf(t time.Time) int64 {
+	n, p := t.UnixNano(), int64(k.period)
+	e := n / p
+	if n%p < 0 {
+		e--
+	}
+	return e
+}
+
+// snapshot returns the snapshot for now, rebuilding it if the epoch moved.
+func (k *Keyring) snapshot() (*keySnapshot, error) {
+	now := k.now()
+	s := k.snap.Load()
+	if s != nil && !now.Before(s.end.Add(-k.period)) && now.Before(s.end) {
+		return s, nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e := k.epochOf(now)
+	if s = k.snap.Load(); s != nil && s.epoch == e {
+		return s, nil
+	}
+	s, err := k.build(e)
+	if err != nil {
+		return nil, err
+	}
+	k.snap.Store(s)
+	return s, nil
+}
+
+// build makes the snapshot of epoch e. k.mu must be held.
+func (k *Keyring) build(e int64) (*keySnapshot, error) {
+	cur, err := k.key(e)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := k.key(e - 1)
+	if err != nil {
+		return nil, err
+	}
+	body, err := odoh.MarshalConfigs(cur.Config())
+	if err != nil {
+		return nil, fmt.Errorf("keyring: marshalling configs: %w", err)
+	}
+	if k.seed == nil {
+		// Forget random keys that can no longer be accepted.
+		for old := range k.random {
+			if old != e && old != e-1 {
+				delete(k.random, old)
+			}
+		}
+	}
+	return &keySnapshot{
+		epoch:    e,
+		current:  cur,
+		previous: prev,
+		configs:  body,
+		end:      time.Unix(0, (e+1)*int64(k.period)),
+	}, nil
+}
+
+// key returns the key of epoch e. k.mu must be held.
+func (k *Keyring) key(e int64) (*odoh.PrivateKey, error) {
+	if k.seed == nil {
+		if key, ok := k.random[e]; ok {
+			return key, nil
+		}
+		key, err := odoh.GenerateKey(k.suite)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: generating key: %w", err)
+		}
+		k.random[e] = key
+		return key, nil
+	}
+	ikm, err := epochSeed(k.seed, e, k.suite)
+	if err != nil {
+		return nil, err
+	}
+	key, err := odoh.DeriveKey(k.suite, ikm)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: deriving key: %w", err)
+	}
+	return key, nil
+}
+
+// epochSeed is the per-epoch input of odoh.DeriveKey (see Keyring).
+func epochSeed(seed []byte, e int64, s odoh.Suite) ([]byte, error) {
+	info := make([]byte, 0, len(epochInfo)+14)
+	info = append(info, epochInfo...)
+	info = binary.BigEndian.AppendUint64(info, uint64(e))
+	info = binary.BigEndian.AppendUint16(info, uint16(s.KEM))
+	info = binary.BigEndian.AppendUint16(info, uint16(s.KDF))
+	info = binary.BigEndian.AppendUint16(info, uint16(s.AEAD))
+	ikm, err := hkdf.Key(sha256.New, seed, nil, string(info), odoh.SeedSize)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: deriving epoch seed: %w", err)
+	}
+	return ikm, nil
+}
+
+// errNoKeys is returned when the keys of the epoch cannot be made.
+var errNoKeys = errors.New("keyring: no keys")
+
+// Lookup returns the private key whose key ID is keyID if it belongs to
+// the current or the previous epoch, and nil otherwise (answer 401).
+func (k *Keyring) Lookup(keyID []byte) *odoh.PrivateKey {
+	s, err := k.snapshot()
+	if err != nil {
+		return nil
+	}
+	if bytes.Equal(keyID, s.current.KeyID()) {
+		return s.current
+	}
+	if bytes.Equal(keyID, s.previous.KeyID()) {
+		return s.previous
+	}
+	return nil
+}
+
+// Configs returns the body of /.well-known/odohconfigs (the current
+// epoch's config) and how long it may be cached: the time left in the
+// current epoch, rounded down to whole seconds.
+func (k *Keyring) Configs() (body []byte, maxAge time.Duration, err error) {
+	s, err := k.snapshot()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", errNoKeys, err)
+	}
+	left := s.end.Sub(k.now()).Truncate(time.Second)
+	if left < 0 {
+		left = 0
+	}
+	return s.configs, left, nil
+}
+
+// Current returns the key of the current epoch.
+func (k *Keyring) Current() (*odoh.PrivateKey, error) {
+	s, err := k.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return s.current, nil
+}
+
+// Epoch returns the current epoch number (floor(unix time / period)).
+func (k *Keyring) Epoch() int64 {
+	return k.epochOf(k.now())
+}
