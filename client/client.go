@@ -1,0 +1,686 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/odohd/odoh/odoh"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/publicsuffix"
+)
+
+// Defaults for the zero values of Options.
+const (
+	// DefaultTimeout bounds one Exchange, failover and config fetches
+	// included.
+	DefaultTimeout = 5 * time.Second
+	// DefaultDialTimeout bounds connecting to a proxy or target (TCP+TLS
+	// or the QUIC handshake), so that a dead one is passed over quickly.
+	DefaultDialTimeout = 2 * time.Second
+	// DefaultCooldown is how long a proxy or target that failed is avoided
+	// while others are healthy.
+	DefaultCooldown = 10 * time.Second
+	// DefaultMaxAttempts bounds the proxies (and targets) one query tries.
+	DefaultMaxAttempts = 3
+	// DefaultConfigTTL is the config lifetime when the target sends no
+	// Cache-Control max-age.
+	DefaultConfigTTL = time.Hour
+	// MinConfigTTL and MaxConfigTTL clamp a target's max-age, so that a
+	// max-age of 0 does not cost one fetch per query and a huge one does
+	// not outlive any sane rotation.
+	MinConfigTTL = 10 * time.Second
+	MaxConfigTTL = 24 * time.Hour
+	// MaxConfigsSize bounds a /.well-known/odohconfigs body.
+	MaxConfigsSize = 64 << 10
+	// MaxResponseSize bounds an ODoH response body: the largest message
+	// the 16-bit length fields can frame.
+	MaxResponseSize = 1 + 2 + 0xffff + 2 + 0xffff
+	// MaxResponseHeaderBytes bounds the response headers.
+	MaxResponseHeaderBytes = 16 << 10
+	// ConfigsPath is where targets publish their configs (a Cloudflare and
+	// DNS-stub convention, RFC 9230 part 1 E15).
+	ConfigsPath = "/.well-known/odohconfigs"
+)
+
+// ConfigSource says where the client gets a target's configs.
+type ConfigSource int
+
+const (
+	// ConfigFromTarget fetches https://TARGET/.well-known/odohconfigs
+	// directly. Simple, but the target sees the client's address (not its
+	// queries) at each fetch; configs are cached for their max-age.
+	ConfigFromTarget ConfigSource = iota
+	// ConfigViaProxy fetches the configs through a proxy's config relay,
+	// GET PROXY-ORIGIN/.well-known/odohconfigs?targethost=HOST[:PORT], so
+	// the target never sees the client's address.
+	ConfigViaProxy
+	// ConfigStatic uses Options.StaticConfigs and never fetches. A 401 is
+	// then final.
+	ConfigStatic
+)
+
+// Options configure a Client. Proxies and Targets accept URLs and DNS stamps.
+type Options struct {
+	// Proxies are proxy URI templates (RFC 6570, with targethost and
+	// targetpath), plain https proxy URLs, or ODoH relay stamps (sdns://).
+	// Each query goes through a random healthy proxy.
+	Proxies []string
+	// Targets are target URLs (https://host[:port]/dns-query) or ODoH
+	// target stamps. Each query goes to a random healthy target.
+	Targets []string
+	// Direct allows querying targets without a proxy when Proxies is empty.
+	// The target then learns both the client's address and its queries.
+	Direct bool
+	// AllowSameOperator disables the rule that refuses a proxy and a target
+	// with the same registrable domain (or IP address). For local testing
+	// only: such a pair gives no privacy.
+	AllowSameOperator bool
+	// HTTP3 uses HTTP/3 (QUIC) instead of HTTP/2.
+	HTTP3 bool
+	// RootCAs verifies servers; nil means the system roots.
+	RootCAs *x509.CertPool
+	// Resolve maps "host:port" to the "ip:port" actually dialled, like
+	// curl --resolve; TLS still verifies the URL's host name.
+	Resolve map[string]string
+	// Timeout bounds each Exchange. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// DialTimeout bounds connection setup. Zero means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// Cooldown is how long a failed proxy or target is avoided. Zero means
+	// DefaultCooldown.
+	Cooldown time.Duration
+	// MaxAttempts bounds how many proxy/target pairs a query tries.
+	// Zero means DefaultMaxAttempts.
+	MaxAttempts int
+	// ConfigSource selects how target configs are obtained.
+	ConfigSource ConfigSource
+	// StaticConfigs is an ObliviousDoHConfigs list used with ConfigStatic;
+	// it applies to every target.
+	StaticConfigs []byte
+	// Padding pads query plaintexts to a multiple of this many bytes.
+	// Zero means odoh.QueryBlockSize (128, RFC 8467); -1 disables padding.
+	Padding int
+	// Logger receives failover and config events; nil means slog.Default().
+	// Nothing is logged per query at Info level.
+	Logger *slog.Logger
+}
+
+// Client sends DNS queries over ODoH. It is safe for concurrent use and
+// reuses connections; create one and share it.
+type Client struct {
+	opts     Options
+	log      *slog.Logger
+	timeout  time.Duration
+	dialTO   time.Duration
+	cooldown time.Duration
+	attempts int
+	padding  int
+
+	proxies []*endpoint
+	targets []*target
+	// urls[p][t] is the expanded URL for proxy p and target t.
+	urls [][]string
+
+	hc   *http.Client
+	h3   *http3.Transport
+	udp  *net.UDPConn
+	qtr  *quic.Transport
+	stop func()
+}
+
+type endpoint struct {
+	tmpl      *ProxyTemplate
+	downUntil atomic.Int64 // unix nanoseconds
+}
+
+type target struct {
+	url       *url.URL
+	str       string
+	cfg       atomic.Pointer[configEntry]
+	downUntil atomic.Int64
+
+	mu       sync.Mutex
+	fetching *fetchCall
+}
+
+type configEntry struct {
+	cfg     *odoh.Config
+	all     []*odoh.Config
+	expires time.Time
+	maxAge  time.Duration
+	static  bool
+}
+
+type fetchCall struct {
+	done  chan struct{}
+	entry *configEntry
+	err   error
+}
+
+// New validates opts and returns a Client. It does not touch the network.
+func New(opts Options) (*Client, error) {
+	c := &Client{
+		opts:     opts,
+		log:      opts.Logger,
+		timeout:  orDefault(opts.Timeout, DefaultTimeout),
+		dialTO:   orDefault(opts.DialTimeout, DefaultDialTimeout),
+		cooldown: orDefault(opts.Cooldown, DefaultCooldown),
+		attempts: opts.MaxAttempts,
+		padding:  opts.Padding,
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.attempts <= 0 {
+		c.attempts = DefaultMaxAttempts
+	}
+	if c.padding == 0 {
+		c.padding = odoh.QueryBlockSize
+	}
+	if len(opts.Targets) == 0 {
+		return nil, errors.New("no target configured")
+	}
+	for _, s := range opts.Targets {
+		t, err := parseTarget(s)
+		if err != nil {
+			return nil, err
+		}
+		c.targets = append(c.targets, t)
+	}
+	for _, s := range opts.Proxies {
+		p, err := parseProxy(s)
+		if err != nil {
+			return nil, err
+		}
+		c.proxies = append(c.proxies, &endpoint{tmpl: p})
+	}
+	if len(c.proxies) == 0 {
+		if !opts.Direct {
+			return nil, ErrNoProxy
+		}
+		if opts.ConfigSource == ConfigViaProxy {
+			return nil, errors.New("configs via proxy need a proxy")
+		}
+		c.log.Warn("odoh client in direct mode: targets see this client's address with its queries")
+	}
+	if !opts.AllowSameOperator {
+		for _, p := range c.proxies {
+			for _, t := range c.targets {
+				pd, td := RegistrableDomain(hostOnly(p.tmpl.Host())), RegistrableDomain(t.url.Hostname())
+				if pd == td {
+					return nil, fmt.Errorf("proxy %q, target %q (%s): %w", p.tmpl, t.str, pd, ErrSameOperator)
+				}
+			}
+		}
+	}
+	c.urls = make([][]string, len(c.proxies))
+	for i, p := range c.proxies {
+		c.urls[i] = make([]string, len(c.targets))
+		for j, t := range c.targets {
+			c.urls[i][j] = p.tmpl.Expand(t.url.Host, t.url.Path)
+		}
+	}
+	if opts.ConfigSource == ConfigStatic {
+		cfgs, err := odoh.ParseConfigs(opts.StaticConfigs)
+		if err != nil {
+			return nil, fmt.Errorf("static configs: %w", err)
+		}
+		for _, t := range c.targets {
+			t.cfg.Store(&configEntry{cfg: cfgs[0], all: cfgs, static: true})
+		}
+	}
+	if err := c.setupHTTP(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) setupHTTP() error {
+	tlsConf := &tls.Config{RootCAs: c.opts.RootCAs, MinVersion: tls.VersionTLS12}
+	var rt http.RoundTripper
+	if c.opts.HTTP3 {
+		udp, err := net.ListenUDP("udp", nil)
+		if err != nil {
+			return fmt.Errorf("opening quic socket: %w", err)
+		}
+		c.udp = udp
+		c.qtr = &quic.Transport{Conn: udp}
+		c.h3 = &http3.Transport{
+			TLSClientConfig:        tlsConf,
+			QUICConfig:             &quic.Config{HandshakeIdleTimeout: c.dialTO, KeepAlivePeriod: 15 * time.Second, MaxIdleTimeout: 60 * time.Second},
+			DisableCompression:     true,
+			MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+			Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+				ua, err := net.ResolveUDPAddr("udp", c.mapAddr(addr))
+				if err != nil {
+					return nil, err
+				}
+				return c.qtr.DialEarly(ctx, ua, tc, qc)
+			},
+		}
+		rt = c.h3
+	} else {
+		tr := &http.Transport{
+			Proxy:                  nil, // never an HTTP proxy from the environment
+			DialContext:            c.dialTCP,
+			TLSClientConfig:        tlsConf,
+			ForceAttemptHTTP2:      true,
+			DisableCompression:     true,
+			TLSHandshakeTimeout:    c.dialTO,
+			MaxIdleConns:           64,
+			MaxIdleConnsPerHost:    16,
+			IdleConnTimeout:        90 * time.Second,
+			MaxResponseHeaderBytes: MaxResponseHeaderBytes,
+		}
+		rt = tr
+		c.stop = tr.CloseIdleConnections
+	}
+	c.hc = &http.Client{
+		Transport: rt,
+		// Never follow: a redirected query would skip the proxy (C13).
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		// No Jar: no cookies, no client state (C8).
+	}
+	return nil
+}
+
+func (c *Client) mapAddr(addr string) string {
+	if a, ok := c.opts.Resolve[addr]; ok {
+		return a
+	}
+	return addr
+}
+
+func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: c.dialTO}
+	return d.DialContext(ctx, network, c.mapAddr(addr))
+}
+
+// Close releases the client's connections.
+func (c *Client) Close() error {
+	if c.stop != nil {
+		c.stop()
+	}
+	if c.h3 != nil {
+		_ = c.h3.Close()
+		_ = c.qtr.Close()
+		return c.udp.Close()
+	}
+	return nil
+}
+
+// Result is the outcome of one query: the DNS answer and where it came from.
+type Result struct {
+	// DNS is the answer in wire format, with the query's ID.
+	DNS []byte
+	// Proxy is the proxy template used ("" in direct mode).
+	Proxy string
+	// Target is the target URL.
+	Target string
+	// Duration is the time the exchange took, failover included.
+	Duration time.Duration
+}
+
+// Exchange sends m through ODoH and returns the answer, with m's ID. The
+// query travels with ID 0 (RFC 8484 §4.1); m is not modified.
+func (c *Client) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	q, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("packing query: %w", err)
+	}
+	r, err := c.Do(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	a := new(dns.Msg)
+	if err := a.Unpack(r.DNS); err != nil {
+		return nil, fmt.Errorf("%w: unpacking answer: %w", ErrBadResponse, err)
+	}
+	return a, nil
+}
+
+// ExchangeWire is Exchange on wire-format messages.
+func (c *Client) ExchangeWire(ctx context.Context, q []byte) ([]byte, error) {
+	r, err := c.Do(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return r.DNS, nil
+}
+
+// Do sends the wire-format query q and returns the answer with details. It
+// picks a random healthy proxy and target, and fails over to others on
+// transport errors, 5xx answers and bad responses; a 400 is not retried,
+// and a 401 is retried once after fetching the target's configs again.
+func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
+	start := time.Now()
+	if len(q) < 12 {
+		return nil, errors.New("query shorter than a DNS header")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	id0, id1 := q[0], q[1]
+	if id0|id1 != 0 {
+		q = bytes.Clone(q)
+		q[0], q[1] = 0, 0
+	}
+	var triedP, triedT uint64
+	var lastErr error
+	for range c.attempts {
+		pi, ti := c.pick(&triedP, &triedT, start)
+		ans, err := c.try(ctx, pi, ti, q)
+		if err == nil {
+			if len(ans) < 2 {
+				return nil, fmt.Errorf("%w: short dns answer", ErrBadResponse)
+			}
+			ans[0], ans[1] = id0, id1
+			r := &Result{DNS: ans, Target: c.targets[ti].str, Duration: time.Since(start)}
+			if pi >= 0 {
+				r.Proxy = c.proxies[pi].tmpl.String()
+				if c.proxies[pi].downUntil.Load() != 0 {
+					c.proxies[pi].downUntil.Store(0)
+				}
+			}
+			if c.targets[ti].downUntil.Load() != 0 {
+				c.targets[ti].downUntil.Store(0)
+			}
+			return r, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !retryable(err) {
+			break
+		}
+		until := time.Now().Add(c.cooldown).UnixNano()
+		if targetFault(err) {
+			c.targets[ti].downUntil.Store(until)
+		} else if pi >= 0 {
+			c.proxies[pi].downUntil.Store(until)
+		}
+		c.log.Debug("odoh query failed, failing over", "err", err)
+	}
+	return nil, lastErr
+}
+
+// targetFault reports whether err points at the target rather than the
+// proxy: a bad answer, unusable configs, or a proxy saying it could not
+// reach the target (Proxy-Status error=…, RFC 9209).
+func targetFault(err error) bool {
+	if errors.Is(err, ErrBadResponse) || errors.Is(err, ErrConfig) {
+		return true
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		ps := he.ProxyStatus
+		return strings.Contains(ps, "received-status") ||
+			strings.Contains(ps, "error=connection_") || strings.Contains(ps, "error=dns_") ||
+			strings.Contains(ps, "error=tls_") || strings.Contains(ps, "error=http_response_timeout")
+	}
+	return false
+}
+
+// retryable reports whether another proxy or target may succeed where this
+// one failed. Client errors (400, 413, 415) and a 401 after refresh are
+// final: another route would fail the same way.
+func retryable(err error) bool {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		switch {
+		case he.StatusCode == http.StatusBadRequest, he.StatusCode == http.StatusUnauthorized,
+			he.StatusCode == http.StatusRequestEntityTooLarge, he.StatusCode == http.StatusUnsupportedMediaType,
+			he.StatusCode == http.StatusMethodNotAllowed:
+			return false
+		}
+		return true
+	}
+	return true
+}
+
+// pick chooses a proxy (-1 in direct mode) and a target: random among the
+// healthy ones not yet tried for this query, then among untried, then any.
+func (c *Client) pick(triedP, triedT *uint64, now time.Time) (int, int) {
+	pi := -1
+	if len(c.proxies) > 0 {
+		pi = choose(len(c.proxies), *triedP, now, func(i int) int64 { return c.proxies[i].downUntil.Load() })
+		*triedP |= 1 << (pi % 64)
+	}
+	ti := choose(len(c.targets), *triedT, now, func(i int) int64 { return c.targets[i].downUntil.Load() })
+	*triedT |= 1 << (ti % 64)
+	return pi, ti
+}
+
+func choose(n int, tried uint64, now time.Time, down func(int) int64) int {
+	if n == 1 {
+		return 0
+	}
+	t := now.UnixNano()
+	for pass := range 2 {
+		cnt := 0
+		pickd := -1
+		for i := range n {
+			if tried&(1<<(i%64)) != 0 || (pass == 0 && down(i) > t) {
+				continue
+			}
+			cnt++
+			if rand.IntN(cnt) == 0 { // reservoir sampling: uniform among candidates
+				pickd = i
+			}
+		}
+		if pickd >= 0 {
+			return pickd
+		}
+	}
+	return rand.IntN(n)
+}
+
+// try sends q through proxy pi (or directly) to target ti, refreshing the
+// configs once on 401.
+func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) {
+	t := c.targets[ti]
+	e, err := c.config(ctx, t, pi)
+	if err != nil {
+		return nil, err
+	}
+	postURL := t.str
+	if pi >= 0 {
+		postURL = c.urls[pi][ti]
+	}
+	ans, err := c.post(ctx, postURL, e.cfg, q)
+	var he *HTTPError
+	if err == nil || !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized || e.static {
+		return ans, err
+	}
+	// 401: the target rotated its keys. Fetch once (shared by every query
+	// that saw the same stale config) and retry this query once.
+	e2, err := c.refresh(ctx, t, e, pi)
+	if err != nil {
+		return nil, err
+	}
+	ans, err = c.post(ctx, postURL, e2.cfg, q)
+	if errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized {
+		he.Err = ErrKeyMismatch
+	}
+	return ans, err
+}
+
+var (
+	hdrCT    = []string{odoh.ContentType}
+	hdrCache = []string{"no-cache, no-store"}
+	hdrUA    = []string{""}
+)
+
+func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q []byte) ([]byte, error) {
+	var (
+		msg  []byte
+		qctx *odoh.QueryContext
+		err  error
+	)
+	if c.padding > 0 {
+		pad := 0
+		if n := (len(q) + 4) % c.padding; n != 0 {
+			pad = c.padding - n
+		}
+		msg, qctx, err = odoh.SealQueryPadded(cfg, q, pad)
+	} else {
+		msg, qctx, err = odoh.SealQueryPadded(cfg, q, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sealing query: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, postURL, bytes.NewReader(msg))
+	if err != nil {
+		return nil, err
+	}
+	// Exactly these headers; an empty User-Agent keeps Go's default out.
+	req.Header = http.Header{
+		"Content-Type":  hdrCT,
+		"Accept":        hdrCT,
+		"Cache-Control": hdrCache,
+		"User-Agent":    hdrUA,
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("posting query to %s: %w", redactURL(postURL), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		he := &HTTPError{URL: redactURL(postURL), StatusCode: resp.StatusCode, ProxyStatus: resp.Header.Get("Proxy-Status")}
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			he.Err = ErrRedirect
+		}
+		return nil, he
+	}
+	if !isODoHType(resp.Header.Get("Content-Type")) {
+		return nil, fmt.Errorf("%w: content type %q", ErrBadResponse, resp.Header.Get("Content-Type"))
+	}
+	body, err := readBody(resp, MaxResponseSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading body: %w", ErrBadResponse, err)
+	}
+	ans, err := qctx.OpenResponse(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	return ans, nil
+}
+
+// redactURL drops the query string, which names the target, from URLs
+// that end up in errors and logs.
+func redactURL(s string) string {
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func isODoHType(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), odoh.ContentType)
+}
+
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 {
+		if n > limit {
+			return nil, fmt.Errorf("body of %d bytes exceeds %d", n, limit)
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("body exceeds %d bytes", limit)
+	}
+	return b, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func parseTarget(s string) (*target, error) {
+	if strings.HasPrefix(s, stampPrefix) {
+		st, err := ParseStamp(s)
+		if err != nil {
+			return nil, err
+		}
+		if st.Proto != StampODoHTarget {
+			return nil, fmt.Errorf("target stamp %q is not an ODoH target stamp", s)
+		}
+		s = st.URL()
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("target %q: %w", s, err)
+	}
+	if u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("target %q: want https://host[:port]/path", s)
+	}
+	if u.Path == "" {
+		u.Path = "/dns-query"
+	}
+	return &target{url: u, str: u.String()}, nil
+}
+
+func parseProxy(s string) (*ProxyTemplate, error) {
+	if strings.HasPrefix(s, stampPrefix) {
+		st, err := ParseStamp(s)
+		if err != nil {
+			return nil, err
+		}
+		if st.Proto != StampODoHRelay {
+			return nil, fmt.Errorf("proxy stamp %q is not an ODoH relay stamp", s)
+		}
+		s = st.URL()
+	}
+	return ParseProxyTemplate(s)
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+// RegistrableDomain returns what identifies an operator: the registrable
+// domain (eTLD+1 by the public suffix list) of a host name, or the address
+// itself for an IP literal. Names without a registrable part (localhost, a
+// bare suffix) are returned as they are.
+func RegistrableDomain(host string) string {
+	h := strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap().WithZone("").String()
+	}
+	if d, err := publicsuffix.EffectiveTLDPlusOne(h); err == nil {
+		return d
+	}
+	return h
+}

@@ -1,0 +1,418 @@
+// Package odohtest holds test doubles for the client's tests: a small but
+// correct ODoH target and a forwarding proxy, served over real TLS with
+// HTTP/2 and HTTP/3 on loopback.
+//
+// They exist because a real target cannot be told to misbehave: every knob
+// here injects one response defect the client must reject (RFC 9230 part 1 C).
+// The real target and proxy are tested against the client in interop/.
+package odohtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/odoh"
+)
+
+// Defect selects one way the target misbehaves on POST /dns-query.
+type Defect int
+
+// The defects a target can inject.
+const (
+	DefectNone        Defect = iota
+	DefectContentType        // 200 with text/plain
+	DefectTypeByte           // response message_type 0x01
+	DefectNonceLength        // resp_nonce one byte short
+	DefectPadding            // non-zero padding in the response plaintext
+	DefectRedirect           // 307 to another location
+	DefectBadRequest         // 400 always
+	DefectGarbage            // 200 with random bytes
+)
+
+// Target is an ODoH target double. Its zone: every name under "nx." is
+// NXDOMAIN; every other A query is answered with 192.0.2.1, TTL 300;
+// AAAA with 2001:db8::1; other types get an empty NOERROR answer.
+type Target struct {
+	// MaxAge is the Cache-Control max-age of the configs, in seconds.
+	MaxAge int
+
+	mu   sync.Mutex
+	seed []byte           // the key's seed, for crafting defects below the odoh API
+	key  *odoh.PrivateKey // the key published and accepted
+
+	defect atomic.Int32
+	// Counters for assertions.
+	ConfigFetches atomic.Int64
+	Queries       atomic.Int64
+	Unauthorized  atomic.Int64
+	// LastHeaders is the header set of the last POST.
+	lastHeaders atomic.Pointer[http.Header]
+	// LastQueryID is the DNS ID of the last query opened.
+	LastQueryID atomic.Int32
+	// RedirectHits counts requests to the redirect location.
+	RedirectHits atomic.Int64
+}
+
+// NewTarget returns a target with a fresh random key.
+func NewTarget(tb testing.TB) *Target {
+	tb.Helper()
+	t := &Target{MaxAge: 3600}
+	t.Rotate(tb)
+	return t
+}
+
+// Rotate replaces the key; queries sealed to the old key get 401 from now on.
+func (t *Target) Rotate(tb testing.TB) {
+	tb.Helper()
+	seed := make([]byte, odoh.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		tb.Fatal(err)
+	}
+	k, err := odoh.DeriveKey(odoh.DefaultSuite(), seed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.mu.Lock()
+	t.seed, t.key = seed, k
+	t.mu.Unlock()
+}
+
+// Config returns the current public config.
+func (t *Target) Config() *odoh.Config {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.key.Config()
+}
+
+// SetDefect selects the defect injected from now on.
+func (t *Target) SetDefect(d Defect) { t.defect.Store(int32(d)) }
+
+// LastHeaders returns the headers of the last query POST.
+func (t *Target) LastHeaders() http.Header {
+	if h := t.lastHeaders.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
+
+// ServeHTTP implements the target's two endpoints.
+func (t *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/.well-known/odohconfigs":
+		t.ConfigFetches.Add(1)
+		b, err := odoh.MarshalConfigs(t.Config())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", t.MaxAge))
+		_, _ = w.Write(b)
+	case "/dns-query":
+		t.query(w, r)
+	case "/moved":
+		t.RedirectHits.Add(1)
+		http.Error(w, "moved here", http.StatusTeapot)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (t *Target) query(w http.ResponseWriter, r *http.Request) {
+	t.Queries.Add(1)
+	h := r.Header.Clone()
+	t.lastHeaders.Store(&h)
+	if r.Method != http.MethodPost {
+		http.Error(w, "method", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.Header.Get("Content-Type") != odoh.ContentType {
+		http.Error(w, "content type", http.StatusUnsupportedMediaType)
+		return
+	}
+	d := Defect(t.defect.Load())
+	switch d {
+	case DefectRedirect:
+		w.Header().Set("Location", "/moved")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	case DefectBadRequest:
+		http.Error(w, "bad", http.StatusBadRequest)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<17))
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	m, err := odoh.ParseMessage(body)
+	if err != nil || m.Type != odoh.MessageTypeQuery {
+		http.Error(w, "malformed", http.StatusBadRequest)
+		return
+	}
+	t.mu.Lock()
+	key := t.key
+	t.mu.Unlock()
+	if !bytes.Equal(m.KeyID, key.KeyID()) {
+		t.Unauthorized.Add(1)
+		http.Error(w, "key mismatch", http.StatusUnauthorized)
+		return
+	}
+	q, err := key.OpenQuery(m)
+	if err != nil {
+		http.Error(w, "decrypt", http.StatusBadRequest)
+		return
+	}
+	if len(q.DNS) >= 2 {
+		t.LastQueryID.Store(int32(q.DNS[0])<<8 | int32(q.DNS[1]))
+	}
+	answer, err := Answer(q.DNS)
+	if err != nil {
+		http.Error(w, "dns", http.StatusBadRequest)
+		return
+	}
+	var resp []byte
+	if d == DefectPadding {
+		resp, err = t.craftBadPadding(body, answer)
+	} else {
+		resp, err = q.SealResponse(answer)
+	}
+	if err != nil {
+		http.Error(w, "seal", http.StatusInternalServerError)
+		return
+	}
+	ct := odoh.ContentType
+	switch d {
+	case DefectContentType:
+		ct = "text/plain"
+	case DefectTypeByte:
+		resp[0] = byte(odoh.MessageTypeQuery)
+	case DefectNonceLength:
+		resp = shortenNonce(resp)
+	case DefectGarbage:
+		resp = []byte("this is not an odoh message at all")
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(resp)
+}
+
+// shortenNonce re-frames a response with a resp_nonce one byte shorter
+// (the last nonce byte moves into the ciphertext), keeping the lengths
+// consistent so only the nonce-length check can catch it.
+func shortenNonce(resp []byte) []byte {
+	m, err := odoh.ParseMessage(resp)
+	if err != nil {
+		return resp
+	}
+	n := len(m.KeyID)
+	enc := append([]byte{m.KeyID[n-1]}, m.Encrypted...)
+	out, _ := odoh.Message{Type: odoh.MessageTypeResponse, KeyID: m.KeyID[:n-1], Encrypted: enc}.MarshalBinary()
+	return out
+}
+
+// Answer is the zone of the target double.
+func Answer(query []byte) ([]byte, error) {
+	var q dns.Msg
+	if err := q.Unpack(query); err != nil {
+		return nil, err
+	}
+	var a dns.Msg
+	a.SetReply(&q)
+	a.RecursionAvailable = true
+	if len(q.Question) == 1 {
+		qq := q.Question[0]
+		name := strings.ToLower(qq.Name)
+		switch {
+		case name == "nx." || strings.HasSuffix(name, ".nx."):
+			a.Rcode = dns.RcodeNameError
+			a.Ns = append(a.Ns, &dns.SOA{Hdr: dns.RR_Header{Name: "nx.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+				Ns: "ns.nx.", Mbox: "h.nx.", Serial: 1, Refresh: 60, Retry: 60, Expire: 60, Minttl: 30})
+		case qq.Qtype == dns.TypeA:
+			a.Answer = append(a.Answer, &dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+				A: net.IPv4(192, 0, 2, 1)})
+		case qq.Qtype == dns.TypeAAAA:
+			a.Answer = append(a.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: 300},
+				AAAA: net.ParseIP("2001:db8::1")})
+		}
+	}
+	return a.Pack()
+}
+
+// Proxy is a forwarding ODoH proxy double: POST /dns-query?targethost=&targetpath=
+// (or the path form /p/{targethost}/{targetpath}) and a config relay at
+// GET /.well-known/odohconfigs?targethost=. It never follows redirects and
+// forwards status, Content-Type and body unchanged.
+type Proxy struct {
+	// Client reaches targets; its transport maps every host to Dial.
+	Client *http.Client
+	// Requests counts forwarded requests.
+	Requests atomic.Int64
+	// lastHeaders are the client's headers on the last request.
+	lastHeaders atomic.Pointer[http.Header]
+	// Down makes the proxy answer 503 to everything.
+	Down atomic.Bool
+}
+
+// NewProxy returns a proxy that trusts ca and dials every target host through
+// the mapping addrs ("host:port" → "127.0.0.1:port"); unmapped hosts are
+// dialled as they are (IP literals only in tests).
+func NewProxy(ca *testca.CA, addrs map[string]string) *Proxy {
+	tr := &http.Transport{
+		TLSClientConfig:   ca.ClientTLS(),
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if a, ok := addrs[addr]; ok {
+				addr = a
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	return &Proxy{Client: &http.Client{
+		Transport:     tr,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// ServeHTTP forwards one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.Requests.Add(1)
+	h := r.Header.Clone()
+	p.lastHeaders.Store(&h)
+	if p.Down.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	var host, path string
+	if strings.HasPrefix(r.URL.EscapedPath(), "/p/") {
+		parts := strings.SplitN(strings.TrimPrefix(r.URL.EscapedPath(), "/p/"), "/", 2)
+		if len(parts) != 2 {
+			http.Error(w, "path form", http.StatusBadRequest)
+			return
+		}
+		var err1, err2 error
+		host, err1 = url.PathUnescape(parts[0])
+		path, err2 = url.PathUnescape(parts[1])
+		if err1 != nil || err2 != nil {
+			http.Error(w, "path form", http.StatusBadRequest)
+			return
+		}
+	} else {
+		host, path = r.URL.Query().Get("targethost"), r.URL.Query().Get("targetpath")
+	}
+	method := http.MethodPost
+	var body io.Reader = r.Body
+	if r.URL.Path == "/.well-known/odohconfigs" {
+		method, body, path = http.MethodGet, nil, "/.well-known/odohconfigs"
+	} else if host == "" || path == "" || r.Method != http.MethodPost {
+		w.Header().Set("Proxy-Status", "test; error=http_request_error")
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	u := &url.URL{Scheme: "https", Host: host, Path: path}
+	req, err := http.NewRequestWithContext(r.Context(), method, u.String(), body)
+	if err != nil {
+		http.Error(w, "bad target", http.StatusBadRequest)
+		return
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+		req.Header.Set("Accept", r.Header.Get("Accept"))
+	}
+	// Pass the client's headers through so tests can see what the client sent.
+	for _, k := range []string{"Cache-Control", "Cookie", "User-Agent", "Authorization"} {
+		if v, ok := r.Header[k]; ok {
+			req.Header[k] = v
+		}
+	}
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		w.Header().Set("Proxy-Status", "test; error=connection_refused")
+		http.Error(w, "connect", http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for _, k := range []string{"Content-Type", "Cache-Control", "Location"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.Header().Set("Proxy-Status", fmt.Sprintf("test; received-status=%d", resp.StatusCode))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// LastHeaders returns the client's headers on the last request.
+func (p *Proxy) LastHeaders() http.Header {
+	if h := p.lastHeaders.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
+
+// Server is a handler served over TLS with HTTP/2 and HTTP/3 on 127.0.0.1.
+type Server struct {
+	srv *httpserve.Server
+	// Addr is "127.0.0.1:port" (TCP and UDP).
+	Addr string
+}
+
+// Serve serves h on 127.0.0.1:0 with a certificate for names (plus the
+// loopback defaults) until the test ends.
+func Serve(tb testing.TB, ca *testca.CA, h http.Handler, names ...string) *Server {
+	tb.Helper()
+	names = append(names, testca.DefaultNames()...)
+	s := &httpserve.Server{
+		Addr:      "127.0.0.1:0",
+		Handler:   h,
+		TLSConfig: ca.ServerTLS(tb, names...),
+		Logger:    discardLogger(),
+	}
+	if err := s.Listen(); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Serve(ctx); close(done) }()
+	tb.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.Shutdown(sctx)
+		scancel()
+		cancel()
+		<-done
+	})
+	return &Server{srv: s, Addr: s.BoundAddr()}
+}
+
+// Close stops the server at once (a proxy that went away).
+func (s *Server) Close() { _ = s.srv.Close() }
+
+// Port returns the server's port.
+func (s *Server) Port() string {
+	_, p, _ := net.SplitHostPort(s.Addr)
+	return p
+}
+
+// ServerTLS is a shorthand used when a test wants its own tls.Config.
+func ServerTLS(tb testing.TB, ca *testca.CA, names ...string) *tls.Config {
+	return ca.ServerTLS(tb, append(names, testca.DefaultNames()...)...)
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,202 @@
+package client
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// StampProto is the protocol byte of a DNS stamp.
+type StampProto byte
+
+// The stamp protocols this package reads and writes.
+const (
+	StampODoHTarget StampProto = 0x05 // an ODoH target
+	StampODoHRelay  StampProto = 0x85 // an ODoH relay (proxy)
+)
+
+// Stamp property bits (8-byte little-endian bit set in a stamp).
+const (
+	StampDNSSEC   uint64 = 1 << 0 // the server validates DNSSEC
+	StampNoLogs   uint64 = 1 << 1 // the server keeps no logs
+	StampNoFilter uint64 = 1 << 2 // the server does not filter answers
+)
+
+const stampPrefix = "sdns://"
+
+// Stamp is an ODoH DNS stamp (sdns://), the format of the DNS-stub ecosystem
+// (draft-denis-dns-stamps). A target stamp (0x05) holds Props, Host and Path;
+// a relay stamp (0x85) also holds Addr, Hashes and Bootstrap, like a DoH
+// stamp.
+type Stamp struct {
+	Proto StampProto
+	Props uint64
+	// Addr is the relay's optional IP address (relay only).
+	Addr string
+	// Hashes are SHA-256 hashes of TBSCertificates in the relay's chain
+	// (relay only).
+	Hashes [][]byte
+	// Host is the hostname, with an optional :port.
+	Host string
+	// Path is the absolute HTTP path.
+	Path string
+	// Bootstrap lists resolvers for the relay's name (relay only).
+	Bootstrap []string
+}
+
+var errStamp = errors.New("malformed stamp")
+
+// ParseStamp decodes an ODoH target or relay stamp.
+func ParseStamp(s string) (Stamp, error) {
+	var st Stamp
+	if !strings.HasPrefix(s, stampPrefix) {
+		return st, fmt.Errorf("stamp %q: no sdns:// prefix: %w", s, errStamp)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s[len(stampPrefix):])
+	if err != nil {
+		return st, fmt.Errorf("stamp %q: %w: %w", s, errStamp, err)
+	}
+	r := stampReader{b: b}
+	proto, ok := r.byte()
+	if !ok {
+		return st, fmt.Errorf("stamp %q: empty: %w", s, errStamp)
+	}
+	st.Proto = StampProto(proto)
+	if st.Proto != StampODoHTarget && st.Proto != StampODoHRelay {
+		return st, fmt.Errorf("stamp %q: protocol 0x%02x is not ODoH", s, proto)
+	}
+	props, ok := r.take(8)
+	if !ok {
+		return st, fmt.Errorf("stamp %q: short properties: %w", s, errStamp)
+	}
+	for i := 7; i >= 0; i-- {
+		st.Props = st.Props<<8 | uint64(props[i])
+	}
+	if st.Proto == StampODoHRelay {
+		addr, ok := r.lp()
+		if !ok {
+			return st, fmt.Errorf("stamp %q: bad address: %w", s, errStamp)
+		}
+		st.Addr = string(addr)
+		if st.Hashes, ok = r.vlp(); !ok {
+			return st, fmt.Errorf("stamp %q: bad hashes: %w", s, errStamp)
+		}
+		if len(st.Hashes) == 1 && len(st.Hashes[0]) == 0 {
+			st.Hashes = nil
+		}
+	}
+	host, ok := r.lp()
+	if !ok || len(host) == 0 {
+		return st, fmt.Errorf("stamp %q: bad hostname: %w", s, errStamp)
+	}
+	path, ok := r.lp()
+	if !ok || len(path) == 0 || path[0] != '/' {
+		return st, fmt.Errorf("stamp %q: bad path: %w", s, errStamp)
+	}
+	st.Host, st.Path = string(host), string(path)
+	if st.Proto == StampODoHRelay && len(r.b) > 0 {
+		bs, ok := r.vlp()
+		if !ok {
+			return st, fmt.Errorf("stamp %q: bad bootstrap list: %w", s, errStamp)
+		}
+		for _, x := range bs {
+			st.Bootstrap = append(st.Bootstrap, string(x))
+		}
+	}
+	if len(r.b) != 0 {
+		return st, fmt.Errorf("stamp %q: trailing bytes: %w", s, errStamp)
+	}
+	return st, nil
+}
+
+// String encodes the stamp as sdns://….
+func (s Stamp) String() string {
+	b := []byte{byte(s.Proto)}
+	for i := range 8 {
+		b = append(b, byte(s.Props>>(8*i)))
+	}
+	if s.Proto == StampODoHRelay {
+		b = appendLP(b, []byte(s.Addr))
+		b = appendVLP(b, s.Hashes)
+	}
+	b = appendLP(b, []byte(s.Host))
+	b = appendLP(b, []byte(s.Path))
+	if s.Proto == StampODoHRelay && len(s.Bootstrap) > 0 {
+		var bs [][]byte
+		for _, x := range s.Bootstrap {
+			bs = append(bs, []byte(x))
+		}
+		b = appendVLP(b, bs)
+	}
+	return stampPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// URL returns https://Host+Path: a target's URL, or a relay's base URL.
+func (s Stamp) URL() string { return "https://" + s.Host + s.Path }
+
+func appendLP(b, x []byte) []byte {
+	return append(append(b, byte(len(x))), x...)
+}
+
+// appendVLP writes a variable-length list: every element but the last has
+// 0x80 set in its length byte. An empty list is one zero byte.
+func appendVLP(b []byte, xs [][]byte) []byte {
+	if len(xs) == 0 {
+		return append(b, 0)
+	}
+	for i, x := range xs {
+		l := byte(len(x))
+		if i < len(xs)-1 {
+			l |= 0x80
+		}
+		b = append(append(b, l), x...)
+	}
+	return b
+}
+
+type stampReader struct{ b []byte }
+
+func (r *stampReader) byte() (byte, bool) {
+	if len(r.b) < 1 {
+		return 0, false
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c, true
+}
+
+func (r *stampReader) take(n int) ([]byte, bool) {
+	if len(r.b) < n {
+		return nil, false
+	}
+	x := r.b[:n]
+	r.b = r.b[n:]
+	return x, true
+}
+
+func (r *stampReader) lp() ([]byte, bool) {
+	n, ok := r.byte()
+	if !ok {
+		return nil, false
+	}
+	return r.take(int(n))
+}
+
+func (r *stampReader) vlp() ([][]byte, bool) {
+	var xs [][]byte
+	for {
+		n, ok := r.byte()
+		if !ok {
+			return nil, false
+		}
+		x, ok := r.take(int(n & 0x7f))
+		if !ok {
+			return nil, false
+		}
+		xs = append(xs, x)
+		if n&0x80 == 0 {
+			return xs, true
+		}
+	}
+}
