@@ -1,0 +1,246 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// configCache holds targets' ObliviousDoHConfigs, fetched once for all
+// clients. Concurrent misses for one target share a single fetch; failures
+// are not cached.
+type configCache struct {
+	h              *Handler
+	minAge, maxAge time.Duration
+	maxSize        int
+
+	mu sync.Mutex
+	m  map[string]*configEntry // by canonical target key
+}
+
+type configEntry struct {
+	done    chan struct{} // closed when the fetch finished
+	body    []byte
+	ctype   []string
+	expires time.Time
+	err     *upstreamError
+}
+
+// serveConfigs answers GET /.well-known/odohconfigs?targethost=HOST.
+func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header()["Allow"] = allowGet
+		h.fail(w, http.StatusMethodNotAllowed, errRequestError, "method not allowed", resBadRequest)
+		return
+	}
+	if h.limiter != nil && !h.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
+		h.metrics.rateLimited.Inc()
+		w.Header()["Retry-After"] = retryAfter
+		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "client rate limit", resRateLimited)
+		return
+	}
+	hostArg, _, msg := queryTarget(r.URL.RawQuery, false)
+	if msg != "" {
+		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
+		return
+	}
+	t, err := parseTargetHost(hostArg)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
+		return
+	}
+	if den := h.policy.Load().check(t); den != nil {
+		h.fail(w, http.StatusForbidden, den.kind, den.details, resDenied)
+		return
+	}
+	e, err := h.configs.get(r.Context(), t)
+	if err != nil {
+		if ue, ok := errors.AsType[*upstreamError](err); ok {
+			h.fail(w, ue.status, ue.kind, "", resultFor(ue.status))
+			return
+		}
+		// The client gave up waiting.
+		h.fail(w, http.StatusGatewayTimeout, errResponseTimeout, "", resUpstreamTimeout)
+		return
+	}
+	remaining := max(0, int(time.Until(e.expires)/time.Second))
+	hdr := w.Header()
+	hdr["Content-Type"] = e.ctype
+	hdr["Content-Length"] = []string{strconv.Itoa(len(e.body))}
+	hdr["Cache-Control"] = []string{"max-age=" + strconv.Itoa(remaining)}
+	hdr["Proxy-Status"] = h.status.receivedStatus(http.StatusOK)
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(e.body)
+	}
+	h.metrics.results[resConfigs].Inc()
+}
+
+// get returns a fresh entry for t, fetching it if needed.
+func (c *configCache) get(ctx context.Context, t *target) (*configEntry, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e := c.m[t.key]
+	if e != nil {
+		select {
+		case <-e.done:
+			if now.Before(e.expires) {
+				c.mu.Unlock()
+				return e, nil
+			}
+			e = nil // expired: fetch again
+		default: // a fetch is running: wait for it
+		}
+	}
+	if e == nil {
+		e = &configEntry{done: make(chan struct{})}
+		c.evictLocked(now)
+		c.m[t.key] = e
+		// The fetch outlives the client that started it, since others
+		// may be waiting for it; it has its own deadline.
+		go c.fetch(t, e)
+	}
+	c.mu.Unlock()
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e, nil
+}
+
+// evictLocked keeps the cache under maxSize: expired entries go first,
+// then an arbitrary finished one.
+func (c *configCache) evictLocked(now time.Time) {
+	if len(c.m) < c.maxSize {
+		return
+	}
+	var victim string
+	for k, e := range c.m {
+		select {
+		case <-e.done:
+			if !now.Before(e.expires) {
+				delete(c.m, k)
+			} else if victim == "" {
+				victim = k
+			}
+		default:
+		}
+	}
+	if len(c.m) >= c.maxSize && victim != "" {
+		delete(c.m, victim)
+	}
+}
+
+// purge forgets everything (after a policy change).
+func (c *configCache) purge() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
+func (c *configCache) fetch(t *target, e *configEntry) {
+	h := c.h
+	defer close(e.done)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), h.responseTimeout, errResponseDeadline)
+	defer cancel()
+	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: ConfigsPath}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err == nil {
+		req.Header = http.Header{"User-Agent": h.upHeader["User-Agent"]}
+		var resp *http.Response
+		resp, err = h.upstream.RoundTrip(req)
+		if err == nil {
+			e.err = c.accept(e, resp)
+			if e.err == nil {
+				e.body, err = readBody(resp.Body, nil, resp.ContentLength, DefaultMaxConfigsBody)
+				if errors.Is(err, errTooLarge) {
+					err = &upstreamError{http.StatusBadGateway, errResponseBodySize, err}
+				}
+			}
+			resp.Body.Close()
+		}
+	}
+	if err != nil {
+		e.err = classify(ctx, err)
+	}
+	if e.err == nil && len(e.body) == 0 {
+		e.err = &upstreamError{http.StatusBadGateway, errProtocol, errors.New("empty configs")}
+	}
+	if e.err != nil {
+		c.mu.Lock()
+		if c.m[t.key] == e {
+			delete(c.m, t.key)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// accept checks the target's response to a configs fetch and sets the
+// entry's lifetime and media type.
+func (c *configCache) accept(e *configEntry, resp *http.Response) *upstreamError {
+	if resp.StatusCode != http.StatusOK {
+		return &upstreamError{http.StatusBadGateway, errProtocol, errors.New("configs status " + strconv.Itoa(resp.StatusCode))}
+	}
+	age := c.minAge
+	if s, ok := maxAge(resp.Header.Get("Cache-Control")); ok {
+		age = min(max(time.Duration(s)*time.Second, c.minAge), c.maxAge)
+	}
+	e.expires = time.Now().Add(age)
+	e.ctype = octetStream
+	if ct := resp.Header.Get("Content-Type"); isSimpleMediaType(ct) {
+		e.ctype = []string{ct}
+	}
+	return nil
+}
+
+// maxAge extracts max-age seconds from a Cache-Control value; no-store
+// or no-cache count as absent (the minimum age applies).
+func maxAge(cc string) (int, bool) {
+	age, found := 0, false
+	for d := range strings.SplitSeq(cc, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if d == "no-store" || d == "no-cache" {
+			return 0, false
+		}
+		if v, ok := strings.CutPrefix(d, "max-age="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return 0, false
+			}
+			age, found = n, true
+		}
+	}
+	return age, found
+}
+
+// isSimpleMediaType accepts "type/subtype" made of token characters, with
+// no parameters: anything fancier is replaced, not relayed.
+func isSimpleMediaType(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	typ, sub, ok := strings.Cut(s, "/")
+	return ok && isToken(typ) && isToken(sub)
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&-^_.+", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

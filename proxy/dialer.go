@@ -1,0 +1,144 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// dialer opens connections to targets. It resolves names itself (with the
+// configured resolver), checks every resolved address against the policy in
+// force at dial time, and connects only to the addresses it checked, so DNS
+// rebinding cannot slip a special address past the check.
+type dialer struct {
+	policy         *atomic.Pointer[compiledPolicy]
+	resolver       *net.Resolver
+	connectTimeout time.Duration
+	tlsTimeout     time.Duration
+	tlsConfig      *tls.Config // RootCAs, MinVersion; ServerName set per dial
+	quic           *quic.Transport
+}
+
+// resolve checks addr ("host:port", as the transports pass it) and returns
+// the addresses to connect to.
+func (d *dialer) resolve(ctx context.Context, addr string) (*target, []netip.Addr, error) {
+	t, err := parseTargetHost(addr)
+	if err != nil {
+		// The handler only builds URLs from parsed targets; this is a bug
+		// or a caller outside the handler.
+		return nil, nil, &dialError{errRequestDenied, fmt.Errorf("refusing address %q: %w", addr, err)}
+	}
+	pol := d.policy.Load()
+	if den := pol.check(t); den != nil {
+		return nil, nil, &dialError{den.kind, errors.New(den.details)}
+	}
+	var ips []netip.Addr
+	if t.addr.IsValid() {
+		ips = []netip.Addr{t.addr}
+	} else {
+		lctx, cancel := context.WithTimeout(ctx, d.connectTimeout)
+		ips, err = d.resolver.LookupNetIP(lctx, "ip", t.host)
+		timedOut := lctx.Err() != nil
+		cancel()
+		if err != nil {
+			kind := errDNSError
+			var dnsErr *net.DNSError
+			if errors.As(err, &dnsErr) && dnsErr.IsTimeout || timedOut {
+				kind = errDNSTimeout
+			}
+			return nil, nil, &dialError{kind, err}
+		}
+		if len(ips) == 0 {
+			return nil, nil, &dialError{errDNSError, fmt.Errorf("no addresses for %q", t.host)}
+		}
+	}
+	// One forbidden address refuses the name: an attacker controlling the
+	// DNS answer could otherwise mix it with public ones.
+	for i, ip := range ips {
+		ip = ip.Unmap()
+		ips[i] = ip
+		if !pol.allowsAddr(t.key, ip) {
+			return nil, nil, &dialError{errIPProhibited, fmt.Errorf("address %s is not allowed", ip)}
+		}
+	}
+	return t, ips, nil
+}
+
+// dialTLS returns a TLS connection to addr; it is the http.Transport's
+// DialTLSContext.
+func (d *dialer) dialTLS(ctx context.Context, _, addr string) (net.Conn, error) {
+	t, ips, err := d.resolve(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	nd := net.Dialer{Timeout: d.connectTimeout}
+	var conn net.Conn
+	for _, ip := range ips {
+		conn, err = nd.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, t.port).String())
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		kind := classifyNet(err)
+		if kind == errDestUnavailable || kind == errConnTerminated {
+			kind = errConnRefused
+		}
+		return nil, &dialError{kind, err}
+	}
+	cfg := d.tlsConfig.Clone()
+	cfg.ServerName = t.host
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, d.tlsTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		kind := classifyNet(err)
+		switch {
+		case kind == errTLSCertificate:
+		case hctx.Err() != nil:
+			kind = errConnTimeout
+		default:
+			kind = errTLSProtocol
+		}
+		return nil, &dialError{kind, err}
+	}
+	return tc, nil
+}
+
+// dialQUIC is the http3.Transport's Dial: the same checks, then a QUIC
+// handshake over the proxy's one UDP socket.
+func (d *dialer) dialQUIC(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+	t, ips, err := d.resolve(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, d.connectTimeout+d.tlsTimeout)
+	defer cancel()
+	var conn *quic.Conn
+	for _, ip := range ips {
+		ua := net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, t.port))
+		conn, err = d.quic.DialEarly(hctx, ua, tlsCfg, cfg)
+		if err == nil {
+			return conn, nil
+		}
+	}
+	kind := classifyNet(err)
+	var idle *quic.IdleTimeoutError
+	var hto *quic.HandshakeTimeoutError
+	switch {
+	case kind == errTLSCertificate:
+	case errors.As(err, &idle), errors.As(err, &hto), hctx.Err() != nil:
+		kind = errConnTimeout
+	case kind == errDestUnavailable:
+		kind = errTLSProtocol // a QUIC handshake failure is a TLS one
+	}
+	return nil, &dialError{kind, err}
+}

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// result is the bounded label of odoh_proxy_requests_total.
+type result int
+
+const (
+	resForwarded       result = iota // the target answered; relayed
+	resBadRequest                    // malformed request (4xx)
+	resDenied                        // outside the policy (403)
+	resRateLimited                   // 429
+	resUpstreamError                 // 502
+	resUpstreamTimeout               // 504
+	resConfigs                       // configs relayed
+	numResults
+)
+
+var resultNames = [numResults]string{
+	"forwarded", "bad_request", "denied", "rate_limited", "upstream_error", "upstream_timeout", "configs",
+}
+
+func resultFor(status int) result {
+	switch status {
+	case 403:
+		return resDenied
+	case 504:
+		return resUpstreamTimeout
+	}
+	return resUpstreamError
+}
+
+// metrics are resolved once so the hot path only does atomic adds. No
+// label carries an address or a target name.
+type metrics struct {
+	results          [numResults]prometheus.Counter
+	rateLimited      prometheus.Counter
+	inflight         prometheus.Gauge
+	upstreamDuration prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "odoh_proxy_requests_total",
+		Help: "Requests answered, by result: forwarded (the target's answer, any status), bad_request, denied, rate_limited, upstream_error, upstream_timeout, configs.",
+	}, []string{"result"})
+	m := &metrics{
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "odoh_proxy_rate_limited_total",
+			Help: "Requests refused with 429 by the per-client rate limit or the concurrency cap.",
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "odoh_proxy_inflight_requests",
+			Help: "Queries being forwarded now.",
+		}),
+		upstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "odoh_proxy_upstream_duration_seconds",
+			Help:    "Time from sending a query to a target to having its whole response (or failing).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+	for i, n := range resultNames {
+		m.results[i] = requests.WithLabelValues(n)
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{requests, m.rateLimited, m.inflight, m.upstreamDuration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("proxy: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}

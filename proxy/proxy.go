@@ -1,0 +1,630 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/odohd/odoh/odoh"
+)
+
+// Defaults for the zero values of Config.
+const (
+	// DefaultName is the Proxy-Status member name.
+	DefaultName = "odoh-proxy"
+	// DefaultUserAgent is the fixed User-Agent of upstream requests.
+	DefaultUserAgent = "odoh-proxy"
+	// DefaultMaxRequestBody fits the largest ObliviousDoHMessage a query
+	// can be: type (1) + key_id with a 64-byte (HKDF-SHA512) key ID (2+64)
+	// + a maximal encrypted_message (2+65535).
+	DefaultMaxRequestBody = 1 + 2 + 64 + 2 + 65535
+	// DefaultMaxResponseBody fits the largest response: type (1) +
+	// resp_nonce of at most 32 bytes (2+32) + encrypted_message (2+65535).
+	DefaultMaxResponseBody = 1 + 2 + 32 + 2 + 65535
+	// DefaultMaxConfigsBody bounds a target's ObliviousDoHConfigs
+	// (a u16 length and at most 65535 bytes).
+	DefaultMaxConfigsBody = 2 + 65535
+	// DefaultConnectTimeout bounds a TCP connect (or the QUIC handshake's
+	// first part) to a target.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultTLSHandshakeTimeout bounds the TLS handshake with a target.
+	DefaultTLSHandshakeTimeout = 5 * time.Second
+	// DefaultResponseTimeout bounds a whole upstream exchange, from
+	// sending the request (connecting if needed) to the response's last
+	// byte; past it the client gets 504.
+	DefaultResponseTimeout = 10 * time.Second
+	// DefaultMaxConcurrent bounds the requests being forwarded at once,
+	// over all clients; more get 429.
+	DefaultMaxConcurrent = 1024
+	// DefaultClientRate is each client's sustained rate, in requests per
+	// second (clients are IP addresses, IPv6 /64 prefixes).
+	DefaultClientRate = 100
+	// DefaultClientBurst is how many requests a client may send at once.
+	DefaultClientBurst = 200
+	// DefaultMaxClients bounds the clients the rate limiter remembers.
+	DefaultMaxClients = 65536
+	// DefaultMaxIdleConnsPerTarget bounds idle pooled connections per
+	// target (HTTP/2 multiplexes, so one is usually enough).
+	DefaultMaxIdleConnsPerTarget = 4
+	// DefaultConfigsMinAge and DefaultConfigsMaxAge clamp how long fetched
+	// target configs are cached, whatever the target's max-age says.
+	DefaultConfigsMinAge = 10 * time.Second
+	DefaultConfigsMaxAge = time.Hour
+	// DefaultMaxCachedConfigs bounds the targets whose configs are cached.
+	DefaultMaxCachedConfigs = 1024
+)
+
+// Paths the Handler serves.
+const (
+	// QueryPath is where clients POST queries.
+	QueryPath = "/dns-query"
+	// QueryPathAlias is the path Cloudflare's clients use.
+	QueryPathAlias = "/proxy"
+	// ConfigsPath relays a target's configs (GET ?targethost=...).
+	ConfigsPath = "/.well-known/odohconfigs"
+)
+
+// Config configures a Handler. Every zero limit takes the default named
+// above.
+type Config struct {
+	// Name is the Proxy-Status member name (an RFC 8941 token).
+	Name string
+	// Policy says which targets the proxy forwards to. Required.
+	Policy Policy
+	// RootCAs verifies targets' certificates; nil means the system pool.
+	RootCAs *x509.CertPool
+	// Resolver resolves target names; nil means net.DefaultResolver.
+	Resolver *net.Resolver
+	// TargetHTTP3 talks to targets over HTTP/3 instead of HTTP/2.
+	TargetHTTP3 bool
+	// UserAgent is sent upstream instead of anything from the client.
+	UserAgent string
+
+	// MaxRequestBody bounds a client's request body (413 beyond).
+	MaxRequestBody int64
+	// MaxResponseBody bounds a target's response body (502 beyond).
+	MaxResponseBody int64
+	// ConnectTimeout bounds connecting to a target.
+	ConnectTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake with a target.
+	TLSHandshakeTimeout time.Duration
+	// ResponseTimeout bounds a whole upstream exchange (504 beyond).
+	ResponseTimeout time.Duration
+	// MaxConcurrent bounds requests in flight over all clients (429).
+	MaxConcurrent int
+	// ClientRate is each client's sustained request rate per second;
+	// negative disables per-client rate limiting.
+	ClientRate float64
+	// ClientBurst is each client's bucket size.
+	ClientBurst int
+	// MaxClients bounds the clients the rate limiter tracks.
+	MaxClients int
+	// MaxIdleConnsPerTarget bounds pooled idle connections per target.
+	MaxIdleConnsPerTarget int
+	// ConfigsMinAge and ConfigsMaxAge clamp the caching of target configs.
+	ConfigsMinAge, ConfigsMaxAge time.Duration
+	// MaxCachedConfigs bounds the number of targets with cached configs.
+	MaxCachedConfigs int
+
+	// Logger receives operational events (never per-request ones); nil
+	// means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the proxy's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// Handler is the relay. Create it with New; it is safe for concurrent use.
+//
+// It answers, with "Cache-Control: no-store" unless noted:
+//
+//   - 405 (Allow: POST) for another method, 415 for another Content-Type,
+//     400 for a missing, repeated or malformed targethost or targetpath or
+//     an empty body, 413 for a body over MaxRequestBody: each with
+//     "Proxy-Status: NAME; error=http_request_error".
+//   - 403 with error=http_request_denied for a target or port outside the
+//     policy, or error=destination_ip_prohibited for a special address.
+//   - 429 with error=http_request_denied when the client's rate or the
+//     concurrency cap is exceeded.
+//   - 502 with error=dns_error, dns_timeout, connection_refused,
+//     connection_timeout, connection_terminated, tls_protocol_error,
+//     tls_certificate_error, http_response_body_size or
+//     destination_unavailable when the target cannot be reached or fails;
+//     502 with error=http_protocol_error when it answers 2xx without the
+//     ODoH media type; 504 with error=http_response_timeout when it is
+//     slower than ResponseTimeout.
+//   - Otherwise the target's status and body, unchanged, with its
+//     Content-Type and Cache-Control (no-store if it sent none) and
+//     "Proxy-Status: NAME; received-status=CODE".
+type Handler struct {
+	name            string
+	maxRequestBody  int64
+	maxResponseBody int64
+	responseTimeout time.Duration
+	maxConcurrent   int64
+	log             *slog.Logger
+
+	policy   atomic.Pointer[compiledPolicy]
+	dialer   *dialer
+	upstream http.RoundTripper
+	closeRT  func() error
+
+	limiter  *limiter // nil when disabled
+	inflight atomic.Int64
+	status   *statusHeaders
+	upHeader http.Header // shared, read-only
+	bufs     sync.Pool   // *exchange
+	configs  *configCache
+	metrics  *metrics
+}
+
+// New checks cfg and returns a Handler. Call Close when done with it.
+func New(cfg Config) (*Handler, error) {
+	name := or(cfg.Name, DefaultName)
+	if !validToken(name) {
+		return nil, fmt.Errorf("proxy: name %q is not a token", name)
+	}
+	pol, err := compilePolicy(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	ua := or(cfg.UserAgent, DefaultUserAgent)
+	h := &Handler{
+		name:            name,
+		maxRequestBody:  orInt(cfg.MaxRequestBody, DefaultMaxRequestBody),
+		maxResponseBody: orInt(cfg.MaxResponseBody, DefaultMaxResponseBody),
+		responseTimeout: orInt(cfg.ResponseTimeout, DefaultResponseTimeout),
+		maxConcurrent:   int64(orInt(cfg.MaxConcurrent, DefaultMaxConcurrent)),
+		log:             cfg.Logger,
+		status:          newStatusHeaders(name),
+		upHeader: http.Header{
+			"Content-Type": {odoh.ContentType},
+			"Accept":       {odoh.ContentType},
+			"User-Agent":   {ua},
+		},
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.policy.Store(pol)
+	if cfg.ClientRate >= 0 {
+		h.limiter = newLimiter(orInt(cfg.ClientRate, DefaultClientRate),
+			orInt(cfg.ClientBurst, DefaultClientBurst), orInt(cfg.MaxClients, DefaultMaxClients))
+	}
+	resolver := cfg.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	h.dialer = &dialer{
+		policy:         &h.policy,
+		resolver:       resolver,
+		connectTimeout: orInt(cfg.ConnectTimeout, DefaultConnectTimeout),
+		tlsTimeout:     orInt(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
+		tlsConfig:      &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}},
+	}
+	if err := h.buildUpstream(cfg); err != nil {
+		return nil, err
+	}
+	h.configs = &configCache{
+		h:       h,
+		minAge:  orInt(cfg.ConfigsMinAge, DefaultConfigsMinAge),
+		maxAge:  orInt(cfg.ConfigsMaxAge, DefaultConfigsMaxAge),
+		maxSize: orInt(cfg.MaxCachedConfigs, DefaultMaxCachedConfigs),
+		m:       make(map[string]*configEntry),
+	}
+	h.metrics, err = newMetrics(cfg.Registerer)
+	if err != nil {
+		_ = h.closeRT()
+		return nil, err
+	}
+	return h, nil
+}
+
+// buildUpstream makes the one pooled transport every client shares.
+func (h *Handler) buildUpstream(cfg Config) error {
+	if cfg.TargetHTTP3 {
+		udp, err := net.ListenUDP("udp", nil)
+		if err != nil {
+			return fmt.Errorf("proxy: opening udp socket for http3: %w", err)
+		}
+		h.dialer.quic = &quic.Transport{Conn: udp}
+		rt := &http3.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: cfg.RootCAs},
+			QUICConfig: &quic.Config{
+				HandshakeIdleTimeout: h.dialer.connectTimeout + h.dialer.tlsTimeout,
+				MaxIdleTimeout:       90 * time.Second,
+				KeepAlivePeriod:      30 * time.Second,
+			},
+			Dial:               h.dialer.dialQUIC,
+			DisableCompression: true,
+		}
+		h.upstream = rt
+		h.closeRT = func() error {
+			err := rt.Close()
+			return errors.Join(err, h.dialer.quic.Close())
+		}
+		return nil
+	}
+	rt := &http.Transport{
+		// Never from the environment: a relay must not be redirected
+		// through whatever HTTPS_PROXY says.
+		Proxy:                  nil,
+		DialTLSContext:         h.dialer.dialTLS,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConnsPerHost:    orInt(cfg.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget),
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  h.responseTimeout,
+		MaxResponseHeaderBytes: 16 << 10,
+		DisableCompression:     true,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: 15 * time.Second,
+			PingTimeout:     10 * time.Second,
+		},
+	}
+	h.upstream = rt
+	h.closeRT = func() error { rt.CloseIdleConnections(); return nil }
+	return nil
+}
+
+// SetPolicy replaces the target policy (on SIGHUP, say). Requests already
+// past the policy check finish; idle connections are closed so that a
+// removed target stops being contacted. A bad policy leaves the old one.
+func (h *Handler) SetPolicy(p Policy) error {
+	pol, err := compilePolicy(p)
+	if err != nil {
+		return err
+	}
+	h.policy.Store(pol)
+	h.configs.purge()
+	if ci, ok := h.upstream.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Close releases the upstream connections.
+func (h *Handler) Close() error { return h.closeRT() }
+
+// ServeHTTP serves QueryPath, QueryPathAlias and ConfigsPath.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case QueryPath, QueryPathAlias:
+		h.serveQuery(w, r)
+	case ConfigsPath:
+		h.serveConfigs(w, r)
+	default:
+		w.Header()["Cache-Control"] = noStore
+		http.Error(w, "not found", http.StatusNotFound)
+	}
+}
+
+// Shared, never-mutated header values (capacity = length, so an append
+// by anyone copies).
+var (
+	noStore        = []string{"no-store"}
+	allowPost      = []string{"POST"}
+	allowGet       = []string{"GET, HEAD"}
+	retryAfter     = []string{"1"}
+	textPlain      = []string{"text/plain; charset=utf-8"}
+	nosniff        = []string{"nosniff"}
+	octetStream    = []string{"application/octet-stream"}
+	odohMediaTypes = []string{odoh.ContentType}
+)
+
+func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header()["Allow"] = allowPost
+		h.fail(w, http.StatusMethodNotAllowed, errRequestError, "method not allowed", resBadRequest)
+		return
+	}
+	if h.limiter != nil && !h.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
+		h.metrics.rateLimited.Inc()
+		w.Header()["Retry-After"] = retryAfter
+		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "client rate limit", resRateLimited)
+		return
+	}
+	if n := h.inflight.Add(1); n > h.maxConcurrent {
+		h.inflight.Add(-1)
+		h.metrics.rateLimited.Inc()
+		w.Header()["Retry-After"] = retryAfter
+		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "too many concurrent requests", resRateLimited)
+		return
+	}
+	h.metrics.inflight.Inc()
+	defer func() {
+		h.inflight.Add(-1)
+		h.metrics.inflight.Dec()
+	}()
+
+	if !isODoHType(r.Header["Content-Type"]) {
+		h.fail(w, http.StatusUnsupportedMediaType, errRequestError, "content type must be "+odoh.ContentType, resBadRequest)
+		return
+	}
+	hostArg, pathArg, msg := queryTarget(r.URL.RawQuery, true)
+	if msg != "" {
+		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
+		return
+	}
+	t, err := parseTargetHost(hostArg)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
+		return
+	}
+	if err := checkTargetPath(pathArg); err != nil {
+		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targetpath", resBadRequest)
+		return
+	}
+	if den := h.policy.Load().check(t); den != nil {
+		h.fail(w, http.StatusForbidden, den.kind, den.details, resDenied)
+		return
+	}
+	if r.ContentLength > h.maxRequestBody {
+		h.fail(w, http.StatusRequestEntityTooLarge, errRequestError, "body too large", resBadRequest)
+		return
+	}
+
+	ex := h.getExchange()
+	defer ex.release()
+	ex.req, err = readBody(r.Body, ex.req[:0], r.ContentLength, h.maxRequestBody)
+	switch {
+	case errors.Is(err, errTooLarge):
+		h.fail(w, http.StatusRequestEntityTooLarge, errRequestError, "body too large", resBadRequest)
+		return
+	case err != nil:
+		h.fail(w, http.StatusBadRequest, errRequestError, "reading body failed", resBadRequest)
+		return
+	case len(ex.req) == 0:
+		h.fail(w, http.StatusBadRequest, errRequestError, "empty body", resBadRequest)
+		return
+	}
+
+	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: pathArg}
+	start := time.Now()
+	ctx, cancel := context.WithTimeoutCause(r.Context(), h.responseTimeout, errResponseDeadline)
+	defer cancel()
+	resp, err := h.roundTrip(ctx, u, ex)
+	if err == nil {
+		ex.resp, err = readBody(resp.Body, ex.resp[:0], resp.ContentLength, h.maxResponseBody)
+		resp.Body.Close()
+		if errors.Is(err, errTooLarge) {
+			err = &upstreamError{http.StatusBadGateway, errResponseBodySize, err}
+		}
+	}
+	h.metrics.upstreamDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		ue := classify(ctx, err)
+		h.fail(w, ue.status, ue.kind, "", resultFor(ue.status))
+		return
+	}
+	ct := resp.Header["Content-Type"]
+	if resp.StatusCode/100 == 2 && !isODoHType(ct) {
+		h.failReceived(w, http.StatusBadGateway, errProtocol, "target response is not "+odoh.ContentType, resp.StatusCode)
+		return
+	}
+	hdr := w.Header()
+	if len(ct) > 0 {
+		hdr["Content-Type"] = ct[:1:1]
+	}
+	if cc := resp.Header["Cache-Control"]; len(cc) > 0 {
+		hdr["Cache-Control"] = cc
+	} else {
+		hdr["Cache-Control"] = noStore
+	}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(ex.resp))}
+	hdr["Proxy-Status"] = h.status.receivedStatus(resp.StatusCode)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(ex.resp)
+	h.metrics.results[resForwarded].Inc()
+}
+
+// roundTrip sends the body in ex to u. The request is built from scratch:
+// method, URL, the shared header set and the body; nothing else.
+func (h *Handler) roundTrip(ctx context.Context, u *url.URL, ex *exchange) (*http.Response, error) {
+	ex.refs.Add(1) // the transport's reference, dropped by Close
+	ex.body.ex, ex.body.off = ex, 0
+	ex.body.closed.Store(false)
+	req := &http.Request{
+		Method:        http.MethodPost,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h.upHeader,
+		Body:          &ex.body,
+		GetBody:       ex.newBody,
+		ContentLength: int64(len(ex.req)),
+		Host:          u.Host,
+	}
+	return h.upstream.RoundTrip(req.WithContext(ctx))
+}
+
+// fail answers with a proxy-generated error.
+func (h *Handler) fail(w http.ResponseWriter, status int, kind, details string, res result) {
+	hdr := w.Header()
+	hdr["Proxy-Status"] = []string{h.status.errorValue(kind, details, 0)}
+	writeError(w, status)
+	h.metrics.results[res].Inc()
+}
+
+// failReceived answers with an error about a response the target did send.
+func (h *Handler) failReceived(w http.ResponseWriter, status int, kind, details string, received int) {
+	hdr := w.Header()
+	hdr["Proxy-Status"] = []string{h.status.errorValue(kind, details, received)}
+	writeError(w, status)
+	h.metrics.results[resUpstreamError].Inc()
+}
+
+func writeError(w http.ResponseWriter, status int) {
+	hdr := w.Header()
+	hdr["Cache-Control"] = noStore
+	hdr["Content-Type"] = textPlain
+	hdr["X-Content-Type-Options"] = nosniff
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, http.StatusText(status)+"\n")
+}
+
+// isODoHType reports whether a Content-Type header is the ODoH media type
+// (type and subtype compared case-insensitively; parameters ignored).
+func isODoHType(v []string) bool {
+	if len(v) != 1 {
+		return false
+	}
+	s := v[0]
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(s), odoh.ContentType)
+}
+
+// queryTarget extracts targethost and targetpath (percent-decoded) from a
+// raw query. Each must appear exactly once; other parameters are ignored.
+// withPath false skips targetpath (the configs relay). msg is the error.
+func queryTarget(raw string, withPath bool) (host, path, msg string) {
+	var nHost, nPath int
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "targethost":
+			nHost++
+			host = v
+		case "targetpath":
+			nPath++
+			path = v
+		}
+	}
+	switch {
+	case nHost == 0:
+		return "", "", "missing targethost"
+	case nHost > 1:
+		return "", "", "repeated targethost"
+	case withPath && nPath == 0:
+		return "", "", "missing targetpath"
+	case withPath && nPath > 1:
+		return "", "", "repeated targetpath"
+	}
+	var err error
+	// PathUnescape keeps '+' literal: RFC 6570 encodes a space as %20.
+	if host, err = url.PathUnescape(host); err != nil || host == "" {
+		return "", "", "malformed targethost"
+	}
+	if withPath {
+		if path, err = url.PathUnescape(path); err != nil || path == "" {
+			return "", "", "malformed targetpath"
+		}
+	}
+	return host, path, ""
+}
+
+var errTooLarge = errors.New("body too large")
+
+// readBody reads all of r into buf, refusing more than limit bytes.
+// length is the declared length (-1 if unknown).
+func readBody(r io.Reader, buf []byte, length, limit int64) ([]byte, error) {
+	if length > limit {
+		return buf, errTooLarge
+	}
+	if length > 0 && int64(cap(buf)) < length+1 {
+		buf = make([]byte, 0, length+1) // +1 to see EOF without growing
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// exchange holds the pooled buffers of one forwarded query. It goes back
+// to the pool when both the handler and the transport (which may read the
+// request body in another goroutine after RoundTrip returns) are done.
+type exchange struct {
+	req, resp []byte
+	refs      atomic.Int32
+	body      bodyReader
+	pool      *sync.Pool
+}
+
+func (h *Handler) getExchange() *exchange {
+	ex, _ := h.bufs.Get().(*exchange)
+	if ex == nil {
+		ex = &exchange{req: make([]byte, 0, 1024), resp: make([]byte, 0, 2048), pool: &h.bufs}
+	}
+	ex.refs.Store(1)
+	return ex
+}
+
+func (ex *exchange) release() {
+	if ex.refs.Add(-1) == 0 {
+		ex.pool.Put(ex)
+	}
+}
+
+// newBody is the request's GetBody, for a transport that retries.
+func (ex *exchange) newBody() (io.ReadCloser, error) {
+	ex.refs.Add(1)
+	return &bodyReader{ex: ex}, nil
+}
+
+// bodyReader reads ex.req; Close drops its reference once.
+type bodyReader struct {
+	ex     *exchange
+	off    int
+	closed atomic.Bool
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.off >= len(b.ex.req) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.ex.req[b.off:])
+	b.off += n
+	return n, nil
+}
+
+func (b *bodyReader) Close() error {
+	if b.closed.CompareAndSwap(false, true) {
+		b.ex.release()
+	}
+	return nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orInt[T int | int64 | float64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}

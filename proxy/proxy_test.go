@@ -1,0 +1,616 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/odoh"
+)
+
+// TestForwardStripsClientHeaders sends every identifying header a client
+// might and checks that the target sees only the proxy's own fixed set,
+// and that the client sees only the allowed response headers.
+func TestForwardStripsClientHeaders(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		h := w.Header()
+		h.Set("Content-Type", odoh.ContentType)
+		h.Set("Set-Cookie", "track=1")
+		h.Set("Alt-Svc", `h3=":1"; ma=1`)
+		h.Set("Server", "target/1.0")
+		h.Set("X-Target-Secret", "s")
+		h.Set("Location", "https://elsewhere.example/")
+		_, _ = w.Write(body)
+	})
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
+
+	clientHeaders := http.Header{
+		"Cookie":              {"session=abc"},
+		"Authorization":       {"Bearer secret"},
+		"Proxy-Authorization": {"Basic cHJveHk6c2VjcmV0"},
+		"User-Agent":          {"client-ua/1.0"},
+		"X-Forwarded-For":     {"192.0.2.7"},
+		"X-Forwarded-Host":    {"client.example"},
+		"X-Forwarded-Proto":   {"https"},
+		"Forwarded":           {"for=192.0.2.7;proto=https"},
+		"X-Real-Ip":           {"192.0.2.7"},
+		"True-Client-Ip":      {"192.0.2.7"},
+		"Cf-Connecting-Ip":    {"192.0.2.7"},
+		"X-Client-Ip":         {"192.0.2.7"},
+		"Via":                 {"1.1 client-proxy"},
+		"Traceparent":         {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"Tracestate":          {"vendor=opaque"},
+		"B3":                  {"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"},
+		"X-B3-Traceid":        {"80f198ee56343ba864fe8b2a57d3eff7"},
+		"X-Request-Id":        {"req-1"},
+		"X-Amzn-Trace-Id":     {"Root=1-5759e988"},
+		"Referer":             {"https://client.example/"},
+		"Origin":              {"https://client.example"},
+		"Accept-Language":     {"de-CH"},
+		"Accept-Encoding":     {"br"},
+		"Dnt":                 {"1"},
+		"Cache-Control":       {"no-cache, no-store"},
+		"X-Custom":            {"anything"},
+	}
+	body := []byte("an ODoH query, opaque to the proxy")
+	for _, proto := range []string{"h2", "h3"} {
+		t.Run(proto, func(t *testing.T) {
+			c := tp.h2
+			if proto == "h3" {
+				c = tp.h3
+			}
+			before := len(tgt.requests())
+			resp, got := post(t, c, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), body, clientHeaders)
+			wantProxyStatus(t, resp, 200, "received-status=200")
+			if !bytes.Equal(got, body) {
+				t.Errorf("body = %q, want the target's %q", got, body)
+			}
+			wantMajor := map[string]int{"h2": 2, "h3": 3}[proto]
+			if resp.ProtoMajor != wantMajor {
+				t.Errorf("client protocol = %s, want major %d", resp.Proto, wantMajor)
+			}
+			for _, k := range []string{"Set-Cookie", "Server", "X-Target-Secret", "Location"} {
+				if v := resp.Header.Get(k); v != "" {
+					t.Errorf("target's %s reached the client: %q", k, v)
+				}
+			}
+			if v := resp.Header.Get("Alt-Svc"); strings.Contains(v, `":1"`) {
+				t.Errorf("target's Alt-Svc reached the client: %q", v)
+			}
+			if resp.Header.Get("Content-Type") != odoh.ContentType {
+				t.Errorf("Content-Type = %q", resp.Header.Get("Content-Type"))
+			}
+			reqs := tgt.requests()
+			if len(reqs) != before+1 {
+				t.Fatalf("target saw %d requests, want 1", len(reqs)-before)
+			}
+			r := reqs[len(reqs)-1]
+			if r.method != http.MethodPost || r.path != "/dns-query" || r.rawQuery != "" || r.host != tgt.hostPort() {
+				t.Errorf("upstream request %s %s?%s host %s", r.method, r.path, r.rawQuery, r.host)
+			}
+			if !bytes.Equal(r.body, body) {
+				t.Errorf("upstream body = %q", r.body)
+			}
+			var keys []string
+			for k := range r.header {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if want := []string{"Accept", "Content-Length", "Content-Type", "User-Agent"}; !slices.Equal(keys, want) {
+				t.Errorf("upstream headers = %v, want exactly %v", keys, want)
+			}
+			if ua := r.header.Get("User-Agent"); ua != DefaultUserAgent {
+				t.Errorf("upstream User-Agent = %q", ua)
+			}
+			if r.header.Get("Content-Type") != odoh.ContentType || r.header.Get("Accept") != odoh.ContentType {
+				t.Errorf("upstream Content-Type/Accept = %q/%q", r.header.Get("Content-Type"), r.header.Get("Accept"))
+			}
+			for _, v := range []string{"192.0.2.7", "secret", "abc", "client", "127.0.0.1:" + fmt.Sprint(tp.srv.TCPAddr().Port)} {
+				for k, vv := range r.header {
+					if strings.Contains(strings.Join(vv, ","), v) {
+						t.Errorf("upstream header %s carries client data %q", k, v)
+					}
+				}
+			}
+		})
+	}
+	if logs := tp.logs.String(); logs != "" {
+		t.Errorf("requests were logged:\n%s", logs)
+	}
+}
+
+// TestRequestErrors covers RFC 9230 part 1 D1-D3 and F: every malformed
+// request is a 4xx with error=http_request_error, and the target sees none.
+func TestRequestErrors(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, MaxRequestBody: 512})
+	good := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
+	testCases := []struct {
+		name   string
+		method string
+		url    string
+		ctype  string
+		body   io.Reader
+		status int
+	}{
+		{"GET", http.MethodGet, good, odoh.ContentType, nil, 405},
+		{"PUT", http.MethodPut, good, odoh.ContentType, strings.NewReader("x"), 405},
+		{"no content type", http.MethodPost, good, "", strings.NewReader("x"), 415},
+		{"wrong content type", http.MethodPost, good, "application/dns-message", strings.NewReader("x"), 415},
+		{"missing targethost", http.MethodPost, tp.base + "/dns-query?targetpath=%2Fdns-query", odoh.ContentType, strings.NewReader("x"), 400},
+		{"missing targetpath", http.MethodPost, tp.base + "/dns-query?targethost=" + tgt.hostPort(), odoh.ContentType, strings.NewReader("x"), 400},
+		{"no query", http.MethodPost, tp.base + "/dns-query", odoh.ContentType, strings.NewReader("x"), 400},
+		{"repeated targethost", http.MethodPost, good + "&targethost=" + tgt.hostPort(), odoh.ContentType, strings.NewReader("x"), 400},
+		{"repeated targetpath", http.MethodPost, good + "&targetpath=%2Fdns-query", odoh.ContentType, strings.NewReader("x"), 400},
+		{"empty targethost", http.MethodPost, tp.queryURL("", "%2Fdns-query"), odoh.ContentType, strings.NewReader("x"), 400},
+		{"empty targetpath", http.MethodPost, tp.queryURL(tgt.hostPort(), ""), odoh.ContentType, strings.NewReader("x"), 400},
+		{"bad escape", http.MethodPost, tp.queryURL(tgt.hostPort(), "%2"), odoh.ContentType, strings.NewReader("x"), 400},
+		{"empty body", http.MethodPost, good, odoh.ContentType, nil, 400},
+		{"body over cap", http.MethodPost, good, odoh.ContentType, bytes.NewReader(make([]byte, 513)), 413},
+		{"streamed body over cap", http.MethodPost, good, odoh.ContentType, io.MultiReader(bytes.NewReader(make([]byte, 600))), 413},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, tc.url, tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			resp, _ := do(t, tp.h2, req)
+			wantProxyStatus(t, resp, tc.status, errRequestError)
+			if tc.status == 405 && resp.Header.Get("Allow") != "POST" {
+				t.Errorf("Allow = %q", resp.Header.Get("Allow"))
+			}
+			if resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control = %q", resp.Header.Get("Cache-Control"))
+			}
+		})
+	}
+	// The exact cap is accepted, and the content type is matched
+	// case-insensitively.
+	resp, _ := post(t, tp.h2, good, make([]byte, 512), http.Header{"Content-Type": {"Application/Oblivious-DNS-Message"}})
+	wantProxyStatus(t, resp, 200, "received-status=200")
+	if n := len(tgt.requests()); n != 1 {
+		t.Errorf("target saw %d requests, want only the valid one", n)
+	}
+	if resp, _ := do(t, tp.h2, mustRequest(t, http.MethodGet, tp.base+"/other", nil)); resp.StatusCode != 404 {
+		t.Errorf("unknown path: %d", resp.StatusCode)
+	}
+}
+
+func mustRequest(t *testing.T, method, u string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// TestTargetResponsesRelayed checks D8-D10 and D13: whatever the target
+// answers reaches the client with status and body unchanged, except a 2xx
+// without the ODoH type (502), and redirects are relayed, not followed.
+func TestTargetResponsesRelayed(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	decoy := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort(), decoy.hostPort()}}})
+	testCases := []struct {
+		name       string
+		status     int
+		ctype      string
+		body       string
+		location   string
+		wantStatus int
+		wantPS     string
+		wantBody   string
+	}{
+		{"401 key mismatch", 401, "text/plain", "unknown key id", "", 401, "received-status=401", "unknown key id"},
+		{"400", 400, "", "bad message", "", 400, "received-status=400", "bad message"},
+		{"500", 500, "text/plain", "boom", "", 500, "received-status=500", "boom"},
+		{"503", 503, "", "", "", 503, "received-status=503", ""},
+		{"204 empty", 204, "", "", "", 502, errProtocol, ""},
+		{"200 wrong type", 200, "text/plain", "hello", "", 502, errProtocol, ""},
+		{"200 odoh", 200, odoh.ContentType, "sealed", "", 200, "received-status=200", "sealed"},
+		{"307 redirect", 307, "", "moved", "https://" + decoy.hostPort() + "/dns-query", 307, "received-status=307", "moved"},
+		{"308 redirect", 308, "", "moved", "https://" + decoy.hostPort() + "/dns-query", 308, "received-status=308", "moved"},
+		{"302 redirect", 302, "", "", "https://" + decoy.hostPort() + "/dns-query", 302, "received-status=302", ""},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			tgt.setRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+				if tc.ctype != "" {
+					w.Header().Set("Content-Type", tc.ctype)
+				}
+				if tc.location != "" {
+					w.Header().Set("Location", tc.location)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			})
+			resp, body := post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q"), nil)
+			wantProxyStatus(t, resp, tc.wantStatus, tc.wantPS)
+			if tc.wantStatus != 502 && string(body) != tc.wantBody {
+				t.Errorf("body = %q, want %q", body, tc.wantBody)
+			}
+			if tc.wantStatus == 502 && !strings.Contains(resp.Header.Get("Proxy-Status"), fmt.Sprintf("received-status=%d", tc.status)) {
+				t.Errorf("Proxy-Status %q does not name the received status", resp.Header.Get("Proxy-Status"))
+			}
+			if loc := resp.Header.Get("Location"); loc != "" {
+				t.Errorf("Location relayed: %q", loc)
+			}
+		})
+	}
+	if n := len(decoy.requests()); n != 0 {
+		t.Errorf("a redirect was followed: the decoy saw %d requests", n)
+	}
+}
+
+// TestUpstreamFailures covers D7 and D19: unreachable, broken or slow
+// targets give 502/504 with a Proxy-Status error naming the cause, in time.
+func TestUpstreamFailures(t *testing.T) {
+	ca := testca.New(t)
+	otherCA := testca.New(t)
+	wrongCert := startTarget(t, otherCA.ServerTLS(t))
+	slow := startTarget(t, ca.ServerTLS(t))
+	slow.setRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	big := startTarget(t, ca.ServerTLS(t))
+	big.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", odoh.ContentType)
+		_, _ = w.Write(make([]byte, 2000))
+	})
+	// A port with nothing listening.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	// A TCP server that never says anything (TLS handshake timeout).
+	silent := listenTCP(t, func(c net.Conn) { time.Sleep(3 * time.Second); c.Close() })
+	// A TCP server that answers in plain HTTP (not TLS).
+	plain := listenTCP(t, func(c net.Conn) {
+		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+	})
+	resolver := dnsServer(t, map[string]netip.Addr{})
+	tp := startProxy(t, ca, Config{
+		Policy:              Policy{Allow: []string{wrongCert.hostPort(), slow.hostPort(), big.hostPort(), closed, silent, plain, "nx.test", "slow.test"}},
+		Resolver:            resolver,
+		ConnectTimeout:      400 * time.Millisecond,
+		TLSHandshakeTimeout: 400 * time.Millisecond,
+		ResponseTimeout:     1500 * time.Millisecond,
+		MaxResponseBody:     1000,
+	})
+	testCases := []struct {
+		name   string
+		host   string
+		status int
+		kind   string
+	}{
+		{"connection refused", closed, 502, errConnRefused},
+		{"certificate", wrongCert.hostPort(), 502, errTLSCertificate},
+		{"not TLS", plain, 502, errTLSProtocol},
+		{"TLS handshake timeout", silent, 502, errConnTimeout},
+		{"NXDOMAIN", "nx.test", 502, errDNSError},
+		{"DNS timeout", "slow.test", 502, errDNSTimeout},
+		{"slow target", slow.hostPort(), 504, errResponseTimeout},
+		{"response over cap", big.hostPort(), 502, errResponseBodySize},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			resp, _ := post(t, tp.h2, tp.queryURL(tc.host, "%2Fdns-query"), []byte("q"), nil)
+			wantProxyStatus(t, resp, tc.status, tc.kind)
+			if d := time.Since(start); d > 2500*time.Millisecond {
+				t.Errorf("took %v, beyond the configured timeouts", d)
+			}
+		})
+	}
+}
+
+func listenTCP(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go serve(c)
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestPolicy covers D5, D6: targets and ports outside the allowlist are
+// 403 http_request_denied; names resolving to special addresses are 403
+// destination_ip_prohibited, unless explicitly allowed.
+func TestPolicy(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t, "evil.test", "localhost", "127.0.0.1"))
+	port := fmt.Sprint(tgt.port)
+	resolver := dnsServer(t, map[string]netip.Addr{
+		"evil.test":   netip.MustParseAddr("127.0.0.1"),
+		"mapped.test": netip.MustParseAddr("::ffff:127.0.0.1"),
+		"ten.test":    netip.MustParseAddr("10.1.2.3"),
+	})
+	tp := startProxy(t, ca, Config{
+		Resolver: resolver,
+		Policy: Policy{Allow: []string{
+			tgt.hostPort(), "evil.test:" + port, "mapped.test:" + port, "ten.test:" + port, "localhost:" + port, "public.example",
+		}},
+	})
+	testCases := []struct {
+		name, host string
+		status     int
+		kind       string
+	}{
+		{"allowed literal", tgt.hostPort(), 200, "received-status=200"},
+		{"not allowlisted", "other.example", 403, errRequestDenied},
+		{"allowlisted host, other port", "public.example:8443", 403, errRequestDenied},
+		{"default port spelled out", "public.example:443", 502, errDNSError}, // allowed; our resolver knows no such name
+		{"name resolving to loopback", "evil.test:" + port, 403, errIPProhibited},
+		{"name resolving to mapped loopback", "mapped.test:" + port, 403, errIPProhibited},
+		{"name resolving to private", "ten.test:" + port, 403, errIPProhibited},
+		{"localhost", "localhost:" + port, 403, errIPProhibited},
+		{"allowlisted literal, other port", "127.0.0.1:1", 403, errRequestDenied},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := post(t, tp.h2, tp.queryURL(tc.host, "%2Fdns-query"), []byte("q"), nil)
+			wantProxyStatus(t, resp, tc.status, tc.kind)
+		})
+	}
+	if n := len(tgt.requests()); n != 1 {
+		t.Errorf("target saw %d requests, want 1 (the allowed literal)", n)
+	}
+
+	// An operator may let allowlisted names resolve to special addresses.
+	if err := tp.h.SetPolicy(Policy{Allow: []string{"evil.test:" + port}, AllowSpecialAddrs: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := post(t, tp.h2, tp.queryURL("evil.test:"+port, "%2Fdns-query"), []byte("q"), nil)
+	wantProxyStatus(t, resp, 200, "received-status=200")
+	// The reload dropped the literal entry.
+	resp, _ = post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q"), nil)
+	wantProxyStatus(t, resp, 403, errRequestDenied)
+	// A bad policy keeps the old one.
+	if err := tp.h.SetPolicy(Policy{}); err == nil {
+		t.Error("empty policy accepted")
+	}
+	resp, _ = post(t, tp.h2, tp.queryURL("evil.test:"+port, "%2Fdns-query"), []byte("q"), nil)
+	wantProxyStatus(t, resp, 200, "received-status=200")
+}
+
+// TestOpenRelay checks that an open relay still enforces ports and
+// special addresses.
+func TestOpenRelay(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	resolver := dnsServer(t, map[string]netip.Addr{"evil.test": netip.MustParseAddr("127.0.0.1")})
+	tp := startProxy(t, ca, Config{Resolver: resolver, Policy: Policy{AllowOpen: true, OpenPorts: []uint16{443, uint16(tgt.port)}}})
+	for _, tc := range []struct {
+		host   string
+		status int
+		kind   string
+	}{
+		{tgt.hostPort(), 403, errIPProhibited},
+		{"evil.test:" + fmt.Sprint(tgt.port), 403, errIPProhibited},
+		{"[::1]:" + fmt.Sprint(tgt.port), 403, errIPProhibited},
+		{"192.0.2.1:" + fmt.Sprint(tgt.port), 403, errIPProhibited},
+		{"evil.test:8443", 403, errRequestDenied},
+	} {
+		resp, _ := post(t, tp.h2, tp.queryURL(tc.host, "%2Fdns-query"), []byte("q"), nil)
+		wantProxyStatus(t, resp, tc.status, tc.kind)
+	}
+	if n := len(tgt.requests()); n != 0 {
+		t.Errorf("target saw %d requests", n)
+	}
+}
+
+// TestSmuggling tries to steer the proxy to another host through
+// targethost and targetpath. Nothing may reach the decoy, and the allowed
+// target may only ever see its own path.
+func TestSmuggling(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	decoy := startTarget(t, ca.ServerTLS(t))
+	resolver := dnsServer(t, map[string]netip.Addr{"evil.test": netip.MustParseAddr("127.0.0.1")})
+	tp := startProxy(t, ca, Config{Resolver: resolver, Policy: Policy{Allow: []string{tgt.hostPort()}}})
+	T, D := tgt.hostPort(), decoy.hostPort()
+	dport := fmt.Sprint(decoy.port)
+	testCases := []struct {
+		name       string
+		host, path string // raw query values
+		wantPath   string // "" = must not be forwarded
+	}{
+		{"RFC 6570 path", T, "%2Fdns-query", "/dns-query"},
+		{"raw slash path", T, "/dns-query", "/dns-query"},
+		{"encoded host", strings.ReplaceAll(T, ":", "%3A"), "%2Fdns-query", "/dns-query"},
+		{"decoy literal", D, "%2Fdns-query", ""},
+		{"userinfo in host", "user:pass@" + D, "/dns-query", ""},
+		{"host@decoy", T + "@" + D, "/dns-query", ""},
+		{"encoded @ in host", T + "%40" + D, "/dns-query", ""},
+		{"host with path", T + "%2F@" + D, "/dns-query", ""},
+		{"host with fragment", T + "%23@" + D, "/dns-query", ""},
+		{"host with space", T + "%20" + D, "/dns-query", ""},
+		{"host with CRLF", T + "%0D%0AHost:%20" + D, "/dns-query", ""},
+		{"host with NUL", "127.0.0.1%00:" + fmt.Sprint(tgt.port), "/dns-query", ""},
+		{"host with backslash", T + "%5C@" + D, "/dns-query", ""},
+		{"trailing dot", "127.0.0.1.:" + fmt.Sprint(tgt.port), "/dns-query", ""},
+		{"short IPv4", "127.1:" + dport, "/dns-query", ""},
+		{"hex IPv4", "0x7f.0.0.1:" + dport, "/dns-query", ""},
+		{"octal IPv4", "0177.0.0.1:" + dport, "/dns-query", ""},
+		{"decimal IPv4", "2130706433:" + dport, "/dns-query", ""},
+		{"IPv6 loopback", "[::1]:" + dport, "/dns-query", ""},
+		{"mapped IPv6", "[::ffff:127.0.0.1]:" + dport, "/dns-query", ""},
+		{"IPv6 zone", "[fe80::1%25lo]:" + dport, "/dns-query", ""},
+		{"unbracketed IPv6", "::1", "/dns-query", ""},
+		{"name to loopback", "evil.test:" + dport, "/dns-query", ""},
+		{"two ports", T + ":" + dport, "/dns-query", ""},
+		{"path @decoy", T, "@" + D + "/dns-query", ""},
+		{"encoded path @decoy", T, "%40" + D + "%2Fdns-query", ""},
+		{"path .decoy", T, "." + D + "/dns-query", ""},
+		{"path //decoy", T, "//" + D + "/dns-query", ""},
+		{"encoded path //decoy", T, "%2F%2F" + D + "%2Fdns-query", ""},
+		{"path fragment", T, "/dns-query%23@" + D, ""},
+		{"path query", T, "/dns-query%3Fhost=" + D, ""},
+		{"path backslash", T, "%2F%5C" + D + "%2Fdns-query", ""},
+		{"double-encoded slash", T, "%252F%252F" + D, ""},
+		{"dot segments", T, "%2F..%2F..%2Fadmin", ""},
+		{"path CRLF", T, "%2Fdns-query%0D%0AHost:%20" + D, ""},
+		{"path scheme", T, "https:%2F%2F" + D + "%2Fdns-query", ""},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(tgt.requests())
+			u := tp.base + "/dns-query?targethost=" + tc.host + "&targetpath=" + tc.path
+			req, err := http.NewRequest(http.MethodPost, u, strings.NewReader("q"))
+			if err != nil {
+				t.Skipf("client cannot even send it: %v", err)
+			}
+			req.Header.Set("Content-Type", odoh.ContentType)
+			resp, _ := do(t, tp.h2, req)
+			reqs := tgt.requests()[before:]
+			if tc.wantPath == "" {
+				if resp.StatusCode != 400 && resp.StatusCode != 403 {
+					t.Errorf("status %d, want 400 or 403", resp.StatusCode)
+				}
+				if len(reqs) != 0 {
+					t.Errorf("forwarded to %s", reqs[0].path)
+				}
+				return
+			}
+			if resp.StatusCode != 200 || len(reqs) != 1 || reqs[0].path != tc.wantPath {
+				t.Errorf("status %d, target saw %v, want one request for %s", resp.StatusCode, reqs, tc.wantPath)
+			}
+		})
+	}
+	if n := len(decoy.requests()); n != 0 {
+		t.Errorf("the decoy was reached %d times", n)
+	}
+}
+
+// TestRateLimit checks the per-client token bucket (D16).
+func TestRateLimit(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ClientRate: 0.5, ClientBurst: 3})
+	u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
+	for i := range 3 {
+		resp, _ := post(t, tp.h2, u, []byte("q"), nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d within the burst: %d", i, resp.StatusCode)
+		}
+	}
+	resp, _ := post(t, tp.h2, u, []byte("q"), nil)
+	wantProxyStatus(t, resp, 429, errRequestDenied)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on 429")
+	}
+	if n := len(tgt.requests()); n != 3 {
+		t.Errorf("target saw %d requests, want 3", n)
+	}
+}
+
+// TestConcurrencyCap checks MaxConcurrent: with one request parked at the
+// target, the next one is refused with 429.
+func TestConcurrencyCap(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	tgt.setRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", odoh.ContentType)
+		_, _ = w.Write(body)
+	})
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, MaxConcurrent: 1})
+	u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		resp, _ := post(t, tp.h2, u, []byte("q"), nil)
+		if resp.StatusCode != 200 {
+			t.Errorf("parked request: %d", resp.StatusCode)
+		}
+	})
+	<-arrived
+	resp, _ := post(t, tp.h2, u, []byte("q"), nil)
+	wantProxyStatus(t, resp, 429, errRequestDenied)
+	close(release)
+	wg.Wait()
+	tgt.setRespond(nil)
+}
+
+// TestPooling checks D15: queries from different clients share one
+// upstream connection.
+func TestPooling(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
+	u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
+	for _, c := range []*http.Client{tp.h2, tp.h3, tp.h2, tp.h3} {
+		resp, _ := post(t, c, u, []byte("q"), nil)
+		if resp.StatusCode != 200 {
+			t.Fatal(resp.Status)
+		}
+	}
+	remotes := map[string]bool{}
+	for _, r := range tgt.requests() {
+		remotes[r.remote] = true
+		if r.proto != "HTTP/2.0" {
+			t.Errorf("upstream protocol %s, want HTTP/2.0", r.proto)
+		}
+	}
+	if len(remotes) != 1 {
+		t.Errorf("target saw %d connections, want 1 pooled", len(remotes))
+	}
+}
+
+// TestTargetHTTP3 forwards over HTTP/3 with the same policy.
+func TestTargetHTTP3(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	resolver := dnsServer(t, map[string]netip.Addr{"evil.test": netip.MustParseAddr("127.0.0.1")})
+	port := fmt.Sprint(tgt.port)
+	tp := startProxy(t, ca, Config{TargetHTTP3: true, Resolver: resolver,
+		Policy: Policy{Allow: []string{tgt.hostPort(), "evil.test:" + port}}})
+	resp, body := post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q3"), http.Header{"Cookie": {"c=1"}})
+	wantProxyStatus(t, resp, 200, "received-status=200")
+	if string(body) != "q3" {
+		t.Errorf("body %q", body)
+	}
+	reqs := tgt.requests()
+	if len(reqs) != 1 || reqs[0].proto != "HTTP/3.0" || reqs[0].header.Get("Cookie") != "" {
+		t.Fatalf("target saw %+v", reqs)
+	}
+	resp, _ = post(t, tp.h2, tp.queryURL("evil.test:"+port, "%2Fdns-query"), []byte("q"), nil)
+	wantProxyStatus(t, resp, 403, errIPProhibited)
+}
