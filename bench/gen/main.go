@@ -1,0 +1,190 @@
+// Command gen prepares the inputs of bench/target.sh: a self-signed
+// certificate for the target, and many distinct pre-encrypted ODoH query
+// bodies (plus the plain DoH bodies of the same queries) for h2load.
+//
+//	go run ./bench/gen cert -dir DIR
+//	    writes DIR/cert.pem and DIR/key.pem for 127.0.0.1 and localhost
+//	go run ./bench/gen queries -configs URL|FILE [-ca FILE] -names FILE -n N -out DIR
+//	    fetches the target's configs (or reads them from FILE) and writes
+//	    DIR/odoh-I.bin and DIR/doh-I.bin for I in [0, N), query I asking
+//	    for name I mod len(names), type A, with a random DNS ID.
+//
+// Query bodies are sealed with odoh.SealQuery, as a real client would, so
+// each carries its own HPKE encapsulation.
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/odoh"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: gen cert|queries [flags]")
+	}
+	switch args[0] {
+	case "cert":
+		fs := flag.NewFlagSet("cert", flag.ContinueOnError)
+		dir := fs.String("dir", ".", "output directory")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return writeCert(*dir)
+	case "queries":
+		fs := flag.NewFlagSet("queries", flag.ContinueOnError)
+		configs := fs.String("configs", "", "configs URL (https://…/.well-known/odohconfigs) or file")
+		caFile := fs.String("ca", "", "CA certificate (PEM) to trust when fetching configs")
+		namesFile := fs.String("names", "", "file of names to ask for, one a line")
+		n := fs.Int("n", 64, "number of distinct queries")
+		out := fs.String("out", ".", "output directory")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return writeQueries(*configs, *caFile, *namesFile, *n, *out)
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// writeCert writes a self-signed ECDSA certificate for the loopback names.
+func writeCert(dir string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "odoh bench"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600)
+}
+
+func readConfigs(src, caFile string) ([]byte, error) {
+	if !strings.HasPrefix(src, "https://") {
+		return os.ReadFile(src)
+	}
+	tlsConf := &tls.Config{}
+	if caFile != "" {
+		pemBytes, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("%s holds no certificate", caFile)
+		}
+		tlsConf.RootCAs = pool
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
+	resp, err := c.Get(src)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching configs: status %d", resp.StatusCode)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+}
+
+func readNames(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var names []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if s := strings.TrimSpace(sc.Text()); s != "" && !strings.HasPrefix(s, "#") {
+			names = append(names, dns.Fqdn(s))
+		}
+	}
+	if len(names) == 0 && sc.Err() == nil {
+		return nil, fmt.Errorf("%s names nothing", path)
+	}
+	return names, sc.Err()
+}
+
+func writeQueries(configsSrc, caFile, namesFile string, n int, out string) error {
+	raw, err := readConfigs(configsSrc, caFile)
+	if err != nil {
+		return err
+	}
+	cfgs, err := odoh.ParseConfigs(raw)
+	if err != nil {
+		return err
+	}
+	names, err := readNames(namesFile)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		m := new(dns.Msg).SetQuestion(names[i%len(names)], dns.TypeA)
+		wire, err := m.Pack()
+		if err != nil {
+			return err
+		}
+		msg, _, err := odoh.SealQuery(cfgs[0], wire)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, fmt.Sprintf("odoh-%d.bin", i)), msg, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, fmt.Sprintf("doh-%d.bin", i)), wire, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
