@@ -63,6 +63,8 @@ type Target struct {
 	Unauthorized  atomic.Int64
 	// LastHeaders is the header set of the last POST.
 	lastHeaders atomic.Pointer[http.Header]
+	// Delay is slept before answering each query (nanoseconds).
+	Delay atomic.Int64
 	// LastQueryID is the DNS ID of the last query opened.
 	LastQueryID atomic.Int32
 	// RedirectHits counts requests to the redirect location.
@@ -144,6 +146,9 @@ func (t *Target) query(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Content-Type") != odoh.ContentType {
 		http.Error(w, "content type", http.StatusUnsupportedMediaType)
 		return
+	}
+	if d := t.Delay.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
 	}
 	d := Defect(t.defect.Load())
 	switch d {

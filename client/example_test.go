@@ -1,0 +1,65 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/miekg/dns"
+	"github.com/odohd/odoh/client"
+)
+
+func Example() {
+	c, err := client.New(client.Options{
+		Proxies: []string{"https://proxy.example/dns-query{?targethost,targetpath}"},
+		Targets: []string{"https://odoh.example.net/dns-query"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	m := new(dns.Msg)
+	m.SetQuestion("example.com.", dns.TypeA)
+	if a, err := c.Exchange(context.Background(), m); err == nil {
+		fmt.Println(a.Answer)
+	}
+}
+
+func ExampleParseProxyTemplate() {
+	p, err := client.ParseProxyTemplate("https://dnsproxy.example/dns-query{?targethost,targetpath}")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(p.Expand("dnstarget.example", "/dns-query"))
+	// Output: https://dnsproxy.example/dns-query?targethost=dnstarget.example&targetpath=%2Fdns-query
+}
+
+func ExampleParseStamp() {
+	st, err := client.ParseStamp("sdns://BQcAAAAAAAAAF29kb2guY2xvdWRmbGFyZS1kbnMuY29tCi9kbnMtcXVlcnk")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(st.URL())
+	// Output: https://odoh.cloudflare-dns.com/dns-query
+}
+
+func ExampleStub() {
+	c, err := client.New(client.Options{
+		Proxies: []string{"https://proxy.example/dns-query{?targethost,targetpath}"},
+		Targets: []string{"https://odoh.example.net/dns-query"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	st := &client.Stub{Client: c, Addr: "127.0.0.1:5353"}
+	if err := st.Listen(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	go st.Serve()
+	// ... on SIGTERM:
+	_ = st.Shutdown(context.Background())
+}
