@@ -614,3 +614,33 @@ func TestTargetHTTP3(t *testing.T) {
 	resp, _ = post(t, tp.h2, tp.queryURL("evil.test:"+port, "%2Fdns-query"), []byte("q"), nil)
 	wantProxyStatus(t, resp, 403, errIPProhibited)
 }
+
+// TestMetrics checks that the counters move and that no label carries an
+// address or a name.
+func TestMetrics(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
+	post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q"), nil)
+	post(t, tp.h2, tp.queryURL("other.example", "%2Fdns-query"), []byte("q"), nil)
+	mfs, err := tp.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if !slices.Contains(resultNames[:], l.GetValue()) {
+					t.Errorf("%s has label %s=%q", mf.GetName(), l.GetName(), l.GetValue())
+				}
+				if mf.GetName() == "odoh_proxy_requests_total" {
+					counts[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if counts["forwarded"] != 1 || counts["denied"] != 1 {
+		t.Errorf("requests_total = %v", counts)
+	}
+}
