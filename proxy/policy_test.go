@@ -136,8 +136,10 @@ func TestLimiter(t *testing.T) {
 	l := newLimiter(10, 2, limiterShards*4) // 4 clients per shard
 	now := time.Unix(1000, 0)
 	a := clientKey("192.0.2.1:1234")
-	if !l.allow(a, now) || !l.allow(a, now) || l.allow(a, now) {
-		t.Fatal("burst of 2 not enforced")
+	for i, want := range []bool{true, true, false} {
+		if got := l.allow(a, now); got != want {
+			t.Fatalf("request %d: allowed = %v, want %v (burst 2)", i, got, want)
+		}
 	}
 	if !l.allow(a, now.Add(100*time.Millisecond)) {
 		t.Error("no refill after 100ms at 10/s")

@@ -316,14 +316,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Shared, never-mutated header values (capacity = length, so an append
 // by anyone copies).
 var (
-	noStore        = []string{"no-store"}
-	allowPost      = []string{"POST"}
-	allowGet       = []string{"GET, HEAD"}
-	retryAfter     = []string{"1"}
-	textPlain      = []string{"text/plain; charset=utf-8"}
-	nosniff        = []string{"nosniff"}
-	octetStream    = []string{"application/octet-stream"}
-	odohMediaTypes = []string{odoh.ContentType}
+	noStore     = []string{"no-store"}
+	allowPost   = []string{"POST"}
+	allowGet    = []string{"GET, HEAD"}
+	retryAfter  = []string{"1"}
+	textPlain   = []string{"text/plain; charset=utf-8"}
+	nosniff     = []string{"nosniff"}
+	octetStream = []string{"application/octet-stream"}
 )
 
 func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {

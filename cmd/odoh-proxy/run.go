@@ -1,0 +1,445 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/odohd/odoh/internal/admin"
+	"github.com/odohd/odoh/internal/buildinfo"
+	"github.com/odohd/odoh/internal/certs"
+	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/proxy"
+)
+
+const usageText = `Usage: odoh-proxy -cert FILE -key FILE -allow-target HOST[:PORT]... [options]
+
+odoh-proxy is an Oblivious DNS over HTTPS relay (the "proxy" of RFC 9230). It
+serves, over HTTPS with HTTP/2 on TCP and HTTP/3 on UDP at the same address,
+
+  POST /dns-query?targethost=HOST[:PORT]&targetpath=%2Fdns-query   (also /proxy)
+  GET  /.well-known/odohconfigs?targethost=HOST[:PORT]
+
+and forwards queries to the target over pooled HTTP/2 (or HTTP/3) connections,
+with nothing from the client but the encrypted body: no cookies, no
+authorization, no forwarding or tracing headers, no user agent, no address.
+It keeps no per-request logs; /metrics carries no addresses or names.
+
+Targets must be on the allowlist (-allow-target, -allow-file): HOST or
+HOST:PORT, port 443 when none is given. Names are resolved by the proxy and
+refused if they point at loopback, private, link-local or other special
+addresses; an entry that is itself an IP literal allows exactly that address.
+-allow-open makes an open relay (ports from -open-ports, special addresses
+still refused): only for deliberate public service.
+
+Every flag can also be set with an environment variable: ODOH_PROXY_ and the
+flag name in upper case with dashes as underscores (ODOH_PROXY_ALLOW_TARGET);
+a flag on the command line wins. Lists are comma-separated there.
+
+Signals: SIGTERM or SIGINT fail /readyz, then drain in-flight requests on both
+protocols (-lameduck, -drain-timeout); SIGHUP reloads the certificate and the
+allowlist (-allow-file), keeping the old one of each that fails to load.
+
+Options:
+`
+
+const examplesText = `
+Examples:
+  # A relay for two targets:
+  odoh-proxy -listen :443 -cert cert.pem -key key.pem \
+      -allow-target odoh.example -allow-target odoh2.example:8443
+
+  # Allowlist in a file (one HOST[:PORT] per line, # comments), reloaded on SIGHUP:
+  odoh-proxy -cert cert.pem -key key.pem -allow-file /etc/odoh/targets
+  kill -HUP $(pidof odoh-proxy)
+
+  # A target on this machine, named by its IP literal, with a private CA,
+  # over HTTP/3:
+  odoh-proxy -cert cert.pem -key key.pem -allow-target 127.0.0.1:8443 \
+      -ca target-ca.pem -target-http3
+
+  # Clients use the RFC 6570 template
+  #   https://relay.example/dns-query{?targethost,targetpath}
+  # and fetch configs through the relay:
+  curl 'https://relay.example/.well-known/odohconfigs?targethost=odoh.example'
+`
+
+// config is the parsed command line.
+type config struct {
+	listen, certFile, keyFile, allowFile, caFile, adminAddr    string
+	name, resolver                                             string
+	allow, openPorts                                           cli.Strings
+	allowOpen, allowSpecial, targetHTTP3, noHTTP3, showVersion bool
+	maxBody, maxResponseBody, maxConcurrent, clientBurst       int
+	maxClients, maxHeaderBytes, maxStreams                     int
+	clientRate                                                 float64
+	connectTimeout, tlsTimeout, responseTimeout                time.Duration
+	configsMinAge, configsMaxAge                               time.Duration
+	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout  time.Duration
+	drainTimeout, lameduck                                     time.Duration
+	log                                                        cli.LogConfig
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("odoh-proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", ":443", "serve HTTPS (TCP) and HTTP/3 (UDP) on `ADDR`")
+	fs.StringVar(&c.certFile, "cert", "", "TLS certificate chain `FILE` (PEM; required)")
+	fs.StringVar(&c.keyFile, "key", "", "TLS private key `FILE` (PEM; required)")
+	fs.Var(&c.allow, "allow-target", "allow forwarding to `HOST[:PORT]` (repeatable; port 443 by default)")
+	fs.StringVar(&c.allowFile, "allow-file", "", "read more allowed targets from `FILE`, one per line (reloaded on SIGHUP)")
+	fs.BoolVar(&c.allowOpen, "allow-open", false, "forward to any target (an open relay; -open-ports and address checks still apply)")
+	fs.Var(&c.openPorts, "open-ports", "`PORTS` an open relay may use (comma-separated; default 443)")
+	fs.BoolVar(&c.allowSpecial, "allow-special-addrs", false, "let target names resolve to loopback/private/special addresses")
+	fs.StringVar(&c.caFile, "ca", "", "also trust the CA certificates in `FILE` (PEM) for targets")
+	fs.StringVar(&c.resolver, "resolver", "", "resolve target names with the DNS server at `ADDR` (host:port; default: the system's)")
+	fs.BoolVar(&c.targetHTTP3, "target-http3", false, "talk to targets over HTTP/3 instead of HTTP/2")
+	fs.StringVar(&c.name, "name", proxy.DefaultName, "the proxy's `NAME` in Proxy-Status headers")
+	fs.StringVar(&c.adminAddr, "admin", admin.DefaultAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
+	fs.IntVar(&c.maxBody, "max-body", proxy.DefaultMaxRequestBody, "largest request body in `bytes` (larger: 413)")
+	fs.IntVar(&c.maxResponseBody, "max-response-body", proxy.DefaultMaxResponseBody, "largest target response body in `bytes` (larger: 502)")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", proxy.DefaultConnectTimeout, "bound resolving and connecting to a target")
+	fs.DurationVar(&c.tlsTimeout, "tls-timeout", proxy.DefaultTLSHandshakeTimeout, "bound the TLS handshake with a target")
+	fs.DurationVar(&c.responseTimeout, "response-timeout", proxy.DefaultResponseTimeout, "bound a whole exchange with a target (then 504)")
+	fs.IntVar(&c.maxConcurrent, "max-concurrent", proxy.DefaultMaxConcurrent, "requests forwarded at once, all clients together (more: 429)")
+	fs.Float64Var(&c.clientRate, "client-rate", proxy.DefaultClientRate, "requests per second per client IP or IPv6 /64 (0: no limit)")
+	fs.IntVar(&c.clientBurst, "client-burst", proxy.DefaultClientBurst, "requests a client may send at once")
+	fs.IntVar(&c.maxClients, "max-clients", proxy.DefaultMaxClients, "clients the rate limiter remembers (bounds its memory)")
+	fs.DurationVar(&c.configsMinAge, "configs-min-age", proxy.DefaultConfigsMinAge, "cache relayed target configs at least this long")
+	fs.DurationVar(&c.configsMaxAge, "configs-max-age", proxy.DefaultConfigsMaxAge, "cache relayed target configs at most this long")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
+	fs.IntVar(&c.maxStreams, "max-streams", httpserve.DefaultMaxConcurrentStreams, "concurrent requests per client HTTP/2 or HTTP/3 connection")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound reading request headers")
+	fs.DurationVar(&c.readTimeout, "read-timeout", httpserve.DefaultReadTimeout, "bound reading a request")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", httpserve.DefaultWriteTimeout, "bound writing a response")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", httpserve.DefaultIdleTimeout, "close client connections idle this long")
+	fs.BoolVar(&c.noHTTP3, "no-http3", false, "serve TCP only (no HTTP/3, no Alt-Svc)")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
+	fs.DurationVar(&c.lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	c.log.AddFlags(fs)
+	// A daemon's logs go to collectors: JSON by default.
+	c.log.Format = "json"
+	fs.Lookup("log-format").DefValue = "json"
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), examplesText)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := cli.ApplyEnv(fs, "ODOH_PROXY"); err != nil {
+		return nil, err
+	}
+	if c.showVersion {
+		return c, nil
+	}
+	switch {
+	case c.certFile == "" || c.keyFile == "":
+		return nil, errors.New("-cert and -key are required")
+	case len(c.allow) == 0 && c.allowFile == "" && !c.allowOpen:
+		return nil, errors.New("no targets: give -allow-target or -allow-file (or -allow-open for an open relay)")
+	case c.maxBody <= 0 || c.maxResponseBody <= 0:
+		return nil, errors.New("-max-body and -max-response-body must be positive")
+	case c.connectTimeout <= 0 || c.tlsTimeout <= 0 || c.responseTimeout <= 0:
+		return nil, errors.New("timeouts must be positive")
+	case c.maxConcurrent <= 0 || c.maxClients <= 0 || c.clientBurst <= 0 || c.clientRate < 0:
+		return nil, errors.New("-max-concurrent, -max-clients and -client-burst must be positive, -client-rate not negative")
+	case c.maxStreams <= 0 || c.maxHeaderBytes <= 0:
+		return nil, errors.New("-max-streams and -max-header-bytes must be positive")
+	case c.configsMinAge <= 0 || c.configsMaxAge < c.configsMinAge:
+		return nil, errors.New("need 0 < -configs-min-age <= -configs-max-age")
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	c, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
+		return 2
+	}
+	if c.showVersion {
+		fmt.Fprintln(stdout, buildinfo.Read(version).String("odoh-proxy"))
+		return 0
+	}
+	logger, err := c.log.Logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
+		return 2
+	}
+	if err := serve(ctx, c, logger, signals); err != nil {
+		logger.Error("odoh-proxy stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// policy builds the target policy from the flags and the allow file.
+func (c *config) policy() (proxy.Policy, error) {
+	p := proxy.Policy{
+		Allow:             append([]string(nil), c.allow...),
+		AllowOpen:         c.allowOpen,
+		AllowSpecialAddrs: c.allowSpecial,
+	}
+	for _, s := range c.openPorts {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || n == 0 {
+			return p, fmt.Errorf("-open-ports: bad port %q", s)
+		}
+		p.OpenPorts = append(p.OpenPorts, uint16(n))
+	}
+	if c.allowFile != "" {
+		more, err := readAllowFile(c.allowFile)
+		if err != nil {
+			return p, err
+		}
+		p.Allow = append(p.Allow, more...)
+	}
+	return p, nil
+}
+
+// readAllowFile reads one HOST[:PORT] per line; blank lines and text after
+// '#' are ignored.
+func readAllowFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading allowlist: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading allowlist: %w", err)
+	}
+	return out, nil
+}
+
+func (c *config) rootCAs() (*x509.CertPool, error) {
+	if c.caFile == "" {
+		return nil, nil // the system pool
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(c.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading -ca: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-ca %s: no PEM certificates", c.caFile)
+	}
+	return pool, nil
+}
+
+func (c *config) netResolver() *net.Resolver {
+	if c.resolver == "" {
+		return nil
+	}
+	addr := c.resolver
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+}
+
+// daemon is the running proxy's state.
+type daemon struct {
+	c        *config
+	log      *slog.Logger
+	certs    *certs.Reloader
+	handler  *proxy.Handler
+	draining atomic.Bool
+}
+
+func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan os.Signal) error {
+	d := &daemon{c: c, log: logger}
+	var err error
+	if d.certs, err = certs.NewReloader(c.certFile, c.keyFile); err != nil {
+		return fmt.Errorf("loading certificate: %w", err)
+	}
+	pol, err := c.policy()
+	if err != nil {
+		return err
+	}
+	roots, err := c.rootCAs()
+	if err != nil {
+		return err
+	}
+	if c.allowOpen {
+		logger.Warn("-allow-open: this is an open relay")
+	}
+	reg := prometheus.NewRegistry()
+	rate := c.clientRate
+	if rate == 0 {
+		rate = -1 // the flag's 0 means no limit
+	}
+	d.handler, err = proxy.New(proxy.Config{
+		Name:                c.name,
+		Policy:              pol,
+		RootCAs:             roots,
+		Resolver:            c.netResolver(),
+		TargetHTTP3:         c.targetHTTP3,
+		MaxRequestBody:      int64(c.maxBody),
+		MaxResponseBody:     int64(c.maxResponseBody),
+		ConnectTimeout:      c.connectTimeout,
+		TLSHandshakeTimeout: c.tlsTimeout,
+		ResponseTimeout:     c.responseTimeout,
+		MaxConcurrent:       c.maxConcurrent,
+		ClientRate:          rate,
+		ClientBurst:         c.clientBurst,
+		MaxClients:          c.maxClients,
+		ConfigsMinAge:       c.configsMinAge,
+		ConfigsMaxAge:       c.configsMaxAge,
+		Logger:              logger,
+		Registerer:          reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.handler.Close()
+	srv := &httpserve.Server{
+		Addr:      c.listen,
+		Handler:   d.handler,
+		TLSConfig: d.certs.TLSConfig(),
+		// The HTTP/3 server logs every request at debug level, with its
+		// URL (the target): never let that through.
+		Logger:               slog.New(minLevel{logger.Handler(), slog.LevelInfo}),
+		DisableHTTP3:         c.noHTTP3,
+		ReadHeaderTimeout:    c.readHeaderTimeout,
+		ReadTimeout:          c.readTimeout,
+		WriteTimeout:         c.writeTimeout,
+		IdleTimeout:          c.idleTimeout,
+		MaxHeaderBytes:       c.maxHeaderBytes,
+		MaxConcurrentStreams: uint32(c.maxStreams),
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	var adm *admin.Server
+	if c.adminAddr != "off" && c.adminAddr != "" {
+		adm, err = admin.New(admin.Options{Addr: c.adminAddr, Namespace: "odoh", Registry: reg,
+			Build: buildinfo.Read(version), Ready: d.ready, Logger: logger})
+		if err == nil {
+			err = adm.Listen()
+		}
+		if err != nil {
+			srv.Close()
+			return err
+		}
+	}
+	logger.Info("odoh-proxy serving",
+		"listen", srv.BoundAddr(), "admin", adminAddr(adm), "http3", !c.noHTTP3,
+		"targets", len(pol.Allow), "open", c.allowOpen, "target_http3", c.targetHTTP3,
+		"version", buildinfo.Read(version).Version)
+
+	return cli.Run(ctx, logger, cli.Hooks{
+		Start: func(ctx context.Context) error {
+			errc := make(chan error, 2)
+			go func() { errc <- srv.Serve(ctx) }()
+			if adm != nil {
+				go func() { errc <- adm.Serve(ctx) }()
+			}
+			err := <-errc
+			if adm != nil {
+				err = errors.Join(err, <-errc)
+			}
+			return err
+		},
+		Stopping:     func() { d.draining.Store(true) },
+		Lameduck:     c.lameduck,
+		DrainTimeout: c.drainTimeout,
+		Drain: func(ctx context.Context) error {
+			err := srv.Shutdown(ctx)
+			if adm != nil {
+				err = errors.Join(err, adm.Shutdown(ctx))
+			}
+			return err
+		},
+		Reload:  d.reload,
+		Signals: signals,
+	})
+}
+
+func adminAddr(a *admin.Server) string {
+	if a == nil {
+		return "off"
+	}
+	return a.BoundAddr()
+}
+
+// ready is the readiness check of /readyz.
+func (d *daemon) ready() error {
+	if d.draining.Load() {
+		return errors.New("draining")
+	}
+	return nil
+}
+
+// reload re-reads the certificate and the allowlist. Each that fails keeps
+// its old state; the errors are returned together.
+func (d *daemon) reload() error {
+	var errs []error
+	if err := d.certs.Reload(); err != nil {
+		errs = append(errs, fmt.Errorf("certificate kept: %w", err))
+	} else {
+		d.log.Info("certificate reloaded", "not_after", d.certs.Certificate().Leaf.NotAfter)
+	}
+	pol, err := d.c.policy()
+	if err == nil {
+		err = d.handler.SetPolicy(pol)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("allowlist kept: %w", err))
+	} else {
+		d.log.Info("allowlist reloaded", "targets", len(pol.Allow))
+	}
+	return errors.Join(errs...)
+}
+
+// minLevel drops records below a level, whatever the wrapped handler's.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.min}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.min}
+}
