@@ -3,9 +3,11 @@ package target_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,6 +47,7 @@ func mustZone(t testing.TB) *target.Zone {
 // transports.
 type testServer struct {
 	url string
+	tls *tls.Config // trusts the server's CA
 	h2  *http.Client
 	h3  *http.Client
 }
@@ -74,6 +77,7 @@ func serve(t testing.TB, h http.Handler) *testServer {
 	})
 	return &testServer{
 		url: "https://" + srv.BoundAddr(),
+		tls: ca.ClientTLS(),
 		h2:  &http.Client{Transport: h2t, Timeout: 10 * time.Second},
 		h3:  &http.Client{Transport: h3t, Timeout: 10 * time.Second},
 	}
@@ -190,3 +194,12 @@ type atomicTime struct{ v atomic.Int64 }
 
 func (a *atomicTime) Load() time.Time   { return time.Unix(0, a.v.Load()) }
 func (a *atomicTime) Store(t time.Time) { a.v.Store(t.UnixNano()) }
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type atomicInt = atomic.Int64

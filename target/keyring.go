@@ -122,7 +122,7 @@ func (k *Keyring) SetSeed(seed []byte) error {
 		k.seed = nil
 	}
 	k.random = make(map[int64]*odoh.PrivateKey)
-	s, err := k.build(k.epochOf(k.now()))
+	s, err := k.build(k.epochOf(k.now()), nil)
 	if err != nil {
 		k.seed, k.random = old, oldRandom
 		return err
@@ -164,7 +164,7 @@ func (k *Keyring) snapshot() (*keySnapshot, error) {
 	if s = k.snap.Load(); s != nil && s.epoch == e {
 		return s, nil
 	}
-	s, err := k.build(e)
+	s, err := k.build(e, s)
 	if err != nil {
 		return nil, err
 	}
@@ -172,14 +172,17 @@ func (k *Keyring) snapshot() (*keySnapshot, error) {
 	return s, nil
 }
 
-// build makes the snapshot of epoch e. k.mu must be held.
-func (k *Keyring) build(e int64) (*keySnapshot, error) {
+// build makes the snapshot of epoch e, taking the previous key from old
+// (the snapshot of the same seed, or nil). k.mu must be held.
+func (k *Keyring) build(e int64, old *keySnapshot) (*keySnapshot, error) {
 	cur, err := k.key(e)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := k.key(e - 1)
-	if err != nil {
+	var prev *odoh.PrivateKey
+	if old != nil && old.epoch == e-1 {
+		prev = old.current // spare a derivation at rotation
+	} else if prev, err = k.key(e - 1); err != nil {
 		return nil, err
 	}
 	body, err := odoh.MarshalConfigs(cur.Config())

@@ -1,0 +1,38 @@
+package target_test
+
+import (
+	"fmt"
+	"log"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/odohd/odoh/target"
+)
+
+// A target answering names of a local zone itself and everything else
+// through an upstream pool, with keys derived from a shared seed.
+func Example() {
+	seed := make([]byte, 32) // read it from a secret file in production
+	keys, err := target.NewKeyring(target.KeyringConfig{Seed: seed, Period: 24 * time.Hour})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool, err := target.NewUpstreams([]string{"udp://192.0.2.53", "tls://192.0.2.54:853"}, target.UpstreamOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	zone, err := target.ParseZone(strings.NewReader(`internal. 300 IN SOA ns.internal. admin.internal. 1 3600 600 86400 60
+www.internal. 300 IN A 10.0.0.1
+`), "", "internal.zone")
+	if err != nil {
+		log.Fatal(err)
+	}
+	chain := &target.Chain{Upstream: pool, Cache: target.NewCache(10000, 0, nil)}
+	chain.SetZone(zone)
+	h := &target.Handler{Keys: keys, Resolver: chain, DoH: true}
+	var _ http.Handler = h // serve it over HTTPS (h2 and h3)
+	fmt.Println(zone.Len(), "local records")
+	// Output: 2 local records
+}

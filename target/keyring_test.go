@@ -1,0 +1,135 @@
+package target_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/target"
+)
+
+func TestKeyringRotation(t *testing.T) {
+	clock := &fakeClock{}
+	start := time.Unix(1_800_000_000, 0).Truncate(time.Hour)
+	clock.Set(start.Add(45 * time.Minute))
+	seed := bytes.Repeat([]byte{1}, odoh.SeedSize)
+	k := newKeyring(t, seed, clock.Now)
+	k0, err := k.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, maxAge, _ := k.Configs(); maxAge != 15*time.Minute {
+		t.Errorf("max-age %v, want the 15 minutes left in the epoch", maxAge)
+	}
+	clock.Advance(time.Hour)
+	k1, _ := k.Current()
+	if bytes.Equal(k0.KeyID(), k1.KeyID()) {
+		t.Fatal("no rotation")
+	}
+	if k.Lookup(k0.KeyID()) != k0 || k.Lookup(k1.KeyID()) != k1 {
+		t.Error("current or previous key not accepted")
+	}
+	body, _, _ := k.Configs()
+	cfgs, err := odoh.ParseConfigs(body)
+	if err != nil || len(cfgs) != 1 || !cfgs[0].Equal(k1.Config()) {
+		t.Errorf("configs %v, want the current key's", cfgs)
+	}
+	clock.Advance(time.Hour)
+	if k.Lookup(k0.KeyID()) != nil {
+		t.Error("a key two epochs old is accepted")
+	}
+	// Going back in time (a clock step) rebuilds the same keys.
+	clock.Set(start.Add(time.Minute))
+	if k.Lookup(k0.KeyID()) == nil {
+		t.Error("the seed did not give the same key again")
+	}
+}
+
+// TestKeyringDerivation pins the documented derivation: a change breaks
+// every fleet of replicas mid-rotation, so it must be deliberate.
+func TestKeyringDerivation(t *testing.T) {
+	seed := make([]byte, odoh.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i)
+	}
+	at := time.Unix(86400*20000+1, 0) // epoch 20000 of a daily rotation
+	k, err := target.NewKeyring(target.KeyringConfig{Seed: seed, Period: 24 * time.Hour, Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Epoch() != 20000 {
+		t.Fatalf("epoch %d", k.Epoch())
+	}
+	cur, _ := k.Current()
+	const want = "88872f15e05dba10316e5250cb3ba308d614c86a370882ad0cde45d39e459b0d"
+	if got := hex.EncodeToString(cur.KeyID()); got != want {
+		t.Errorf("key ID %s, want %s", got, want)
+	}
+}
+
+func TestKeyringRandomKeysRotate(t *testing.T) {
+	clock := &fakeClock{}
+	clock.Set(time.Unix(1_800_000_000, 0))
+	a := newKeyring(t, nil, clock.Now)
+	b := newKeyring(t, nil, clock.Now)
+	ka, _ := a.Current()
+	kb, _ := b.Current()
+	if bytes.Equal(ka.KeyID(), kb.KeyID()) {
+		t.Error("two random keyrings share a key")
+	}
+	clock.Advance(time.Hour)
+	if k, _ := a.Current(); bytes.Equal(k.KeyID(), ka.KeyID()) {
+		t.Error("random keys do not rotate")
+	}
+	if a.Lookup(ka.KeyID()) != ka {
+		t.Error("previous random key not accepted")
+	}
+	clock.Advance(time.Hour)
+	if a.Lookup(ka.KeyID()) != nil {
+		t.Error("old random key still accepted")
+	}
+}
+
+func TestKeyringSetSeed(t *testing.T) {
+	k := newKeyring(t, bytes.Repeat([]byte{1}, odoh.SeedSize), nil)
+	before, _ := k.Current()
+	if err := k.SetSeed([]byte("short")); err == nil {
+		t.Fatal("short seed accepted")
+	}
+	if after, _ := k.Current(); after != before {
+		t.Error("a bad seed replaced the keys")
+	}
+	if err := k.SetSeed(bytes.Repeat([]byte{2}, odoh.SeedSize)); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := k.Current(); bytes.Equal(after.KeyID(), before.KeyID()) {
+		t.Error("a new seed kept the keys")
+	}
+	if _, err := target.NewKeyring(target.KeyringConfig{Period: time.Millisecond}); err == nil {
+		t.Error("a 1ms period accepted")
+	}
+}
+
+func TestKeyringConcurrentLookups(t *testing.T) {
+	clock := &fakeClock{}
+	clock.Set(time.Unix(1_800_000_000, 0))
+	k := newKeyring(t, bytes.Repeat([]byte{3}, odoh.SeedSize), clock.Now)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				cur, err := k.Current()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = k.Lookup(cur.KeyID())
+				clock.Advance(time.Minute)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,163 @@
+package target_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testunbound"
+	"github.com/odohd/odoh/target"
+)
+
+func resolve(t *testing.T, r target.Resolver, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	q := new(dns.Msg).SetQuestion(name, qtype)
+	q.Id = 0x4321
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := r.Resolve(ctx, q)
+	if err != nil {
+		t.Fatalf("resolving %s: %v", name, err)
+	}
+	if m.Id != 0x4321 {
+		t.Errorf("answer ID %#x, want the query's", m.Id)
+	}
+	return m
+}
+
+func TestUpstreamTruncationRetriesOverTCP(t *testing.T) {
+	addr := testunbound.Start(t, testunbound.Options{Zones: []string{"ub.test."}, LargeNames: []string{"big.ub.test."}})
+	up, err := target.NewUpstreams([]string{"udp://" + addr}, target.UpstreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	// Without EDNS, Unbound truncates the ~1000-byte answer over UDP.
+	m := resolve(t, up, "big.ub.test.", dns.TypeTXT)
+	if m.Truncated || len(m.Answer) != testunbound.LargeRecords {
+		t.Fatalf("truncated %v with %d records, want the full answer over TCP", m.Truncated, len(m.Answer))
+	}
+}
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// startDNS serves a fixed A answer on a TCP listener (TLS if conf is set).
+func startDNS(t *testing.T, conf *tls.Config) (string, *countingListener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf != nil {
+		ln = tls.NewListener(ln, conf)
+	}
+	cl := &countingListener{Listener: ln}
+	srv := &dns.Server{Listener: cl, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		r := new(dns.Msg).SetReply(q)
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.9")
+		r.Answer = append(r.Answer, rr)
+		_ = w.WriteMsg(r)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return ln.Addr().String(), cl
+}
+
+func TestUpstreamStreamsReuseConnections(t *testing.T) {
+	ca := testca.New(t)
+	for _, tc := range []struct {
+		scheme string
+		conf   *tls.Config
+	}{{"tcp", nil}, {"tls", ca.ServerTLS(t)}} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			addr, ln := startDNS(t, tc.conf)
+			up, err := target.NewUpstreams([]string{tc.scheme + "://" + addr}, target.UpstreamOptions{TLSConfig: ca.ClientTLS()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer up.Close()
+			for range 10 {
+				m := resolve(t, up, "x.example.", dns.TypeA)
+				if len(m.Answer) != 1 {
+					t.Fatalf("answer %v", m)
+				}
+			}
+			if n := ln.n.Load(); n != 1 {
+				t.Errorf("%d connections for 10 sequential queries, want 1", n)
+			}
+		})
+	}
+}
+
+func TestUpstreamDoH(t *testing.T) {
+	// A DoH upstream: another target's handler in DoH mode.
+	s := serve(t, zoneHandler(t, nil))
+	up, err := target.NewUpstreams([]string{s.url + target.DefaultPath}, target.UpstreamOptions{TLSConfig: s.tls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if m := resolve(t, up, "www.zone.test.", dns.TypeA); len(m.Answer) != 1 {
+		t.Fatalf("answer %v", m)
+	}
+}
+
+func TestUpstreamFailover(t *testing.T) {
+	addr := testunbound.Start(t, testunbound.Options{Zones: []string{"ub.test."}, LocalData: []string{"a.ub.test. 60 IN A 192.0.2.5"}})
+	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t), "tcp://127.0.0.1:9", "udp://" + addr},
+		target.UpstreamOptions{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	m := resolve(t, up, "a.ub.test.", dns.TypeA)
+	if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.5" {
+		t.Fatalf("answer %v", m)
+	}
+}
+
+func TestNewUpstreamsRejects(t *testing.T) {
+	for _, u := range []string{"ftp://x", "udp://", "tcp://host/path", "udp://user@host"} {
+		if _, err := target.NewUpstreams([]string{u}, target.UpstreamOptions{}); err == nil {
+			t.Errorf("%q accepted", u)
+		}
+	}
+	if _, err := target.NewUpstreams(nil, target.UpstreamOptions{}); err == nil {
+		t.Error("empty list accepted")
+	}
+}
+
+func TestSystemUpstreams(t *testing.T) {
+	// Parsing only: tests never query the system resolvers.
+	p := t.TempDir() + "/resolv.conf"
+	writeFile(t, p, "nameserver 192.0.2.1\nnameserver 2001:db8::1\n")
+	urls, err := target.SystemUpstreams(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(urls, " ") != "udp://192.0.2.1:53 udp://[2001:db8::1]:53" {
+		t.Errorf("urls %v", urls)
+	}
+}

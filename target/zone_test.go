@@ -1,0 +1,159 @@
+package target_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/target"
+)
+
+func TestZoneAnswers(t *testing.T) {
+	z := mustZone(t)
+	testCases := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer []string // presentation form of the answer records
+		soa    bool     // SOA in the authority section
+	}{
+		{"A", "www.zone.test.", dns.TypeA, dns.RcodeSuccess, []string{"www.zone.test.\t300\tIN\tA\t192.0.2.1"}, false},
+		{"case insensitive", "WwW.ZONE.test.", dns.TypeAAAA, dns.RcodeSuccess, []string{"www.zone.test.\t300\tIN\tAAAA\t2001:db8::1"}, false},
+		{"NODATA", "www.zone.test.", dns.TypeMX, dns.RcodeSuccess, nil, true},
+		{"NXDOMAIN", "nope.zone.test.", dns.TypeA, dns.RcodeNameError, nil, true},
+		{"empty non-terminal", "b.c.zone.test.", dns.TypeA, dns.RcodeSuccess, nil, true},
+		{"CNAME chased", "alias.zone.test.", dns.TypeA, dns.RcodeSuccess, []string{"alias.zone.test.\t300\tIN\tCNAME\twww.zone.test.", "www.zone.test.\t300\tIN\tA\t192.0.2.1"}, false},
+		{"wildcard", "x.wild.zone.test.", dns.TypeTXT, dns.RcodeSuccess, []string{"x.wild.zone.test.\t300\tIN\tTXT\t\"wildcard\""}, false},
+		{"below an existing name: no wildcard", "x.www.zone.test.", dns.TypeTXT, dns.RcodeNameError, nil, true},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			q := new(dns.Msg).SetQuestion(tc.qname, tc.qtype)
+			r, ok := z.Answer(q)
+			if !ok {
+				t.Fatal("not answered")
+			}
+			if r.Rcode != tc.rcode || !r.Authoritative || r.Id != q.Id {
+				t.Errorf("rcode %s aa %v", dns.RcodeToString[r.Rcode], r.Authoritative)
+			}
+			var got []string
+			for _, rr := range r.Answer {
+				got = append(got, rr.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.answer, "\n") {
+				t.Errorf("answer\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
+			}
+			if hasSOA := len(r.Ns) == 1 && r.Ns[0].Header().Rrtype == dns.TypeSOA; hasSOA != tc.soa {
+				t.Errorf("authority %v", r.Ns)
+			} else if hasSOA && r.Ns[0].Header().Ttl != 60 {
+				t.Errorf("negative TTL %d, want min(SOA TTL, MINIMUM) = 60", r.Ns[0].Header().Ttl)
+			}
+		})
+	}
+	if _, ok := z.Answer(new(dns.Msg).SetQuestion("example.com.", dns.TypeA)); ok {
+		t.Error("a name outside the zone was answered")
+	}
+}
+
+func TestZoneRejects(t *testing.T) {
+	for name, data := range map[string]string{
+		"no SOA":        "www.x. 60 IN A 192.0.2.1\n",
+		"outside":       "x. 60 IN SOA ns.x. a.x. 1 1 1 1 1\nwww.y. 60 IN A 192.0.2.1\n",
+		"CNAME and A":   "x. 60 IN SOA ns.x. a.x. 1 1 1 1 1\nw.x. 60 IN CNAME x.\nw.x. 60 IN A 192.0.2.1\n",
+		"syntax":        "x. 60 IN SOA (((\n",
+		"$INCLUDE":      "$INCLUDE /etc/passwd\n",
+		"other classes": "x. 60 CH SOA ns.x. a.x. 1 1 1 1 1\n",
+	} {
+		if _, err := target.ParseZone(strings.NewReader(data), "", name); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestChainZoneBeforeUpstream(t *testing.T) {
+	up := &countingResolver{}
+	c := &target.Chain{Upstream: up, Cache: target.NewCache(10, 0, nil)}
+	c.SetZone(mustZone(t))
+	resolve(t, c, "www.zone.test.", dns.TypeA)
+	resolve(t, c, "nope.zone.test.", dns.TypeA)
+	if up.n.Load() != 0 {
+		t.Error("a local-zone name reached the upstream")
+	}
+	resolve(t, c, "www.example.", dns.TypeA)
+	resolve(t, c, "www.example.", dns.TypeA)
+	if n := up.n.Load(); n != 1 {
+		t.Errorf("%d upstream queries for two identical ones with a cache, want 1", n)
+	}
+}
+
+// countingResolver answers every A query with 192.0.2.200, TTL 60.
+type countingResolver struct{ n atomicInt }
+
+func (c *countingResolver) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+	c.n.Add(1)
+	r := new(dns.Msg).SetReply(q)
+	rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.200")
+	r.Answer = append(r.Answer, rr)
+	return r, nil
+}
+
+func TestCache(t *testing.T) {
+	clock := &fakeClock{}
+	clock.Set(time.Unix(1000, 0))
+	c := target.NewCache(2, time.Hour, clock.Now)
+	ask := func(name string) *dns.Msg { return new(dns.Msg).SetQuestion(name, dns.TypeA) }
+	answer := func(q *dns.Msg, ttl uint32, rcode int) *dns.Msg {
+		r := new(dns.Msg).SetRcode(q, rcode)
+		if rcode == dns.RcodeSuccess {
+			rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
+			rr.Header().Ttl = ttl
+			r.Answer = append(r.Answer, rr)
+		}
+		return r
+	}
+	a := ask("a.example.")
+	c.Put(a, answer(a, 60, dns.RcodeSuccess))
+	clock.Advance(20 * time.Second)
+	q := ask("A.example.")
+	q.Id = 99
+	r := c.Get(q)
+	if r == nil || r.Id != 99 || r.Answer[0].Header().Ttl != 40 {
+		t.Fatalf("cached answer %v, want TTL 40 and ID 99", r)
+	}
+	clock.Advance(40 * time.Second)
+	if c.Get(a) != nil {
+		t.Error("answer served past its TTL")
+	}
+	s := ask("s.example.")
+	c.Put(s, answer(s, 60, dns.RcodeServerFailure))
+	if c.Get(s) != nil {
+		t.Error("SERVFAIL cached")
+	}
+	// Bounded: the least recently used goes.
+	for _, n := range []string{"1.example.", "2.example.", "3.example."} {
+		q := ask(n)
+		c.Put(q, answer(q, 60, dns.RcodeSuccess))
+	}
+	if c.Len() != 2 || c.Get(ask("1.example.")) != nil || c.Get(ask("3.example.")) == nil {
+		t.Errorf("cache of 2 holds %d answers", c.Len())
+	}
+}
+
+func TestLoadZoneFile(t *testing.T) {
+	p := t.TempDir() + "/z"
+	writeFile(t, p, testZone)
+	z, err := target.LoadZone(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Len() != 8 {
+		t.Errorf("%d records, want 8", z.Len())
+	}
+	if _, err := target.LoadZone(p + ".missing"); err == nil {
+		t.Error("missing file accepted")
+	}
+}
