@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# bench/proxy.sh — what odoh-proxy costs: ODoH queries per second through
+# h2load → odoh-proxy → odoh-target next to h2load → odoh-target directly, in
+# the same run, with the same load.
+#
+#   bash bench/proxy.sh            (from anywhere; make bench runs it)
+#
+# Knobs (environment): PROCS (h2load processes = connections, default 8),
+# STREAMS (concurrent streams per connection, 16), REQS (requests per process
+# per round, 2500), ROUNDS (3), LOAD_TIMEOUT (seconds per h2load, 60).
+#
+# How: the target answers from a local zone. h2load POSTs the one body given
+# with -d, so PROCS processes run in parallel, each with one connection
+# (-c 1 -m STREAMS) and its own pre-encrypted query (from bench/gen), and each
+# round uses fresh queries: 8 connections × 16 streams, PROCS×ROUNDS distinct
+# queries per path. Rounds alternate direct / via proxy so that both paths see
+# the same machine state. Everything (h2load, proxy, target) shares this
+# machine's cores, so the proxy competes with the target for CPU: the ratio
+# measures the proxy's whole cost, not only its latency.
+#
+# The proxy runs with -client-rate 0: all load comes from one address, which
+# the default per-client limit (100/s) would throttle.
+set -euo pipefail
+
+PROCS=${PROCS:-8}
+STREAMS=${STREAMS:-16}
+REQS=${REQS:-2500}
+ROUNDS=${ROUNDS:-3}
+LOAD_TIMEOUT=${LOAD_TIMEOUT:-60}
+
+cd "$(dirname "$0")/.."
+command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/odoh-target" ./cmd/odoh-target
+go build -o "$work/odoh-proxy" ./cmd/odoh-proxy
+go run ./bench/gen cert -dir "$work"
+
+{
+	echo '$ORIGIN bench.test.'
+	echo '$TTL 300'
+	echo '@ IN SOA ns.bench.test. admin.bench.test. 1 3600 600 86400 60'
+	for i in $(seq 0 63); do echo "q$i IN A 192.0.2.$((i + 1))"; done
+} >"$work/bench.zone"
+for i in $(seq 0 63); do echo "q$i.bench.test."; done >"$work/names"
+
+# wait_listen LOG: print the "listen" address from a JSON start-up log.
+wait_listen() {
+	local v=""
+	for _ in $(seq 100); do
+		v=$(grep -o '"listen":"[^"]*"' "$1" | head -1 | cut -d'"' -f4 || true)
+		[[ -n "$v" ]] && { echo "$v"; return 0; }
+		sleep 0.1
+	done
+	echo "did not start:" >&2; cat "$1" >&2; return 1
+}
+
+"$work/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+	-local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &
+tpid=$!
+pids+=("$tpid")
+taddr=$(wait_listen "$work/target.log")
+
+"$work/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -log-format json 2>"$work/proxy.log" &
+ppid=$!
+pids+=("$ppid")
+paddr=$(wait_listen "$work/proxy.log")
+
+direct="https://$taddr/dns-query"
+via="https://$paddr/dns-query?targethost=$taddr&targetpath=%2Fdns-query"
+
+n=$((PROCS * ROUNDS * 2 + 2))
+go run ./bench/gen queries -configs "https://$taddr/.well-known/odohconfigs" -ca "$work/cert.pem" \
+	-names "$work/names" -n "$n" -out "$work" >/dev/null
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# round URL FIRST_QUERY REQS PROCS: one round of PROCS parallel h2load runs;
+# prints "succeeded failed seconds".
+round() {
+	local url=$1 first=$2 reqs=$3 procs=$4 ok=0 failed=0 t0 t1 p out hp=()
+	t0=$(date +%s.%N)
+	for p in $(seq 0 $((procs - 1))); do
+		timeout "$LOAD_TIMEOUT" h2load -n "$reqs" -c 1 -m "$STREAMS" \
+			-d "$work/odoh-$((first + p)).bin" -H "content-type: application/oblivious-dns-message" \
+			"$url" >"$work/h2load-$p.out" 2>&1 &
+		hp+=($!)
+	done
+	wait "${hp[@]}" 2>/dev/null || true
+	t1=$(date +%s.%N)
+	for p in $(seq 0 $((procs - 1))); do
+		out="$work/h2load-$p.out"
+		# "status codes: 2500 2xx, 0 3xx, 0 4xx, 0 5xx": only 2xx count as ok,
+		# everything else of the requested count as failed.
+		local s
+		s=$(awk '/^status codes:/ {print $3; exit}' "$out" || true)
+		s=${s:-0}
+		ok=$((ok + s))
+		failed=$((failed + reqs - s))
+	done
+	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
+}
+
+# Warm up both paths: connections, pools, the proxy's upstream connection.
+round "$direct" 0 500 2 >/dev/null
+round "$via" 0 500 2 >/dev/null
+
+d_ok=0 d_failed=0 d_secs=0 v_ok=0 v_failed=0 v_secs=0 v_cpu=0 t_cpu_d=0 t_cpu_v=0
+for r in $(seq 0 $((ROUNDS - 1))); do
+	c0=$(cpu_ticks "$tpid")
+	read -r ok failed secs < <(round "$direct" $((2 + r * 2 * PROCS)) "$REQS" "$PROCS")
+	c1=$(cpu_ticks "$tpid")
+	d_ok=$((d_ok + ok)); d_failed=$((d_failed + failed)); d_secs=$(awk -v a="$d_secs" -v b="$secs" 'BEGIN {print a + b}')
+	t_cpu_d=$((t_cpu_d + c1 - c0))
+
+	c0=$(cpu_ticks "$tpid"); p0=$(cpu_ticks "$ppid")
+	read -r ok failed secs < <(round "$via" $((2 + r * 2 * PROCS + PROCS)) "$REQS" "$PROCS")
+	c1=$(cpu_ticks "$tpid"); p1=$(cpu_ticks "$ppid")
+	v_ok=$((v_ok + ok)); v_failed=$((v_failed + failed)); v_secs=$(awk -v a="$v_secs" -v b="$secs" 'BEGIN {print a + b}')
+	t_cpu_v=$((t_cpu_v + c1 - c0)); v_cpu=$((v_cpu + p1 - p0))
+done
+
+row() { # path ok failed secs target-ticks proxy-ticks
+	awk -v p="$1" -v ok="$2" -v f="$3" -v s="$4" -v tc="$5" -v pc="$6" -v hz="$ticks" 'BEGIN {
+		qps = s > 0 ? ok / s : 0
+		tus = ok > 0 ? tc / hz * 1e6 / ok : 0
+		pus = (ok > 0 && pc != "") ? sprintf("%.1f", pc / hz * 1e6 / ok) : "–"
+		printf "| %s | %.0f | %d | %d | %.1f | %s |\n", p, qps, ok, f, tus, pus }'
+}
+echo
+echo "odoh-proxy: h2load $PROCS connections × $STREAMS streams, $REQS requests per connection per round," \
+	"$ROUNDS rounds per path (alternating), target on a local zone, $(nproc) cores shared by all processes"
+echo
+echo "| path | queries/s | ok | failed | target µs/q | proxy µs/q |"
+echo "|---|---:|---:|---:|---:|---:|"
+row "h2load → target"         "$d_ok" "$d_failed" "$d_secs" "$t_cpu_d" ""
+row "h2load → proxy → target" "$v_ok" "$v_failed" "$v_secs" "$t_cpu_v" "$v_cpu"
+awk -v a="$v_ok" -v as="$v_secs" -v b="$d_ok" -v bs="$d_secs" -v f="$v_failed" 'BEGIN {
+	r = (b > 0 && bs > 0 && as > 0) ? (a / as) / (b / bs) : 0
+	printf "\nproxy path / direct: %.2f (target >= 0.50 with 0 failed; proxy path failed: %d)\n", r, f }'
