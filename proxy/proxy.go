@@ -215,7 +215,7 @@ func New(cfg Config) (*Handler, error) {
 		resolver:       resolver,
 		connectTimeout: orInt(cfg.ConnectTimeout, DefaultConnectTimeout),
 		tlsTimeout:     orInt(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
-		tlsConfig:      &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}},
+		tlsConfig:      &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
 	}
 	if err := h.buildUpstream(cfg); err != nil {
 		return nil, err
@@ -268,7 +268,6 @@ func (h *Handler) buildUpstream(cfg Config) error {
 		ForceAttemptHTTP2:      true,
 		MaxIdleConnsPerHost:    orInt(cfg.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget),
 		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  h.responseTimeout,
 		MaxResponseHeaderBytes: 16 << 10,
 		DisableCompression:     true,
 		HTTP2: &http.HTTP2Config{

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -642,5 +644,64 @@ func TestMetrics(t *testing.T) {
 	}
 	if counts["forwarded"] != 1 || counts["denied"] != 1 {
 		t.Errorf("requests_total = %v", counts)
+	}
+}
+
+// TestConcurrentQueries runs many queries at once over both protocols and
+// checks every client gets its own answer: pooled buffers are never shared
+// between requests.
+func TestConcurrentQueries(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ClientRate: -1})
+	u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
+	var wg sync.WaitGroup
+	for g := range 32 {
+		c := tp.h2
+		if g%4 == 0 {
+			c = tp.h3
+		}
+		wg.Go(func() {
+			for i := range 8 {
+				body := bytes.Repeat([]byte(fmt.Sprintf("g%d-i%d;", g, i)), 1+(g*i)%300)
+				resp, got := post(t, c, u, body, nil)
+				if resp.StatusCode != 200 || !bytes.Equal(got, body) {
+					t.Errorf("goroutine %d query %d: %d, got %d bytes, want %d", g, i, resp.StatusCode, len(got), len(body))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestHTTP1Target forwards to a target that speaks only HTTP/1.1, with the
+// same fixed header set.
+func TestHTTP1Target(t *testing.T) {
+	ca := testca.New(t)
+	var got http.Header
+	var mu sync.Mutex
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Clone()
+		mu.Unlock()
+		w.Header().Set("Content-Type", odoh.ContentType)
+		_, _ = io.Copy(w, r.Body)
+	}))
+	srv.TLS = ca.ServerTLS(t)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{host}}})
+	resp, body := post(t, tp.h2, tp.queryURL(host, "%2Fdns-query"), []byte("q1"), http.Header{"Cookie": {"c=1"}, "X-Forwarded-For": {"192.0.2.1"}})
+	wantProxyStatus(t, resp, 200, "received-status=200")
+	if string(body) != "q1" {
+		t.Errorf("body %q", body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	keys := slices.Sorted(maps.Keys(got))
+	if want := []string{"Accept", "Content-Length", "Content-Type", "User-Agent"}; !slices.Equal(keys, want) {
+		t.Errorf("HTTP/1.1 upstream headers = %v, want %v", keys, want)
 	}
 }

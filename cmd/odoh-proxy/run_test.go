@@ -84,9 +84,14 @@ func TestDaemon(t *testing.T) {
 	ca := testca.New(t)
 	var mu sync.Mutex
 	var seen []http.Header
+	slowArrived := make(chan struct{}, 1)
 	tgt := &httpserve.Server{Addr: "127.0.0.1:0", TLSConfig: ca.ServerTLS(t), Logger: slog.New(slog.DiscardHandler),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
+			if r.URL.Path == "/slow" {
+				slowArrived <- struct{}{}
+				time.Sleep(500 * time.Millisecond)
+			}
 			mu.Lock()
 			seen = append(seen, r.Header.Clone())
 			mu.Unlock()
@@ -139,19 +144,7 @@ func TestDaemon(t *testing.T) {
 	h3t := &http3.Transport{TLSClientConfig: ca.ClientTLS()}
 	defer h3t.Close()
 	h3 := &http.Client{Transport: h3t, Timeout: 5 * time.Second}
-	query := func(c *http.Client) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, "https://"+listen+"/proxy?targethost="+target+"&targetpath=/dns-query", strings.NewReader("q"))
-		req.Header.Set("Content-Type", odoh.ContentType)
-		req.Header.Set("Cookie", "session=1")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
+	query := func(c *http.Client) *http.Response { return queryPath(t, c, listen, target, "/dns-query") }
 	// With the rate limit off (from the environment), a burst beyond the
 	// default passes.
 	for range 5 {
@@ -220,7 +213,35 @@ func TestDaemon(t *testing.T) {
 		t.Error("bad reload not reported")
 	}
 
+	// Drain: a request in flight when SIGTERM arrives still completes.
+	if err := os.WriteFile(allowFile, []byte(target+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signals <- syscall.SIGHUP
+	deadline = time.Now().Add(5 * time.Second)
+	for strings.Count(stderr.String(), "allowlist reloaded") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := h2.Do(slowRequest(listen, target))
+		if err != nil {
+			slow <- 0
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	select {
+	case <-slowArrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("slow request did not arrive")
+	}
 	signals <- syscall.SIGTERM
+	if code := <-slow; code != 200 {
+		t.Errorf("request in flight at SIGTERM: %d, want 200 (drained)", code)
+	}
 	select {
 	case code := <-done:
 		if code != 0 {
@@ -236,4 +257,26 @@ func TestDaemon(t *testing.T) {
 			t.Errorf("logs contain %q:\n%s", leak, logs)
 		}
 	}
+}
+
+func slowRequest(listen, target string) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, "https://"+listen+"/dns-query?targethost="+target+"&targetpath=%2Fslow", strings.NewReader("q"))
+	req.Header.Set("Content-Type", odoh.ContentType)
+	return req
+}
+
+// queryPath POSTs a query for target's path through the proxy at listen,
+// with a cookie that must not be forwarded.
+func queryPath(t *testing.T, c *http.Client, listen, target, path string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "https://"+listen+"/proxy?targethost="+target+"&targetpath="+path, strings.NewReader("q"))
+	req.Header.Set("Content-Type", odoh.ContentType)
+	req.Header.Set("Cookie", "session=1")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
 }
