@@ -44,7 +44,7 @@ type recordingTarget struct {
 	respond atomic.Pointer[func(w http.ResponseWriter, r *http.Request, body []byte)]
 }
 
-func startTarget(t *testing.T, tlsConfig *tls.Config) *recordingTarget {
+func startTarget(t testing.TB, tlsConfig *tls.Config) *recordingTarget {
 	t.Helper()
 	rt := &recordingTarget{}
 	rt.srv = &httpserve.Server{
@@ -116,7 +116,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startProxy(t *testing.T, ca *testca.CA, cfg Config) *testProxy {
+func startProxy(t testing.TB, ca *testca.CA, cfg Config) *testProxy {
 	t.Helper()
 	tp := &testProxy{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	if cfg.RootCAs == nil {

@@ -433,9 +433,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 // roundTrip sends the body in ex to u. The request is built from scratch:
 // method, URL, the shared header set and the body; nothing else.
 func (h *Handler) roundTrip(ctx context.Context, u *url.URL, ex *exchange) (*http.Response, error) {
-	ex.refs.Add(1) // the transport's reference, dropped by Close
-	ex.body.ex, ex.body.off = ex, 0
-	ex.body.closed.Store(false)
+	body, _ := ex.newBody()
 	req := &http.Request{
 		Method:        http.MethodPost,
 		URL:           u,
@@ -443,7 +441,7 @@ func (h *Handler) roundTrip(ctx context.Context, u *url.URL, ex *exchange) (*htt
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h.upHeader,
-		Body:          &ex.body,
+		Body:          body,
 		GetBody:       ex.newBody,
 		ContentLength: int64(len(ex.req)),
 		Host:          u.Host,
@@ -565,7 +563,6 @@ func readBody(r io.Reader, buf []byte, length, limit int64) ([]byte, error) {
 type exchange struct {
 	req, resp []byte
 	refs      atomic.Int32
-	body      bodyReader
 	pool      *sync.Pool
 }
 
@@ -584,7 +581,10 @@ func (ex *exchange) release() {
 	}
 }
 
-// newBody is the request's GetBody, for a transport that retries.
+// newBody returns a reader of ex.req holding its own reference to ex; it
+// is also the request's GetBody, for a transport that retries. Each reader
+// is fresh, so a late or repeated Close can never release a reference of
+// a later request that reuses ex.
 func (ex *exchange) newBody() (io.ReadCloser, error) {
 	ex.refs.Add(1)
 	return &bodyReader{ex: ex}, nil
