@@ -62,6 +62,7 @@ func (r Result) String() string {
 //	odoh_target_request_duration_seconds{protocol,transport}   histogram
 //	odoh_target_upstream_duration_seconds{upstream}            histogram
 //	odoh_target_upstream_errors_total{upstream}                counter
+//	odoh_target_upstream_up{upstream}                          gauge (1 up, 0 down)
 //	odoh_target_key_epoch                                      gauge
 //	odoh_target_local_zone_records                             gauge
 //
@@ -72,6 +73,7 @@ type Metrics struct {
 
 	upstreamDuration *prometheus.HistogramVec
 	upstreamErrors   *prometheus.CounterVec
+	upstreamUp       *prometheus.GaugeVec
 	zoneRecords      prometheus.Gauge
 }
 
@@ -100,12 +102,16 @@ func NewMetrics(reg prometheus.Registerer, keys *Keyring) (*Metrics, error) {
 			Name: "odoh_target_upstream_errors_total",
 			Help: "Failed upstream exchanges (errors and timeouts), by upstream index.",
 		}, []string{"upstream"}),
+		upstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "odoh_target_upstream_up",
+			Help: "Whether an upstream is up (1) or down for a backoff after repeated failures (0), by upstream index.",
+		}, []string{"upstream"}),
 		zoneRecords: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "odoh_target_local_zone_records",
 			Help: "Records in the local zone (0 without one).",
 		}),
 	}
-	cs := []prometheus.Collector{requests, duration, m.upstreamDuration, m.upstreamErrors, m.zoneRecords}
+	cs := []prometheus.Collector{requests, duration, m.upstreamDuration, m.upstreamErrors, m.upstreamUp, m.zoneRecords}
 	if keys != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "odoh_target_key_epoch",
@@ -146,6 +152,17 @@ func (m *Metrics) observeUpstream(i int, d time.Duration, err error) {
 	if err != nil {
 		m.upstreamErrors.WithLabelValues(l).Inc()
 	}
+}
+
+func (m *Metrics) setUpstreamUp(i int, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.upstreamUp.WithLabelValues(upstreamLabel(i)).Set(v)
 }
 
 // SetZoneRecords records the size of the local zone.

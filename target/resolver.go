@@ -52,13 +52,34 @@ type UpstreamOptions struct {
 	// Dialer dials every upstream connection; nil means a net.Dialer.
 	// Tests use it to map names to loopback addresses.
 	Dialer *net.Dialer
-	// Metrics, if not nil, records upstream latencies and errors.
+	// Metrics, if not nil, records upstream latencies, errors and health.
 	Metrics *Metrics
+	// MaxFails is how many consecutive failures mark an upstream down;
+	// zero means DefaultMaxFails, a negative value disables health
+	// tracking (every query tries the upstreams in order).
+	MaxFails int
+	// MinBackoff is how long an upstream first stays down; zero means
+	// DefaultMinBackoff.
+	MinBackoff time.Duration
+	// MaxBackoff caps the backoff; zero means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// Now is the clock of the backoff; nil means time.Now. Tests inject
+	// their own.
+	Now func() time.Time
 }
 
 // Upstreams is a failover pool of upstream resolvers: a query goes to the
 // first upstream and, if that one fails (error, timeout, SERVFAIL-free
 // transport failure), to the next, in order.
+//
+// The pool tracks the health of each upstream, as DNS forwarders do, so that
+// a dead upstream does not cost a timeout on every query: after MaxFails
+// consecutive failures an upstream is down for a backoff (MinBackoff,
+// doubling up to MaxBackoff while it keeps failing) and queries skip it.
+// When the backoff is over, one query probes it in its place in the order;
+// an answer brings it back at once, a failure starts a longer backoff.
+// Down upstreams are still tried, in order, after every up one has failed,
+// so a query never fails without trying them all.
 //
 // URL forms:
 //
@@ -71,6 +92,8 @@ type UpstreamOptions struct {
 // Close releases its connections.
 type Upstreams struct {
 	ups     []upstream
+	health  []health // parallel to ups
+	policy  healthPolicy
 	timeout time.Duration
 	metrics *Metrics
 }
@@ -95,7 +118,31 @@ func NewUpstreams(urls []string, o UpstreamOptions) (*Upstreams, error) {
 	if o.Dialer == nil {
 		o.Dialer = &net.Dialer{Timeout: o.Timeout}
 	}
-	u := &Upstreams{timeout: o.Timeout, metrics: o.Metrics}
+	switch {
+	case o.MinBackoff < 0 || o.MaxBackoff < 0:
+		return nil, errors.New("upstreams: negative backoff")
+	case o.MinBackoff == 0:
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = max(DefaultMaxBackoff, o.MinBackoff)
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		return nil, fmt.Errorf("upstreams: maximum backoff %v is below the minimum %v", o.MaxBackoff, o.MinBackoff)
+	}
+	if o.MaxFails == 0 {
+		o.MaxFails = DefaultMaxFails
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	u := &Upstreams{timeout: o.Timeout, metrics: o.Metrics, policy: healthPolicy{
+		maxFails:    int32(max(0, min(o.MaxFails, 1<<30))),
+		minBackoff:  o.MinBackoff,
+		maxBackoff:  o.MaxBackoff,
+		probeWindow: o.Timeout,
+		now:         o.Now,
+	}}
 	for i, raw := range urls {
 		up, err := newUpstream(raw, o)
 		if err != nil {
@@ -103,6 +150,10 @@ func NewUpstreams(urls []string, o UpstreamOptions) (*Upstreams, error) {
 			return nil, fmt.Errorf("upstream %d: %w", i, err)
 		}
 		u.ups = append(u.ups, up)
+	}
+	u.health = make([]health, len(u.ups))
+	for i := range u.ups {
+		u.metrics.setUpstreamUp(i, true)
 	}
 	return u, nil
 }
@@ -148,25 +199,69 @@ func newUpstream(raw string, o UpstreamOptions) (upstream, error) {
 	}
 }
 
-// Resolve sends q to each upstream in turn until one answers.
+// Resolve sends q to each upstream that is up, in turn, until one answers;
+// if none does, it tries the down ones, in turn.
 func (u *Upstreams) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	var errs []error
-	for i, up := range u.ups {
+	var skippedBuf [8]int
+	skipped := skippedBuf[:0]
+	for i := range u.ups {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(append(errs, err)...))
+		}
+		up, probe := true, false
+		if u.policy.maxFails > 0 {
+			up, probe = u.health[i].admit(&u.policy, u.policy.now().UnixNano())
+		}
+		if !up {
+			skipped = append(skipped, i)
+			continue
+		}
+		r, err := u.try(ctx, i, q, probe)
+		if err == nil {
+			return r, nil
+		}
+		errs = append(errs, err)
+	}
+	// Last resort: every up upstream failed (or none is up).
+	for _, i := range skipped {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
 		}
-		actx, cancel := context.WithTimeout(ctx, u.timeout)
-		start := time.Now()
-		r, err := exchangeID(actx, up, q)
-		cancel()
-		u.metrics.observeUpstream(i, time.Since(start), err)
+		r, err := u.try(ctx, i, q, false)
 		if err == nil {
 			return r, nil
 		}
-		errs = append(errs, fmt.Errorf("upstream %d: %w", i, err))
+		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
+}
+
+// try asks upstream i once, bounded by the per-attempt timeout, and records
+// the outcome in its health and the metrics.
+func (u *Upstreams) try(ctx context.Context, i int, q *dns.Msg, probe bool) (*dns.Msg, error) {
+	actx, cancel := context.WithTimeout(ctx, u.timeout)
+	start := time.Now()
+	r, err := exchangeID(actx, u.ups[i], q)
+	cancel()
+	u.metrics.observeUpstream(i, time.Since(start), err)
+	switch {
+	case u.policy.maxFails <= 0:
+	case err == nil:
+		if u.health[i].succeeded() {
+			u.metrics.setUpstreamUp(i, true)
+		}
+	case ctx.Err() == nil:
+		// Only the upstream's own failures count, not the caller giving up.
+		if u.health[i].failed(&u.policy, u.policy.now().UnixNano(), probe) {
+			u.metrics.setUpstreamUp(i, false)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upstream %d: %w", i, err)
+	}
+	return r, nil
 }
 
 // exchangeID sends q with a fresh random ID, so that the ID the client chose

@@ -250,7 +250,7 @@ func TestDaemonServesReloadsAndDrains(t *testing.T) {
 		`odoh_target_requests_total{protocol="odoh",result="ok",transport="h2"} 1`,
 		`odoh_target_requests_total{protocol="odoh",result="ok",transport="h3"} 1`,
 		`odoh_target_key_epoch `, `odoh_build_info{`, `odoh_target_request_duration_seconds_bucket{`,
-		`odoh_target_local_zone_records 2`,
+		`odoh_target_local_zone_records 2`, `odoh_target_upstream_up{upstream="0"} `,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
@@ -345,6 +345,8 @@ func TestVersionHelpAndBadFlags(t *testing.T) {
 		{"no certificate", nil, ""},
 		{"rotation too short", []string{"-cert", "c", "-key", "k", "-rotate", "1s"}, ""},
 		{"bad env value", []string{"-cert", "c", "-key", "k"}, "ODOH_TARGET_CACHE_SIZE=lots"},
+		{"backoff above its cap", []string{"-cert", "c", "-key", "k", "-upstream-backoff", "1m", "-upstream-max-backoff", "10s"}, ""},
+		{"zero max fails", []string{"-cert", "c", "-key", "k", "-upstream-max-fails", "0"}, ""},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {

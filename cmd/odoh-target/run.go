@@ -54,8 +54,10 @@ Upstream URLs:
   tcp://HOST[:53]          TCP, persistent connections
   tls://HOST[:853]         DNS over TLS, persistent connections
   https://HOST/dns-query   DNS over HTTPS over HTTP/2
-Several -upstream flags fail over in order; without any, the nameservers of
-/etc/resolv.conf are used.
+Several -upstream flags fail over in order; an upstream that fails
+-upstream-max-fails times in a row is skipped for -upstream-backoff (doubling
+up to -upstream-max-backoff while probes fail). Without any -upstream, the
+nameservers of /etc/resolv.conf are used.
 
 Examples:
   # Generate a seed once and share it with every replica:
@@ -83,6 +85,8 @@ type config struct {
 	rotate, upstreamTimeout, queryTimeout, cacheMaxTTL        time.Duration
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
 	drainTimeout, lameduck                                    time.Duration
+	upstreamBackoff, upstreamMaxBackoff                       time.Duration
+	upstreamMaxFails                                          int
 	doh, noHTTP3, showVersion                                 bool
 	cacheSize, maxBody, maxHeaderBytes, maxStreams            int
 	paddingBlock                                              int
@@ -99,6 +103,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(&c.upstreams, "upstream", "upstream resolver `URL` (repeatable; failover in order)")
 	fs.StringVar(&c.resolvConf, "resolv-conf", "/etc/resolv.conf", "`FILE` naming the system resolvers used without -upstream")
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", target.DefaultUpstreamTimeout, "bound one attempt at one upstream")
+	fs.IntVar(&c.upstreamMaxFails, "upstream-max-fails", target.DefaultMaxFails, "mark an upstream down after `N` failures in a row (-1: never)")
+	fs.DurationVar(&c.upstreamBackoff, "upstream-backoff", target.DefaultMinBackoff, "skip a down upstream this long, doubling while it keeps failing")
+	fs.DurationVar(&c.upstreamMaxBackoff, "upstream-max-backoff", target.DefaultMaxBackoff, "cap the doubling of -upstream-backoff")
 	fs.DurationVar(&c.queryTimeout, "query-timeout", target.DefaultQueryTimeout, "bound one query, failover included (then SERVFAIL)")
 	fs.StringVar(&c.seedFile, "seed-file", "", "`FILE` holding the 32-byte key seed (raw bytes or 64 hex digits); empty: random keys")
 	fs.DurationVar(&c.rotate, "rotate", target.DefaultRotationPeriod, "key rotation `period`")
@@ -151,6 +158,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-cache-size must not be negative")
 	case c.upstreamTimeout <= 0 || c.queryTimeout <= 0:
 		return nil, errors.New("timeouts must be positive")
+	case c.upstreamMaxFails == 0 || c.upstreamBackoff <= 0 || c.upstreamMaxBackoff < c.upstreamBackoff:
+		return nil, errors.New("-upstream-max-fails must not be 0, -upstream-backoff must be positive and at most -upstream-max-backoff")
 	case c.maxStreams <= 0 || c.maxHeaderBytes <= 0:
 		return nil, errors.New("-max-streams and -max-header-bytes must be positive")
 	}
@@ -242,7 +251,13 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 			return fmt.Errorf("no -upstream and no system resolver: %w", err)
 		}
 	}
-	pool, err := target.NewUpstreams(upstreams, target.UpstreamOptions{Timeout: c.upstreamTimeout, Metrics: d.metrics})
+	pool, err := target.NewUpstreams(upstreams, target.UpstreamOptions{
+		Timeout:    c.upstreamTimeout,
+		MaxFails:   c.upstreamMaxFails,
+		MinBackoff: c.upstreamBackoff,
+		MaxBackoff: c.upstreamMaxBackoff,
+		Metrics:    d.metrics,
+	})
 	if err != nil {
 		return err
 	}
