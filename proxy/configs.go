@@ -49,12 +49,13 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
 		return
 	}
-	t, err := parseTargetHost(hostArg)
+	pol := h.policy.Load()
+	t, err := pol.lookup(hostArg)
 	if err != nil {
 		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
 		return
 	}
-	if den := h.policy.Load().check(t); den != nil {
+	if den := pol.check(t); den != nil {
 		h.fail(w, http.StatusForbidden, den.kind, den.details, resDenied)
 		return
 	}

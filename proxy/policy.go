@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -50,11 +51,27 @@ type target struct {
 	key  string // canonical "host:port" (IPv6 bracketed); the allowlist key
 	// urlHost is the authority for url.URL: key without ":443".
 	urlHost string
+	// queryURL is https://urlHost/dns-query, precomputed for allowlist
+	// entries (nil otherwise); requests share it read-only.
+	queryURL *url.URL
+}
+
+// lookup returns the parsed target for a host spelled like an allowlist
+// entry, or parses it.
+func (c *compiledPolicy) lookup(host string) (*target, error) {
+	if t := c.known[host]; t != nil {
+		return t, nil
+	}
+	return parseTargetHost(host)
 }
 
 // compiledPolicy is an immutable, checked Policy.
 type compiledPolicy struct {
-	allow     map[string]bool // canonical key → allowed
+	allow map[string]bool // canonical key → allowed
+	// known maps the spellings of allowlist entries (as written, and
+	// canonical with and without the default port) to their parsed
+	// targets, so the hot path skips parsing for them. Shared, read-only.
+	known     map[string]*target
 	literals  map[string]bool // keys whose host is an IP literal
 	open      bool
 	openPorts map[uint16]bool
@@ -64,6 +81,7 @@ type compiledPolicy struct {
 func compilePolicy(p Policy) (*compiledPolicy, error) {
 	c := &compiledPolicy{
 		allow:     make(map[string]bool, len(p.Allow)),
+		known:     make(map[string]*target, 3*len(p.Allow)),
 		literals:  make(map[string]bool),
 		open:      p.AllowOpen,
 		openPorts: map[uint16]bool{},
@@ -78,6 +96,8 @@ func compilePolicy(p Policy) (*compiledPolicy, error) {
 			return nil, fmt.Errorf("proxy: allowlist entry %q: %w", e, err)
 		}
 		c.allow[t.key] = true
+		t.queryURL = &url.URL{Scheme: "https", Host: t.urlHost, Path: QueryPath}
+		c.known[e], c.known[t.key], c.known[t.urlHost] = t, t, t
 		if t.addr.IsValid() {
 			c.literals[t.key] = true
 		}

@@ -358,16 +358,21 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
 		return
 	}
-	t, err := parseTargetHost(hostArg)
+	pol := h.policy.Load()
+	t, err := pol.lookup(hostArg)
 	if err != nil {
 		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
 		return
 	}
-	if err := checkTargetPath(pathArg); err != nil {
-		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targetpath", resBadRequest)
-		return
+	u := t.queryURL
+	if pathArg != QueryPath || u == nil {
+		if err := checkTargetPath(pathArg); err != nil {
+			h.fail(w, http.StatusBadRequest, errRequestError, "malformed targetpath", resBadRequest)
+			return
+		}
+		u = &url.URL{Scheme: "https", Host: t.urlHost, Path: pathArg}
 	}
-	if den := h.policy.Load().check(t); den != nil {
+	if den := pol.check(t); den != nil {
 		h.fail(w, http.StatusForbidden, den.kind, den.details, resDenied)
 		return
 	}
@@ -391,7 +396,6 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: pathArg}
 	start := time.Now()
 	ctx, cancel := context.WithTimeoutCause(r.Context(), h.responseTimeout, errResponseDeadline)
 	defer cancel()

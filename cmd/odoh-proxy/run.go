@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -78,6 +79,13 @@ Examples:
   curl 'https://relay.example/.well-known/odohconfigs?targethost=odoh.example'
 `
 
+// defaultGCPercent is the proxy's GOGC. Its live heap is a few megabytes
+// and nearly all its garbage is per request, so the runtime's default of
+// 100 collects thousands of times a minute under load; 400 trades a few
+// megabytes for about a fifth less CPU per query (measured with
+// bench/proxy.sh).
+const defaultGCPercent = 400
+
 // config is the parsed command line.
 type config struct {
 	listen, certFile, keyFile, allowFile, caFile, adminAddr    string
@@ -85,7 +93,8 @@ type config struct {
 	allow, openPorts                                           cli.Strings
 	allowOpen, allowSpecial, targetHTTP3, noHTTP3, showVersion bool
 	maxBody, maxResponseBody, maxConcurrent, clientBurst       int
-	maxClients, maxHeaderBytes, maxStreams                     int
+	maxClients, maxHeaderBytes, maxStreams, gcPercent          int
+	applyGCPercent                                             bool
 	clientRate                                                 float64
 	connectTimeout, tlsTimeout, responseTimeout                time.Duration
 	configsMinAge, configsMaxAge                               time.Duration
@@ -131,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.noHTTP3, "no-http3", false, "serve TCP only (no HTTP/3, no Alt-Svc)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
 	fs.DurationVar(&c.lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
+	fs.IntVar(&c.gcPercent, "gc-percent", defaultGCPercent, "Go garbage collector target `percent` (as GOGC; used unless GOGC is set)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	c.log.AddFlags(fs)
 	// A daemon's logs go to collectors: JSON by default.
@@ -150,6 +160,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := cli.ApplyEnv(fs, "ODOH_PROXY"); err != nil {
 		return nil, err
 	}
+	fs.Visit(func(f *flag.Flag) { c.applyGCPercent = c.applyGCPercent || f.Name == "gc-percent" })
+	c.applyGCPercent = c.applyGCPercent || os.Getenv(cli.EnvName("ODOH_PROXY", "gc-percent")) != "" || os.Getenv("GOGC") == ""
 	if c.showVersion {
 		return c, nil
 	}
@@ -189,6 +201,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <
 	if err != nil {
 		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
 		return 2
+	}
+	if c.applyGCPercent {
+		debug.SetGCPercent(c.gcPercent)
 	}
 	if err := serve(ctx, c, logger, signals); err != nil {
 		logger.Error("odoh-proxy stopped", "err", err)
