@@ -34,5 +34,6 @@
 //     target's ObliviousDoHConfigs through the same policy and caches them for
 //     all clients, so clients never need to contact a target directly.
 //
-// Redirects from targets are never followed; they reach the client unchanged.
+// Redirects from targets are never followed: their status and body reach
+// the client like any other response (their Location header does not).
 package proxy
