@@ -23,6 +23,7 @@ type fakeUpstream struct {
 	addr    string
 	queries atomic.Int64
 	alive   atomic.Bool
+	delay   atomic.Int64 // answer this many ns late
 }
 
 func startFakeUpstream(t *testing.T) *fakeUpstream {
@@ -53,6 +54,10 @@ func startFakeUpstream(t *testing.T) *fakeUpstream {
 			rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.100")
 			r.Answer = append(r.Answer, rr)
 			wire, _ := r.Pack()
+			if d := time.Duration(f.delay.Load()); d > 0 {
+				time.AfterFunc(d, func() { _, _ = pc.WriteTo(wire, from) })
+				continue
+			}
 			_, _ = pc.WriteTo(wire, from)
 		}
 	}()
@@ -258,5 +263,25 @@ func TestUpstreamHealthDisabledAndBadOptions(t *testing.T) {
 		if _, err := target.NewUpstreams([]string{"udp://127.0.0.1:53"}, o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}
+	}
+}
+
+// TestUpstreamTimeoutAboveTwoSeconds: the per-attempt timeout is the one
+// configured, not the 2-second default of the DNS client library.
+func TestUpstreamTimeoutAboveTwoSeconds(t *testing.T) {
+	slow := startFakeUpstream(t)
+	slow.alive.Store(true)
+	slow.delay.Store(int64(2300 * time.Millisecond))
+	up, err := target.NewUpstreams([]string{"udp://" + slow.addr}, target.UpstreamOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	q := new(dns.Msg).SetQuestion("slow.example.", dns.TypeA)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := up.Resolve(ctx, q)
+	if err != nil || len(m.Answer) != 1 {
+		t.Fatalf("answer after 2.3 s with a 5 s timeout: %v, %v", m, err)
 	}
 }

@@ -189,7 +189,7 @@ func newUpstream(raw string, o UpstreamOptions) (upstream, error) {
 	}
 	switch u.Scheme {
 	case "udp":
-		return &udpUpstream{addr: addr, dialer: o.Dialer, tcp: newStreamUpstream(addr, nil, o)}, nil
+		return &udpUpstream{addr: addr, dialer: o.Dialer, timeout: o.Timeout, tcp: newStreamUpstream(addr, nil, o)}, nil
 	case "tcp":
 		return newStreamUpstream(addr, nil, o), nil
 	case "tls":
@@ -297,13 +297,16 @@ func (u *Upstreams) Close() {
 // udpUpstream asks over UDP, from a fresh socket (fresh source port) per
 // query, and retries over TCP when the answer is truncated.
 type udpUpstream struct {
-	addr   string
-	dialer *net.Dialer
-	tcp    *streamUpstream
+	addr    string
+	dialer  *net.Dialer
+	timeout time.Duration
+	tcp     *streamUpstream
 }
 
 func (u *udpUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	c := &dns.Client{Net: "udp", Dialer: u.dialer, UDPSize: dns.DefaultMsgSize}
+	// Timeout, because dns.Client otherwise caps every exchange at its
+	// 2-second default read timeout, whatever the context allows.
+	c := &dns.Client{Net: "udp", Dialer: u.dialer, Timeout: u.timeout, UDPSize: dns.DefaultMsgSize}
 	if opt := q.IsEdns0(); opt != nil {
 		c.UDPSize = opt.UDPSize()
 	}
