@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,9 +96,12 @@ func startDaemon(t *testing.T, ca *testca.CA, extra ...string) *proc {
 	if err := os.WriteFile(d.zone, []byte(zoneV1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0",
-		"-cert", d.certFile, "-key", keyFile, "-local-zone", d.zone,
-		"-upstream", "udp://127.0.0.1:9", "-drain-timeout", "5s"}, extra...)
+	args := []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0",
+		"-cert", d.certFile, "-key", keyFile, "-local-zone", d.zone, "-drain-timeout", "5s"}
+	if !slices.Contains(extra, "-upstream") {
+		args = append(args, "-upstream", "udp://127.0.0.1:9") // nothing listens there
+	}
+	args = append(args, extra...)
 	d.cmd = exec.Command(binary(t), args...)
 	d.cmd.Env = append(os.Environ(), "ODOH_TARGET_DOH=true")
 	stderr, err := d.cmd.StderrPipe()
