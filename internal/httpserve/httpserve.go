@@ -184,10 +184,11 @@ func (s *Server) setup() {
 	}
 	tcpHandler := s.Handler
 	if !s.DisableHTTP3 {
-		altSvc := fmt.Sprintf(`h3=":%d"; ma=%d`, port, AltSvcMaxAge)
+		// One shared, read-only value: no allocation per request.
+		altSvc := []string{fmt.Sprintf(`h3=":%d"; ma=%d`, port, AltSvcMaxAge)}
 		next := s.Handler
 		tcpHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Alt-Svc", altSvc)
+			w.Header()["Alt-Svc"] = altSvc
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -200,7 +201,7 @@ func (s *Server) setup() {
 		IdleTimeout:       orDuration(s.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    orInt(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: int(orStreams(s.MaxConcurrentStreams))},
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorLog:          errorLog(logger),
 	}
 	if s.DisableHTTP3 {
 		return
@@ -210,7 +211,7 @@ func (s *Server) setup() {
 		TLSConfig:      s.TLSConfig,
 		MaxHeaderBytes: orInt(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		IdleTimeout:    orDuration(s.IdleTimeout, DefaultIdleTimeout),
-		Logger:         logger,
+		Logger:         quicLogger(logger),
 		QUICConfig: &quic.Config{
 			HandshakeIdleTimeout: orDuration(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 			MaxIdleTimeout:       orDuration(s.IdleTimeout, DefaultIdleTimeout),
