@@ -1,0 +1,245 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testunbound"
+	"github.com/odohd/odoh/odoh"
+)
+
+// binDir holds the binaries TestMain builds once for every test.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "odoh-interop-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "../cmd/...")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// daemon is a running odoh-target or odoh-proxy.
+type daemon struct {
+	cmd    *exec.Cmd
+	Listen string // the HTTPS address it serves
+	Admin  string
+	logs   *syncBuffer
+	done   chan error
+}
+
+// syncBuffer collects a process's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs a daemon binary, waits for its "serving" log line and stops it
+// with SIGTERM when the test ends.
+func start(t *testing.T, name string, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			d.logs.Write(append(bytes.Clone(line), '\n'))
+			if d.Listen == "" {
+				var rec struct{ Msg, Listen, Admin string }
+				if json.Unmarshal(line, &rec) == nil && strings.HasSuffix(rec.Msg, "serving") && rec.Listen != "" {
+					d.Listen, d.Admin = rec.Listen, rec.Admin
+					close(ready)
+				}
+			}
+		}
+		d.done <- cmd.Wait()
+	}()
+	select {
+	case <-ready:
+	case err := <-d.done:
+		t.Fatalf("%s exited before serving (%v):\n%s", name, err, d.logs)
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("%s did not start in time:\n%s", name, d.logs)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-d.done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGTERM:\n%s", name, err, d.logs)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop after SIGTERM", name)
+		}
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", name, d.logs)
+		}
+	})
+	return d
+}
+
+// stack is a whole deployment on loopback: Unbound ← target ← proxy.
+type stack struct {
+	CA      *testca.CA
+	CAFile  string
+	Unbound string
+	Target  *daemon
+	Proxy   *daemon
+}
+
+// Names Unbound answers, and the address each maps to.
+var zoneData = []string{
+	"www.example.test. 300 IN A 192.0.2.80",
+	"www.example.test. 300 IN AAAA 2001:db8::80",
+	"mail.example.test. 300 IN MX 10 mx.example.test.",
+}
+
+type stackOptions struct {
+	targetArgs, proxyArgs []string
+}
+
+func newStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	ca := testca.New(t)
+	certFile, keyFile := ca.Issue(t)
+	s := &stack{CA: ca, CAFile: ca.CAFile(t)}
+	s.Unbound = testunbound.Start(t, testunbound.Options{Zones: []string{"example.test."}, LocalData: zoneData})
+	seed := filepath.Join(t.TempDir(), "seed")
+	if err := os.WriteFile(seed, bytes.Repeat([]byte{0x5e}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Target = start(t, "odoh-target", append([]string{
+		"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
+		"-seed-file", seed, "-upstream", "udp://" + s.Unbound,
+	}, o.targetArgs...)...)
+	s.Proxy = start(t, "odoh-proxy", append([]string{
+		"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
+		"-allow-target", s.Target.Listen, "-ca", s.CAFile,
+	}, o.proxyArgs...)...)
+	return s
+}
+
+// httpClient returns a client speaking h2 (or h3) that trusts the test CA
+// and never follows redirects.
+func (s *stack) httpClient(t *testing.T, h3 bool) *http.Client {
+	var rt http.RoundTripper
+	if h3 {
+		tr := &http3.Transport{TLSClientConfig: s.CA.ClientTLS()}
+		t.Cleanup(func() { tr.Close() })
+		rt = tr
+	} else {
+		tr := &http.Transport{TLSClientConfig: s.CA.ClientTLS(), ForceAttemptHTTP2: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		rt = tr
+	}
+	return &http.Client{
+		Transport:     rt,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// proxyURL is the RFC 6570 expansion of the proxy's template for the target.
+func (s *stack) proxyURL() string {
+	return "https://" + s.Proxy.Listen + "/dns-query?" + url.Values{
+		"targethost": {s.Target.Listen}, "targetpath": {"/dns-query"},
+	}.Encode()
+}
+
+// configs fetches the target's configs through the proxy's config relay.
+func (s *stack) configs(t *testing.T, c *http.Client) []*odoh.Config {
+	t.Helper()
+	resp, err := c.Get("https://" + s.Proxy.Listen + "/.well-known/odohconfigs?targethost=" + url.QueryEscape(s.Target.Listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("configs through the proxy: %s %q", resp.Status, b)
+	}
+	cfgs, err := odoh.ParseConfigs(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfgs
+}
+
+// post sends an ODoH message through the proxy.
+func (s *stack) post(t *testing.T, c *http.Client, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, s.proxyURL(), bytes.NewReader(body))
+	req.Header.Set("Content-Type", odoh.ContentType)
+	req.Header.Set("Accept", odoh.ContentType)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func query(name string, qtype uint16) []byte {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.Id = 0
+	b, _ := m.Pack()
+	return b
+}
