@@ -86,7 +86,8 @@ Examples:
 
 // options are every flag of every subcommand; each subcommand reads its own.
 type options struct {
-	proxies, targets, resolve   cli.Strings
+	proxies, targets            urlList
+	resolve                     cli.Strings
 	direct, http3, viaProxy     bool
 	allowSame, jsonOut, version bool
 	caFile, configHex, cfgFile  string
