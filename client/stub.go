@@ -320,9 +320,3 @@ func (c *answerCache) put(k cacheKey, m *dns.Msg, now time.Time, ttl time.Durati
 		delete(c.items, last.Value.(*cacheEntry).key)
 	}
 }
-
-func (c *answerCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}
