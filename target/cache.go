@@ -3,7 +3,6 @@ package target
 import (
 	"container/list"
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +65,7 @@ func keyOf(q *dns.Msg) (cacheKey, bool) {
 		return cacheKey{}, false
 	}
 	qq := q.Question[0]
-	k := cacheKey{name: strings.ToLower(qq.Name), qtype: qq.Qtype, qclass: qq.Qclass, cd: q.CheckingDisabled}
+	k := cacheKey{name: lowerName(qq.Name), qtype: qq.Qtype, qclass: qq.Qclass, cd: q.CheckingDisabled}
 	if opt := q.IsEdns0(); opt != nil {
 		k.do = opt.Do()
 	}

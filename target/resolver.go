@@ -284,7 +284,7 @@ func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) 
 }
 
 func sameQuestion(a, b dns.Question) bool {
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && equalNames(a.Name, b.Name)
 }
 
 // Close closes idle connections.

@@ -54,12 +54,19 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 		origin = dns.Fqdn(origin)
 	}
 	zp := dns.NewZoneParser(r, origin, file)
+	buf := make([]byte, dns.MaxMsgSize)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
 		if h.Class != dns.ClassINET {
 			return nil, fmt.Errorf("zone %s: %s: only class IN is served", file, h.Name)
 		}
-		name := strings.ToLower(h.Name)
+		// The parser accepts records that cannot be sent (an MB with no
+		// target, say); refuse them now rather than fail every answer
+		// that carries them.
+		if _, err := dns.PackRR(rr, buf, 0, nil, false); err != nil {
+			return nil, fmt.Errorf("zone %s: %s %s: %w", file, h.Name, dns.TypeToString[h.Rrtype], err)
+		}
+		name := lowerName(h.Name)
 		h.Name = name
 		if soa, ok := rr.(*dns.SOA); ok {
 			if _, dup := z.apexes[name]; dup {
@@ -129,7 +136,7 @@ func (z *Zone) Answer(q *dns.Msg) (*dns.Msg, bool) {
 		return nil, false
 	}
 	question := q.Question[0]
-	name := strings.ToLower(question.Name)
+	name := lowerName(question.Name)
 	apex := z.apex(name)
 	if apex == "" || question.Qclass != dns.ClassINET {
 		return nil, false
@@ -163,7 +170,7 @@ func (z *Zone) Answer(q *dns.Msg) (*dns.Msg, bool) {
 			return r, true
 		}
 		r.Answer = append(r.Answer, synth(cname, owner, name)...)
-		target := strings.ToLower(cname[0].(*dns.CNAME).Target)
+		target := lowerName(cname[0].(*dns.CNAME).Target)
 		if i >= maxCNAMEChain {
 			return r, true
 		}

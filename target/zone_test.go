@@ -67,6 +67,8 @@ func TestZoneRejects(t *testing.T) {
 		"syntax":        "x. 60 IN SOA (((\n",
 		"$INCLUDE":      "$INCLUDE /etc/passwd\n",
 		"other classes": "x. 60 CH SOA ns.x. a.x. 1 1 1 1 1\n",
+		// The parser takes this; it cannot be packed into an answer.
+		"unpackable": "x. 60 IN SOA ns.x. a.x. 1 1 1 1 1\nk.x. 60 IN OPENPGPKEY 0\n",
 	} {
 		if _, err := target.ParseZone(strings.NewReader(data), "", name); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -155,5 +157,38 @@ func TestLoadZoneFile(t *testing.T) {
 	}
 	if _, err := target.LoadZone(p + ".missing"); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// TestZoneNamesFoldASCIIOnly: an owner name with bytes that are not UTF-8
+// keeps them (folding Unicode would turn each into a 3-byte U+FFFD, making
+// labels too long to pack), and only ASCII letters fold.
+func TestZoneNamesFoldASCIIOnly(t *testing.T) {
+	owner := "\xc9T\xe9." // bytes, not UTF-8
+	data := "x. 60 IN SOA ns.x. a.x. 1 1 1 1 1\n" + strings.Repeat("\x8d", 40) + ".x. 60 IN TXT \"a\"\n" +
+		owner + "x. 60 IN TXT \"b\"\n"
+	z, err := target.ParseZone(strings.NewReader(data), "", "bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, txt string }{
+		{strings.Repeat("\x8d", 40) + ".x.", "a"},
+		{"\xc9t\xe9.x.", "b"},
+		{"\xc9T\xe9.X.", "b"},
+	} {
+		q := new(dns.Msg).SetQuestion(tc.name, dns.TypeANY)
+		r, ok := z.Answer(q)
+		if !ok || len(r.Answer) != 1 || r.Answer[0].(*dns.TXT).Txt[0] != tc.txt {
+			t.Errorf("%q: answer %v, want TXT %q", tc.name, r, tc.txt)
+			continue
+		}
+		if _, err := r.Pack(); err != nil {
+			t.Errorf("%q: answer does not pack: %v", tc.name, err)
+		}
+	}
+	// "\xe9" is not "\xc9" (Latin-1 é and É): no Unicode folding.
+	q := new(dns.Msg).SetQuestion("\xe9t\xe9.x.", dns.TypeTXT)
+	if r, ok := z.Answer(q); !ok || r.Rcode != dns.RcodeNameError {
+		t.Errorf("non-ASCII bytes folded: %v", r)
 	}
 }
