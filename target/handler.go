@@ -76,7 +76,7 @@ var (
 // valid query gets FORMERR (or NOTIMP for another opcode) inside a 200;
 // a resolution failure or timeout gets SERVFAIL inside a 200. The answer
 // always carries the client's DNS ID and is padded to a multiple of
-// PaddingBlock bytes.
+// PaddingBlock bytes (DoH answers when the query had EDNS(0)).
 //
 // Set the fields before serving and do not change them afterwards.
 // The handler logs nothing per request.
@@ -93,9 +93,11 @@ type Handler struct {
 	MaxBodySize int
 	// QueryTimeout bounds one resolution; zero means DefaultQueryTimeout.
 	QueryTimeout time.Duration
-	// PaddingBlock pads ODoH answers to a multiple of this many bytes
-	// (RFC 8467 §4.1); zero means odoh.ResponseBlockSize (468), a negative
-	// value disables padding.
+	// PaddingBlock pads answers to a multiple of this many bytes (RFC 8467
+	// §4.1): ODoH answers inside the encryption, and DoH answers to queries
+	// that carry EDNS(0) with the EDNS(0) Padding option (RFC 7830, as RFC
+	// 8484 §8 recommends). Zero means odoh.ResponseBlockSize (468), a
+	// negative value disables padding.
 	PaddingBlock int
 	// Metrics, if not nil, counts requests.
 	Metrics *Metrics
@@ -293,7 +295,7 @@ func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request)
 		}
 		return
 	}
-	answer, res, ok := h.resolve(r.Context(), q.DNS)
+	answer, _, res, ok := h.resolve(r.Context(), q.DNS)
 	if !ok {
 		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
 		return
@@ -352,10 +354,10 @@ func (h *Handler) logger() *slog.Logger {
 
 // resolve parses the DNS query and answers it. ok is false when the
 // message does not parse (the caller answers 400).
-func (h *Handler) resolve(ctx context.Context, wire []byte) (*dns.Msg, Result, bool) {
+func (h *Handler) resolve(ctx context.Context, wire []byte) (answer, query *dns.Msg, res Result, ok bool) {
 	q := new(dns.Msg)
 	if err := q.Unpack(wire); err != nil {
-		return nil, ResultBadRequest, false
+		return nil, nil, ResultBadRequest, false
 	}
 	if q.Response || len(q.Question) != 1 || q.Opcode != dns.OpcodeQuery {
 		r := new(dns.Msg)
@@ -368,7 +370,7 @@ func (h *Handler) resolve(ctx context.Context, wire []byte) (*dns.Msg, Result, b
 		if len(q.Question) == 1 {
 			r.Question = q.Question
 		}
-		return r, ResultOK, true
+		return r, q, ResultOK, true
 	}
 	timeout := h.QueryTimeout
 	if timeout <= 0 {
@@ -381,10 +383,38 @@ func (h *Handler) resolve(ctx context.Context, wire []byte) (*dns.Msg, Result, b
 		r = new(dns.Msg)
 		r.SetRcode(q, dns.RcodeServerFailure)
 		r.RecursionAvailable = true
-		return r, ResultServFail, true
+		return r, q, ResultServFail, true
 	}
 	r.Id = q.Id // echo the client's ID whatever the resolver did
-	return r, ResultOK, true
+	return r, q, ResultOK, true
+}
+
+// padEDNS pads r, once packed, to a multiple of block bytes with the
+// EDNS(0) Padding option (RFC 7830), adding an OPT record if r has none and
+// replacing any padding r carried. Answers too large to pad stay as they are.
+func padEDNS(r *dns.Msg, block int) {
+	opt := r.IsEdns0()
+	if opt == nil {
+		opt = &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(dns.DefaultMsgSize)
+		r.Extra = append(r.Extra, opt)
+	} else {
+		kept := opt.Option[:0:0]
+		for _, o := range opt.Option {
+			if o.Option() != dns.EDNS0PADDING {
+				kept = append(kept, o)
+			}
+		}
+		opt.Option = kept
+	}
+	// The OPT owner is the root, never compressed: the option adds exactly
+	// its 4-byte header and its length to the packed size.
+	size := r.Len() + 4
+	pad := (block - size%block) % block
+	if size+pad > maxDNSAnswer {
+		return
+	}
+	opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, pad)})
 }
 
 // packAnswer packs r into buf, truncating (TC) an answer too large to seal.
@@ -434,10 +464,17 @@ func (h *Handler) serveDoHGet(w http.ResponseWriter, r *http.Request, req reques
 }
 
 func (h *Handler) answerDoH(w http.ResponseWriter, ctx context.Context, req request, wire []byte) {
-	answer, res, ok := h.resolve(ctx, wire)
+	answer, q, res, ok := h.resolve(ctx, wire)
 	if !ok {
 		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
 		return
+	}
+	if h.PaddingBlock >= 0 && q.IsEdns0() != nil {
+		block := h.PaddingBlock
+		if block == 0 {
+			block = odoh.ResponseBlockSize
+		}
+		padEDNS(answer, block)
 	}
 	out := h.getBuf()
 	defer h.putBuf(out)

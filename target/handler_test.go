@@ -386,3 +386,86 @@ func TestSharedSeedReplicas(t *testing.T) {
 		t.Errorf("other seed: status %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestDoHPadding: DoH answers to queries with EDNS(0) are padded with the
+// Padding option to a multiple of 468 bytes (RFC 8467 §4.1), whether the
+// answer came with an OPT record (Unbound's) or not (the local zone's);
+// answers to queries without EDNS(0) are not touched, and a negative
+// PaddingBlock turns padding off.
+func TestDoHPadding(t *testing.T) {
+	addr := testunbound.Start(t, testunbound.Options{
+		Zones:      []string{"ub.test."},
+		LocalData:  []string{"host.ub.test. 300 IN A 192.0.2.77"},
+		LargeNames: []string{"big.ub.test."},
+	})
+	up, err := target.NewUpstreams([]string{"udp://" + addr}, target.UpstreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	h := zoneHandler(t, up)
+	s := serve(t, h)
+	unpadded := zoneHandler(t, up)
+	unpadded.PaddingBlock = -1
+	su := serve(t, unpadded)
+
+	ask := func(t *testing.T, s *testServer, name string, qtype uint16, edns bool) (*dns.Msg, int) {
+		t.Helper()
+		q := new(dns.Msg).SetQuestion(name, qtype)
+		if edns {
+			q.SetEdns0(1232, false)
+		}
+		wire, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := post(t, s.h2, s.url+target.DefaultPath, "application/dns-message", wire)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(body); err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Answer) == 0 {
+			t.Fatalf("%s: no answer: %v", name, m)
+		}
+		return m, len(body)
+	}
+	padding := func(m *dns.Msg) *dns.EDNS0_PADDING {
+		if opt := m.IsEdns0(); opt != nil {
+			for _, o := range opt.Option {
+				if p, ok := o.(*dns.EDNS0_PADDING); ok {
+					return p
+				}
+			}
+		}
+		return nil
+	}
+	for _, tc := range []struct {
+		name, qname string
+		qtype       uint16
+	}{
+		{"local zone", "www.zone.test.", dns.TypeANY},
+		{"upstream", "host.ub.test.", dns.TypeA},
+		{"upstream, three blocks", "big.ub.test.", dns.TypeTXT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, n := ask(t, s, tc.qname, tc.qtype, true)
+			if n%odoh.ResponseBlockSize != 0 || padding(m) == nil {
+				t.Errorf("EDNS query: %d-byte answer, padding %v; want a multiple of %d", n, padding(m), odoh.ResponseBlockSize)
+			}
+			if opts := m.IsEdns0().Option; len(opts) != 1 {
+				t.Errorf("OPT options %v, want only one padding", opts)
+			}
+			m, n = ask(t, s, tc.qname, tc.qtype, false)
+			if m.IsEdns0() != nil || n%odoh.ResponseBlockSize == 0 {
+				t.Errorf("query without EDNS: %d-byte answer with OPT %v, want no padding", n, m.IsEdns0())
+			}
+			m, n = ask(t, su, tc.qname, tc.qtype, true)
+			if padding(m) != nil || n%odoh.ResponseBlockSize == 0 {
+				t.Errorf("PaddingBlock -1: %d-byte answer, padding %v", n, padding(m))
+			}
+		})
+	}
+}
