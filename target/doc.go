@@ -14,7 +14,8 @@
 //     epoch, so that every replica sharing the seed accepts the same keys
 //     without coordination; the current and the previous epoch are accepted.
 //   - [Resolver] is what answers the DNS queries. [Upstreams] is a failover
-//     pool of udp://, tcp://, tls:// and https:// resolvers; [Zone] answers
+//     pool of udp://, tcp://, tls:// and https:// resolvers that skips an
+//     upstream for a backoff after repeated failures; [Zone] answers
 //     from an RFC 1035 zone file; [Cache] keeps answers for their TTL;
 //     [Chain] puts them together (zone, then cache, then upstreams).
 //   - [Metrics] holds the Prometheus collectors the handler and the pool

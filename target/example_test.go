@@ -36,3 +36,21 @@ www.internal. 300 IN A 10.0.0.1
 	fmt.Println(zone.Len(), "local records")
 	// Output: 2 local records
 }
+
+// A failover pool that skips an upstream for 5 s once it has failed twice
+// in a row, doubling the wait up to a minute while probes keep failing.
+func ExampleNewUpstreams() {
+	pool, err := target.NewUpstreams([]string{"udp://192.0.2.53", "tls://192.0.2.54:853"}, target.UpstreamOptions{
+		Timeout:    time.Second,
+		MaxFails:   2,
+		MinBackoff: 5 * time.Second,
+		MaxBackoff: time.Minute,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	_, err = target.NewUpstreams([]string{"udp://192.0.2.53"}, target.UpstreamOptions{MinBackoff: time.Minute, MaxBackoff: time.Second})
+	fmt.Println(err)
+	// Output: upstreams: maximum backoff 1s is below the minimum 1m0s
+}

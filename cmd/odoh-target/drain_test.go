@@ -94,11 +94,11 @@ func sendQuery(c *http.Client, addr string, cfg *odoh.Config, name string) <-cha
 // when SIGTERM arrives are answered in full; /readyz fails during the
 // lameduck; the process then exits 0.
 func TestDrainFinishesInFlightQueries(t *testing.T) {
-	const delay = 1500 * time.Millisecond
+	const delay = 2 * time.Second
 	upstream, received := slowDNS(t, delay)
 	ca := testca.New(t)
 	d := startDaemon(t, ca, "-upstream", "udp://"+upstream, "-upstream-timeout", "10s",
-		"-query-timeout", "10s", "-lameduck", "500ms", "-drain-timeout", "10s")
+		"-query-timeout", "10s", "-lameduck", "1s", "-drain-timeout", "10s")
 	cs := clients(ca)
 	cfg := fetchConfigs(t, cs["h2"], d.addr)
 	results := map[string]<-chan inflight{}
@@ -119,7 +119,7 @@ func TestDrainFinishesInFlightQueries(t *testing.T) {
 	}
 	// The lameduck: /readyz fails while the process still serves.
 	readyFailed := false
-	for deadline := time.Now().Add(400 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get("http://" + d.admin + "/readyz")
 		if err != nil {
 			break
