@@ -6,7 +6,7 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test race lint fuzz fuzz-short bench demo check clean
+.PHONY: all build test lint fuzz fuzz-short bench bench-go demo check clean
 
 all: build
 
@@ -33,10 +33,13 @@ fuzz:
 fuzz-short:
 	FUZZTIME=5s ./scripts/fuzz.sh
 
-## bench: go benchmarks of the hot paths, then the load benchmarks (h2load, dnsperf)
+## bench: the protocol core against bare circl, then the load benchmarks (h2load, dnsperf)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./odoh/ ./target/ ./proxy/ ./client/
 	./bench/run.sh
+
+## bench-go: every go test benchmark of the hot paths, with allocations
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./odoh/ ./target/ ./proxy/ ./client/
 
 ## demo: the whole system on this machine: target, proxy, stub, and a lookup
 demo: build
