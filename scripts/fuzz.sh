@@ -5,7 +5,7 @@
 # Go 1.26's fuzz coordinator sometimes reports "context deadline exceeded"
 # when -fuzztime runs out while a worker is busy (golang/go#75804, fixed in
 # Go 1.27). Such a run wrote no failing input; it is reported as a flake and
-# does not fail the run. A run that writes a failing input always fails.
+# counts as passed. A run that writes a failing input always fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-30s}
@@ -26,11 +26,13 @@ while IFS= read -r file; do
 		elif grep -q 'context deadline exceeded' "$log" && [[ "$(corpus "$dir" "$target")" == "$before" ]]; then
 			echo "flaked: deadline race of the Go fuzz coordinator (golang/go#75804), no failing input written"
 			flaked=$((flaked + 1))
+			passed=$((passed + 1))
 		else
 			cat "$log"
 			failed=$((failed + 1))
 		fi
 	done
 done < <(grep -rl --include='*_test.go' '^func Fuzz' . | sed 's|^\./||' | sort)
-echo "fuzz: $passed passed, $failed failed, $flaked flaked"
+[[ $flaked -eq 0 ]] || echo "($flaked of the passed targets ended on the golang/go#75804 deadline race)"
+echo "fuzz: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
