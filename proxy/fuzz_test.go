@@ -168,24 +168,6 @@ func fuzzUpstreamError(kind uint8) error {
 	return nil
 }
 
-// fuzzStatus maps a fuzzed int to a status a Go transport can return: it
-// never returns informational statuses other than 101 (HTTP/1) itself.
-//
-// KNOWN BUG, not exercised here until fixed: an HTTP/2 or HTTP/3 target can
-// send any :status strconv.Atoi accepts ("42", "1000", "-1") and an HTTP/1
-// one "000" to "099"; Handler.serveQuery relays it to WriteHeader, which
-// panics outside 100..999. Widen this to any int once serveQuery maps such
-// statuses to 502.
-func fuzzStatus(n int) int {
-	s := n
-	if s < 100 || s > 999 {
-		s = 100 + int(uint(n)%900)
-	}
-	if s < 200 && s != http.StatusSwitchingProtocols {
-		s += 100
-	}
-	return s
-}
 
 // fuzzQueryArgs is the test's own reading of a raw query: the raw values of
 // every targethost and targetpath parameter.
@@ -408,6 +390,10 @@ func fuzzCheckQueryAnswer(t *testing.T, rec *httptest.ResponseRecorder, resp fuz
 		wantErr([]int{403, 502, 504}, "")
 	case len(resp.body) > fuzzMaxResponse:
 		wantErr([]int{502}, errResponseBodySize)
+	case resp.status <= 0: // no status an RFC 9209 received-status can carry
+		wantErr([]int{502}, errProtocol+"; details=")
+	case resp.status < 200 || resp.status > 599:
+		wantErr([]int{502}, errProtocol+"; received-status="+strconv.Itoa(resp.status))
 	case resp.status/100 == 2 && !fuzzIsODoHType(resp.ctype):
 		wantErr([]int{502}, errProtocol+"; received-status="+strconv.Itoa(resp.status))
 	default:
@@ -504,6 +490,11 @@ func FuzzServeHTTP(f *testing.F) {
 	add("GET", ConfigsPath, "targethost=t.example", "", 0, "", false, "", 200, "", "", 0)
 	add("POST", ConfigsPath, "targethost=t.example", "", 0, "", false, "", 200, "", "", 0)
 	add("GET", "/other", "", "", 0, "", false, "", 200, "", "", 0)
+	// Statuses a target can send that must not be relayed (they panicked
+	// WriteHeader before serveQuery answered them with 502).
+	for _, st := range []int{42, 99, 101, 103, 600, 1000, -1} {
+		add("POST", QueryPath, good, ct, 1, "q", false, "192.0.2.9:1234", st, ct, "answer", 0)
+	}
 
 	f.Fuzz(func(t *testing.T, method, path, query, ctype string, nCT uint8, body []byte, knownLength bool,
 		remote string, isOpen bool, status int, upCT, upCC string, upBody []byte, upErr uint8) {
@@ -511,7 +502,7 @@ func FuzzServeHTTP(f *testing.F) {
 		for range nCT % 3 {
 			req.ctype = append(req.ctype, ctype)
 		}
-		resp := fuzzResponse{err: fuzzUpstreamError(upErr), status: fuzzStatus(status), ctype: upCT, cc: upCC,
+		resp := fuzzResponse{err: fuzzUpstreamError(upErr), status: status, ctype: upCT, cc: upCC,
 			body: upBody, knownLength: upErr&0x80 == 0}
 		h, up := closed, closedUp
 		if isOpen {

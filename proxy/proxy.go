@@ -414,6 +414,13 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ct := resp.Header["Content-Type"]
+	if resp.StatusCode < 200 || resp.StatusCode > 599 {
+		// Go's HTTP/2 and HTTP/3 clients accept any numeric :status, and
+		// relaying one outside 200..599 would be invalid (WriteHeader panics
+		// outside 100..999; 1xx must not be forwarded).
+		h.failReceived(w, http.StatusBadGateway, errProtocol, "target sent an invalid status", resp.StatusCode)
+		return
+	}
 	if resp.StatusCode/100 == 2 && !isODoHType(ct) {
 		h.failReceived(w, http.StatusBadGateway, errProtocol, "target response is not "+odoh.ContentType, resp.StatusCode)
 		return
