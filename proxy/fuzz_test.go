@@ -168,7 +168,6 @@ func fuzzUpstreamError(kind uint8) error {
 	return nil
 }
 
-
 // fuzzQueryArgs is the test's own reading of a raw query: the raw values of
 // every targethost and targetpath parameter.
 func fuzzQueryArgs(raw string) (hosts, paths []string) {
