@@ -110,8 +110,53 @@ func ParseStamp(s string) (Stamp, error) {
 	return st, nil
 }
 
-// String encodes the stamp as sdns://….
+// Encode returns the stamp as sdns://…, or an error when a field does not
+// fit the format: single fields are at most 255 bytes, list elements
+// (hashes, bootstrap resolvers) at most 127, the host is not empty and the
+// path is absolute.
+func (s Stamp) Encode() (string, error) {
+	if s.Proto != StampODoHTarget && s.Proto != StampODoHRelay {
+		return "", fmt.Errorf("stamp protocol 0x%02x is not ODoH: %w", byte(s.Proto), errStamp)
+	}
+	fields := map[string]string{"host": s.Host, "path": s.Path}
+	if s.Proto == StampODoHRelay {
+		fields["addr"] = s.Addr
+	}
+	for name, v := range fields {
+		if len(v) > 255 {
+			return "", fmt.Errorf("stamp %s is %d bytes, over 255: %w", name, len(v), errStamp)
+		}
+	}
+	if s.Host == "" || !strings.HasPrefix(s.Path, "/") {
+		return "", fmt.Errorf("stamp needs a host and an absolute path: %w", errStamp)
+	}
+	if s.Proto == StampODoHTarget {
+		return s.encode(), nil // a target stamp has no address or lists
+	}
+	for _, h := range s.Hashes {
+		if len(h) > 127 {
+			return "", fmt.Errorf("stamp hash is %d bytes, over 127: %w", len(h), errStamp)
+		}
+	}
+	for _, x := range s.Bootstrap {
+		if len(x) > 127 {
+			return "", fmt.Errorf("stamp bootstrap resolver is %d bytes, over 127: %w", len(x), errStamp)
+		}
+	}
+	return s.encode(), nil
+}
+
+// String returns the stamp as sdns://…, or "" when [Stamp.Encode] would
+// fail: never a stamp that decodes to something else.
 func (s Stamp) String() string {
+	str, err := s.Encode()
+	if err != nil {
+		return ""
+	}
+	return str
+}
+
+func (s Stamp) encode() string {
 	b := []byte{byte(s.Proto)}
 	for i := range 8 {
 		b = append(b, byte(s.Props>>(8*i)))

@@ -82,3 +82,23 @@ func TestStampAsTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A field too long for the format is refused rather than encoded into a
+// stamp that decodes to something else.
+func TestStampEncodeRefusesOversizeFields(t *testing.T) {
+	long := strings.Repeat("a", 250) + ".example:8443" // 263 bytes
+	for _, st := range []client.Stamp{
+		{Proto: client.StampODoHTarget, Host: long, Path: "/dns-query"},
+		{Proto: client.StampODoHRelay, Host: "r.example", Path: "/" + strings.Repeat("p", 255)},
+		{Proto: client.StampODoHRelay, Host: "r.example", Path: "/", Hashes: [][]byte{make([]byte, 128)}},
+		{Proto: client.StampODoHTarget, Host: "", Path: "/dns-query"},
+	} {
+		if s, err := st.Encode(); err == nil || st.String() != "" {
+			t.Errorf("%+v encoded to %q", st, s)
+		}
+	}
+	ok := client.Stamp{Proto: client.StampODoHTarget, Host: strings.Repeat("a", 255), Path: "/"}
+	if s, err := ok.Encode(); err != nil || s != ok.String() {
+		t.Errorf("255-byte host: %q, %v", s, err)
+	}
+}

@@ -43,6 +43,9 @@ func ParseProxyTemplate(s string) (*ProxyTemplate, error) {
 		if u.Path == "" {
 			u.Path = "/"
 		}
+		if err := checkOwnParams(u); err != nil {
+			return nil, fmt.Errorf("proxy %q: %w", s, err)
+		}
 		return &ProxyTemplate{raw: s, plain: u}, nil
 	}
 	t := &ProxyTemplate{raw: s}
@@ -110,11 +113,34 @@ func ParseProxyTemplate(s string) (*ProxyTemplate, error) {
 		return nil, fmt.Errorf("proxy template %q: fragment not allowed", s)
 	}
 	// The expansion must be a valid https URL.
-	u, err := url.Parse(t.Expand("h", "/p"))
+	u, err := url.Parse(t.Expand(probeHost, probePath))
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("proxy template %q: expansion is not an https URL", s)
 	}
+	if err := checkOwnParams(u); err != nil {
+		return nil, fmt.Errorf("proxy template %q: %w", s, err)
+	}
 	return t, nil
+}
+
+// Values expanded to probe a template's shape.
+const (
+	probeHost = "odoh-probe.invalid"
+	probePath = "/odoh-probe"
+)
+
+// checkOwnParams refuses a proxy URL that already carries targethost or
+// targetpath of its own: the expansion would then hold two, and a proxy
+// that takes the first would send the query to a target the user never
+// chose.
+func checkOwnParams(u *url.URL) error {
+	q := u.Query()
+	for name, probe := range map[string]string{"targethost": probeHost, "targetpath": probePath} {
+		if v := q[name]; len(v) > 1 || len(v) == 1 && v[0] != probe {
+			return fmt.Errorf("it sets %s itself", name)
+		}
+	}
+	return nil
 }
 
 // String returns the template as given.
@@ -122,7 +148,7 @@ func (t *ProxyTemplate) String() string { return t.raw }
 
 // Origin returns scheme://host[:port] of the proxy.
 func (t *ProxyTemplate) Origin() string {
-	u, err := url.Parse(t.Expand("h", "/p"))
+	u, err := url.Parse(t.Expand(probeHost, probePath))
 	if err != nil {
 		return ""
 	}
@@ -131,7 +157,7 @@ func (t *ProxyTemplate) Origin() string {
 
 // Host returns the proxy's host[:port].
 func (t *ProxyTemplate) Host() string {
-	u, err := url.Parse(t.Expand("h", "/p"))
+	u, err := url.Parse(t.Expand(probeHost, probePath))
 	if err != nil {
 		return ""
 	}
@@ -191,7 +217,7 @@ func (t *ProxyTemplate) Expand(targetHost, targetPath string) string {
 }
 
 // pctEncode writes s percent-encoded as RFC 6570 §3.2.1 requires: everything
-// but unreserved characters (and reserved ones too for '+').
+// but unreserved characters (and '/' too for '+', see below).
 func pctEncode(b *strings.Builder, s string, allowReserved bool) {
 	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
@@ -200,7 +226,10 @@ func pctEncode(b *strings.Builder, s string, allowReserved bool) {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
 			c == '-', c == '.', c == '_', c == '~':
 			b.WriteByte(c)
-		case allowReserved && strings.IndexByte(":/?#[]@!$&'()*+,;=", c) >= 0:
+		// Reserved expansion ({+targetpath}) keeps only '/' literal: a '?',
+		// '#' or '&' of the target's path must not start the proxy URL's
+		// query or fragment, nor '%' forge an escape.
+		case allowReserved && c == '/':
 			b.WriteByte(c)
 		default:
 			b.WriteByte('%')

@@ -41,6 +41,13 @@ func TestProxyTemplate(t *testing.T) {
 		{"prefix modifier", "https://p.example/q{?targethost:3,targetpath}", false, ""},
 		{"userinfo", "https://u@p.example/q{?targethost,targetpath}", false, ""},
 		{"no scheme", "p.example/q{?targethost,targetpath}", false, ""},
+		{"own targethost in query", "https://p.example/q?targethost=evil.example{&targethost,targetpath}", false, ""},
+		{"own targetpath in template", "https://p.example/{targethost}?targetpath=%2Fx", false, ""},
+		{"plain url with own targethost", "https://p.example/proxy?targethost=evil.example", false, ""},
+		{"plain url with other params", "https://p.example/proxy?key=1", true,
+			"https://p.example/proxy?key=1&targethost=dnstarget.example&targetpath=%2Fdns-query"},
+		{"reserved expansion keeps slashes", "https://p.example/proxy/{targethost}{+targetpath}", true,
+			"https://p.example/proxy/dnstarget.example/dns-query"},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,6 +72,22 @@ func TestProxyTemplateEncodesPort(t *testing.T) {
 	}
 	if got, want := p.Expand("t.example:8443", "/a b/c"), "https://p.example/t.example%3A8443/%2Fa%20b%2Fc"; got != want {
 		t.Errorf("got %s want %s", got, want)
+	}
+	if got := p.Origin(); got != "https://p.example" {
+		t.Errorf("origin %s", got)
+	}
+}
+
+// A target path holding '?', '#', '&' or '%' cannot escape a reserved
+// expansion into the proxy URL's query or fragment.
+func TestProxyTemplateReservedExpansionIsContained(t *testing.T) {
+	p, err := client.ParseProxyTemplate("https://p.example/{targethost}{+targetpath}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Expand("t.example", "/x?targethost=evil.example#&%41")
+	if want := "https://p.example/t.example/x%3Ftargethost%3Devil.example%23%26%2541"; got != want {
+		t.Fatalf("got %s want %s", got, want)
 	}
 	if got := p.Origin(); got != "https://p.example" {
 		t.Errorf("origin %s", got)
