@@ -100,6 +100,7 @@ type config struct {
 	configsMinAge, configsMaxAge                               time.Duration
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout  time.Duration
 	drainTimeout, lameduck                                     time.Duration
+	cpuProfile                                                 string
 	log                                                        cli.LogConfig
 }
 
@@ -141,6 +142,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
 	fs.DurationVar(&c.lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
 	fs.IntVar(&c.gcPercent, "gc-percent", defaultGCPercent, "Go garbage collector target `percent` (as GOGC; used unless GOGC is set)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (debugging; off by default)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	c.log.AddFlags(fs)
 	// A daemon's logs go to collectors: JSON by default.
@@ -204,6 +206,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <
 	}
 	if c.applyGCPercent {
 		debug.SetGCPercent(c.gcPercent)
+	}
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
+			return 1
+		}
+		defer stop()
 	}
 	if err := serve(ctx, c, logger, signals); err != nil {
 		logger.Error("odoh-proxy stopped", "err", err)
