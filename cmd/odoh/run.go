@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -62,6 +63,10 @@ Stub options:
   -max-cache-ttl D      cap on cached lifetimes (default 1h)
   -max-inflight N       concurrent queries; beyond it SERVFAIL (default 1024)
   -drain-timeout D      how long SIGTERM waits for queries in flight (default 5s)
+  -gc-percent N         Go garbage collector target percent, as GOGC (default 400;
+                        used unless GOGC is set)
+  -cpuprofile FILE      write a Go CPU profile of the stub's whole run to FILE
+                        (for go tool pprof; off by default)
 Stamp options:
   -dnssec, -nolog, -nofilter   properties to set in printed stamps
 Keygen options:
@@ -84,6 +89,23 @@ Examples:
        -target https://odoh.example.net/dns-query
 `
 
+// defaultStubGCPercent is the stub's GOGC. Its live heap is small and
+// nearly all its garbage is per query (HPKE, HTTP/2, quic-go), so the
+// runtime's default of 100 collects many times a second under load; 400
+// costs a few megabytes and saves 7% of the stub's CPU per query over
+// HTTP/2 and 10% over HTTP/3 (two stubs side by side under the same
+// dnsperf load), as -gc-percent does in odoh-proxy.
+const defaultStubGCPercent = 400
+
+// gcPercentApplies reports whether -gc-percent is to be used: when given
+// (flag or ODOH_GC_PERCENT), or when GOGC is unset; an explicit GOGC keeps
+// its usual meaning otherwise.
+func gcPercentApplies(fs *flag.FlagSet, getenv func(string) string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gc-percent" })
+	return given || getenv(cli.EnvName("ODOH", "gc-percent")) != "" || getenv("GOGC") == ""
+}
+
 // options are every flag of every subcommand; each subcommand reads its own.
 type options struct {
 	proxies, targets            urlList
@@ -99,6 +121,9 @@ type options struct {
 	maxCacheTTL   time.Duration
 	maxInFlight   int
 	drainTimeout  time.Duration
+	cpuProfile    string
+	gcPercent     int
+	setGCPercent  bool
 	dnssec, nolog bool
 	nofilter      bool
 	out           string
@@ -128,6 +153,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.maxCacheTTL, "max-cache-ttl", client.DefaultMaxCacheTTL, "")
 	fs.IntVar(&o.maxInFlight, "max-inflight", client.DefaultMaxInFlight, "")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "")
+	fs.IntVar(&o.gcPercent, "gc-percent", defaultStubGCPercent, "")
 	fs.BoolVar(&o.dnssec, "dnssec", false, "")
 	fs.BoolVar(&o.nolog, "nolog", false, "")
 	fs.BoolVar(&o.nofilter, "nofilter", false, "")
@@ -180,6 +207,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "odoh:", err)
 		return 2
 	}
+	o.setGCPercent = gcPercentApplies(fs, os.Getenv)
 	if o.version {
 		bi := buildinfo.Read(version)
 		fmt.Fprintf(stdout, "odoh %s (revision %s, %s)\n", bi.Version, bi.Revision, bi.GoVersion)
@@ -587,6 +615,16 @@ func runKeygen(o *options, pos []string, stdout io.Writer) error {
 func runStub(ctx context.Context, o *options, pos []string, logger *slog.Logger) error {
 	if len(pos) != 0 {
 		return usageErr("stub takes no arguments")
+	}
+	if o.setGCPercent {
+		debug.SetGCPercent(o.gcPercent)
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	c, err := newClient(o, logger)
 	if err != nil {
