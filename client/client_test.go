@@ -34,7 +34,7 @@ type stack struct {
 	resolve map[string]string
 }
 
-func newStack(t *testing.T, nproxies int) *stack {
+func newStack(t testing.TB, nproxies int) *stack {
 	t.Helper()
 	s := &stack{ca: testca.New(t), target: odohtest.NewTarget(t), resolve: map[string]string{}}
 	s.tsrv = odohtest.Serve(t, s.ca, s.target, targetName)
@@ -70,7 +70,7 @@ func (s *stack) options(h3 bool) client.Options {
 	return o
 }
 
-func (s *stack) client(t *testing.T, o client.Options) *client.Client {
+func (s *stack) client(t testing.TB, o client.Options) *client.Client {
 	t.Helper()
 	c, err := client.New(o)
 	if err != nil {

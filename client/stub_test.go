@@ -12,7 +12,7 @@ import (
 	"github.com/odohd/odoh/client"
 )
 
-func startStub(t *testing.T, c *client.Client, cacheSize int) *client.Stub {
+func startStub(t testing.TB, c *client.Client, cacheSize int) *client.Stub {
 	t.Helper()
 	st := &client.Stub{Client: c, Addr: "127.0.0.1:0", CacheSize: cacheSize}
 	if err := st.Listen(); err != nil {
@@ -58,7 +58,7 @@ func TestStubDig(t *testing.T) {
 	}
 }
 
-func exchangeStub(t *testing.T, addr, net string, m *dns.Msg) *dns.Msg {
+func exchangeStub(t testing.TB, addr, net string, m *dns.Msg) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: net, Timeout: 5 * time.Second}
 	a, _, err := c.Exchange(m, addr)
