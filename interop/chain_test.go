@@ -3,6 +3,8 @@ package interop
 import (
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -148,6 +150,23 @@ func TestLogsHoldNoQueriesOrClients(t *testing.T) {
 					t.Errorf("%s logged address %s:\n%s", name, f, line)
 				}
 			}
+		}
+	}
+}
+
+// -cpuprofile, for operators chasing CPU per query, writes a profile when
+// the daemon stops; both daemons share the flag.
+func TestCPUProfileFlag(t *testing.T) {
+	dir := t.TempDir()
+	s := newStack(t, stackOptions{
+		targetArgs: []string{"-cpuprofile", filepath.Join(dir, "target.prof")},
+		proxyArgs:  []string{"-cpuprofile", filepath.Join(dir, "proxy.prof")},
+	})
+	s.Proxy.stop(t, "odoh-proxy")
+	s.Target.stop(t, "odoh-target")
+	for _, f := range []string{"target.prof", "proxy.prof"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
 		}
 	}
 }

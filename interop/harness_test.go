@@ -54,6 +54,8 @@ type daemon struct {
 	Admin  string
 	logs   *syncBuffer
 	done   chan error
+
+	stopOnce sync.Once
 }
 
 // syncBuffer collects a process's log lines.
@@ -114,21 +116,29 @@ func start(t *testing.T, name string, args ...string) *daemon {
 		t.Fatalf("%s did not start in time:\n%s", name, d.logs)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		d.stop(t, name)
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", name, d.logs)
+		}
+	})
+	return d
+}
+
+// stop sends SIGTERM and waits for a clean exit; later calls do nothing.
+func (d *daemon) stop(t *testing.T, name string) {
+	t.Helper()
+	d.stopOnce.Do(func() {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-d.done:
 			if err != nil {
 				t.Errorf("%s exited with %v after SIGTERM:\n%s", name, err, d.logs)
 			}
 		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = d.cmd.Process.Kill()
 			t.Errorf("%s did not stop after SIGTERM", name)
 		}
-		if t.Failed() {
-			t.Logf("%s logs:\n%s", name, d.logs)
-		}
 	})
-	return d
 }
 
 // stack is a whole deployment on loopback: Unbound ← target ← proxy.

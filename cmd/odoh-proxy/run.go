@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -79,13 +78,6 @@ Examples:
   curl 'https://relay.example/.well-known/odohconfigs?targethost=odoh.example'
 `
 
-// defaultGCPercent is the proxy's GOGC. Its live heap is a few megabytes
-// and nearly all its garbage is per request, so the runtime's default of
-// 100 collects thousands of times a minute under load; 400 trades a few
-// megabytes for about a fifth less CPU per query (measured with
-// bench/proxy.sh).
-const defaultGCPercent = 400
-
 // config is the parsed command line.
 type config struct {
 	listen, certFile, keyFile, allowFile, caFile, adminAddr    string
@@ -93,14 +85,13 @@ type config struct {
 	allow, openPorts                                           cli.Strings
 	allowOpen, allowSpecial, targetHTTP3, noHTTP3, showVersion bool
 	maxBody, maxResponseBody, maxConcurrent, clientBurst       int
-	maxClients, maxHeaderBytes, maxStreams, gcPercent          int
-	applyGCPercent                                             bool
+	maxClients, maxHeaderBytes, maxStreams                     int
 	clientRate                                                 float64
 	connectTimeout, tlsTimeout, responseTimeout                time.Duration
 	configsMinAge, configsMaxAge                               time.Duration
 	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout  time.Duration
 	drainTimeout, lameduck                                     time.Duration
-	cpuProfile                                                 string
+	runtime                                                    cli.Runtime
 	log                                                        cli.LogConfig
 }
 
@@ -141,8 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.noHTTP3, "no-http3", false, "serve TCP only (no HTTP/3, no Alt-Svc)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
 	fs.DurationVar(&c.lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
-	fs.IntVar(&c.gcPercent, "gc-percent", defaultGCPercent, "Go garbage collector target `percent` (as GOGC; used unless GOGC is set)")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (debugging; off by default)")
+	c.runtime.AddFlags(fs, "ODOH_PROXY")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	c.log.AddFlags(fs)
 	// A daemon's logs go to collectors: JSON by default.
@@ -162,8 +152,6 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if err := cli.ApplyEnv(fs, "ODOH_PROXY"); err != nil {
 		return nil, err
 	}
-	fs.Visit(func(f *flag.Flag) { c.applyGCPercent = c.applyGCPercent || f.Name == "gc-percent" })
-	c.applyGCPercent = c.applyGCPercent || os.Getenv(cli.EnvName("ODOH_PROXY", "gc-percent")) != "" || os.Getenv("GOGC") == ""
 	if c.showVersion {
 		return c, nil
 	}
@@ -204,17 +192,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <
 		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
 		return 2
 	}
-	if c.applyGCPercent {
-		debug.SetGCPercent(c.gcPercent)
+	stop, err := c.runtime.Apply()
+	if err != nil {
+		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
+		return 1
 	}
-	if c.cpuProfile != "" {
-		stop, err := startCPUProfile(c.cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
-			return 1
-		}
-		defer stop()
-	}
+	defer stop()
 	if err := serve(ctx, c, logger, signals); err != nil {
 		logger.Error("odoh-proxy stopped", "err", err)
 		return 1

@@ -91,6 +91,7 @@ type config struct {
 	cacheSize, maxBody, maxHeaderBytes, maxStreams            int
 	paddingBlock                                              int
 	log                                                       cli.LogConfig
+	runtime                                                   cli.Runtime
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -126,6 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
 	fs.DurationVar(&c.lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	c.runtime.AddFlags(fs, "ODOH_TARGET")
 	c.log.AddFlags(fs)
 	// A daemon's logs go to collectors: JSON by default.
 	c.log.Format = "json"
@@ -184,6 +186,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "odoh-target: %v\n", err)
 		return 2
 	}
+	stop, err := c.runtime.Apply()
+	if err != nil {
+		fmt.Fprintf(stderr, "odoh-target: %v\n", err)
+		return 1
+	}
+	defer stop()
 	if err := serve(ctx, c, logger); err != nil {
 		logger.Error("odoh-target stopped", "err", err)
 		return 1

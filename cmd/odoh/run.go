@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -89,23 +88,6 @@ Examples:
        -target https://odoh.example.net/dns-query
 `
 
-// defaultStubGCPercent is the stub's GOGC. Its live heap is small and
-// nearly all its garbage is per query (HPKE, HTTP/2, quic-go), so the
-// runtime's default of 100 collects many times a second under load; 400
-// costs a few megabytes and saves 7% of the stub's CPU per query over
-// HTTP/2 and 10% over HTTP/3 (two stubs side by side under the same
-// dnsperf load), as -gc-percent does in odoh-proxy.
-const defaultStubGCPercent = 400
-
-// gcPercentApplies reports whether -gc-percent is to be used: when given
-// (flag or ODOH_GC_PERCENT), or when GOGC is unset; an explicit GOGC keeps
-// its usual meaning otherwise.
-func gcPercentApplies(fs *flag.FlagSet, getenv func(string) string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gc-percent" })
-	return given || getenv(cli.EnvName("ODOH", "gc-percent")) != "" || getenv("GOGC") == ""
-}
-
 // options are every flag of every subcommand; each subcommand reads its own.
 type options struct {
 	proxies, targets            urlList
@@ -121,9 +103,7 @@ type options struct {
 	maxCacheTTL   time.Duration
 	maxInFlight   int
 	drainTimeout  time.Duration
-	cpuProfile    string
-	gcPercent     int
-	setGCPercent  bool
+	runtime       cli.Runtime
 	dnssec, nolog bool
 	nofilter      bool
 	out           string
@@ -153,8 +133,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.maxCacheTTL, "max-cache-ttl", client.DefaultMaxCacheTTL, "")
 	fs.IntVar(&o.maxInFlight, "max-inflight", client.DefaultMaxInFlight, "")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "")
-	fs.IntVar(&o.gcPercent, "gc-percent", defaultStubGCPercent, "")
+	o.runtime.AddFlags(fs, "ODOH")
 	fs.BoolVar(&o.dnssec, "dnssec", false, "")
 	fs.BoolVar(&o.nolog, "nolog", false, "")
 	fs.BoolVar(&o.nofilter, "nofilter", false, "")
@@ -207,7 +186,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "odoh:", err)
 		return 2
 	}
-	o.setGCPercent = gcPercentApplies(fs, os.Getenv)
 	if o.version {
 		bi := buildinfo.Read(version)
 		fmt.Fprintf(stdout, "odoh %s (revision %s, %s)\n", bi.Version, bi.Revision, bi.GoVersion)
@@ -616,16 +594,12 @@ func runStub(ctx context.Context, o *options, pos []string, logger *slog.Logger)
 	if len(pos) != 0 {
 		return usageErr("stub takes no arguments")
 	}
-	if o.setGCPercent {
-		debug.SetGCPercent(o.gcPercent)
+	// Only the stub is a long-running process worth tuning.
+	stop, err := o.runtime.Apply()
+	if err != nil {
+		return err
 	}
-	if o.cpuProfile != "" {
-		stop, err := startCPUProfile(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
+	defer stop()
 	c, err := newClient(o, logger)
 	if err != nil {
 		return err
