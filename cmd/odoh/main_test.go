@@ -140,6 +140,16 @@ func TestStampJSON(t *testing.T) {
 	}
 }
 
+// A host too long for a stamp is refused, never encoded into a stamp that
+// decodes to another host.
+func TestStampRefusesLongHost(t *testing.T) {
+	host := strings.Repeat("a", 250) + ".example"
+	out, errOut, code := runBin(t, nil, "stamp", "-target", "https://"+host+"/dns-query")
+	if code != 2 || out != "" || !strings.Contains(errOut, "over 255") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
 func TestKeygen(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "seed")
 	if _, errOut, code := runBin(t, nil, "keygen", "-out", f); code != 0 {

@@ -539,7 +539,11 @@ func runStamp(o *options, pos []string, stdout io.Writer) error {
 		if st.Proto == client.StampODoHRelay {
 			proto = "odoh-relay"
 		}
-		out = append(out, jsonStamp{Stamp: st.String(), Proto: proto, Props: st.Props, Addr: st.Addr, Host: st.Host, Path: st.Path, URL: st.URL()})
+		enc, err := st.Encode()
+		if err != nil {
+			return usageErr("%s %s: %w", proto, st.URL(), err)
+		}
+		out = append(out, jsonStamp{Stamp: enc, Proto: proto, Props: st.Props, Addr: st.Addr, Host: st.Host, Path: st.Path, URL: st.URL()})
 	}
 	if o.jsonOut {
 		return json.NewEncoder(stdout).Encode(out)
@@ -581,12 +585,9 @@ func runKeygen(o *options, pos []string, stdout io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	k, err := odoh.DeriveKey(odoh.DefaultSuite(), seed)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s (32-byte seed, mode 0600); a target using it directly would publish key_id %s\n",
-		o.out, hex.EncodeToString(k.KeyID()))
+	// No key ID to show: odoh-target derives a new key from the seed for
+	// every rotation period.
+	fmt.Fprintf(stdout, "wrote %s (32-byte seed, mode 0600): give it to every odoh-target replica with -seed-file\n", o.out)
 	return nil
 }
 
