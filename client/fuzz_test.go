@@ -418,7 +418,10 @@ func FuzzResponse(f *testing.F) {
 				t.Fatalf("%d-byte answer: error %v", len(body), err)
 			}
 		case exchange:
-			if new(dns.Msg).Unpack(body) != nil {
+			// The answer unpacks as the client sees it: with the query's
+			// ID restored (a compression pointer into the header reads it).
+			withID := append(bytes.Clone(q[:2]), body[2:]...)
+			if new(dns.Msg).Unpack(withID) != nil {
 				if !errors.Is(err, ErrBadResponse) {
 					t.Fatalf("unparsable answer: error %v", err)
 				}

@@ -120,6 +120,24 @@ func ParseProxyTemplate(s string) (*ProxyTemplate, error) {
 	if err := checkOwnParams(u); err != nil {
 		return nil, fmt.Errorf("proxy template %q: %w", s, err)
 	}
+	// A query-form variable must come back as a query parameter: a
+	// literal '?' before {?…} would make it "?targethost", which no proxy
+	// reads.
+	q := u.Query()
+	for _, p := range t.parts {
+		if p.op != '?' && p.op != '&' {
+			continue
+		}
+		for _, v := range p.vars {
+			want := probeHost
+			if v == "targetpath" {
+				want = probePath
+			}
+			if got := q[v]; len(got) != 1 || got[0] != want {
+				return nil, fmt.Errorf("proxy template %q: %s does not expand to a query parameter", s, v)
+			}
+		}
+	}
 	return t, nil
 }
 

@@ -43,6 +43,8 @@ func TestProxyTemplate(t *testing.T) {
 		{"no scheme", "p.example/q{?targethost,targetpath}", false, ""},
 		{"own targethost in query", "https://p.example/q?targethost=evil.example{&targethost,targetpath}", false, ""},
 		{"own targetpath in template", "https://p.example/{targethost}?targetpath=%2Fx", false, ""},
+		{"literal ? before {?}", "https://p.example/q?{?targethost,targetpath}", false, ""},
+		{"{&} without a query", "https://p.example/q{&targethost,targetpath}", false, ""},
 		{"plain url with own targethost", "https://p.example/proxy?targethost=evil.example", false, ""},
 		{"plain url with other params", "https://p.example/proxy?key=1", true,
 			"https://p.example/proxy?key=1&targethost=dnstarget.example&targetpath=%2Fdns-query"},
