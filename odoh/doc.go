@@ -14,7 +14,7 @@
 //
 // Parsers are strict (exact lengths, no trailing bytes, zero padding checked
 // in constant time) and never panic. Errors wrap one of the sentinels
-// [ErrMalformed], [ErrKeyMismatch], [ErrDecrypt], [ErrUnsupported] and
+// [ErrMalformed], [ErrKeyMismatch], [ErrDecrypt], [ErrEncrypt], [ErrUnsupported] and
 // [ErrTooLarge], so servers can map them to HTTP statuses with [errors.Is]:
 // a key mismatch is 401, everything else a client sent is 400.
 //

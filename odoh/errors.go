@@ -17,6 +17,9 @@ var (
 	// ErrDecrypt: HPKE decapsulation or AEAD authentication failed. Targets
 	// answer 400.
 	ErrDecrypt = errors.New("decryption failed")
+	// ErrEncrypt: HPKE setup or sealing failed on the sending side (an
+	// internal error, such as a failing random source).
+	ErrEncrypt = errors.New("encryption failed")
 	// ErrUnsupported: a suite, version or key length this package does not
 	// implement, or a configs list with no usable entry.
 	ErrUnsupported = errors.New("unsupported")

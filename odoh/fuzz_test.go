@@ -17,7 +17,7 @@ func fuzzVectors() vectorFile {
 // isSentinel reports whether err wraps one of the package's sentinels, the
 // invariant every error must keep.
 func isSentinel(err error) bool {
-	for _, s := range []error{ErrMalformed, ErrKeyMismatch, ErrDecrypt, ErrUnsupported, ErrTooLarge} {
+	for _, s := range []error{ErrMalformed, ErrKeyMismatch, ErrDecrypt, ErrEncrypt, ErrUnsupported, ErrTooLarge} {
 		if errors.Is(err, s) {
 			return true
 		}

@@ -69,11 +69,11 @@ func sealQuery(s Suite, pk publicKey, aad, plain []byte) (enc, ct, secret []byte
 	}
 	enc, sealer, err := snd.Setup(nil) // nil: crypto/rand
 	if err != nil {
-		return nil, nil, nil, wrap(ErrDecrypt, "hpke setup: %v", err)
+		return nil, nil, nil, wrap(ErrEncrypt, "hpke setup: %v", err)
 	}
 	ct, err = sealer.Seal(plain, aad)
 	if err != nil {
-		return nil, nil, nil, wrap(ErrDecrypt, "hpke seal: %v", err)
+		return nil, nil, nil, wrap(ErrEncrypt, "hpke seal: %v", err)
 	}
 	return enc, ct, sealer.Export([]byte(labelResponse), uint(s.AEAD.keySize())), nil
 }

@@ -539,3 +539,44 @@ func TestErrorText(t *testing.T) {
 		t.Fatalf("error %q, want %q", got, want)
 	}
 }
+
+func TestPaddingHelpers(t *testing.T) {
+	key := mustKey(t, DefaultSuite())
+	c := key.Config()
+	for _, tc := range []struct{ msgLen, block, want int }{
+		{40, 128, 84}, {40, 0, 0}, {40, -1, 0}, {124, 128, 0}, {65483, 128, 0}, {65400, 128, 4}, {65480, 128, 3},
+	} {
+		if got := c.QueryPadding(tc.msgLen, tc.block); got != tc.want {
+			t.Errorf("QueryPadding(%d, %d) = %d, want %d", tc.msgLen, tc.block, got, tc.want)
+		}
+	}
+	msg, _, _ := SealQuery(c, []byte{1})
+	m, _ := ParseMessage(msg)
+	q, err := key.OpenQuery(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ msgLen, block, want int }{
+		{100, 468, 364}, {100, 0, 0}, {65300, 468, 215},
+	} {
+		if got := q.ResponsePadding(tc.msgLen, tc.block); got != tc.want {
+			t.Errorf("ResponsePadding(%d, %d) = %d, want %d", tc.msgLen, tc.block, got, tc.want)
+		}
+	}
+}
+
+func TestIsContentType(t *testing.T) {
+	for v, want := range map[string]bool{
+		"application/oblivious-dns-message":             true,
+		"Application/Oblivious-DNS-Message":             true,
+		" application/oblivious-dns-message ; x=1":      true,
+		"application/dns-message":                       false,
+		"application/oblivious-dns-message-x":           false,
+		"":                                              false,
+		"text/plain; application/oblivious-dns-message": false,
+	} {
+		if got := IsContentType(v); got != want {
+			t.Errorf("IsContentType(%q) = %v", v, got)
+		}
+	}
+}

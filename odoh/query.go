@@ -17,12 +17,23 @@ type QueryContext struct {
 	plain  []byte
 }
 
+// QueryPadding returns the padding that brings the plaintext of an
+// msgLen-byte query to a multiple of block bytes (RFC 8467 §4.1), capped so
+// that the query still fits the 16-bit limits of c's suite. SealQuery uses
+// it with QueryBlockSize; block <= 0 means no padding.
+func (c *Config) QueryPadding(msgLen, block int) int {
+	if block <= 0 {
+		return 0
+	}
+	return blockPadding(msgLen, block, c.suite.maxQueryPlaintext())
+}
+
 // SealQuery encrypts the DNS message dnsMsg (wire format) to the target's
 // config, padding the plaintext to a multiple of [QueryBlockSize] bytes.
 // It returns the serialized ObliviousDoHMessage to POST and the context that
 // opens the response.
 func SealQuery(c *Config, dnsMsg []byte) ([]byte, *QueryContext, error) {
-	return SealQueryPadded(c, dnsMsg, blockPadding(len(dnsMsg), QueryBlockSize, c.suite.maxQueryPlaintext()))
+	return SealQueryPadded(c, dnsMsg, c.QueryPadding(len(dnsMsg), QueryBlockSize))
 }
 
 // SealQueryPadded is [SealQuery] with an explicit number of padding bytes.
@@ -127,11 +138,21 @@ func (k *PrivateKey) OpenQuery(m Message) (*Query, error) {
 	return &Query{DNS: dns, suite: s, secret: secret, plain: plain}, nil
 }
 
+// ResponsePadding is QueryPadding for the answer to q: the padding that
+// brings an msgLen-byte answer's plaintext to a multiple of block bytes,
+// capped by the 16-bit limits; block <= 0 means no padding.
+func (q *Query) ResponsePadding(msgLen, block int) int {
+	if block <= 0 {
+		return 0
+	}
+	return blockPadding(msgLen, block, q.suite.maxResponsePlaintext())
+}
+
 // SealResponse encrypts the DNS answer dnsMsg to the client that sent q,
 // padding the plaintext to a multiple of [ResponseBlockSize] bytes (capped
 // by the 16-bit limits), and returns the serialized ObliviousDoHResponse.
 func (q *Query) SealResponse(dnsMsg []byte) ([]byte, error) {
-	return q.SealResponsePadded(dnsMsg, blockPadding(len(dnsMsg), ResponseBlockSize, q.suite.maxResponsePlaintext()))
+	return q.SealResponsePadded(dnsMsg, q.ResponsePadding(len(dnsMsg), ResponseBlockSize))
 }
 
 // SealResponsePadded is [Query.SealResponse] with an explicit number of

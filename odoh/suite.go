@@ -54,12 +54,14 @@ func (s Suite) check() error {
 	return nil
 }
 
+// String names the suite, e.g. "X25519/HKDF-SHA256/AES-128-GCM".
 func (s Suite) String() string {
 	return s.KEM.String() + "/" + s.KDF.String() + "/" + s.AEAD.String()
 }
 
 func (k KEM) supported() bool { return k == KEMX25519 || k == KEMP256 }
 
+// String names the KEM, e.g. "X25519", or gives its number.
 func (k KEM) String() string {
 	switch k {
 	case KEMX25519:
@@ -92,6 +94,7 @@ func (k KEM) seedSize() int {
 
 func (k KDF) supported() bool { return k >= KDFHKDFSHA256 && k <= KDFHKDFSHA512 }
 
+// String names the KDF, e.g. "HKDF-SHA256", or gives its number.
 func (k KDF) String() string {
 	switch k {
 	case KDFHKDFSHA256:
@@ -119,6 +122,7 @@ func (k KDF) hashSize() int {
 
 func (a AEAD) supported() bool { return a >= AEADAES128GCM && a <= AEADChaCha20Poly1305 }
 
+// String names the AEAD, e.g. "AES-128-GCM", or gives its number.
 func (a AEAD) String() string {
 	switch a {
 	case AEADAES128GCM:
