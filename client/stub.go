@@ -100,11 +100,11 @@ func (s *Stub) Listen() error {
 	if s.ln == nil {
 		return fmt.Errorf("no port free on both tcp and udp for %s", s.Addr)
 	}
-	max := s.MaxInFlight
-	if max <= 0 {
-		max = DefaultMaxInFlight
+	limit := s.MaxInFlight
+	if limit <= 0 {
+		limit = DefaultMaxInFlight
 	}
-	s.sem = make(chan struct{}, max)
+	s.sem = make(chan struct{}, limit)
 	switch {
 	case s.CacheSize == 0:
 		s.cache = newAnswerCache(DefaultCacheSize)
