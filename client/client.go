@@ -519,6 +519,8 @@ func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) 
 	return ans, err
 }
 
+// Header values shared by every request, read-only: net/http only reads
+// them, and their capacity of 1 makes any append copy rather than write.
 var (
 	hdrCT    = []string{odoh.ContentType}
 	hdrCache = []string{"no-cache, no-store"}
