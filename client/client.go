@@ -528,20 +528,9 @@ var (
 )
 
 func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q []byte) ([]byte, error) {
-	var (
-		msg  []byte
-		qctx *odoh.QueryContext
-		err  error
-	)
-	if c.padding > 0 {
-		pad := 0
-		if n := (len(q) + 4) % c.padding; n != 0 {
-			pad = c.padding - n
-		}
-		msg, qctx, err = odoh.SealQueryPadded(cfg, q, pad)
-	} else {
-		msg, qctx, err = odoh.SealQueryPadded(cfg, q, 0)
-	}
+	// QueryPadding caps the padding at the suite's plaintext limit, so a
+	// query that fits unpadded is never refused for its padding.
+	msg, qctx, err := odoh.SealQueryPadded(cfg, q, cfg.QueryPadding(len(q), c.padding))
 	if err != nil {
 		return nil, fmt.Errorf("sealing query: %w", err)
 	}
@@ -569,7 +558,7 @@ func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q [
 		}
 		return nil, he
 	}
-	if !isODoHType(resp.Header.Get("Content-Type")) {
+	if !odoh.IsContentType(resp.Header.Get("Content-Type")) {
 		return nil, fmt.Errorf("%w: content type %q", ErrBadResponse, resp.Header.Get("Content-Type"))
 	}
 	body, err := readBody(resp, MaxResponseSize)
@@ -590,13 +579,6 @@ func redactURL(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-func isODoHType(ct string) bool {
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	return strings.EqualFold(strings.TrimSpace(ct), odoh.ContentType)
 }
 
 func readBody(resp *http.Response, limit int64) ([]byte, error) {

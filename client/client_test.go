@@ -437,3 +437,44 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("err = %v after %v", err, time.Since(start))
 	}
 }
+
+// bigQuery returns a query for name padded with an EDNS(0) Padding option
+// to exactly n bytes of wire format.
+func bigQuery(t *testing.T, name string, n int) []byte {
+	t.Helper()
+	m := query(name, dns.TypeA)
+	m.SetEdns0(dns.DefaultMsgSize, false)
+	base := len(mustPack(t, m)) + 4 // the option header
+	opt := m.IsEdns0()
+	opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, n-base)})
+	b := mustPack(t, m)
+	if len(b) != n {
+		t.Fatalf("built a %d-byte query, want %d", len(b), n)
+	}
+	return b
+}
+
+// A query that fits the suite's 16-bit limit unpadded but not padded to a
+// whole 128-byte block is sent with the padding capped, not refused; one
+// that does not fit at all is ErrTooLarge.
+func TestNearLimitQuery(t *testing.T) {
+	s := newStack(t, 1)
+	c := s.client(t, s.options(false))
+	// X25519/AES-128-GCM: 65535 - 32 (enc) - 16 (tag) = 65487 bytes of
+	// plaintext, 4 of which are the two length fields.
+	const limit = 65487 - 4
+	for _, n := range []int{limit - 7, limit} {
+		r, err := c.Do(t.Context(), bigQuery(t, "big.example.", n))
+		if err != nil {
+			t.Fatalf("%d-byte query: %v", n, err)
+		}
+		a := new(dns.Msg)
+		if err := a.Unpack(r.DNS); err != nil || len(a.Answer) != 1 {
+			t.Fatalf("%d-byte query: answer %v, %v", n, a, err)
+		}
+	}
+	_, err := c.Do(t.Context(), bigQuery(t, "big.example.", limit+1))
+	if !errors.Is(err, odoh.ErrTooLarge) {
+		t.Fatalf("oversize query: err = %v, want ErrTooLarge", err)
+	}
+}

@@ -402,7 +402,7 @@ func FuzzResponse(f *testing.F) {
 			if (status >= 300 && status < 400) != errors.Is(err, ErrRedirect) {
 				t.Fatalf("status %d: error %v", status, err)
 			}
-		case !isODoHType(ctype):
+		case !odoh.IsContentType(ctype):
 			if !errors.Is(err, ErrBadResponse) {
 				t.Fatalf("Content-Type %q: error %v", ctype, err)
 			}
