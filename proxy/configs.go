@@ -38,12 +38,11 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMethodNotAllowed, errRequestError, "method not allowed", resBadRequest)
 		return
 	}
-	if h.limiter != nil && !h.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
-		h.metrics.rateLimited.Inc()
-		w.Header()["Retry-After"] = retryAfter
-		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "client rate limit", resRateLimited)
+	client := clientKey(r.RemoteAddr)
+	if !h.admit(w, client) {
 		return
 	}
+	defer h.leave(client)
 	hostArg, _, msg := queryTarget(r.URL.RawQuery, false)
 	if msg != "" {
 		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)

@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +54,13 @@ const (
 	// DefaultMaxConcurrent bounds the requests being forwarded at once,
 	// over all clients; more get 429.
 	DefaultMaxConcurrent = 1024
+	// DefaultMaxConcurrentPerClient bounds the requests one client has in
+	// progress at once, from reading the body to answering; more get 429.
+	DefaultMaxConcurrentPerClient = 64
+	// DefaultBodyReadTimeout bounds reading a request's body once its
+	// headers are in (an ODoH query is at most 64 KiB); past it the client
+	// gets 408.
+	DefaultBodyReadTimeout = 5 * time.Second
 	// DefaultClientRate is each client's sustained rate, in requests per
 	// second (clients are IP addresses, IPv6 /64 prefixes).
 	DefaultClientRate = 100
@@ -106,8 +115,19 @@ type Config struct {
 	TLSHandshakeTimeout time.Duration
 	// ResponseTimeout bounds a whole upstream exchange (504 beyond).
 	ResponseTimeout time.Duration
-	// MaxConcurrent bounds requests in flight over all clients (429).
+	// MaxConcurrent bounds requests being forwarded over all clients
+	// (429). A request takes its slot only once its body is read, so slow
+	// senders cannot fill it.
 	MaxConcurrent int
+	// MaxConcurrentPerClient bounds the requests one client (the rate
+	// limiter's key) has in progress, body reading included (429);
+	// negative disables the cap.
+	MaxConcurrentPerClient int
+	// BodyReadTimeout bounds reading a request body (408 beyond). It needs
+	// a ResponseWriter that supports read deadlines (net/http's HTTP/1 and
+	// HTTP/2, quic-go's HTTP/3); elsewhere the server's ReadTimeout bounds
+	// the read.
+	BodyReadTimeout time.Duration
 	// ClientRate is each client's sustained request rate per second;
 	// negative disables per-client rate limiting.
 	ClientRate float64
@@ -139,8 +159,11 @@ type Config struct {
 //     "Proxy-Status: NAME; error=http_request_error".
 //   - 403 with error=http_request_denied for a target or port outside the
 //     policy, or error=destination_ip_prohibited for a special address.
-//   - 429 with error=http_request_denied when the client's rate or the
-//     concurrency cap is exceeded.
+//   - 408 with error=http_request_error when the body takes longer than
+//     BodyReadTimeout to arrive.
+//   - 429 with error=http_request_denied when the client's rate, its own
+//     concurrency cap (MaxConcurrentPerClient) or the global one
+//     (MaxConcurrent) is exceeded.
 //   - 502 with error=dns_error, dns_timeout, connection_refused,
 //     connection_timeout, connection_terminated, tls_protocol_error,
 //     tls_certificate_error, http_response_body_size or
@@ -157,6 +180,7 @@ type Handler struct {
 	maxResponseBody int64
 	responseTimeout time.Duration
 	maxConcurrent   int64
+	bodyReadTimeout time.Duration
 	log             *slog.Logger
 
 	policy   atomic.Pointer[compiledPolicy]
@@ -164,7 +188,8 @@ type Handler struct {
 	upstream http.RoundTripper
 	closeRT  func() error
 
-	limiter  *limiter // nil when disabled
+	limiter  *limiter     // nil when disabled
+	clients  *clientSlots // nil when disabled
 	inflight atomic.Int64
 	status   *statusHeaders
 	upHeader http.Header // shared, read-only
@@ -190,6 +215,7 @@ func New(cfg Config) (*Handler, error) {
 		maxResponseBody: orInt(cfg.MaxResponseBody, DefaultMaxResponseBody),
 		responseTimeout: orInt(cfg.ResponseTimeout, DefaultResponseTimeout),
 		maxConcurrent:   int64(orInt(cfg.MaxConcurrent, DefaultMaxConcurrent)),
+		bodyReadTimeout: orInt(cfg.BodyReadTimeout, DefaultBodyReadTimeout),
 		log:             cfg.Logger,
 		status:          newStatusHeaders(name),
 		upHeader: http.Header{
@@ -205,6 +231,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.ClientRate >= 0 {
 		h.limiter = newLimiter(orInt(cfg.ClientRate, DefaultClientRate),
 			orInt(cfg.ClientBurst, DefaultClientBurst), orInt(cfg.MaxClients, DefaultMaxClients))
+	}
+	if cfg.MaxConcurrentPerClient >= 0 {
+		h.clients = newClientSlots(orInt(cfg.MaxConcurrentPerClient, DefaultMaxConcurrentPerClient))
 	}
 	resolver := cfg.Resolver
 	if resolver == nil {
@@ -330,24 +359,11 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusMethodNotAllowed, errRequestError, "method not allowed", resBadRequest)
 		return
 	}
-	if h.limiter != nil && !h.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
-		h.metrics.rateLimited.Inc()
-		w.Header()["Retry-After"] = retryAfter
-		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "client rate limit", resRateLimited)
+	client := clientKey(r.RemoteAddr)
+	if !h.admit(w, client) {
 		return
 	}
-	if n := h.inflight.Add(1); n > h.maxConcurrent {
-		h.inflight.Add(-1)
-		h.metrics.rateLimited.Inc()
-		w.Header()["Retry-After"] = retryAfter
-		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "too many concurrent requests", resRateLimited)
-		return
-	}
-	h.metrics.inflight.Inc()
-	defer func() {
-		h.inflight.Add(-1)
-		h.metrics.inflight.Dec()
-	}()
+	defer h.leave(client)
 
 	if !isODoHType(r.Header["Content-Type"]) {
 		h.fail(w, http.StatusUnsupportedMediaType, errRequestError, "content type must be "+odoh.ContentType, resBadRequest)
@@ -383,10 +399,13 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 
 	ex := h.getExchange()
 	defer ex.release()
-	ex.req, err = readBody(r.Body, ex.req[:0], r.ContentLength, h.maxRequestBody)
+	ex.req, err = h.readRequestBody(w, r, ex.req[:0])
 	switch {
 	case errors.Is(err, errTooLarge):
 		h.fail(w, http.StatusRequestEntityTooLarge, errRequestError, "body too large", resBadRequest)
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		h.fail(w, http.StatusRequestTimeout, errRequestError, "body read timeout", resBadRequest)
 		return
 	case err != nil:
 		h.fail(w, http.StatusBadRequest, errRequestError, "reading body failed", resBadRequest)
@@ -395,6 +414,21 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, errRequestError, "empty body", resBadRequest)
 		return
 	}
+
+	// Only a request whose body is in takes a slot of the global cap: a
+	// client that is slow to send holds its own slots, nobody else's.
+	if n := h.inflight.Add(1); n > h.maxConcurrent {
+		h.inflight.Add(-1)
+		h.metrics.rateLimited.Inc()
+		w.Header()["Retry-After"] = retryAfter
+		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "too many concurrent requests", resRateLimited)
+		return
+	}
+	h.metrics.inflight.Inc()
+	defer func() {
+		h.inflight.Add(-1)
+		h.metrics.inflight.Dec()
+	}()
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeoutCause(r.Context(), h.responseTimeout, errResponseDeadline)
@@ -439,6 +473,50 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(ex.resp)
 	h.metrics.results[resForwarded].Inc()
+}
+
+// admit applies the client's rate limit and takes one of its slots,
+// answering 429 if either is exhausted. A true result must be matched by
+// leave.
+func (h *Handler) admit(w http.ResponseWriter, client netip.Addr) bool {
+	if h.limiter != nil && !h.limiter.allow(client, time.Now()) {
+		h.metrics.rateLimited.Inc()
+		w.Header()["Retry-After"] = retryAfter
+		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "client rate limit", resRateLimited)
+		return false
+	}
+	if h.clients != nil && !h.clients.acquire(client) {
+		h.metrics.rateLimited.Inc()
+		w.Header()["Retry-After"] = retryAfter
+		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "too many concurrent requests from this client", resRateLimited)
+		return false
+	}
+	return true
+}
+
+// leave gives back the slot admit took.
+func (h *Handler) leave(client netip.Addr) {
+	if h.clients != nil {
+		h.clients.release(client)
+	}
+}
+
+// readRequestBody reads r's body into buf within BodyReadTimeout. A
+// timeout is an error matching os.ErrDeadlineExceeded (net/http and
+// quic-go both wrap it).
+func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	// A writer without deadlines (httptest's) leaves the server's
+	// ReadTimeout as the only bound.
+	timed := rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) == nil
+	buf, err := readBody(r.Body, buf, r.ContentLength, h.maxRequestBody)
+	if timed {
+		// Clear it: on HTTP/1 it is the connection's deadline, and net/http's
+		// background read hitting it would cancel the request's context while
+		// the target is still answering.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return buf, err
 }
 
 // roundTrip sends the body in ex to u. The request is built from scratch:

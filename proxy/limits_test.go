@@ -1,0 +1,171 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/odoh"
+)
+
+// clientFrom returns an HTTP/2 client whose connections come from local
+// address ip (another loopback address is another client to the proxy).
+func clientFrom(t *testing.T, ca *testca.CA, ip string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{TLSClientConfig: ca.ClientTLS(), ForceAttemptHTTP2: true, DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// slowPost starts a POST declaring a body of n bytes that never arrives; it
+// returns the writer of that body (close it to end the request) and a
+// channel that delivers the response.
+func slowPost(t *testing.T, c *http.Client, u string, n int64) (*io.PipeWriter, <-chan *http.Response) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { _ = pw.Close() })
+	req, err := http.NewRequest(http.MethodPost, u, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = n
+	req.Header.Set("Content-Type", odoh.ContentType)
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Errorf("slow POST: %v", err)
+			done <- nil
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- resp
+	}()
+	return pw, done
+}
+
+// waitFor polls cond until it holds or a few seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *clientSlots) count(key netip.Addr) int {
+	sh := c.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.m[key]
+}
+
+// TestSlowBodyDoesNotBlockOthers: a client that declares bodies and never
+// sends them holds only its own slots (MaxConcurrentPerClient), not the
+// global cap, and its requests end with 408 after BodyReadTimeout. Before
+// the fix the stalled requests held the only global slot and the other
+// client got 429 for the server's whole ReadTimeout.
+func TestSlowBodyDoesNotBlockOthers(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	const bodyTimeout = 700 * time.Millisecond
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}},
+		MaxConcurrent: 1, MaxConcurrentPerClient: 2, BodyReadTimeout: bodyTimeout})
+	u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
+	slow := clientFrom(t, ca, "127.0.0.2")
+	slowKey := netip.MustParseAddr("127.0.0.2")
+
+	began := time.Now()
+	var stalled []<-chan *http.Response
+	for range 2 {
+		_, done := slowPost(t, slow, u, 65000)
+		stalled = append(stalled, done)
+	}
+	waitFor(t, "two stalled requests", func() bool { return tp.h.clients.count(slowKey) == 2 })
+
+	// The slow client's third request exceeds its own cap...
+	resp, _ := post(t, slow, u, []byte("q"), nil)
+	wantProxyStatus(t, resp, http.StatusTooManyRequests, errRequestDenied)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After on 429")
+	}
+	// ...while another client's query goes through at once.
+	resp, body := post(t, tp.h2, u, []byte("q"), nil)
+	wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+	if string(body) != "q" {
+		t.Errorf("body %q", body)
+	}
+	if time.Since(began) >= bodyTimeout {
+		t.Errorf("the other client waited %v, as long as the stalled bodies", time.Since(began))
+	}
+
+	for _, done := range stalled {
+		resp := <-done
+		if resp == nil {
+			continue
+		}
+		wantProxyStatus(t, resp, http.StatusRequestTimeout, errRequestError)
+	}
+	if d := time.Since(began); d < bodyTimeout || d > bodyTimeout+3*time.Second {
+		t.Errorf("stalled requests ended after %v, want about %v", d, bodyTimeout)
+	}
+	// Entries go when their count reaches zero: memory holds only clients
+	// with requests in progress.
+	waitFor(t, "empty per-client table", func() bool { return tp.h.clients.size() == 0 })
+	if tp.h.inflight.Load() != 0 {
+		t.Errorf("global inflight = %d after all requests ended", tp.h.inflight.Load())
+	}
+	if n := len(tgt.requests()); n != 1 {
+		t.Errorf("target saw %d requests, want 1", n)
+	}
+}
+
+// TestSlowBodyHTTP3: the body deadline also holds over HTTP/3.
+func TestSlowBodyHTTP3(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, BodyReadTimeout: 300 * time.Millisecond})
+	began := time.Now()
+	_, done := slowPost(t, tp.h3, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), 100)
+	resp := <-done
+	if resp == nil {
+		return
+	}
+	wantProxyStatus(t, resp, http.StatusRequestTimeout, errRequestError)
+	if d := time.Since(began); d > 3*time.Second {
+		t.Errorf("stalled HTTP/3 request ended after %v", d)
+	}
+}
+
+// TestClientSlots checks the per-client table directly: the cap holds per
+// key, release frees a slot, and entries are deleted at zero.
+func TestClientSlots(t *testing.T) {
+	c := newClientSlots(2)
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::")
+	for i, want := range []bool{true, true, false} {
+		if got := c.acquire(a); got != want {
+			t.Fatalf("acquire #%d = %v, want %v (cap 2)", i+1, got, want)
+		}
+	}
+	if !c.acquire(b) {
+		t.Fatal("another client refused")
+	}
+	c.release(a)
+	if !c.acquire(a) {
+		t.Fatal("released slot not reusable")
+	}
+	c.release(a)
+	c.release(a)
+	c.release(b)
+	if n := c.size(); n != 0 {
+		t.Errorf("%d entries left after every release", n)
+	}
+}
