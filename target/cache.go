@@ -21,8 +21,10 @@ const (
 
 // Cache keeps upstream answers for their TTL. It holds at most a fixed
 // number of answers, each at most 4 KiB in wire form, evicting the least
-// recently used; answers with SERVFAIL, truncation or no TTL are not kept.
-// TTLs of a cached answer count down. It is safe for concurrent use.
+// recently used; answers with SERVFAIL, truncation or no TTL are not kept,
+// nor answers to queries with an ECS or COOKIE option. TTLs of a cached
+// answer count down; its OPT record is made afresh for each requester, so
+// no client's EDNS(0) options reach another. It is safe for concurrent use.
 type Cache struct {
 	max    int
 	maxTTL time.Duration
@@ -60,20 +62,22 @@ func NewCache(size int, maxTTL time.Duration, now func() time.Time) *Cache {
 	return &Cache{max: size, maxTTL: maxTTL, now: now, lru: list.New(), items: make(map[cacheKey]*list.Element)}
 }
 
-func keyOf(q *dns.Msg) (cacheKey, bool) {
-	if len(q.Question) != 1 {
+// keyOf returns the cache key of q; ok is false for queries whose answers
+// are not shared: more than one question, or an ECS or COOKIE option.
+func keyOf(q *dns.Msg) (k cacheKey, ok bool) {
+	if len(q.Question) != 1 || hasPrivateOption(q) {
 		return cacheKey{}, false
 	}
 	qq := q.Question[0]
-	k := cacheKey{name: lowerName(qq.Name), qtype: qq.Qtype, qclass: qq.Qclass, cd: q.CheckingDisabled}
+	k = cacheKey{name: lowerName(qq.Name), qtype: qq.Qtype, qclass: qq.Qclass, cd: q.CheckingDisabled}
 	if opt := q.IsEdns0(); opt != nil {
 		k.do = opt.Do()
 	}
 	return k, true
 }
 
-// Get returns a copy of the cached answer to q with TTLs reduced by its age
-// and q's ID and question, or nil.
+// Get returns a copy of the cached answer to q with TTLs reduced by its age,
+// q's ID and question and an OPT record made for q alone (see Put), or nil.
 func (c *Cache) Get(q *dns.Msg) *dns.Msg {
 	k, ok := keyOf(q)
 	if !ok || c == nil {
@@ -99,6 +103,7 @@ func (c *Cache) Get(q *dns.Msg) *dns.Msg {
 	r := e.msg.Copy()
 	r.Id = q.Id
 	r.Question = q.Question
+	answerOPT(r, q, false)
 	age := uint32(now.Sub(e.stored) / time.Second)
 	for _, sec := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
 		for _, rr := range sec {
@@ -110,7 +115,11 @@ func (c *Cache) Get(q *dns.Msg) *dns.Msg {
 	return r
 }
 
-// Put stores the answer r to q if it may be cached.
+// Put stores the answer r to q if it may be cached. Answers to queries
+// with an ECS or COOKIE option are not: they belong to their sender. The
+// answer is stored without its OPT record, whose options (an echoed ECS,
+// the upstream's cookie) must not reach other clients; Get builds a fresh
+// one for each requester.
 func (c *Cache) Put(q, r *dns.Msg) {
 	k, ok := keyOf(q)
 	if !ok || c == nil || c.max <= 0 || r.Truncated {
@@ -128,7 +137,9 @@ func (c *Cache) Put(q, r *dns.Msg) {
 		return
 	}
 	now := c.now()
-	e := &cacheEntry{key: k, msg: r.Copy(), stored: now, expires: now.Add(life)}
+	m := r.Copy()
+	stripOPT(m)
+	e := &cacheEntry{key: k, msg: m, stored: now, expires: now.Add(life)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {
@@ -176,6 +187,10 @@ func cacheTTL(r *dns.Msg) (uint32, bool) {
 // Chain answers from a local Zone first, then from the Cache, then from the
 // Upstream; upstream answers are cached. Names inside the zone never reach
 // the upstream. The zone can be swapped while serving (SetZone).
+//
+// Upstream answers get an OPT record made for the requester: its UDP size
+// and DO bit, the upstream's Extended DNS Errors and, if the requester sent
+// ECS, the upstream's ECS echo; no other option of the upstream's.
 type Chain struct {
 	// Upstream answers what the zone does not; nil means such queries fail.
 	Upstream Resolver
@@ -207,5 +222,6 @@ func (c *Chain) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		return nil, err
 	}
 	c.Cache.Put(q, r)
+	answerOPT(r, q, hasECS(q))
 	return r, nil
 }

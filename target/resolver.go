@@ -88,8 +88,10 @@ type UpstreamOptions struct {
 //	tls://host[:853]         DNS over TLS (RFC 7858), persistent connections
 //	https://host[:443]/path  DNS over HTTPS (RFC 8484), pooled HTTP/2 client
 //
-// A bare "host:port" means udp://. Upstreams is safe for concurrent use;
-// Close releases its connections.
+// A bare "host:port" means udp://. Queries go upstream with a fresh ID and
+// without the client's COOKIE option (a cookie identifies its sender); an
+// ECS option the client chose to send goes on, and none is ever added.
+// Upstreams is safe for concurrent use; Close releases its connections.
 type Upstreams struct {
 	ups     []upstream
 	health  []health // parallel to ups
@@ -269,6 +271,11 @@ func (u *Upstreams) try(ctx context.Context, i int, q *dns.Msg, probe bool) (*dn
 func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) {
 	m := q.Copy()
 	m.Id = dns.Id()
+	// ECS, a hint the client chose to give (RFC 9230 §1), goes on; its
+	// cookie does not. The target never adds options of its own.
+	if opt := m.IsEdns0(); opt != nil {
+		dropCookies(opt)
+	}
 	r, err := up.exchange(ctx, m)
 	if err != nil {
 		return nil, err
