@@ -13,15 +13,23 @@ import (
 
 // configCache holds targets' ObliviousDoHConfigs, fetched once for all
 // clients. Concurrent misses for one target share a single fetch; failures
-// are not cached.
+// are not cached. At most maxFetches fetches run at once, and the cache
+// never holds more than maxSize entries: a miss that finds either full is
+// refused (errConfigsBusy) rather than queued.
 type configCache struct {
 	h              *Handler
 	minAge, maxAge time.Duration
 	maxSize        int
+	maxFetches     int
 
-	mu sync.Mutex
-	m  map[string]*configEntry // by canonical target key
+	mu       sync.Mutex
+	m        map[string]*configEntry // by canonical target key
+	fetching int                     // fetches running
 }
+
+// errConfigsBusy refuses a configs miss when the fetch cap is reached or
+// the cache is full of entries still being fetched.
+var errConfigsBusy = errors.New("too many configs fetches in progress")
 
 type configEntry struct {
 	done    chan struct{} // closed when the fetch finished
@@ -60,6 +68,12 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := h.configs.get(r.Context(), t)
 	if err != nil {
+		if errors.Is(err, errConfigsBusy) {
+			h.metrics.rateLimited.Inc()
+			w.Header()["Retry-After"] = retryAfter
+			h.fail(w, http.StatusServiceUnavailable, errRequestDenied, err.Error(), resRateLimited)
+			return
+		}
 		if ue, ok := errors.AsType[*upstreamError](err); ok {
 			h.fail(w, ue.status, ue.kind, "", resultFor(ue.status))
 			return
@@ -98,9 +112,19 @@ func (c *configCache) get(ctx context.Context, t *target) (*configEntry, error) 
 		}
 	}
 	if e == nil {
-		e = &configEntry{done: make(chan struct{})}
+		if c.fetching >= c.maxFetches {
+			c.mu.Unlock()
+			return nil, errConfigsBusy
+		}
 		c.evictLocked(now)
+		if _, ok := c.m[t.key]; !ok && len(c.m) >= c.maxSize {
+			// Every entry is still being fetched and none can go.
+			c.mu.Unlock()
+			return nil, errConfigsBusy
+		}
+		e = &configEntry{done: make(chan struct{})}
 		c.m[t.key] = e
+		c.fetching++
 		// The fetch outlives the client that started it, since others
 		// may be waiting for it; it has its own deadline.
 		go c.fetch(t, e)
@@ -150,6 +174,14 @@ func (c *configCache) purge() {
 func (c *configCache) fetch(t *target, e *configEntry) {
 	h := c.h
 	defer close(e.done)
+	defer func() {
+		c.mu.Lock()
+		c.fetching--
+		if e.err != nil && c.m[t.key] == e {
+			delete(c.m, t.key)
+		}
+		c.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeoutCause(context.Background(), h.responseTimeout, errResponseDeadline)
 	defer cancel()
 	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: ConfigsPath}
@@ -174,13 +206,6 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 	}
 	if e.err == nil && len(e.body) == 0 {
 		e.err = &upstreamError{http.StatusBadGateway, errProtocol, errors.New("empty configs")}
-	}
-	if e.err != nil {
-		c.mu.Lock()
-		if c.m[t.key] == e {
-			delete(c.m, t.key)
-		}
-		c.mu.Unlock()
 	}
 }
 

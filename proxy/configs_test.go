@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/odoh"
 )
 
 // TestConfigsRelay checks that the proxy fetches a target's configs once
@@ -137,5 +138,101 @@ func TestMaxAge(t *testing.T) {
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("maxAge(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// testConfigs returns a well-framed ObliviousDoHConfigs body with one
+// fresh config.
+func testConfigs(t testing.TB) []byte {
+	t.Helper()
+	k, err := odoh.GenerateKey(odoh.DefaultSuite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := odoh.MarshalConfigs(k.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// gatedConfigsTarget starts a target whose configs answer waits for gate
+// to close.
+func gatedConfigsTarget(t *testing.T, ca *testca.CA, body []byte, gate <-chan struct{}) *recordingTarget {
+	t.Helper()
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		<-gate
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write(body)
+	})
+	return tgt
+}
+
+// TestConfigsFetchCap: configs fetches are bounded (MaxConfigsFetches), and
+// a miss never grows the cache past MaxCachedConfigs even when every entry
+// is still being fetched; both refusals are 503 with Proxy-Status and
+// Retry-After, and the cache recovers once fetches end. Before, each miss
+// started another detached fetch and the cache grew without bound.
+func TestConfigsFetchCap(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		maxFetches, maxSize int
+	}{
+		{"fetch cap", 1, 0},
+		{"cache full of fetches", 4, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := testca.New(t)
+			body := testConfigs(t)
+			gate := make(chan struct{})
+			var once sync.Once
+			release := func() { once.Do(func() { close(gate) }) }
+			a := gatedConfigsTarget(t, ca, body, gate)
+			t.Cleanup(release) // before the target closes, even on failure
+			open := make(chan struct{})
+			close(open)
+			b := gatedConfigsTarget(t, ca, body, open)
+			tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{a.hostPort(), b.hostPort()}},
+				MaxConfigsFetches: tc.maxFetches, MaxCachedConfigs: tc.maxSize})
+			uA := tp.base + ConfigsPath + "?targethost=" + a.hostPort()
+			uB := tp.base + ConfigsPath + "?targethost=" + b.hostPort()
+
+			done := make(chan *http.Response, 1)
+			go func() {
+				resp, _ := do(t, tp.h2, mustRequest(t, http.MethodGet, uA, nil))
+				done <- resp
+			}()
+			waitFor(t, "the parked fetch", func() bool { return len(a.requests()) == 1 })
+			resp, _ := do(t, tp.h2, mustRequest(t, http.MethodGet, uB, nil))
+			wantProxyStatus(t, resp, http.StatusServiceUnavailable, errRequestDenied)
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("no Retry-After on 503")
+			}
+			if n := len(b.requests()); n != 0 {
+				t.Errorf("refused miss still reached the target (%d requests)", n)
+			}
+			tp.h.configs.mu.Lock()
+			size, fetching := len(tp.h.configs.m), tp.h.configs.fetching
+			tp.h.configs.mu.Unlock()
+			if size != 1 || fetching != 1 {
+				t.Errorf("cache holds %d entries, %d fetching; want 1, 1", size, fetching)
+			}
+
+			release()
+			if resp := <-done; resp.StatusCode != http.StatusOK {
+				t.Fatalf("parked configs request: %d", resp.StatusCode)
+			}
+			resp, got := do(t, tp.h2, mustRequest(t, http.MethodGet, uB, nil))
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
+				t.Fatalf("after the fetch ended: %d", resp.StatusCode)
+			}
+			tp.h.configs.mu.Lock()
+			size, fetching = len(tp.h.configs.m), tp.h.configs.fetching
+			tp.h.configs.mu.Unlock()
+			if tc.maxSize > 0 && size > tc.maxSize || fetching != 0 {
+				t.Errorf("cache holds %d entries (max %d), %d fetching", size, tc.maxSize, fetching)
+			}
+		})
 	}
 }

@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "odoh_proxy_rate_limited_total",
-			Help: "Requests refused with 429 by the per-client rate limit or the concurrency cap.",
+			Help: "Requests refused for capacity: 429 (per-client rate limit, per-client or global concurrency cap) or 503 (configs fetch cap).",
 		}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "odoh_proxy_inflight_requests",

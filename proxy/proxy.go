@@ -77,6 +77,9 @@ const (
 	DefaultConfigsMaxAge = time.Hour
 	// DefaultMaxCachedConfigs bounds the targets whose configs are cached.
 	DefaultMaxCachedConfigs = 1024
+	// DefaultMaxConfigsFetches bounds the configs fetches running at once
+	// (each a request to a different target); more misses get 503.
+	DefaultMaxConfigsFetches = 32
 )
 
 // Paths the Handler serves.
@@ -139,8 +142,14 @@ type Config struct {
 	MaxIdleConnsPerTarget int
 	// ConfigsMinAge and ConfigsMaxAge clamp the caching of target configs.
 	ConfigsMinAge, ConfigsMaxAge time.Duration
-	// MaxCachedConfigs bounds the number of targets with cached configs.
+	// MaxCachedConfigs bounds the number of targets with cached configs
+	// (entries being fetched included; a miss that finds the cache full of
+	// them gets 503).
 	MaxCachedConfigs int
+	// MaxConfigsFetches bounds the configs fetches running at once (503
+	// beyond). They are counted apart from MaxConcurrent: a fetch serves
+	// every client waiting for that target's configs.
+	MaxConfigsFetches int
 
 	// Logger receives operational events (never per-request ones); nil
 	// means slog.Default().
@@ -163,7 +172,9 @@ type Config struct {
 //     BodyReadTimeout to arrive.
 //   - 429 with error=http_request_denied when the client's rate, its own
 //     concurrency cap (MaxConcurrentPerClient) or the global one
-//     (MaxConcurrent) is exceeded.
+//     (MaxConcurrent) is exceeded; 503 with error=http_request_denied
+//     (and Retry-After) when a configs request would start a fetch beyond
+//     MaxConfigsFetches or MaxCachedConfigs.
 //   - 502 with error=dns_error, dns_timeout, connection_refused,
 //     connection_timeout, connection_terminated, tls_protocol_error,
 //     tls_certificate_error, http_response_body_size or
@@ -250,11 +261,12 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h.configs = &configCache{
-		h:       h,
-		minAge:  orInt(cfg.ConfigsMinAge, DefaultConfigsMinAge),
-		maxAge:  orInt(cfg.ConfigsMaxAge, DefaultConfigsMaxAge),
-		maxSize: orInt(cfg.MaxCachedConfigs, DefaultMaxCachedConfigs),
-		m:       make(map[string]*configEntry),
+		h:          h,
+		minAge:     orInt(cfg.ConfigsMinAge, DefaultConfigsMinAge),
+		maxAge:     orInt(cfg.ConfigsMaxAge, DefaultConfigsMaxAge),
+		maxSize:    orInt(cfg.MaxCachedConfigs, DefaultMaxCachedConfigs),
+		maxFetches: orInt(cfg.MaxConfigsFetches, DefaultMaxConfigsFetches),
+		m:          make(map[string]*configEntry),
 	}
 	h.metrics, err = newMetrics(cfg.Registerer)
 	if err != nil {
