@@ -12,7 +12,8 @@
 //     SERVFAIL with status 200, never a dropped connection.
 //   - [Keyring] holds the keys: derived from a secret seed and the rotation
 //     epoch, so that every replica sharing the seed accepts the same keys
-//     without coordination; the current and the previous epoch are accepted.
+//     without coordination; the previous, the current and the next epoch
+//     are accepted (the next one absorbs clock skew between replicas).
 //   - [Resolver] is what answers the DNS queries. [Upstreams] is a failover
 //     pool of udp://, tcp://, tls:// and https:// resolvers that skips an
 //     upstream for a backoff after repeated failures; [Zone] answers

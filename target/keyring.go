@@ -34,9 +34,13 @@ const epochInfo = "odoh-target epoch"
 //
 // so every replica with the same seed, period and suite holds the same key
 // in the same epoch. The Keyring publishes the current epoch's config and
-// accepts queries for the current and the previous epoch; older keys get
-// 401. Without a seed, each epoch's key is random (development only; replicas
-// then disagree) and rotation still happens.
+// accepts queries for the previous, the current and the next epoch; other
+// keys get 401. Accepting the next key absorbs clock skew between replicas:
+// one running a little ahead publishes epoch e+1's config first, and its
+// clients' queries may reach a replica still in epoch e. Without a seed,
+// each epoch's key is random (development only; replicas then disagree),
+// rotation still happens, and a next key is accepted only if this Keyring
+// already made it (after a clock step back).
 //
 // Configs are served with max-age = the time left in the current epoch: a
 // client that caches them that long uses a key that stays accepted for at
@@ -77,8 +81,9 @@ type keySnapshot struct {
 	epoch    int64
 	current  *odoh.PrivateKey
 	previous *odoh.PrivateKey
-	configs  []byte    // ObliviousDoHConfigs with the current config
-	end      time.Time // end of the epoch
+	next     *odoh.PrivateKey // nil for random keys not made yet
+	configs  []byte           // ObliviousDoHConfigs with the current config
+	end      time.Time        // end of the epoch
 }
 
 // NewKeyring returns a Keyring with the keys of the current epoch ready.
@@ -172,18 +177,27 @@ func (k *Keyring) snapshot() (*keySnapshot, error) {
 	return s, nil
 }
 
-// build makes the snapshot of epoch e, taking the previous key from old
-// (the snapshot of the same seed, or nil). k.mu must be held.
+// build makes the snapshot of epoch e, taking the keys it already has
+// from old (the snapshot of the same seed, or nil). k.mu must be held.
 func (k *Keyring) build(e int64, old *keySnapshot) (*keySnapshot, error) {
-	cur, err := k.key(e)
-	if err != nil {
+	var cur, prev, next *odoh.PrivateKey
+	var err error
+	if old != nil && old.epoch == e-1 && old.next != nil {
+		cur = old.next // spare a derivation at rotation
+	} else if cur, err = k.key(e); err != nil {
 		return nil, err
 	}
-	var prev *odoh.PrivateKey
 	if old != nil && old.epoch == e-1 {
-		prev = old.current // spare a derivation at rotation
+		prev = old.current
 	} else if prev, err = k.key(e - 1); err != nil {
 		return nil, err
+	}
+	if k.seed != nil {
+		if next, err = k.key(e + 1); err != nil {
+			return nil, err
+		}
+	} else {
+		next = k.random[e+1] // never made ahead: it would be nobody's
 	}
 	body, err := odoh.MarshalConfigs(cur.Config())
 	if err != nil {
@@ -192,7 +206,7 @@ func (k *Keyring) build(e int64, old *keySnapshot) (*keySnapshot, error) {
 	if k.seed == nil {
 		// Forget random keys that can no longer be accepted.
 		for old := range k.random {
-			if old != e && old != e-1 {
+			if old < e-1 || old > e+1 {
 				delete(k.random, old)
 			}
 		}
@@ -201,6 +215,7 @@ func (k *Keyring) build(e int64, old *keySnapshot) (*keySnapshot, error) {
 		epoch:    e,
 		current:  cur,
 		previous: prev,
+		next:     next,
 		configs:  body,
 		end:      time.Unix(0, (e+1)*int64(k.period)),
 	}, nil
@@ -249,7 +264,8 @@ func epochSeed(seed []byte, e int64, s odoh.Suite) ([]byte, error) {
 var errNoKeys = errors.New("keyring: no keys")
 
 // Lookup returns the private key whose key ID is keyID if it belongs to
-// the current or the previous epoch, and nil otherwise (answer 401).
+// the current, the previous or the next epoch, and nil otherwise (answer
+// 401).
 func (k *Keyring) Lookup(keyID []byte) *odoh.PrivateKey {
 	s, err := k.snapshot()
 	if err != nil {
@@ -260,6 +276,9 @@ func (k *Keyring) Lookup(keyID []byte) *odoh.PrivateKey {
 	}
 	if bytes.Equal(keyID, s.previous.KeyID()) {
 		return s.previous
+	}
+	if s.next != nil && bytes.Equal(keyID, s.next.KeyID()) {
+		return s.next
 	}
 	return nil
 }

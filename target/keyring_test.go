@@ -133,3 +133,49 @@ func TestKeyringConcurrentLookups(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestKeyringAcceptsNextEpoch: a replica whose clock runs ahead publishes
+// the next epoch's config first; a replica still in the current epoch
+// accepts its key (clock skew must not cost a 401 at every rotation), but
+// not the key two epochs ahead, and keeps publishing its current config.
+func TestKeyringAcceptsNextEpoch(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0).Truncate(time.Hour)
+	seed := bytes.Repeat([]byte{4}, odoh.SeedSize)
+	at := func(d time.Duration) *target.Keyring {
+		return newKeyring(t, seed, func() time.Time { return start.Add(d) })
+	}
+	slow := at(59*time.Minute + 58*time.Second) // epoch e, 2 s before its end
+	ahead, _ := at(time.Hour).Current()         // epoch e+1
+	twoAhead, _ := at(2 * time.Hour).Current()  // epoch e+2
+	cur, _ := slow.Current()
+	if k := slow.Lookup(ahead.KeyID()); k == nil || !k.Config().Equal(ahead.Config()) {
+		t.Error("the next epoch's key is refused")
+	}
+	if slow.Lookup(twoAhead.KeyID()) != nil {
+		t.Error("a key two epochs ahead is accepted")
+	}
+	if slow.Lookup(cur.KeyID()) != cur {
+		t.Error("the current key is refused")
+	}
+	body, maxAge, _ := slow.Configs()
+	cfgs, err := odoh.ParseConfigs(body)
+	if err != nil || len(cfgs) != 1 || !cfgs[0].Equal(cur.Config()) {
+		t.Errorf("configs %v, want only the current key's", cfgs)
+	}
+	if maxAge != 2*time.Second {
+		t.Errorf("max-age %v, want the 2 s left in the epoch", maxAge)
+	}
+
+	// Random keys: none is made ahead, so a key no keyring published yet
+	// cannot be accepted; a next key made before a clock step back is.
+	clock := &fakeClock{}
+	clock.Set(start)
+	r := newKeyring(t, nil, clock.Now)
+	r0, _ := r.Current()
+	clock.Advance(time.Hour)
+	r1, _ := r.Current()
+	clock.Set(start)
+	if r.Lookup(r1.KeyID()) != r1 || r.Lookup(r0.KeyID()) != r0 {
+		t.Error("after a clock step back, the random key already made for the next epoch is refused")
+	}
+}

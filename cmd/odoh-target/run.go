@@ -34,8 +34,9 @@ then the upstreams. It logs no queries and no client addresses.
 
 Keys derive from the 32-byte secret in -seed-file and the time (one key per
 -rotate period), so replicas sharing the seed accept each other's keys; the
-current and the previous period's keys are accepted. Without -seed-file the
-keys are random (development only).
+previous, the current and the next period's keys are accepted (the next one
+absorbs clock skew between replicas). Without -seed-file the keys are random
+(development only).
 
 Every flag can also be set with an environment variable: ODOH_TARGET_ and the
 flag name in upper case with dashes as underscores (ODOH_TARGET_SEED_FILE);
