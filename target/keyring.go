@@ -18,7 +18,10 @@ import (
 const DefaultRotationPeriod = 24 * time.Hour
 
 // MinRotationPeriod is the shortest rotation period a Keyring accepts.
-const MinRotationPeriod = time.Second
+// Proxies and clients cache configs for at least 10 seconds whatever their
+// max-age says; with periods of that order a cached config would outlive
+// its key's acceptance, so a minute is the floor.
+const MinRotationPeriod = time.Minute
 
 // epochInfo is the HKDF info prefix of a per-epoch key seed.
 const epochInfo = "odoh-target epoch"

@@ -113,6 +113,25 @@ func TestKeyringSetSeed(t *testing.T) {
 	}
 }
 
+// TestKeyringMinPeriod: proxies and clients keep configs at least 10 s, so
+// a period shorter than a minute would let cached configs outlive their
+// keys: refused.
+func TestKeyringMinPeriod(t *testing.T) {
+	for _, tc := range []struct {
+		period time.Duration
+		ok     bool
+	}{
+		{10 * time.Second, false},
+		{time.Minute - time.Second, false},
+		{time.Minute, true},
+	} {
+		_, err := target.NewKeyring(target.KeyringConfig{Period: tc.period})
+		if (err == nil) != tc.ok {
+			t.Errorf("period %v: error %v, want accepted %v", tc.period, err, tc.ok)
+		}
+	}
+}
+
 func TestKeyringConcurrentLookups(t *testing.T) {
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_800_000_000, 0))

@@ -153,8 +153,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	switch {
 	case c.certFile == "" || c.keyFile == "":
 		return nil, errors.New("-cert and -key are required")
-	case c.rotate < time.Minute:
-		return nil, fmt.Errorf("-rotate %v is shorter than a minute", c.rotate)
+	case c.rotate < target.MinRotationPeriod:
+		return nil, fmt.Errorf("-rotate %v is shorter than %v", c.rotate, target.MinRotationPeriod)
 	case c.maxBody <= 0 || c.maxBody > target.DefaultMaxBodySize:
 		return nil, fmt.Errorf("-max-body must be between 1 and %d", target.DefaultMaxBodySize)
 	case c.cacheSize < 0:
