@@ -5,8 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/testca"
 	"github.com/odohd/odoh/odoh"
@@ -167,5 +170,41 @@ func TestClientSlots(t *testing.T) {
 	c.release(b)
 	if n := c.size(); n != 0 {
 		t.Errorf("%d entries left after every release", n)
+	}
+}
+
+// TestUpstreamHeaderLimit: a target's oversize response headers are a 502
+// over both upstream protocols (HTTP/3 used quic-go's 10 MB default).
+func TestUpstreamHeaderLimit(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", odoh.ContentType)
+		if r.Header.Get("Content-Length") != "5" {
+			w.Header().Set("X-Big", strings.Repeat("b", maxUpstreamHeaderBytes+1024))
+		}
+		_, _ = w.Write(body)
+	})
+	for _, h3 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "h2", true: "h3"}[h3], func(t *testing.T) {
+			tp := startProxy(t, ca, Config{TargetHTTP3: h3, Policy: Policy{Allow: []string{tgt.hostPort()}}})
+			if h3 {
+				if got := tp.h.upstream.(*http3.Transport).MaxResponseHeaderBytes; got != maxUpstreamHeaderBytes {
+					t.Errorf("HTTP/3 MaxResponseHeaderBytes = %d", got)
+				}
+			}
+			u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
+			// A small header passes (the transport works at all)...
+			resp, _ := post(t, tp.h2, u, []byte("small"), nil)
+			wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+			// ...an oversize one does not.
+			resp, _ = post(t, tp.h2, u, []byte("q"), nil)
+			if resp.StatusCode != http.StatusBadGateway || !strings.HasPrefix(resp.Header.Get("Proxy-Status"), "odoh-proxy; error=") {
+				t.Errorf("oversize headers: %d, Proxy-Status %q", resp.StatusCode, resp.Header.Get("Proxy-Status"))
+			}
+			if resp.Header.Get("X-Big") != "" {
+				t.Error("oversize header relayed")
+			}
+		})
 	}
 }

@@ -82,6 +82,11 @@ const (
 	DefaultMaxConfigsFetches = 32
 )
 
+// maxUpstreamHeaderBytes bounds a target's response headers on both
+// upstream protocols (an ODoH answer needs a few hundred bytes; quic-go's
+// own default is 10 MB).
+const maxUpstreamHeaderBytes = 16 << 10
+
 // Paths the Handler serves.
 const (
 	// QueryPath is where clients POST queries.
@@ -291,8 +296,9 @@ func (h *Handler) buildUpstream(cfg Config) error {
 				MaxIdleTimeout:       90 * time.Second,
 				KeepAlivePeriod:      30 * time.Second,
 			},
-			Dial:               h.dialer.dialQUIC,
-			DisableCompression: true,
+			Dial:                   h.dialer.dialQUIC,
+			DisableCompression:     true,
+			MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
 		}
 		h.upstream = rt
 		h.closeRT = func() error {
@@ -309,7 +315,7 @@ func (h *Handler) buildUpstream(cfg Config) error {
 		ForceAttemptHTTP2:      true,
 		MaxIdleConnsPerHost:    orInt(cfg.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget),
 		IdleConnTimeout:        90 * time.Second,
-		MaxResponseHeaderBytes: 16 << 10,
+		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
 		DisableCompression:     true,
 		HTTP2: &http.HTTP2Config{
 			SendPingTimeout: 15 * time.Second,
