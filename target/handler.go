@@ -46,7 +46,9 @@ const (
 	maxDNSAnswer = 65000
 )
 
-// Header values, shared read-only by every response to spare allocations.
+// Header values, shared by every response to spare allocations. They are
+// read-only: handlers only assign them to header maps, and net/http only
+// reads header values, so never append to or modify them.
 var (
 	hdrODoH      = []string{odoh.ContentType}
 	hdrDoH       = []string{dohContentType}
@@ -140,6 +142,14 @@ func transportOf(r *http.Request) int {
 	return transportH1
 }
 
+// isODoH reports whether the request has one Content-Type header naming
+// the ODoH media type, as the odoh package (and so the proxy and the
+// client) reads it.
+func isODoH(r *http.Request) bool {
+	v := r.Header["Content-Type"]
+	return len(v) == 1 && odoh.IsContentType(v[0])
+}
+
 // mediaType reports whether the Content-Type header names want
 // (case-insensitively, parameters ignored).
 func mediaType(r *http.Request, want string) bool {
@@ -159,7 +169,7 @@ func (h *Handler) serveDNS(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:
 		switch {
-		case mediaType(r, odoh.ContentType):
+		case isODoH(r):
 			h.serveODoH(w, r, req)
 		case h.DoH && mediaType(r, dohContentType):
 			req.proto = protoDoH
@@ -322,22 +332,14 @@ func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request)
 	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
 }
 
-// seal encrypts the answer with the configured padding.
+// seal encrypts the answer with the configured padding, which the odoh
+// package caps at the size limits.
 func (h *Handler) seal(q *odoh.Query, wire []byte) ([]byte, error) {
-	switch {
-	case h.PaddingBlock == 0 || h.PaddingBlock == odoh.ResponseBlockSize:
-		return q.SealResponse(wire)
-	case h.PaddingBlock < 0:
-		return q.SealResponsePadded(wire, 0)
+	block := h.PaddingBlock
+	if block == 0 {
+		block = odoh.ResponseBlockSize
 	}
-	plain := 4 + len(wire)
-	pad := (h.PaddingBlock - plain%h.PaddingBlock) % h.PaddingBlock
-	body, err := q.SealResponsePadded(wire, pad)
-	if errors.Is(err, odoh.ErrTooLarge) {
-		// Padding never pushes an answer over the size limits.
-		return q.SealResponsePadded(wire, 0)
-	}
-	return body, err
+	return q.SealResponsePadded(wire, q.ResponsePadding(len(wire), block))
 }
 
 func (h *Handler) internalError(w http.ResponseWriter, req request, what string, err error) {

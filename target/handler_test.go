@@ -3,6 +3,7 @@ package target_test
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -467,5 +468,47 @@ func TestDoHPadding(t *testing.T) {
 				t.Errorf("PaddingBlock -1: %d-byte answer, padding %v", n, padding(m))
 			}
 		})
+	}
+}
+
+// TestODoHPaddingBlock: a custom PaddingBlock pads the plaintext to a
+// multiple of the block, and an answer whose next multiple would exceed the
+// 16-bit limits is padded up to the limit, not left bare: large answers of
+// different sizes must not be told apart by their length.
+func TestODoHPaddingBlock(t *testing.T) {
+	const block = 4096
+	var zone strings.Builder
+	zone.WriteString("$ORIGIN pad.test.\n@ 60 IN SOA ns admin 1 3600 600 86400 60\nsmall 60 IN A 192.0.2.1\n")
+	// Both answers pack to between 15 and 16 blocks (61,440 and 65,000
+	// bytes); 16 blocks would exceed the 65,519-byte plaintext limit.
+	sizes := map[string]int{"big1": 230, "big2": 240}
+	for name, n := range sizes {
+		for i := range n {
+			fmt.Fprintf(&zone, "%s 60 IN TXT \"%03d%s\"\n", name, i, strings.Repeat("x", 252))
+		}
+	}
+	z, err := target.ParseZone(strings.NewReader(zone.String()), "", "pad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := &target.Chain{}
+	chain.SetZone(z)
+	s := serve(t, &target.Handler{Keys: newKeyring(t, nil, nil), Resolver: chain, PaddingBlock: block})
+	cfg := fetchConfig(t, s.h2, s.url)
+	// R = type ‖ LP16(nonce16) ‖ LP16(ct); ct = R_plain + 16-byte tag.
+	plainLen := func(body []byte) int { return len(body) - 1 - 2 - 16 - 2 - 16 }
+
+	_, m, body := odohExchange(t, s.h2, s.url, cfg, query(t, "small.pad.test.", dns.TypeA, 1))
+	if m == nil || len(m.Answer) != 1 || plainLen(body) != block {
+		t.Errorf("small answer: %d-byte plaintext, want one %d-byte block", plainLen(body), block)
+	}
+	for name, n := range sizes {
+		_, m, body := odohExchange(t, s.h2, s.url, cfg, query(t, name+".pad.test.", dns.TypeTXT, 2))
+		if m == nil || len(m.Answer) != n || m.Truncated {
+			t.Fatalf("%s: answer with %d records, want %d", name, len(m.Answer), n)
+		}
+		if got, want := plainLen(body), 65535-16; got != want {
+			t.Errorf("%s: %d-byte plaintext, want padding up to the %d-byte limit", name, got, want)
+		}
 	}
 }
