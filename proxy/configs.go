@@ -3,12 +3,15 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/odohd/odoh/odoh"
 )
 
 // configCache holds targets' ObliviousDoHConfigs, fetched once for all
@@ -33,8 +36,7 @@ var errConfigsBusy = errors.New("too many configs fetches in progress")
 
 type configEntry struct {
 	done    chan struct{} // closed when the fetch finished
-	body    []byte
-	ctype   []string
+	body    []byte        // a well-framed ObliviousDoHConfigs list
 	expires time.Time
 	err     *upstreamError
 }
@@ -84,7 +86,11 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 	}
 	remaining := max(0, int(time.Until(e.expires)/time.Second))
 	hdr := w.Header()
-	hdr["Content-Type"] = e.ctype
+	// The body is checked to be configs and always typed as opaque bytes:
+	// the target's own media type (text/html, say) would let it serve
+	// active content from the proxy's origin.
+	hdr["Content-Type"] = octetStream
+	hdr["X-Content-Type-Options"] = nosniff
 	hdr["Content-Length"] = []string{strconv.Itoa(len(e.body))}
 	hdr["Cache-Control"] = []string{"max-age=" + strconv.Itoa(remaining)}
 	hdr["Proxy-Status"] = h.status.receivedStatus(http.StatusOK)
@@ -204,8 +210,8 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 	if err != nil {
 		e.err = classify(ctx, err)
 	}
-	if e.err == nil && len(e.body) == 0 {
-		e.err = &upstreamError{http.StatusBadGateway, errProtocol, errors.New("empty configs")}
+	if e.err == nil {
+		e.err = checkConfigs(e.body)
 	}
 }
 
@@ -220,10 +226,6 @@ func (c *configCache) accept(e *configEntry, resp *http.Response) *upstreamError
 		age = min(max(time.Duration(s)*time.Second, c.minAge), c.maxAge)
 	}
 	e.expires = time.Now().Add(age)
-	e.ctype = octetStream
-	if ct := resp.Header.Get("Content-Type"); isSimpleMediaType(ct) {
-		e.ctype = []string{ct}
-	}
 	return nil
 }
 
@@ -247,25 +249,13 @@ func maxAge(cc string) (int, bool) {
 	return age, found
 }
 
-// isSimpleMediaType accepts "type/subtype" made of token characters, with
-// no parameters: anything fancier is replaced, not relayed.
-func isSimpleMediaType(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
+// checkConfigs accepts a body that is a well-framed ObliviousDoHConfigs
+// list. A list with no config this proxy's odoh package supports is still
+// relayed: clients may support suites or versions it does not.
+func checkConfigs(body []byte) *upstreamError {
+	_, err := odoh.ParseConfigs(body)
+	if err == nil || errors.Is(err, odoh.ErrUnsupported) && !errors.Is(err, odoh.ErrMalformed) {
+		return nil
 	}
-	typ, sub, ok := strings.Cut(s, "/")
-	return ok && isToken(typ) && isToken(sub)
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&-^_.+", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return &upstreamError{http.StatusBadGateway, errProtocol, fmt.Errorf("target configs: %w", err)}
 }

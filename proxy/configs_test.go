@@ -20,7 +20,7 @@ import (
 func TestConfigsRelay(t *testing.T) {
 	ca := testca.New(t)
 	tgt := startTarget(t, ca.ServerTLS(t))
-	configs := []byte{0x00, 0x2c, 0x00, 0x01, 0x00, 0x28, 0x00, 0x20}
+	configs := testConfigs(t)
 	var fetches atomic.Int32
 	gate := make(chan struct{})
 	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
@@ -64,7 +64,8 @@ func TestConfigsRelay(t *testing.T) {
 	if err != nil || age <= 0 || age > 60 {
 		t.Errorf("Cache-Control = %q, want max-age in (0, 60]", cc)
 	}
-	if resp.Header.Get("Set-Cookie") != "" || resp.Header.Get("Content-Type") != "application/octet-stream" {
+	if resp.Header.Get("Set-Cookie") != "" || resp.Header.Get("Content-Type") != "application/octet-stream" ||
+		resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("headers %v", resp.Header)
 	}
 	for _, r := range tgt.requests() {
@@ -95,6 +96,7 @@ func TestConfigsRelay(t *testing.T) {
 func TestConfigsRelayFailure(t *testing.T) {
 	ca := testca.New(t)
 	tgt := startTarget(t, ca.ServerTLS(t))
+	configs := testConfigs(t)
 	var fail atomic.Bool
 	fail.Store(true)
 	tgt.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
@@ -103,7 +105,7 @@ func TestConfigsRelayFailure(t *testing.T) {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte{0, 1, 2})
+		_, _ = w.Write(configs)
 	})
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ConfigsMinAge: 30 * time.Second})
 	u := tp.base + ConfigsPath + "?targethost=" + tgt.hostPort()
@@ -111,7 +113,7 @@ func TestConfigsRelayFailure(t *testing.T) {
 	wantProxyStatus(t, resp, 502, errProtocol)
 	fail.Store(false)
 	resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, u, nil))
-	if resp.StatusCode != 200 || !bytes.Equal(body, []byte{0, 1, 2}) {
+	if resp.StatusCode != 200 || !bytes.Equal(body, configs) {
 		t.Fatalf("after recovery: %d %x", resp.StatusCode, body)
 	}
 	// no-store from the target still gets the minimum age.
@@ -232,6 +234,53 @@ func TestConfigsFetchCap(t *testing.T) {
 			tp.h.configs.mu.Unlock()
 			if tc.maxSize > 0 && size > tc.maxSize || fetching != 0 {
 				t.Errorf("cache holds %d entries (max %d), %d fetching", size, tc.maxSize, fetching)
+			}
+		})
+	}
+}
+
+// TestConfigsRelayChecksBody: the relay serves only what is a well-framed
+// ObliviousDoHConfigs list, always as application/octet-stream with
+// nosniff, whatever type the target claims; a list of configs this proxy
+// cannot use is still relayed (clients may support more), anything else is
+// a 502 http_protocol_error. Before, a target's text/html page was relayed
+// as text/html from the proxy's origin.
+func TestConfigsRelayChecksBody(t *testing.T) {
+	good := testConfigs(t)
+	for _, tc := range []struct {
+		name, ctype string
+		body        []byte
+		ok          bool
+	}{
+		{"configs typed as html", "text/html", good, true},
+		{"unsupported version", "text/html", []byte("\x00\x08\xff\xff\x00\x04<b>x"), true},
+		{"html page", "text/html", []byte("<html><script>alert(1)</script></html>"), false},
+		{"outer length wrong", "application/octet-stream", append(bytes.Clone(good), 0), false},
+		{"truncated", "application/octet-stream", good[:len(good)-1], false},
+		{"empty list", "application/octet-stream", []byte{0, 0}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := testca.New(t)
+			tgt := startTarget(t, ca.ServerTLS(t))
+			tgt.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+				w.Header().Set("Content-Type", tc.ctype)
+				_, _ = w.Write(tc.body)
+			})
+			tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
+			resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, tp.base+ConfigsPath+"?targethost="+tgt.hostPort(), nil))
+			if !tc.ok {
+				wantProxyStatus(t, resp, http.StatusBadGateway, errProtocol)
+				if bytes.Contains(body, []byte("script")) {
+					t.Errorf("refused body relayed: %q", body)
+				}
+				return
+			}
+			wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+			if !bytes.Equal(body, tc.body) {
+				t.Errorf("body %x, want %x", body, tc.body)
+			}
+			if ct, nos := resp.Header.Get("Content-Type"), resp.Header.Get("X-Content-Type-Options"); ct != "application/octet-stream" || nos != "nosniff" {
+				t.Errorf("Content-Type %q, X-Content-Type-Options %q", ct, nos)
 			}
 		})
 	}

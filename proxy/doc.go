@@ -32,7 +32,9 @@
 //     a per-client token bucket and a cap on concurrent requests (429).
 //   - Config relay: GET /.well-known/odohconfigs?targethost=HOST fetches the
 //     target's ObliviousDoHConfigs through the same policy and caches them for
-//     all clients, so clients never need to contact a target directly.
+//     all clients, so clients never need to contact a target directly. Only
+//     a well-framed configs list is relayed, always as
+//     application/octet-stream with "X-Content-Type-Options: nosniff".
 //
 // Redirects from targets are never followed: their status and body reach
 // the client like any other response (their Location header does not).
