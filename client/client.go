@@ -42,6 +42,11 @@ const (
 	// DefaultConfigTTL is the config lifetime when the target sends no
 	// Cache-Control max-age.
 	DefaultConfigTTL = time.Hour
+	// RefetchDelay bounds the random delay after which a client in
+	// ConfigFromTarget mode fetches a target's configs again once the
+	// target answered 401: the fetch leaves the query path, so that the
+	// target cannot tie it to the query that saw the 401.
+	RefetchDelay = 5 * time.Second
 	// MinConfigTTL and MaxConfigTTL clamp a target's max-age, so that a
 	// max-age of 0 does not cost one fetch per query and a huge one does
 	// not outlive any sane rotation.
@@ -63,13 +68,27 @@ const (
 type ConfigSource int
 
 const (
+	// ConfigDefault, the zero value, is ConfigViaProxy when the client has
+	// a proxy, and ConfigFromTarget in direct mode (where the target sees
+	// the client's address with every query anyway).
+	ConfigDefault ConfigSource = iota
 	// ConfigFromTarget fetches https://TARGET/.well-known/odohconfigs
-	// directly. Simple, but the target sees the client's address (not its
-	// queries) at each fetch; configs are cached for their max-age.
-	ConfigFromTarget ConfigSource = iota
+	// directly, for proxies without a config relay. It costs privacy: the
+	// target sees the client's address at each fetch, and a fetch that
+	// closely precedes a query lets the target tie that query to the
+	// address by timing. With a proxy the client therefore keeps the
+	// configs fresh in the background, at a random point between 80% and
+	// 90% of their max-age, and after a 401 it fails the query
+	// (ErrKeyMismatch) and fetches again after a random delay of up to
+	// RefetchDelay instead of fetching on the query path. A fetch still
+	// happens on the query path for the first query (unless Configs was
+	// called first) and when background fetches have failed until the
+	// configs expired.
+	ConfigFromTarget
 	// ConfigViaProxy fetches the configs through a proxy's config relay,
 	// GET PROXY-ORIGIN/.well-known/odohconfigs?targethost=HOST[:PORT], so
-	// the target never sees the client's address.
+	// the target never sees the client's address. The proxy must offer
+	// the relay (this project's odoh-proxy does).
 	ConfigViaProxy
 	// ConfigStatic uses Options.StaticConfigs and never fetches. A 401 is
 	// then final.
@@ -109,7 +128,8 @@ type Options struct {
 	// MaxAttempts bounds how many proxy/target pairs a query tries.
 	// Zero means DefaultMaxAttempts.
 	MaxAttempts int
-	// ConfigSource selects how target configs are obtained.
+	// ConfigSource selects how target configs are obtained; the zero value
+	// fetches them through the proxy (see ConfigDefault).
 	ConfigSource ConfigSource
 	// StaticConfigs is an ObliviousDoHConfigs list used with ConfigStatic;
 	// it applies to every target.
@@ -132,6 +152,18 @@ type Client struct {
 	cooldown time.Duration
 	attempts int
 	padding  int
+	source   ConfigSource
+	// background: configs come from the target while queries go through
+	// a proxy, so config fetches are kept off the query path.
+	background bool
+	// refreshIn and refetchIn pick the delay of a background fetch: before
+	// expiry of configs of the given lifetime, and after a 401. Fields, so
+	// that tests can shorten them.
+	refreshIn func(ttl time.Duration) time.Duration
+	refetchIn func() time.Duration
+	// bg bounds background and shared fetches; Close cancels it.
+	bg       context.Context
+	bgCancel context.CancelFunc
 
 	proxies []*endpoint
 	targets []*target
@@ -158,6 +190,9 @@ type target struct {
 
 	mu       sync.Mutex
 	fetching *fetchCall
+	timer    *time.Timer // the next background fetch
+	fails    int         // background fetches failed in a row
+	refetch  bool        // a refetch after a 401 is scheduled
 }
 
 type configEntry struct {
@@ -184,7 +219,9 @@ func New(opts Options) (*Client, error) {
 		cooldown: orDefault(opts.Cooldown, DefaultCooldown),
 		attempts: opts.MaxAttempts,
 		padding:  opts.Padding,
+		source:   opts.ConfigSource,
 	}
+	c.refreshIn, c.refetchIn = refreshDelay, refetchDelay
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -220,6 +257,15 @@ func New(opts Options) (*Client, error) {
 		}
 		c.log.Warn("odoh client in direct mode: targets see this client's address with its queries")
 	}
+	if c.source == ConfigDefault {
+		// Through the proxy whenever there is one: a direct fetch just
+		// before a query would show the target who asks.
+		c.source = ConfigViaProxy
+		if len(c.proxies) == 0 {
+			c.source = ConfigFromTarget
+		}
+	}
+	c.background = c.source == ConfigFromTarget && len(c.proxies) > 0
 	if !opts.AllowSameOperator {
 		for _, p := range c.proxies {
 			for _, t := range c.targets {
@@ -237,7 +283,7 @@ func New(opts Options) (*Client, error) {
 			c.urls[i][j] = p.tmpl.Expand(t.url.Host, t.url.Path)
 		}
 	}
-	if opts.ConfigSource == ConfigStatic {
+	if c.source == ConfigStatic {
 		cfgs, err := odoh.ParseConfigs(opts.StaticConfigs)
 		if err != nil {
 			return nil, fmt.Errorf("static configs: %w", err)
@@ -249,6 +295,7 @@ func New(opts Options) (*Client, error) {
 	if err := c.setupHTTP(); err != nil {
 		return nil, err
 	}
+	c.bg, c.bgCancel = context.WithCancel(context.Background())
 	return c, nil
 }
 
@@ -313,8 +360,17 @@ func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, e
 	return d.DialContext(ctx, network, c.mapAddr(addr))
 }
 
-// Close releases the client's connections.
+// Close releases the client's connections and stops background config
+// fetches.
 func (c *Client) Close() error {
+	c.bgCancel()
+	for _, t := range c.targets {
+		t.mu.Lock()
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+		t.mu.Unlock()
+	}
 	if c.stop != nil {
 		c.stop()
 	}
@@ -368,7 +424,9 @@ func (c *Client) ExchangeWire(ctx context.Context, q []byte) ([]byte, error) {
 // Do sends the wire-format query q and returns the answer with details. It
 // picks a random healthy proxy and target, and fails over to others on
 // transport errors, 5xx answers and bad responses; a 400 is not retried,
-// and a 401 is retried once after fetching the target's configs again.
+// and a 401 is retried once after fetching the target's configs again
+// (with ConfigFromTarget and a proxy, only with configs that a background
+// fetch already brought: see ConfigFromTarget).
 func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 	start := time.Now()
 	if len(q) < 12 {
@@ -422,7 +480,10 @@ func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 // proxy: a bad answer, unusable configs, or a proxy saying it could not
 // reach the target (Proxy-Status error=…, RFC 9209).
 func targetFault(err error) bool {
-	if errors.Is(err, ErrBadResponse) || errors.Is(err, ErrConfig) {
+	if re := (*relayError)(nil); errors.As(err, &re) {
+		// The relay failed: the proxy's fault unless it says otherwise.
+		err = re.err
+	} else if errors.Is(err, ErrBadResponse) || errors.Is(err, ErrConfig) {
 		return true
 	}
 	var he *HTTPError
@@ -508,8 +569,16 @@ func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) 
 	}
 	// 401: the target rotated its keys. Fetch once (shared by every query
 	// that saw the same stale config) and retry this query once.
-	e2, err := c.refresh(ctx, t, e, pi)
-	if err != nil {
+	var e2 *configEntry
+	if c.background {
+		// A direct fetch now would be followed at once by this query's
+		// retry: fetch in the background instead, and retry only with
+		// configs that are already newer than the rejected ones.
+		if e2 = c.refetchLater(t, e); e2 == nil {
+			he.Err = ErrKeyMismatch
+			return nil, he
+		}
+	} else if e2, err = c.refresh(ctx, t, e, pi); err != nil {
 		return nil, err
 	}
 	ans, err = c.post(ctx, postURL, e2.cfg, q)

@@ -478,3 +478,138 @@ func TestNearLimitQuery(t *testing.T) {
 		t.Fatalf("oversize query: err = %v, want ErrTooLarge", err)
 	}
 }
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// With a proxy and no ConfigSource, configs come through the proxy's relay,
+// on the first query and after a 401 alike: the target never sees the
+// client's address next to a query.
+func TestConfigDefaultViaProxy(t *testing.T) {
+	s := newStack(t, 1)
+	c := s.client(t, s.options(false))
+	if _, err := c.Exchange(t.Context(), query("a.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.proxies[0].Requests.Load(); n != 2 {
+		t.Fatalf("proxy saw %d requests, want 2 (configs and query)", n)
+	}
+	s.target.Rotate(t)
+	if _, err := c.Exchange(t.Context(), query("b.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	// 401, configs through the relay, the retried query.
+	if n := s.proxies[0].Requests.Load(); n != 5 {
+		t.Errorf("proxy saw %d requests, want 5", n)
+	}
+	if n := s.target.ConfigFetches.Load(); n != 2 {
+		t.Errorf("%d config fetches, want 2", n)
+	}
+}
+
+// Configs from the target, when chosen with a proxy, are fetched again in
+// the background before they expire, and never right after a 401 on the
+// query path: that query fails, and a later one uses the configs fetched
+// in the background. Close stops the background fetches.
+func TestConfigFromTargetBackground(t *testing.T) {
+	s := newStack(t, 1)
+	o := s.options(false)
+	o.ConfigSource = client.ConfigFromTarget
+	c := s.client(t, o)
+	client.SetFetchDelays(c, func(time.Duration) time.Duration { return time.Hour },
+		func() time.Duration { return time.Second })
+	if _, err := c.Exchange(t.Context(), query("a.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	s.target.Rotate(t)
+	_, err := c.Exchange(t.Context(), query("b.example.", dns.TypeA))
+	var he *client.HTTPError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized || !errors.Is(err, client.ErrKeyMismatch) {
+		t.Fatalf("err = %v, want a 401 with ErrKeyMismatch", err)
+	}
+	if n := s.target.ConfigFetches.Load(); n != 1 {
+		t.Fatalf("%d config fetches right after the 401, want 1: fetched on the query path", n)
+	}
+	eventually(t, "the background fetch", func() bool { return s.target.ConfigFetches.Load() == 2 })
+	if _, err := c.Exchange(t.Context(), query("c.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.proxies[0].Requests.Load(); n != 3 {
+		t.Errorf("proxy saw %d requests, want 3 (the queries only)", n)
+	}
+
+	// Before expiry: here every 20 ms, with no query at all.
+	c2 := s.client(t, o)
+	client.SetFetchDelays(c2, func(ttl time.Duration) time.Duration {
+		if ttl != time.Hour {
+			t.Errorf("background fetch for a lifetime of %v, want the target's 1h", ttl)
+		}
+		return 20 * time.Millisecond
+	}, func() time.Duration { return time.Hour })
+	if _, err := c2.Exchange(t.Context(), query("d.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	before := s.target.ConfigFetches.Load()
+	eventually(t, "background fetches", func() bool { return s.target.ConfigFetches.Load() >= before+3 })
+	_ = c2.Close()
+	time.Sleep(100 * time.Millisecond)
+	stopped := s.target.ConfigFetches.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := s.target.ConfigFetches.Load(); n != stopped {
+		t.Errorf("%d config fetches after Close", n-stopped)
+	}
+}
+
+// In direct mode the target sees everything anyway: configs come from it,
+// and a 401 is fetched again at once and the query retried.
+func TestConfigDirectMode(t *testing.T) {
+	s := newStack(t, 0)
+	o := s.options(false)
+	o.Direct = true
+	c := s.client(t, o)
+	if _, err := c.Exchange(t.Context(), query("a.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	s.target.Rotate(t)
+	if _, err := c.Exchange(t.Context(), query("b.example.", dns.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.target.ConfigFetches.Load(); n != 2 {
+		t.Errorf("%d config fetches, want 2", n)
+	}
+}
+
+// A proxy whose config relay fails is the proxy's fault: it is avoided for
+// its cooldown, not retried for every query.
+func TestConfigRelayFailureBlamesProxy(t *testing.T) {
+	s := newStack(t, 2)
+	s.proxies[0].Down.Store(true)
+	o := s.options(false)
+	o.Cooldown = time.Minute
+	for range 40 {
+		c := s.client(t, o)
+		if _, err := c.Exchange(t.Context(), query("w.example.", dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+		if s.proxies[0].Requests.Load() == 0 {
+			continue // the relay of proxy 0 was not tried: try a new client
+		}
+		for i := range 20 {
+			if _, err := c.Exchange(t.Context(), query(fmt.Sprintf("q%d.example.", i), dns.TypeA)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := s.proxies[0].Requests.Load(); n != 1 {
+			t.Fatalf("proxy 0 saw %d requests, want 1: its failed relay did not put it in cooldown", n)
+		}
+		return
+	}
+	t.Fatal("proxy 0 was never tried first")
+}

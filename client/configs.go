@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,15 +53,13 @@ func (c *Client) refresh(ctx context.Context, t *target, stale *configEntry, pi 
 }
 
 // fetch runs one shared fetch under its own timeout, so that the caller
-// that started it cannot cancel it for the others.
+// that started it cannot cancel it for the others (Close does).
 func (c *Client) fetch(t *target, call *fetchCall, pi int) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	ctx, cancel := context.WithTimeout(c.bg, c.timeout)
 	defer cancel()
 	e, err := c.fetchConfigs(ctx, t, pi)
 	t.mu.Lock()
-	if err == nil {
-		t.cfg.Store(e)
-	}
+	c.storeLocked(t, e, err)
 	t.fetching = nil
 	t.mu.Unlock()
 	call.entry, call.err = e, err
@@ -70,8 +69,80 @@ func (c *Client) fetch(t *target, call *fetchCall, pi int) {
 	}
 }
 
+// storeLocked records the outcome of a fetch (e on success, err on
+// failure) and, in background mode, schedules the next fetch: before the
+// new configs expire, or after a backoff. t.mu is held.
+func (c *Client) storeLocked(t *target, e *configEntry, err error) {
+	if err == nil {
+		t.cfg.Store(e)
+		t.fails, t.refetch = 0, false
+	}
+	if !c.background || c.bg.Err() != nil {
+		return
+	}
+	var d time.Duration
+	if err == nil {
+		d = c.refreshIn(e.maxAge)
+	} else {
+		t.fails++
+		d = failureDelay(t.fails)
+	}
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.timer = time.AfterFunc(d, func() { c.backgroundFetch(t) })
+}
+
+// backgroundFetch fetches t's configs off the query path. Its outcome is
+// recorded by fetch, which schedules the next one.
+func (c *Client) backgroundFetch(t *target) {
+	_, _ = c.refresh(c.bg, t, t.cfg.Load(), -1)
+}
+
+// refetchLater handles a 401 to a query sealed with stale in background
+// mode: it returns newer configs if a fetch already brought them, and
+// otherwise schedules a background fetch after a random delay (once for
+// all the queries that see the 401) and returns nil.
+func (c *Client) refetchLater(t *target, stale *configEntry) *configEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur := t.cfg.Load(); cur != stale && time.Now().Before(cur.expires) {
+		return cur
+	}
+	if t.refetch || c.bg.Err() != nil {
+		return nil
+	}
+	t.refetch = true
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.timer = time.AfterFunc(c.refetchIn(), func() { c.backgroundFetch(t) })
+	c.log.Info("odoh target rejected its configs; fetching them again in the background", "target", t.str)
+	return nil
+}
+
+// refreshDelay is when configs of lifetime ttl are fetched again in the
+// background: at a random point between 80% and 90% of ttl, so that the
+// fetch neither follows a query nor falls at the same moment for every
+// client.
+func refreshDelay(ttl time.Duration) time.Duration {
+	return ttl - ttl/10 - rand.N(ttl/10+1)
+}
+
+// refetchDelay is the random delay of a fetch after a 401.
+func refetchDelay() time.Duration {
+	return RefetchDelay/10 + rand.N(RefetchDelay-RefetchDelay/10)
+}
+
+// failureDelay backs off after n background fetches failed in a row:
+// from MinConfigTTL, doubling up to 5 minutes, jittered by up to half.
+func failureDelay(n int) time.Duration {
+	d := min(MinConfigTTL<<min(n-1, 5), 5*time.Minute)
+	return d/2 + rand.N(d/2)
+}
+
 func (c *Client) configsURL(t *target, pi int) string {
-	if c.opts.ConfigSource == ConfigViaProxy && len(c.proxies) > 0 {
+	if c.source == ConfigViaProxy && len(c.proxies) > 0 {
 		if pi < 0 {
 			pi = 0
 		}
@@ -88,8 +159,12 @@ func (c *Client) fetchConfigs(ctx context.Context, t *target, pi int) (*configEn
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	req.Header = http.Header{"User-Agent": hdrUA}
+	relay := c.source == ConfigViaProxy
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if relay {
+			err = &relayError{err}
+		}
 		return nil, fmt.Errorf("%w: fetching %s: %w", ErrConfig, redactURL(u), err)
 	}
 	defer resp.Body.Close()
@@ -97,6 +172,13 @@ func (c *Client) fetchConfigs(ctx context.Context, t *target, pi int) (*configEn
 		he := &HTTPError{URL: redactURL(u), StatusCode: resp.StatusCode, ProxyStatus: resp.Header.Get("Proxy-Status")}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 			he.Err = ErrRedirect
+		}
+		if relay {
+			hint := ""
+			if he.ProxyStatus == "" && (he.StatusCode == http.StatusNotFound || he.StatusCode == http.StatusMethodNotAllowed) {
+				hint = " (the proxy may have no config relay: use configs from the target, which shows it your address, or static configs)"
+			}
+			return nil, fmt.Errorf("%w: %w%s", ErrConfig, &relayError{he}, hint)
 		}
 		return nil, fmt.Errorf("%w: %w", ErrConfig, he)
 	}
@@ -111,6 +193,13 @@ func (c *Client) fetchConfigs(ctx context.Context, t *target, pi int) (*configEn
 	ttl := maxAge(resp.Header.Get("Cache-Control"))
 	return &configEntry{cfg: cfgs[0], all: cfgs, expires: time.Now().Add(ttl), maxAge: ttl}, nil
 }
+
+// relayError marks a failure of a proxy's config relay, which is the
+// proxy's fault unless its Proxy-Status blames the target.
+type relayError struct{ err error }
+
+func (e *relayError) Error() string { return e.err.Error() }
+func (e *relayError) Unwrap() error { return e.err }
 
 // maxAge returns the clamped max-age of a Cache-Control header, or
 // DefaultConfigTTL without one.
@@ -157,7 +246,9 @@ func (c *Client) Configs(ctx context.Context) ([]TargetConfigs, error) {
 		if err != nil {
 			return out, err
 		}
-		t.cfg.Store(e)
+		t.mu.Lock()
+		c.storeLocked(t, e, nil)
+		t.mu.Unlock()
 		out = append(out, TargetConfigs{Target: t.str, Configs: e.all, MaxAge: e.maxAge})
 	}
 	return out, nil

@@ -12,11 +12,14 @@
 // operator would then learn both who asks and what. Without a proxy the
 // client refuses to work unless Options.Direct says otherwise.
 //
-// Target configs come from the target's /.well-known/odohconfigs, from a
-// proxy's config relay, or from static bytes, and are cached for their
-// max-age. A 401 means the target rotated its keys: the configs are fetched
-// again, once for all concurrent queries, and each query is retried once. A
-// 400 is never retried. Responses are checked as RFC 9230 §4.3 and §7
+// Target configs come from a proxy's config relay (the default with a
+// proxy, so that the target never sees the client's address), from the
+// target's /.well-known/odohconfigs (the default in direct mode; with a
+// proxy only when chosen, see ConfigFromTarget for its privacy cost), or
+// from static bytes, and are cached for their max-age. A 401 means the
+// target rotated its keys: the configs are fetched again, once for all
+// concurrent queries, and each query is retried once (from the target with
+// a proxy: in the background, and the query fails). A 400 is never retried. Responses are checked as RFC 9230 §4.3 and §7
 // require (content type, message type, nonce length, authentication, zero
 // padding), redirects are never followed, and requests carry no cookies,
 // no User-Agent and no client state: only Content-Type, Accept and

@@ -23,7 +23,8 @@ var (
 	// padding: checklist C9–C11).
 	ErrBadResponse = errors.New("bad odoh response")
 	// ErrKeyMismatch: the target answered 401 even after the client fetched
-	// its configs again.
+	// its configs again, or, with ConfigFromTarget and a proxy, before a
+	// background fetch brought newer configs.
 	ErrKeyMismatch = errors.New("target key mismatch after config refresh")
 	// ErrConfig: the target's configs could not be obtained or used.
 	ErrConfig = errors.New("target configs unavailable")
@@ -38,8 +39,8 @@ type HTTPError struct {
 	StatusCode int
 	// ProxyStatus is the Proxy-Status header, if any (RFC 9209).
 	ProxyStatus string
-	// Err is ErrRedirect for 3xx, ErrKeyMismatch for a 401 after refresh,
-	// and nil otherwise.
+	// Err is ErrRedirect for 3xx, ErrKeyMismatch for a final 401, and nil
+	// otherwise.
 	Err error
 }
 

@@ -53,7 +53,8 @@ func (s *stack) clientArgs(extra ...string) []string {
 }
 
 // The CLI looks names up through the real proxy and target, as a user
-// would run it: dig-like text, JSON, HTTP/3, configs through the relay.
+// would run it: dig-like text, JSON, HTTP/3, configs through the relay (the
+// default with a proxy) and, when chosen, from the target.
 func TestCLIQuery(t *testing.T) {
 	s := newStack(t, stackOptions{})
 
@@ -67,7 +68,7 @@ func TestCLIQuery(t *testing.T) {
 		}
 	}
 
-	for _, extra := range [][]string{{"-json"}, {"-json", "-http3"}, {"-json", "-configs-via-proxy"}} {
+	for _, extra := range [][]string{{"-json"}, {"-json", "-http3"}, {"-json", "-configs-via-proxy"}, {"-json", "-configs-from-target"}} {
 		out, errOut, code := runCLI(t, s.clientArgs(append(extra, "www.example.test", "AAAA")...)...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", extra, code, errOut)

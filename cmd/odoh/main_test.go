@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/odohd/odoh/client"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -185,5 +188,50 @@ func TestURLList(t *testing.T) {
 	_ = l.Set("https://c/{targethost}/{targetpath}")
 	if len(l) != 3 || l[0] != "https://a/q{?targethost,targetpath}" || l[1] != "https://b/proxy" {
 		t.Fatalf("%q", l)
+	}
+}
+
+// With -proxy, configs come through the proxy's relay unless
+// -configs-from-target says otherwise; with -direct, from the target.
+func TestConfigSourceFlags(t *testing.T) {
+	const (
+		proxy  = "https://proxy.example/dns-query{?targethost,targetpath}"
+		target = "https://odoh.example.net/dns-query"
+	)
+	testCases := []struct {
+		args []string
+		want client.ConfigSource
+		bad  bool
+	}{
+		{[]string{"-proxy", proxy, "-target", target}, client.ConfigViaProxy, false},
+		{[]string{"-proxy", proxy, "-target", target, "-configs-via-proxy"}, client.ConfigViaProxy, false},
+		{[]string{"-proxy", proxy, "-target", target, "-configs-from-target"}, client.ConfigFromTarget, false},
+		{[]string{"-direct", "-target", target}, client.ConfigFromTarget, false},
+		{[]string{"-proxy", proxy, "-target", target, "-config", "00", "-configs-from-target"}, 0, true},
+		{[]string{"-proxy", proxy, "-target", target, "-configs-via-proxy", "-configs-from-target"}, 0, true},
+	}
+	for _, tc := range testCases {
+		var o options
+		if err := newFlagSet(&o, io.Discard).Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		co, err := o.clientOptions(nil)
+		var ee *exitError
+		if tc.bad {
+			if !errors.As(err, &ee) || ee.code != 2 {
+				t.Errorf("%q: err = %v, want a usage error", tc.args, err)
+			}
+			continue
+		}
+		if err != nil || co.ConfigSource != tc.want {
+			t.Errorf("%q: source %v, err %v; want %v", tc.args, co.ConfigSource, err, tc.want)
+		}
+	}
+	_, errOut, code := runBin(t, nil, "-proxy", proxy, "-target", target, "-configs-via-proxy", "-configs-from-target", "example.com")
+	if code != 2 || !strings.Contains(errOut, "exclude each other") {
+		t.Errorf("both sources: exit %d, stderr %q", code, errOut)
+	}
+	if _, help, _ := runBin(t, nil, "-h"); !strings.Contains(help, "-configs-from-target") {
+		t.Error("-h does not document -configs-from-target")
 	}
 }

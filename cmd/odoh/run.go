@@ -48,7 +48,15 @@ a flag beats the environment):
   -ca FILE              PEM CA certificates to trust instead of the system roots
   -resolve HOST:PORT:ADDR  dial ADDR for HOST:PORT (like curl --resolve); repeatable
   -timeout D            timeout of one query (default 5s)
-  -configs-via-proxy    fetch target configs through the proxy's relay
+  -configs-via-proxy    fetch target configs through the proxy's config relay
+                        (the default with -proxy: the target never sees your address)
+  -configs-from-target  fetch target configs from the target itself, for a proxy
+                        without a config relay. Privacy cost: the target sees your
+                        address at each fetch and can tie a query sent right after
+                        it to you by timing; the stub refreshes configs in the
+                        background before they expire, and after a 401 fails that
+                        query and fetches again a few seconds later. The default
+                        with -direct (the target sees your address anyway)
   -config HEX           use this ObliviousDoHConfigs (hex) instead of fetching
   -config-file FILE     use the ObliviousDoHConfigs in FILE instead of fetching
   -allow-same-operator  accept a proxy and target of one operator (testing only)
@@ -93,6 +101,7 @@ type options struct {
 	proxies, targets            urlList
 	resolve                     cli.Strings
 	direct, http3, viaProxy     bool
+	fromTarget                  bool
 	allowSame, jsonOut, version bool
 	caFile, configHex, cfgFile  string
 	timeout                     time.Duration
@@ -120,6 +129,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.direct, "direct", false, "")
 	fs.BoolVar(&o.http3, "http3", false, "")
 	fs.BoolVar(&o.viaProxy, "configs-via-proxy", false, "")
+	fs.BoolVar(&o.fromTarget, "configs-from-target", false, "")
 	fs.BoolVar(&o.allowSame, "allow-same-operator", false, "")
 	fs.BoolVar(&o.jsonOut, "json", false, "")
 	fs.BoolVar(&o.version, "version", false, "")
@@ -266,6 +276,12 @@ func (o *options) clientOptions(logger *slog.Logger) (client.Options, error) {
 			co.Resolve[hp] = net.JoinHostPort(addr, port)
 		}
 	}
+	if o.viaProxy && o.fromTarget {
+		return co, usageErr("-configs-via-proxy and -configs-from-target exclude each other")
+	}
+	if (o.viaProxy || o.fromTarget) && (o.configHex != "" || o.cfgFile != "") {
+		return co, usageErr("-config and -config-file fetch nothing: drop -configs-via-proxy and -configs-from-target")
+	}
 	switch {
 	case o.configHex != "" || o.cfgFile != "":
 		var b []byte
@@ -284,8 +300,14 @@ func (o *options) clientOptions(logger *slog.Logger) (client.Options, error) {
 			return co, fmt.Errorf("reading configs: %w", err)
 		}
 		co.ConfigSource, co.StaticConfigs = client.ConfigStatic, b
-	case o.viaProxy:
+	case o.fromTarget:
+		co.ConfigSource = client.ConfigFromTarget
+	case o.viaProxy || len(o.proxies) > 0:
+		// With a proxy, configs come through it unless the user accepts
+		// the cost of fetching them from the target.
 		co.ConfigSource = client.ConfigViaProxy
+	default:
+		co.ConfigSource = client.ConfigFromTarget // direct: nothing to hide
 	}
 	return co, nil
 }
@@ -433,8 +455,8 @@ func runConfigs(ctx context.Context, o *options, pos []string, logger *slog.Logg
 		return usageErr("configs takes no arguments")
 	}
 	if len(o.proxies) == 0 && !o.viaProxy {
-		// Fetching configs from the target directly needs no proxy; say so
-		// rather than refuse, since only the address (no query) is exposed.
+		// Fetching configs from the target directly needs no proxy: only
+		// the address is exposed, and no query follows.
 		o.direct = true
 	}
 	c, err := newClient(o, logger)
@@ -616,6 +638,16 @@ func runStub(ctx context.Context, o *options, pos []string, logger *slog.Logger)
 	}
 	if err := st.Listen(); err != nil {
 		return err
+	}
+	if o.fromTarget && len(o.proxies) > 0 {
+		// Fetch the configs now, so that no direct fetch to the target
+		// precedes the first query; the client refreshes them in the
+		// background from then on.
+		wctx, cancel := context.WithTimeout(ctx, o.timeout)
+		if _, err := c.Configs(wctx); err != nil {
+			logger.Warn("fetching odoh configs at startup failed; fetching with the first query", "err", err)
+		}
+		cancel()
 	}
 	logger.Info("odoh stub listening", "addr", st.LocalAddr(), "http3", o.http3,
 		"proxies", len(o.proxies), "targets", len(o.targets), "cache", cacheSize)

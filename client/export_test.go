@@ -1,0 +1,10 @@
+package client
+
+import "time"
+
+// SetFetchDelays replaces the delays of background config fetches (before
+// expiry, given the configs' lifetime, and after a 401), so that tests need
+// not wait for real max-ages. Call it before the first query.
+func SetFetchDelays(c *Client, refresh func(ttl time.Duration) time.Duration, refetch func() time.Duration) {
+	c.refreshIn, c.refetchIn = refresh, refetch
+}
