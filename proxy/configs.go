@@ -37,6 +37,7 @@ var errConfigsBusy = errors.New("too many configs fetches in progress")
 type configEntry struct {
 	done    chan struct{} // closed when the fetch finished
 	body    []byte        // a well-framed ObliviousDoHConfigs list
+	fetched time.Time
 	expires time.Time
 	err     *upstreamError
 }
@@ -170,6 +171,28 @@ func (c *configCache) evictLocked(now time.Time) {
 	}
 }
 
+// markStale drops t's cached configs after the target refused a query's
+// key (401), so that the next configs request fetches the target's new
+// ones instead of serving the old until they expire. Configs younger than
+// minAge stay: clients cannot make the proxy fetch a target's configs more
+// often than that.
+func (c *configCache) markStale(t *target, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[t.key]
+	if e == nil {
+		return
+	}
+	select {
+	case <-e.done:
+	default:
+		return // being fetched right now
+	}
+	if e.err == nil && now.Sub(e.fetched) >= c.minAge {
+		delete(c.m, t.key)
+	}
+}
+
 // purge forgets everything (after a policy change).
 func (c *configCache) purge() {
 	c.mu.Lock()
@@ -225,7 +248,8 @@ func (c *configCache) accept(e *configEntry, resp *http.Response) *upstreamError
 	if s, ok := maxAge(resp.Header.Get("Cache-Control")); ok {
 		age = min(max(time.Duration(s)*time.Second, c.minAge), c.maxAge)
 	}
-	e.expires = time.Now().Add(age)
+	e.fetched = time.Now()
+	e.expires = e.fetched.Add(age)
 	return nil
 }
 

@@ -285,3 +285,73 @@ func TestConfigsRelayChecksBody(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigsRefreshAfter401: after a target changes its keys, its 401 to
+// a relayed query drops the proxy's cached configs, so a client refreshing
+// through the relay gets the new ones rather than the stale ones for up to
+// ConfigsMaxAge; configs younger than ConfigsMinAge are kept, so 401s
+// cannot make the proxy refetch more often than that.
+func TestConfigsRefreshAfter401(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	oldCfg, newCfg := testConfigs(t), testConfigs(t)
+	var current atomic.Pointer[[]byte]
+	current.Store(&oldCfg)
+	var fetches atomic.Int32
+	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.URL.Path == ConfigsPath {
+			fetches.Add(1)
+			w.Header().Set("Cache-Control", "max-age=3600")
+			_, _ = w.Write(*current.Load())
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusUnauthorized) // every query uses an old key now
+	})
+	const minAge = 300 * time.Millisecond
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ConfigsMinAge: minAge})
+	cfgURL := tp.base + ConfigsPath + "?targethost=" + tgt.hostPort()
+	getConfigs := func() []byte {
+		t.Helper()
+		resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, cfgURL, nil))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("configs: %d", resp.StatusCode)
+		}
+		return body
+	}
+	query := func() {
+		t.Helper()
+		resp, _ := post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q"), nil)
+		wantProxyStatus(t, resp, http.StatusUnauthorized, "received-status=401")
+	}
+
+	fetchedAt := time.Now()
+	if !bytes.Equal(getConfigs(), oldCfg) {
+		t.Fatal("first configs are not the target's")
+	}
+	current.Store(&newCfg) // the target's seed changes
+
+	// A 401 right after the fetch keeps the configs: no refetch storm.
+	query()
+	if time.Since(fetchedAt) < minAge {
+		if !bytes.Equal(getConfigs(), oldCfg) || fetches.Load() != 1 {
+			t.Fatalf("configs refetched within ConfigsMinAge (%d fetches)", fetches.Load())
+		}
+	}
+
+	time.Sleep(minAge)
+	query()
+	refetchedAt := time.Now()
+	if got := getConfigs(); !bytes.Equal(got, newCfg) {
+		t.Fatalf("after a 401 the relay still serves the stale configs (%d fetches)", fetches.Load())
+	}
+	// More 401s from clients still on the old key do not refetch again.
+	query()
+	query()
+	if !bytes.Equal(getConfigs(), newCfg) {
+		t.Error("new configs lost")
+	}
+	if n := fetches.Load(); n != 2 && time.Since(refetchedAt) < minAge {
+		t.Errorf("%d configs fetches, want 2", n)
+	}
+}

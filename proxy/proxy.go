@@ -146,6 +146,9 @@ type Config struct {
 	// MaxIdleConnsPerTarget bounds pooled idle connections per target.
 	MaxIdleConnsPerTarget int
 	// ConfigsMinAge and ConfigsMaxAge clamp the caching of target configs.
+	// A target's 401 to a query drops its cached configs (it changed its
+	// keys), but only configs older than ConfigsMinAge: that also bounds
+	// how often clients can make the proxy refetch them.
 	ConfigsMinAge, ConfigsMaxAge time.Duration
 	// MaxCachedConfigs bounds the number of targets with cached configs
 	// (entries being fetched included; a miss that finds the cache full of
@@ -476,6 +479,11 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if resp.StatusCode/100 == 2 && !isODoHType(ct) {
 		h.failReceived(w, http.StatusBadGateway, errProtocol, "target response is not "+odoh.ContentType, resp.StatusCode)
 		return
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The target no longer has the key the client used (RFC 9230 §4.3):
+		// the client will refetch configs through us, so ours are stale.
+		h.configs.markStale(t, time.Now())
 	}
 	hdr := w.Header()
 	if len(ct) > 0 {
