@@ -93,6 +93,10 @@ type config struct {
 	paddingBlock                                              int
 	log                                                       cli.LogConfig
 	runtime                                                   cli.Runtime
+	// onServing, if set, gets the query server and the admin address once
+	// they listen: tests use it to break the server from under the daemon.
+	// No flag sets it.
+	onServing func(srv *httpserve.Server, adminAddr string)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -328,30 +332,23 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		"cache_size", c.cacheSize, "rotate", c.rotate.String(), "seeded", seed != nil,
 		"version", buildinfo.Read(version).Version)
 
+	// If either server stops serving on its own, the other stops too and
+	// the daemon exits non-zero, rather than answering /readyz with nothing
+	// serving queries. The admin server shuts down last.
+	servers := cli.NewGroup(srv)
+	if adm != nil {
+		servers = cli.NewGroup(srv, adm)
+	}
+	if c.onServing != nil {
+		c.onServing(srv, adminAddr(adm))
+	}
 	return cli.Run(ctx, logger, cli.Hooks{
-		Start: func(ctx context.Context) error {
-			errc := make(chan error, 2)
-			go func() { errc <- srv.Serve(ctx) }()
-			if adm != nil {
-				go func() { errc <- adm.Serve(ctx) }()
-			}
-			err := <-errc
-			if adm != nil {
-				err = errors.Join(err, <-errc)
-			}
-			return err
-		},
+		Start:        servers.Serve,
 		Stopping:     func() { d.draining.Store(true) },
 		Lameduck:     c.lameduck,
 		DrainTimeout: c.drainTimeout,
-		Drain: func(ctx context.Context) error {
-			err := srv.Shutdown(ctx)
-			if adm != nil {
-				err = errors.Join(err, adm.Shutdown(ctx))
-			}
-			return err
-		},
-		Reload: d.reload,
+		Drain:        servers.Shutdown,
+		Reload:       d.reload,
 	})
 }
 

@@ -16,4 +16,6 @@
 // The lifecycle ([Run]) follows what operators of DNS daemons expect:
 // SIGTERM or SIGINT fails readiness first, then drains in-flight work
 // under a fresh timeout; SIGHUP reloads and keeps the old state on error.
+// A [Group] serves a daemon's listeners as one: if one stops serving, the
+// others stop and Run returns the error, so the daemon exits non-zero.
 package cli
