@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -207,4 +209,34 @@ func TestUpstreamHeaderLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCloseFreesUDPSocket: in HTTP/3 upstream mode Close releases the UDP
+// socket the proxy opened (quic.Transport.Close leaves it open), so its
+// port can be bound again.
+func TestCloseFreesUDPSocket(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	h, err := New(Config{TargetHTTP3: true, RootCAs: ca.Pool(), Resolver: noResolver(),
+		Policy: Policy{Allow: []string{tgt.hostPort()}}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Use the socket for a real exchange first.
+	req := httptest.NewRequest(http.MethodPost, "/dns-query?targethost="+tgt.hostPort()+"&targetpath=%2Fdns-query", strings.NewReader("q"))
+	req.Header.Set("Content-Type", odoh.ContentType)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("query over HTTP/3: %d %s", rec.Code, rec.Header().Get("Proxy-Status"))
+	}
+	addr := h.dialer.quic.Conn.LocalAddr().(*net.UDPAddr)
+	if err := h.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	pc, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		t.Fatalf("port %d still bound after Close: %v", addr.Port, err)
+	}
+	pc.Close()
 }

@@ -306,7 +306,8 @@ func (h *Handler) buildUpstream(cfg Config) error {
 		h.upstream = rt
 		h.closeRT = func() error {
 			err := rt.Close()
-			return errors.Join(err, h.dialer.quic.Close())
+			// quic.Transport.Close leaves a Conn it did not create open.
+			return errors.Join(err, h.dialer.quic.Close(), udp.Close())
 		}
 		return nil
 	}
