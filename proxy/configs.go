@@ -81,7 +81,11 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, ue.status, ue.kind, "", resultFor(ue.status))
 			return
 		}
-		// The client gave up waiting.
+		if clientGone(r) {
+			h.clientClosed()
+			return
+		}
+		// The client's context ended otherwise (a deadline of its own).
 		h.fail(w, http.StatusGatewayTimeout, errResponseTimeout, "", resUpstreamTimeout)
 		return
 	}

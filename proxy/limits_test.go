@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -239,4 +240,76 @@ func TestCloseFreesUDPSocket(t *testing.T) {
 		t.Fatalf("port %d still bound after Close: %v", addr.Port, err)
 	}
 	pc.Close()
+}
+
+// resultCount reads odoh_proxy_requests_total{result=name} from tp.
+func (tp *testProxy) resultCount(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := tp.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "odoh_proxy_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == name {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestClientClosed: a client that goes away while its query is at the
+// target (or while it waits for configs) is counted as client_closed, not
+// as a failure of the target. Before, it was a 502 destination_unavailable
+// counted as upstream_error.
+func TestClientClosed(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	arrived := make(chan struct{}, 2)
+	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // never answers; the proxy gives up when its client does
+	})
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
+	for i, u := range []string{
+		tp.queryURL(tgt.hostPort(), "%2Fdns-query"),
+		tp.base + ConfigsPath + "?targethost=" + tgt.hostPort(),
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		method := http.MethodPost
+		if i == 1 {
+			method = http.MethodGet
+		}
+		req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader("q"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", odoh.ContentType)
+		errc := make(chan error, 1)
+		go func() {
+			resp, err := tp.h2.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			errc <- err
+		}()
+		<-arrived
+		cancel()
+		if err := <-errc; err == nil {
+			t.Fatalf("%s: request succeeded after cancel", method)
+		}
+		want := float64(i + 1)
+		waitFor(t, "client_closed to count", func() bool { return tp.resultCount(t, "client_closed") == want })
+	}
+	for _, name := range []string{"upstream_error", "upstream_timeout"} {
+		if n := tp.resultCount(t, name); n != 0 {
+			t.Errorf("%s = %v after clients went away", name, n)
+		}
+	}
 }

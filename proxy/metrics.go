@@ -17,11 +17,12 @@ const (
 	resUpstreamError                 // 502
 	resUpstreamTimeout               // 504
 	resConfigs                       // configs relayed
+	resClientClosed                  // the client went away before its answer
 	numResults
 )
 
 var resultNames = [numResults]string{
-	"forwarded", "bad_request", "denied", "rate_limited", "upstream_error", "upstream_timeout", "configs",
+	"forwarded", "bad_request", "denied", "rate_limited", "upstream_error", "upstream_timeout", "configs", "client_closed",
 }
 
 func resultFor(status int) result {
@@ -46,7 +47,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "odoh_proxy_requests_total",
-		Help: "Requests answered, by result: forwarded (the target's answer, any status), bad_request, denied, rate_limited, upstream_error, upstream_timeout, configs.",
+		Help: "Requests answered, by result: forwarded (the target's answer, any status), bad_request, denied, rate_limited, upstream_error, upstream_timeout, configs, client_closed (the client went away first; not the target's fault).",
 	}, []string{"result"})
 	m := &metrics{
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{

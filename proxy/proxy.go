@@ -190,6 +190,8 @@ type Config struct {
 //     502 with error=http_protocol_error when it answers 2xx without the
 //     ODoH media type; 504 with error=http_response_timeout when it is
 //     slower than ResponseTimeout.
+//   - Nothing to a client that went away before its answer (counted as
+//     client_closed, not as an upstream error).
 //   - Otherwise the target's status and body, unchanged, with its
 //     Content-Type and Cache-Control (no-store if it sent none) and
 //     "Proxy-Status: NAME; received-status=CODE".
@@ -429,6 +431,9 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		h.fail(w, http.StatusRequestTimeout, errRequestError, "body read timeout", resBadRequest)
 		return
+	case err != nil && clientGone(r):
+		h.clientClosed()
+		return
 	case err != nil:
 		h.fail(w, http.StatusBadRequest, errRequestError, "reading body failed", resBadRequest)
 		return
@@ -465,6 +470,12 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	h.metrics.upstreamDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
+		if clientGone(r) {
+			// Canceling the client's request aborted the exchange; the
+			// target did nothing wrong.
+			h.clientClosed()
+			return
+		}
 		ue := classify(ctx, err)
 		h.fail(w, ue.status, ue.kind, "", resultFor(ue.status))
 		return
@@ -563,6 +574,18 @@ func (h *Handler) roundTrip(ctx context.Context, u *url.URL, ex *exchange) (*htt
 		Host:          u.Host,
 	}
 	return h.upstream.RoundTrip(req.WithContext(ctx))
+}
+
+// clientGone reports whether r's client went away (net/http and quic-go
+// cancel the request's context when its stream or connection ends).
+func clientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
+}
+
+// clientClosed counts a request whose client left before its answer; there
+// is nobody to answer.
+func (h *Handler) clientClosed() {
+	h.metrics.results[resClientClosed].Inc()
 }
 
 // fail answers with a proxy-generated error.
