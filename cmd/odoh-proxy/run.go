@@ -343,9 +343,9 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		Addr:      c.listen,
 		Handler:   d.handler,
 		TLSConfig: d.certs.TLSConfig(),
-		// The HTTP/3 server logs every request at debug level, with its
-		// URL (the target): never let that through.
-		Logger:               slog.New(minLevel{logger.Handler(), slog.LevelInfo}),
+		// httpserve keeps quic-go's per-request debug lines (their URIs
+		// name targets) and client addresses out of this logger.
+		Logger:               logger,
 		DisableHTTP3:         c.noHTTP3,
 		ReadHeaderTimeout:    c.readHeaderTimeout,
 		ReadTimeout:          c.readTimeout,
@@ -429,22 +429,4 @@ func (d *daemon) reload() error {
 		d.log.Info("allowlist reloaded", "targets", len(pol.Allow))
 	}
 	return errors.Join(errs...)
-}
-
-// minLevel drops records below a level, whatever the wrapped handler's.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= m.min && m.Handler.Enabled(ctx, l)
-}
-
-func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{m.Handler.WithAttrs(a), m.min}
-}
-
-func (m minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{m.Handler.WithGroup(name), m.min}
 }
