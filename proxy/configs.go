@@ -208,6 +208,10 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 	h := c.h
 	defer close(e.done)
 	defer func() {
+		if e.err != nil {
+			// No client data here: a fetch serves every client waiting.
+			h.log.Debug("fetching target configs failed", "target", t.key, "proxy_status", e.err.kind, "err", e.err.err)
+		}
 		c.mu.Lock()
 		c.fetching--
 		if e.err != nil && c.m[t.key] == e {

@@ -109,8 +109,17 @@ func TestConfigsRelayFailure(t *testing.T) {
 	})
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ConfigsMinAge: 30 * time.Second})
 	u := tp.base + ConfigsPath + "?targethost=" + tgt.hostPort()
-	resp, _ := do(t, tp.h2, mustRequest(t, http.MethodGet, u, nil))
+	resp, _ := do(t, clientFrom(t, ca, "127.0.0.2"), mustRequest(t, http.MethodGet, u, nil))
 	wantProxyStatus(t, resp, 502, errProtocol)
+	// The operator learns why, at debug level, and nothing about the client.
+	logs := tp.logs.String()
+	if !strings.Contains(logs, "level=DEBUG") || !strings.Contains(logs, "fetching target configs failed") ||
+		!strings.Contains(logs, "target="+tgt.hostPort()) || !strings.Contains(logs, "proxy_status="+errProtocol) {
+		t.Errorf("configs fetch failure not logged at debug:\n%s", logs)
+	}
+	if strings.Contains(logs, "127.0.0.2") {
+		t.Errorf("client address logged:\n%s", logs)
+	}
 	fail.Store(false)
 	resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, u, nil))
 	if resp.StatusCode != 200 || !bytes.Equal(body, configs) {

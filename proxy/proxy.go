@@ -159,8 +159,9 @@ type Config struct {
 	// every client waiting for that target's configs.
 	MaxConfigsFetches int
 
-	// Logger receives operational events (never per-request ones); nil
-	// means slog.Default().
+	// Logger receives operational events, never per-request ones and
+	// never client addresses: today only failed configs fetches, at debug
+	// level, naming the (allowlisted) target. Nil means slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the proxy's metrics; nil registers none.
 	Registerer prometheus.Registerer
@@ -365,8 +366,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Shared, never-mutated header values (capacity = length, so an append
-// by anyone copies).
+// Header values shared by every response. They are never mutated: the
+// handler only assigns them and net/http only reads them (capacity =
+// length, so an append by anyone copies).
 var (
 	noStore     = []string{"no-store"}
 	allowPost   = []string{"POST"}
@@ -613,17 +615,11 @@ func writeError(w http.ResponseWriter, status int) {
 	_, _ = io.WriteString(w, http.StatusText(status)+"\n")
 }
 
-// isODoHType reports whether a Content-Type header is the ODoH media type
-// (type and subtype compared case-insensitively; parameters ignored).
+// isODoHType reports whether a Content-Type header is exactly one value
+// naming the ODoH media type (odoh.IsContentType: case-insensitive,
+// parameters ignored).
 func isODoHType(v []string) bool {
-	if len(v) != 1 {
-		return false
-	}
-	s := v[0]
-	if i := strings.IndexByte(s, ';'); i >= 0 {
-		s = s[:i]
-	}
-	return strings.EqualFold(strings.TrimSpace(s), odoh.ContentType)
+	return len(v) == 1 && odoh.IsContentType(v[0])
 }
 
 // queryTarget extracts targethost and targetpath (percent-decoded) from a

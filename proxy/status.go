@@ -111,7 +111,8 @@ func classifyNet(err error) string {
 }
 
 // statusHeaders pre-renders the Proxy-Status values of the hot path so that
-// forwarding a response allocates no header strings.
+// forwarding a response allocates no header strings. The slices are shared
+// by all responses and never mutated (net/http only reads them).
 type statusHeaders struct {
 	name     string
 	received [600][]string // received-status=N for N in 100..599
