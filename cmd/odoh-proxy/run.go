@@ -294,6 +294,13 @@ type daemon struct {
 }
 
 func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan os.Signal) error {
+	if signals == nil {
+		// Handle signals before "serving" is logged: an orchestrator may
+		// stop the relay as soon as it reads that line.
+		ch, stop := cli.NotifySignals()
+		defer stop()
+		signals = ch
+	}
 	d := &daemon{c: c, log: logger}
 	var err error
 	if d.certs, err = certs.NewReloader(c.certFile, c.keyFile); err != nil {

@@ -239,6 +239,10 @@ type daemon struct {
 }
 
 func serve(ctx context.Context, c *config, logger *slog.Logger) error {
+	// Handle signals before "serving" is logged: an orchestrator may stop
+	// the daemon as soon as it reads that line.
+	signals, stopSignals := cli.NotifySignals()
+	defer stopSignals()
 	d := &daemon{c: c, log: logger}
 	var err error
 	if d.certs, err = certs.NewReloader(c.certFile, c.keyFile); err != nil {
@@ -349,6 +353,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		DrainTimeout: c.drainTimeout,
 		Drain:        servers.Shutdown,
 		Reload:       d.reload,
+		Signals:      signals,
 	})
 }
 

@@ -41,7 +41,8 @@ type Hooks struct {
 	// its old state, and the error is logged. Optional.
 	Reload func() error
 	// Signals, when not nil, replaces the process's SIGINT, SIGTERM and
-	// SIGHUP (for tests).
+	// SIGHUP: NotifySignals, started early, or a test's channel. Nil means
+	// Run calls NotifySignals itself.
 	Signals <-chan os.Signal
 }
 
@@ -61,9 +62,8 @@ func Run(ctx context.Context, logger *slog.Logger, h Hooks) error {
 	}
 	sigs := h.Signals
 	if sigs == nil {
-		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-		defer signal.Stop(ch)
+		ch, stop := NotifySignals()
+		defer stop()
 		sigs = ch
 	}
 
@@ -148,6 +148,17 @@ func Run(ctx context.Context, logger *slog.Logger, h Hooks) error {
 		startErr = errors.New("service did not stop after draining")
 	}
 	return errors.Join(drainErr, startErr)
+}
+
+// NotifySignals relays SIGINT, SIGTERM and SIGHUP to the returned channel,
+// for Hooks.Signals, until stop is called. A daemon calls it before it
+// announces that it serves: a stop signal sent as soon as that line is
+// logged would otherwise arrive before Run handles signals, and kill the
+// process instead of draining it.
+func NotifySignals() (signals <-chan os.Signal, stop func()) {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
 }
 
 func reload(logger *slog.Logger, fn func() error) {
