@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,6 +102,13 @@ type Options struct {
 	// Proxies are proxy URI templates (RFC 6570, with targethost and
 	// targetpath), plain https proxy URLs, or ODoH relay stamps (sdns://).
 	// Each query goes through a random healthy proxy.
+	//
+	// A relay stamp's Hashes pin the relay: a TLS connection to its host
+	// name (any port) must, besides the usual verification, have a
+	// certificate in its verified chain whose TBSCertificate has one of
+	// the SHA-256 hashes (stamps for the same host add up). Its Addr is
+	// dialled for the relay's host:port, unless Resolve maps it. Its
+	// Bootstrap resolvers are not used.
 	Proxies []string
 	// Targets are target URLs (https://host[:port]/dns-query) or ODoH
 	// target stamps. Each query goes to a random healthy target.
@@ -116,7 +125,8 @@ type Options struct {
 	// RootCAs verifies servers; nil means the system roots.
 	RootCAs *x509.CertPool
 	// Resolve maps "host:port" to the "ip:port" actually dialled, like
-	// curl --resolve; TLS still verifies the URL's host name.
+	// curl --resolve; TLS still verifies the URL's host name. It wins over
+	// a relay stamp's Addr.
 	Resolve map[string]string
 	// Timeout bounds each Exchange. Zero means DefaultTimeout.
 	Timeout time.Duration
@@ -167,6 +177,10 @@ type Client struct {
 
 	proxies []*endpoint
 	targets []*target
+	// resolve is Options.Resolve plus the relay stamps' addresses; pins
+	// maps a lower-case relay host name to its stamps' hashes.
+	resolve map[string]string
+	pins    map[string][][]byte
 	// urls[p][t] is the expanded URL for proxy p and target t.
 	urls [][]string
 
@@ -241,12 +255,19 @@ func New(opts Options) (*Client, error) {
 		}
 		c.targets = append(c.targets, t)
 	}
+	c.resolve = map[string]string{}
 	for _, s := range opts.Proxies {
-		p, err := parseProxy(s)
+		p, st, err := parseProxy(s)
 		if err != nil {
 			return nil, err
 		}
 		c.proxies = append(c.proxies, &endpoint{tmpl: p})
+		if err := c.addStamp(st); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range opts.Resolve {
+		c.resolve[k] = v
 	}
 	if len(c.proxies) == 0 {
 		if !opts.Direct {
@@ -301,6 +322,9 @@ func New(opts Options) (*Client, error) {
 
 func (c *Client) setupHTTP() error {
 	tlsConf := &tls.Config{RootCAs: c.opts.RootCAs, MinVersion: tls.VersionTLS12}
+	if len(c.pins) > 0 {
+		tlsConf.VerifyConnection = c.verifyPins
+	}
 	var rt http.RoundTripper
 	if c.opts.HTTP3 {
 		udp, err := net.ListenUDP("udp", nil)
@@ -349,7 +373,7 @@ func (c *Client) setupHTTP() error {
 }
 
 func (c *Client) mapAddr(addr string) string {
-	if a, ok := c.opts.Resolve[addr]; ok {
+	if a, ok := c.resolve[addr]; ok {
 		return a
 	}
 	return addr
@@ -702,18 +726,106 @@ func parseTarget(s string) (*target, error) {
 	return &target{url: u, str: u.String()}, nil
 }
 
-func parseProxy(s string) (*ProxyTemplate, error) {
-	if strings.HasPrefix(s, stampPrefix) {
-		st, err := ParseStamp(s)
-		if err != nil {
-			return nil, err
-		}
-		if st.Proto != StampODoHRelay {
-			return nil, fmt.Errorf("proxy stamp %q is not an ODoH relay stamp", s)
-		}
-		s = st.URL()
+// parseProxy parses a proxy template, URL or relay stamp; the stamp is nil
+// for the first two.
+func parseProxy(s string) (*ProxyTemplate, *Stamp, error) {
+	if !strings.HasPrefix(s, stampPrefix) {
+		p, err := ParseProxyTemplate(s)
+		return p, nil, err
 	}
-	return ParseProxyTemplate(s)
+	st, err := ParseStamp(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Proto != StampODoHRelay {
+		return nil, nil, fmt.Errorf("proxy stamp %q is not an ODoH relay stamp", s)
+	}
+	p, err := ParseProxyTemplate(st.URL())
+	return p, &st, err
+}
+
+// addStamp records a relay stamp's address and certificate pins.
+func (c *Client) addStamp(st *Stamp) error {
+	if st == nil {
+		return nil
+	}
+	u, err := url.Parse(st.URL())
+	if err != nil {
+		return fmt.Errorf("relay stamp %s: %w", st.URL(), err)
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		port = "443"
+	}
+	if st.Addr != "" {
+		addr, err := stampAddr(st.Addr, port)
+		if err != nil {
+			return fmt.Errorf("relay stamp %s: %w", st.URL(), err)
+		}
+		c.resolve[net.JoinHostPort(host, port)] = addr
+	}
+	for _, h := range st.Hashes {
+		if len(h) != sha256.Size {
+			return fmt.Errorf("relay stamp %s: a %d-byte certificate hash, want %d (SHA-256)", st.URL(), len(h), sha256.Size)
+		}
+		if c.pins == nil {
+			c.pins = map[string][][]byte{}
+		}
+		c.pins[host] = append(c.pins[host], h)
+	}
+	return nil
+}
+
+// stampAddr turns a stamp's address (IP, IP:port, [IPv6] or [IPv6]:port)
+// into ip:port, with port when the stamp gives none.
+func stampAddr(a, port string) (string, error) {
+	ip := a
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		ip, port = h, p
+	}
+	ip = strings.Trim(ip, "[]")
+	if _, err := netip.ParseAddr(ip); err != nil {
+		return "", fmt.Errorf("address %q is not an IP address", a)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("address %q: bad port", a)
+	}
+	return net.JoinHostPort(ip, port), nil
+}
+
+// verifyPins runs after the usual certificate verification: a connection
+// to a pinned relay host needs a certificate in its verified chain whose
+// TBSCertificate hashes to one of the pins. An IP-literal host sends no
+// SNI, so there the pins of every pinned IP the leaf is valid for apply.
+func (c *Client) verifyPins(cs tls.ConnectionState) error {
+	var pins [][]byte
+	if cs.ServerName != "" {
+		pins = c.pins[strings.ToLower(cs.ServerName)]
+	} else if len(cs.PeerCertificates) > 0 {
+		for h, p := range c.pins {
+			if _, err := netip.ParseAddr(h); err == nil && cs.PeerCertificates[0].VerifyHostname(h) == nil {
+				pins = append(pins, p...)
+			}
+		}
+	}
+	if len(pins) == 0 {
+		return nil
+	}
+	for _, chain := range cs.VerifiedChains {
+		for _, cert := range chain {
+			sum := sha256.Sum256(cert.RawTBSCertificate)
+			for _, p := range pins {
+				if bytes.Equal(sum[:], p) {
+					return nil
+				}
+			}
+		}
+	}
+	name := cs.ServerName
+	if name == "" {
+		name = "at an IP address"
+	}
+	return fmt.Errorf("relay %s: %w", name, ErrPinMismatch)
 }
 
 func hostOnly(hostport string) string {

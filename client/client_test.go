@@ -2,6 +2,10 @@ package client_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -612,4 +616,91 @@ func TestConfigRelayFailureBlamesProxy(t *testing.T) {
 		return
 	}
 	t.Fatal("proxy 0 was never tried first")
+}
+
+// A relay stamp's certificate hashes are enforced on top of the usual
+// verification, and its address is dialled for its host: here the stamp
+// names localhost on a port where nothing listens, and only its Addr leads
+// to the proxy.
+func TestRelayStampPinsAndAddr(t *testing.T) {
+	protos(t, func(t *testing.T, h3 bool) {
+		s := newStack(t, 1)
+		blk, _ := pem.Decode(s.ca.CertPEM())
+		if blk == nil {
+			t.Fatal("no CA certificate")
+		}
+		caCert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := tls.Dial("tcp", s.psrvs[0].Addr, &tls.Config{RootCAs: s.ca.Pool(), ServerName: "localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := conn.ConnectionState().PeerCertificates[0]
+		_ = conn.Close()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, deadPort, _ := net.SplitHostPort(ln.Addr().String())
+		_ = ln.Close()
+
+		hash := func(b []byte) []byte { h := sha256.Sum256(b); return h[:] }
+		wrong := hash([]byte("not a certificate"))
+		testCases := []struct {
+			name   string
+			hashes [][]byte
+			ok     bool
+		}{
+			{"no pin", nil, true},
+			{"ca pin", [][]byte{hash(caCert.RawTBSCertificate)}, true},
+			{"leaf pin", [][]byte{hash(leaf.RawTBSCertificate)}, true},
+			{"one of two", [][]byte{wrong, hash(leaf.RawTBSCertificate)}, true},
+			{"wrong pin", [][]byte{wrong}, false},
+			{"pin of the whole certificate", [][]byte{hash(leaf.Raw)}, false},
+		}
+		for _, tc := range testCases {
+			t.Run(tc.name, func(t *testing.T) {
+				st := client.Stamp{Proto: client.StampODoHRelay, Addr: s.psrvs[0].Addr, Hashes: tc.hashes,
+					Host: "localhost:" + deadPort, Path: "/dns-query"}
+				o := s.options(h3)
+				o.Proxies = []string{st.String()}
+				before := s.proxies[0].Requests.Load()
+				c := s.client(t, o)
+				_, err := c.Exchange(t.Context(), query("pin.example.", dns.TypeA))
+				if tc.ok {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if s.proxies[0].Requests.Load() == before {
+						t.Fatal("the query did not reach the proxy")
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), "pinned hashes") {
+					t.Fatalf("err = %v, want a pin mismatch", err)
+				}
+				if !errors.Is(err, client.ErrPinMismatch) {
+					t.Errorf("err = %v, want ErrPinMismatch", err)
+				}
+				if n := s.proxies[0].Requests.Load() - before; n != 0 {
+					t.Errorf("proxy served %d requests over an unpinned connection", n)
+				}
+			})
+		}
+	})
+}
+
+func TestRelayStampBadFields(t *testing.T) {
+	for _, st := range []client.Stamp{
+		{Proto: client.StampODoHRelay, Addr: "relay.example", Host: "relay.example", Path: "/p"},
+		{Proto: client.StampODoHRelay, Addr: "192.0.2.1:99999", Host: "relay.example", Path: "/p"},
+		{Proto: client.StampODoHRelay, Hashes: [][]byte{{1, 2, 3}}, Host: "relay.example", Path: "/p"},
+	} {
+		_, err := client.New(client.Options{Proxies: []string{st.String()}, Targets: []string{"https://odoh.example.net/dns-query"}})
+		if err == nil {
+			t.Errorf("stamp %+v accepted", st)
+		}
+	}
 }

@@ -26,6 +26,9 @@ var (
 	// its configs again, or, with ConfigFromTarget and a proxy, before a
 	// background fetch brought newer configs.
 	ErrKeyMismatch = errors.New("target key mismatch after config refresh")
+	// ErrPinMismatch: no certificate in a relay's verified chain matches
+	// the certificate hashes of its stamp.
+	ErrPinMismatch = errors.New("no certificate in the verified chain matches the relay stamp's pinned hashes")
 	// ErrConfig: the target's configs could not be obtained or used.
 	ErrConfig = errors.New("target configs unavailable")
 )

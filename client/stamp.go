@@ -32,16 +32,19 @@ const stampPrefix = "sdns://"
 type Stamp struct {
 	Proto StampProto
 	Props uint64
-	// Addr is the relay's optional IP address (relay only).
+	// Addr is the relay's optional IP address, with an optional port
+	// (relay only). A Client given the stamp dials it for Host.
 	Addr string
 	// Hashes are SHA-256 hashes of TBSCertificates in the relay's chain
-	// (relay only).
+	// (relay only). A Client given the stamp requires one of them in the
+	// relay's verified chain.
 	Hashes [][]byte
 	// Host is the hostname, with an optional :port.
 	Host string
 	// Path is the absolute HTTP path.
 	Path string
-	// Bootstrap lists resolvers for the relay's name (relay only).
+	// Bootstrap lists resolvers for the relay's name (relay only). A
+	// Client does not use them: give Addr, or Options.Resolve.
 	Bootstrap []string
 }
 

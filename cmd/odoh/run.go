@@ -41,7 +41,8 @@ Options (every flag also reads ODOH_<FLAG>, e.g. ODOH_PROXY, ODOH_TARGET;
 a flag beats the environment):
   -proxy URL            proxy URI template (RFC 6570, e.g.
                         https://proxy.example/dns-query{?targethost,targetpath}),
-                        plain https URL or relay stamp; repeatable
+                        plain https URL or relay stamp (a stamp's certificate
+                        hashes are enforced and its address is dialled); repeatable
   -target URL           target URL (https://host/dns-query) or target stamp; repeatable
   -direct               allow querying the target without a proxy
   -http3                use HTTP/3 instead of HTTP/2
