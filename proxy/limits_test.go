@@ -313,3 +313,37 @@ func TestClientClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyDeadlineOnlyBoundsBody: BodyReadTimeout bounds reading the
+// body, not the exchange: a target slower than it still answers, over each
+// client protocol (on HTTP/1.1 the deadline is the connection's).
+func TestBodyDeadlineOnlyBoundsBody(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	const bodyTimeout = 200 * time.Millisecond
+	tgt.setRespond(func(w http.ResponseWriter, _ *http.Request, body []byte) {
+		time.Sleep(2 * bodyTimeout)
+		w.Header().Set("Content-Type", odoh.ContentType)
+		_, _ = w.Write(body)
+	})
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, BodyReadTimeout: bodyTimeout})
+	h1 := &http.Transport{TLSClientConfig: ca.ClientTLS()} // a custom TLS config without ForceAttemptHTTP2: HTTP/1.1
+	t.Cleanup(h1.CloseIdleConnections)
+	for _, tc := range []struct {
+		major int
+		c     *http.Client
+	}{
+		{1, &http.Client{Transport: h1, Timeout: 10 * time.Second}},
+		{2, tp.h2},
+		{3, tp.h3},
+	} {
+		resp, body := post(t, tc.c, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q1"), nil)
+		if resp.ProtoMajor != tc.major {
+			t.Fatalf("client spoke %s, want major %d", resp.Proto, tc.major)
+		}
+		wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+		if string(body) != "q1" {
+			t.Errorf("HTTP/%d: body %q", tc.major, body)
+		}
+	}
+}

@@ -551,9 +551,8 @@ func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []
 	timed := rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) == nil
 	buf, err := readBody(r.Body, buf, r.ContentLength, h.maxRequestBody)
 	if timed {
-		// Clear it: on HTTP/1 it is the connection's deadline, and net/http's
-		// background read hitting it would cancel the request's context while
-		// the target is still answering.
+		// Clear it: it bounds the body only, and on HTTP/1 it is the
+		// whole connection's deadline, not this request's.
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	return buf, err
