@@ -15,8 +15,9 @@
 # Honesty notes:
 # - The stub's answer cache is disabled (-cache-size 0): every query goes
 #   through the whole chain, so the figure is not a cache benchmark.
-# - The proxy runs with -client-rate 0: all load comes from one address (the
-#   stub), which the default per-client limit (100/s) would throttle to 429s,
+# - The proxy runs with -client-rate 0 -max-concurrent-per-client -1: all load
+#   comes from one address (the stub), which the default per-client limits
+#   (100/s, 64 in progress) would throttle to 429s,
 #   that the stub turns into SERVFAIL answers. dnsperf counts those as
 #   answered, so the NOERROR column says how many answers were real ones.
 # - The target answers from a local zone (-local-zone); the baseline is
@@ -92,7 +93,7 @@ tpid=$!
 taddr=$(wait_log "$work/target.log" listen)
 
 "$work/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
-	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -log-format json 2>"$work/proxy.log" &
+	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/proxy.log" &
 pids+=($!)
 ppid=$!
 paddr=$(wait_log "$work/proxy.log" listen)

@@ -18,8 +18,9 @@
 # machine's cores, so the proxy competes with the target for CPU: the ratio
 # measures the proxy's whole cost, not only its latency.
 #
-# The proxy runs with -client-rate 0: all load comes from one address, which
-# the default per-client limit (100/s) would throttle.
+# The proxy runs with -client-rate 0 -max-concurrent-per-client -1: all load
+# comes from one address, which the default per-client limits (100/s, 64 in
+# progress) would throttle.
 set -euo pipefail
 
 PROCS=${PROCS:-8}
@@ -70,7 +71,7 @@ pids+=("$tpid")
 taddr=$(wait_listen "$work/target.log")
 
 "$work/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
-	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -log-format json 2>"$work/proxy.log" &
+	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/proxy.log" &
 ppid=$!
 pids+=("$ppid")
 paddr=$(wait_listen "$work/proxy.log")

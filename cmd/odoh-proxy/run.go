@@ -86,6 +86,8 @@ type config struct {
 	allowOpen, allowSpecial, targetHTTP3, noHTTP3, showVersion bool
 	maxBody, maxResponseBody, maxConcurrent, clientBurst       int
 	maxClients, maxHeaderBytes, maxStreams                     int
+	maxPerClient, maxConfigsFetches, maxCachedConfigs          int
+	bodyReadTimeout                                            time.Duration
 	clientRate                                                 float64
 	connectTimeout, tlsTimeout, responseTimeout                time.Duration
 	configsMinAge, configsMaxAge                               time.Duration
@@ -125,6 +127,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.clientRate, "client-rate", proxy.DefaultClientRate, "requests per second per client IP or IPv6 /64 (0: no limit)")
 	fs.IntVar(&c.clientBurst, "client-burst", proxy.DefaultClientBurst, "requests a client may send at once")
 	fs.IntVar(&c.maxClients, "max-clients", proxy.DefaultMaxClients, "clients the rate limiter remembers (bounds its memory)")
+	fs.IntVar(&c.maxPerClient, "max-concurrent-per-client", proxy.DefaultMaxConcurrentPerClient, "requests one client IP (or IPv6 /64) may have in progress, body reading included (more: 429; -1: no cap)")
+	fs.DurationVar(&c.bodyReadTimeout, "body-read-timeout", proxy.DefaultBodyReadTimeout, "bound reading a request body (then 408)")
+	fs.IntVar(&c.maxConfigsFetches, "max-configs-fetches", proxy.DefaultMaxConfigsFetches, "configs fetches from targets running at once (more: 503)")
+	fs.IntVar(&c.maxCachedConfigs, "max-cached-configs", proxy.DefaultMaxCachedConfigs, "targets whose configs the relay caches (bounds its memory)")
 	fs.DurationVar(&c.configsMinAge, "configs-min-age", proxy.DefaultConfigsMinAge, "cache relayed target configs at least this long")
 	fs.DurationVar(&c.configsMaxAge, "configs-max-age", proxy.DefaultConfigsMaxAge, "cache relayed target configs at most this long")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
@@ -168,6 +174,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-max-body and -max-response-body must be positive")
 	case c.connectTimeout <= 0 || c.tlsTimeout <= 0 || c.responseTimeout <= 0:
 		return nil, errors.New("timeouts must be positive")
+	case c.maxPerClient == 0 || c.bodyReadTimeout <= 0 || c.maxConfigsFetches <= 0 || c.maxCachedConfigs <= 0:
+		return nil, errors.New("-max-concurrent-per-client must not be 0; -body-read-timeout, -max-configs-fetches and -max-cached-configs must be positive")
 	case c.maxConcurrent <= 0 || c.maxClients <= 0 || c.clientBurst <= 0 || c.clientRate < 0:
 		return nil, errors.New("-max-concurrent, -max-clients and -client-burst must be positive, -client-rate not negative")
 	case c.maxStreams <= 0 || c.maxHeaderBytes <= 0:
@@ -323,24 +331,28 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		rate = -1 // the flag's 0 means no limit
 	}
 	d.handler, err = proxy.New(proxy.Config{
-		Name:                c.name,
-		Policy:              pol,
-		RootCAs:             roots,
-		Resolver:            c.netResolver(),
-		TargetHTTP3:         c.targetHTTP3,
-		MaxRequestBody:      int64(c.maxBody),
-		MaxResponseBody:     int64(c.maxResponseBody),
-		ConnectTimeout:      c.connectTimeout,
-		TLSHandshakeTimeout: c.tlsTimeout,
-		ResponseTimeout:     c.responseTimeout,
-		MaxConcurrent:       c.maxConcurrent,
-		ClientRate:          rate,
-		ClientBurst:         c.clientBurst,
-		MaxClients:          c.maxClients,
-		ConfigsMinAge:       c.configsMinAge,
-		ConfigsMaxAge:       c.configsMaxAge,
-		Logger:              logger,
-		Registerer:          reg,
+		Name:                   c.name,
+		Policy:                 pol,
+		RootCAs:                roots,
+		Resolver:               c.netResolver(),
+		TargetHTTP3:            c.targetHTTP3,
+		MaxRequestBody:         int64(c.maxBody),
+		MaxResponseBody:        int64(c.maxResponseBody),
+		ConnectTimeout:         c.connectTimeout,
+		TLSHandshakeTimeout:    c.tlsTimeout,
+		ResponseTimeout:        c.responseTimeout,
+		MaxConcurrent:          c.maxConcurrent,
+		ClientRate:             rate,
+		ClientBurst:            c.clientBurst,
+		MaxClients:             c.maxClients,
+		MaxConcurrentPerClient: c.maxPerClient,
+		BodyReadTimeout:        c.bodyReadTimeout,
+		MaxConfigsFetches:      c.maxConfigsFetches,
+		MaxCachedConfigs:       c.maxCachedConfigs,
+		ConfigsMinAge:          c.configsMinAge,
+		ConfigsMaxAge:          c.configsMaxAge,
+		Logger:                 logger,
+		Registerer:             reg,
 	})
 	if err != nil {
 		return err

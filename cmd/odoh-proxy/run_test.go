@@ -63,6 +63,9 @@ func TestBadFlags(t *testing.T) {
 		{"-cert", cert, "-key", key},
 		{"-cert", cert, "-key", key, "-allow-target", "t.example", "-response-timeout", "0s"},
 		{"-cert", cert, "-key", key, "-allow-target", "t.example", "extra"},
+		{"-cert", cert, "-key", key, "-allow-target", "t.example", "-max-concurrent-per-client", "0"},
+		{"-cert", cert, "-key", key, "-allow-target", "t.example", "-body-read-timeout", "0s"},
+		{"-cert", cert, "-key", key, "-allow-target", "t.example", "-max-configs-fetches", "0"},
 	} {
 		var errOut bytes.Buffer
 		if code := run(context.Background(), args, io.Discard, &errOut, nil); code != 2 {
