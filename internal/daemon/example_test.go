@@ -1,0 +1,47 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/odohd/odoh/internal/daemon"
+)
+
+// A daemon's run: its own flags next to the server flags, its own handler
+// and what it reloads on SIGHUP besides the certificate.
+func Example() {
+	run := func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		var flags daemon.ServerFlags
+		fs := daemon.NewFlagSet("odoh-echo", stderr, "Usage: odoh-echo -cert FILE -key FILE\n", "")
+		flags.AddFlags(fs, "ODOH_ECHO")
+		greeting := fs.String("greeting", "hello", "what to answer")
+		if err := flags.Parse(fs, args); err != nil {
+			return daemon.FlagsError(stderr, "odoh-echo", err)
+		}
+		if !flags.ShowVersion {
+			if err := flags.Validate(nil); err != nil {
+				return daemon.FlagsError(stderr, "odoh-echo", err)
+			}
+		}
+		return flags.Run("odoh-echo", "v0.1.0", stdout, stderr, func(logger *slog.Logger) error {
+			d, err := daemon.New(&flags, logger, nil)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, *greeting) })
+			return d.Serve(ctx, daemon.Service{Name: "odoh-echo", Version: "v0.1.0", Handler: h,
+				LogAttrs: []any{"greeting", *greeting}})
+		})
+	}
+	// Without -cert and -key it refuses to start.
+	code := run(context.Background(), []string{"-listen", "127.0.0.1:0"}, os.Stdout, os.Stdout)
+	fmt.Println("exit", code)
+	// Output:
+	// odoh-echo: -cert and -key are required
+	// exit 2
+}

@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/odohd/odoh/internal/admin"
+	"github.com/odohd/odoh/internal/buildinfo"
+	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/httpserve"
+)
+
+// AdminOff is the -admin value that disables the admin listener.
+const AdminOff = "off"
+
+// ServerFlags are the flags every odoh server daemon has: where and how it
+// serves, its admin listener, its drain, -version, logging and the Go
+// runtime settings.
+type ServerFlags struct {
+	// Listen is the address of the query server (TCP and UDP).
+	Listen string
+	// CertFile and KeyFile hold the TLS certificate chain and key (PEM).
+	CertFile, KeyFile string
+	// AdminAddr is the admin listener's address, or AdminOff (or empty).
+	AdminAddr string
+	// The limits of internal/httpserve.Server.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes, MaxStreams                                int
+	// NoHTTP3 serves TCP only.
+	NoHTTP3 bool
+	// DrainTimeout and Lameduck are cli.Hooks' settings for a stop.
+	DrainTimeout, Lameduck time.Duration
+	// ShowVersion asks Run to print the version and exit.
+	ShowVersion bool
+	// Log and Runtime are the logging and Go runtime flags.
+	Log     cli.LogConfig
+	Runtime cli.Runtime
+
+	envPrefix string
+}
+
+// NewFlagSet returns the flag set of the daemon name: errors and usage go
+// to stderr, and -h prints usage, the flags' defaults and examples.
+func NewFlagSet(name string, stderr io.Writer, usage, examples string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), examples)
+	}
+	return fs
+}
+
+// AddFlags defines the server flags on fs with their defaults; envPrefix
+// ("ODOH_TARGET") names their environment variables in Parse.
+func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix string) {
+	f.envPrefix = envPrefix
+	fs.StringVar(&f.Listen, "listen", ":443", "serve HTTPS (TCP) and HTTP/3 (UDP) on `ADDR`")
+	fs.StringVar(&f.CertFile, "cert", "", "TLS certificate chain `FILE` (PEM; required)")
+	fs.StringVar(&f.KeyFile, "key", "", "TLS private key `FILE` (PEM; required)")
+	fs.StringVar(&f.AdminAddr, "admin", admin.DefaultAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
+	fs.IntVar(&f.MaxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
+	fs.IntVar(&f.MaxStreams, "max-streams", httpserve.DefaultMaxConcurrentStreams, "concurrent requests per HTTP/2 or HTTP/3 connection")
+	fs.DurationVar(&f.ReadHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound reading request headers")
+	fs.DurationVar(&f.ReadTimeout, "read-timeout", httpserve.DefaultReadTimeout, "bound reading a request")
+	fs.DurationVar(&f.WriteTimeout, "write-timeout", httpserve.DefaultWriteTimeout, "bound writing a response")
+	fs.DurationVar(&f.IdleTimeout, "idle-timeout", httpserve.DefaultIdleTimeout, "close connections idle this long")
+	fs.BoolVar(&f.NoHTTP3, "no-http3", false, "serve TCP only (no HTTP/3, no Alt-Svc)")
+	fs.DurationVar(&f.DrainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
+	fs.DurationVar(&f.Lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
+	fs.BoolVar(&f.ShowVersion, "version", false, "print the version and exit")
+	f.Runtime.AddFlags(fs, envPrefix)
+	f.Log.AddFlags(fs)
+	// A daemon's logs go to collectors: JSON by default.
+	f.Log.Format = "json"
+	fs.Lookup("log-format").DefValue = "json"
+}
+
+// Parse parses args with fs, refuses positional arguments and then fills
+// what the command line left unset from the environment (see
+// cli.ApplyEnv). It returns flag.ErrHelp for -h.
+func (f *ServerFlags) Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cli.ApplyEnv(fs, f.envPrefix)
+}
+
+// Validate checks the server flags and, between the required files and
+// the limits, the daemon's own flags with own (if not nil): with several
+// bad flags, the daemons have always named them in this order. Skip it
+// with -version.
+func (f *ServerFlags) Validate(own func() error) error {
+	if f.CertFile == "" || f.KeyFile == "" {
+		return errors.New("-cert and -key are required")
+	}
+	if own != nil {
+		if err := own(); err != nil {
+			return err
+		}
+	}
+	if f.MaxStreams <= 0 || f.MaxHeaderBytes <= 0 {
+		return errors.New("-max-streams and -max-header-bytes must be positive")
+	}
+	return nil
+}
+
+// adminOn reports whether the admin listener is wanted.
+func (f *ServerFlags) adminOn() bool {
+	return f.AdminAddr != AdminOff && f.AdminAddr != ""
+}
+
+// FlagsError reports an error of parsing the daemon name's flags on stderr
+// and returns its exit code: 0 for -h (usage was printed), 2 otherwise.
+func FlagsError(stderr io.Writer, name string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	return 2
+}
+
+// Run runs the daemon name with parsed flags and returns its exit code: with
+// -version it prints the version to stdout; otherwise it sets up the logger
+// (on stderr) and the Go runtime, and calls serve, logging its error as
+// "<name> stopped". Bad logging flags exit 2, a failing runtime set-up or
+// serve exits 1.
+func (f *ServerFlags) Run(name, version string, stdout, stderr io.Writer, serve func(logger *slog.Logger) error) int {
+	if f.ShowVersion {
+		fmt.Fprintln(stdout, buildinfo.Read(version).String(name))
+		return 0
+	}
+	logger, err := f.Log.Logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	stop, err := f.Runtime.Apply()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	defer stop()
+	if err := serve(logger); err != nil {
+		logger.Error(name+" stopped", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,146 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/odohd/odoh/internal/admin"
+	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/httpserve"
+)
+
+func newFlags(t *testing.T, stderr io.Writer) (*ServerFlags, *flag.FlagSet) {
+	t.Helper()
+	var f ServerFlags
+	fs := NewFlagSet("odoh-test", stderr, "Usage: odoh-test\n", "Examples: none\n")
+	f.AddFlags(fs, "ODOH_TEST")
+	return &f, fs
+}
+
+func TestFlagsDefaults(t *testing.T) {
+	f, fs := newFlags(t, io.Discard)
+	if err := f.Parse(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.Listen != ":443" || f.AdminAddr != admin.DefaultAddr || f.CertFile != "" || f.NoHTTP3 ||
+		f.MaxStreams != httpserve.DefaultMaxConcurrentStreams || f.MaxHeaderBytes != httpserve.DefaultMaxHeaderBytes ||
+		f.IdleTimeout != httpserve.DefaultIdleTimeout || f.Lameduck != 0 || f.Log.Format != "json" {
+		t.Errorf("defaults: %+v", f)
+	}
+	if got := fs.Lookup("log-format").DefValue; got != "json" {
+		t.Errorf("-log-format default shown as %q, want json", got)
+	}
+}
+
+// TestFlagsEnv: the environment fills what the command line leaves unset,
+// under the daemon's prefix, and the command line wins.
+func TestFlagsEnv(t *testing.T) {
+	t.Setenv("ODOH_TEST_LISTEN", "127.0.0.1:8443")
+	t.Setenv("ODOH_TEST_DRAIN_TIMEOUT", "7s")
+	t.Setenv("ODOH_TEST_ADMIN", "127.0.0.1:1")
+	f, fs := newFlags(t, io.Discard)
+	if err := f.Parse(fs, []string{"-admin", "off", "-no-http3"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Listen != "127.0.0.1:8443" || f.DrainTimeout != 7*time.Second || f.AdminAddr != "off" || !f.NoHTTP3 {
+		t.Errorf("got listen %q drain %v admin %q no-http3 %v", f.Listen, f.DrainTimeout, f.AdminAddr, f.NoHTTP3)
+	}
+	if f.adminOn() {
+		t.Error("-admin off: admin still on")
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	var stderr bytes.Buffer
+	f, fs := newFlags(t, &stderr)
+	if err := f.Parse(fs, []string{"-listen", ":1", "extra"}); err == nil || !strings.Contains(err.Error(), `"extra"`) {
+		t.Errorf("positional argument: %v", err)
+	}
+	f, fs = newFlags(t, &stderr)
+	if err := f.Parse(fs, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	out := stderr.String()
+	if !strings.HasPrefix(out, "Usage: odoh-test\n") || !strings.Contains(out, "-drain-timeout") || !strings.HasSuffix(out, "Examples: none\n") {
+		t.Errorf("usage: %q", out)
+	}
+}
+
+// TestValidateOrder: the required files are named first, then the
+// daemon's own flags, then the limits.
+func TestValidateOrder(t *testing.T) {
+	own := errors.New("own flag bad")
+	bad := func() error { return own }
+	for _, tc := range []struct {
+		name      string
+		cert, key string
+		streams   int
+		own       func() error
+		want      string
+	}{
+		{"no key", "c", "", 0, bad, "-cert and -key are required"},
+		{"own before limits", "c", "k", 0, bad, "own flag bad"},
+		{"limits", "c", "k", 0, nil, "-max-streams and -max-header-bytes must be positive"},
+		{"ok", "c", "k", 1, func() error { return nil }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &ServerFlags{CertFile: tc.cert, KeyFile: tc.key, MaxStreams: tc.streams, MaxHeaderBytes: 1}
+			err := f.Validate(tc.own)
+			if got := ""; err != nil {
+				got = err.Error()
+				if got != tc.want {
+					t.Errorf("got %q, want %q", got, tc.want)
+				}
+			} else if tc.want != "" {
+				t.Errorf("got nil, want %q", tc.want)
+			}
+		})
+	}
+}
+
+func TestFlagsError(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := FlagsError(&stderr, "odoh-test", flag.ErrHelp); code != 0 || stderr.Len() != 0 {
+		t.Errorf("-h: exit %d, %q", code, stderr.String())
+	}
+	if code := FlagsError(&stderr, "odoh-test", errors.New("bad")); code != 2 || stderr.String() != "odoh-test: bad\n" {
+		t.Errorf("bad flags: exit %d, %q", code, stderr.String())
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	called := false
+	serve := func(*slog.Logger) error { called = true; return nil }
+
+	var stdout, stderr bytes.Buffer
+	f := &ServerFlags{ShowVersion: true}
+	if code := f.Run("odoh-test", "v9.9.9", &stdout, &stderr, serve); code != 0 || called ||
+		!strings.HasPrefix(stdout.String(), "odoh-test v9.9.9") {
+		t.Errorf("-version: exit %d, served %v, %q", code, called, stdout.String())
+	}
+
+	f = &ServerFlags{Log: cli.LogConfig{Level: "bogus"}}
+	if code := f.Run("odoh-test", "", &stdout, &stderr, serve); code != 2 || called {
+		t.Errorf("bad log level: exit %d, served %v", code, called)
+	}
+
+	f, fs := newFlags(t, io.Discard)
+	if err := f.Parse(fs, []string{"-gc-percent", "100"}); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	failing := func(*slog.Logger) error { return errors.New("no socket") }
+	if code := f.Run("odoh-test", "", &stdout, &stderr, failing); code != 1 ||
+		!strings.Contains(stderr.String(), `"msg":"odoh-test stopped","err":"no socket"`) {
+		t.Errorf("serve error: exit %d, %q", code, stderr.String())
+	}
+	if code := f.Run("odoh-test", "", &stdout, &stderr, serve); code != 0 || !called {
+		t.Errorf("clean stop: exit %d, served %v", code, called)
+	}
+}
