@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,15 +12,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/odohd/odoh/internal/admin"
-	"github.com/odohd/odoh/internal/buildinfo"
-	"github.com/odohd/odoh/internal/certs"
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/proxy"
 )
@@ -80,21 +74,17 @@ Examples:
 
 // config is the parsed command line.
 type config struct {
-	listen, certFile, keyFile, allowFile, caFile, adminAddr    string
-	name, resolver                                             string
-	allow, openPorts                                           cli.Strings
-	allowOpen, allowSpecial, targetHTTP3, noHTTP3, showVersion bool
-	maxBody, maxResponseBody, maxConcurrent, clientBurst       int
-	maxClients, maxHeaderBytes, maxStreams                     int
-	maxPerClient, maxConfigsFetches, maxCachedConfigs          int
-	bodyReadTimeout                                            time.Duration
-	clientRate                                                 float64
-	connectTimeout, tlsTimeout, responseTimeout                time.Duration
-	configsMinAge, configsMaxAge                               time.Duration
-	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout  time.Duration
-	drainTimeout, lameduck                                     time.Duration
-	runtime                                                    cli.Runtime
-	log                                                        cli.LogConfig
+	server                                               daemon.ServerFlags
+	allowFile, caFile, name, resolver                    string
+	allow, openPorts                                     cli.Strings
+	allowOpen, allowSpecial, targetHTTP3                 bool
+	maxBody, maxResponseBody, maxConcurrent, clientBurst int
+	maxClients, maxPerClient, maxConfigsFetches          int
+	maxCachedConfigs                                     int
+	bodyReadTimeout                                      time.Duration
+	clientRate                                           float64
+	connectTimeout, tlsTimeout, responseTimeout          time.Duration
+	configsMinAge, configsMaxAge                         time.Duration
 	// onServing, if set, gets the query server and the admin address once
 	// they listen: tests use it to break the server from under the daemon.
 	// No flag sets it.
@@ -103,11 +93,11 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("odoh-proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.listen, "listen", ":443", "serve HTTPS (TCP) and HTTP/3 (UDP) on `ADDR`")
-	fs.StringVar(&c.certFile, "cert", "", "TLS certificate chain `FILE` (PEM; required)")
-	fs.StringVar(&c.keyFile, "key", "", "TLS private key `FILE` (PEM; required)")
+	fs := daemon.NewFlagSet("odoh-proxy", stderr, usageText, examplesText)
+	c.server.AddFlags(fs, "ODOH_PROXY")
+	// A relay also holds connections to targets: say which ones these bound.
+	fs.Lookup("max-streams").Usage = "concurrent requests per client HTTP/2 or HTTP/3 connection"
+	fs.Lookup("idle-timeout").Usage = "close client connections idle this long"
 	fs.Var(&c.allow, "allow-target", "allow forwarding to `HOST[:PORT]` (repeatable; port 443 by default)")
 	fs.StringVar(&c.allowFile, "allow-file", "", "read more allowed targets from `FILE`, one per line (reloaded on SIGHUP)")
 	fs.BoolVar(&c.allowOpen, "allow-open", false, "forward to any target (an open relay; -open-ports and address checks still apply)")
@@ -117,7 +107,6 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.resolver, "resolver", "", "resolve target names with the DNS server at `ADDR` (host:port; default: the system's)")
 	fs.BoolVar(&c.targetHTTP3, "target-http3", false, "talk to targets over HTTP/3 instead of HTTP/2")
 	fs.StringVar(&c.name, "name", proxy.DefaultName, "the proxy's `NAME` in Proxy-Status headers")
-	fs.StringVar(&c.adminAddr, "admin", admin.DefaultAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
 	fs.IntVar(&c.maxBody, "max-body", proxy.DefaultMaxRequestBody, "largest request body in `bytes` (larger: 413)")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", proxy.DefaultMaxResponseBody, "largest target response body in `bytes` (larger: 502)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", proxy.DefaultConnectTimeout, "bound resolving and connecting to a target")
@@ -133,88 +122,45 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.maxCachedConfigs, "max-cached-configs", proxy.DefaultMaxCachedConfigs, "targets whose configs the relay caches (bounds its memory)")
 	fs.DurationVar(&c.configsMinAge, "configs-min-age", proxy.DefaultConfigsMinAge, "cache relayed target configs at least this long")
 	fs.DurationVar(&c.configsMaxAge, "configs-max-age", proxy.DefaultConfigsMaxAge, "cache relayed target configs at most this long")
-	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
-	fs.IntVar(&c.maxStreams, "max-streams", httpserve.DefaultMaxConcurrentStreams, "concurrent requests per client HTTP/2 or HTTP/3 connection")
-	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound reading request headers")
-	fs.DurationVar(&c.readTimeout, "read-timeout", httpserve.DefaultReadTimeout, "bound reading a request")
-	fs.DurationVar(&c.writeTimeout, "write-timeout", httpserve.DefaultWriteTimeout, "bound writing a response")
-	fs.DurationVar(&c.idleTimeout, "idle-timeout", httpserve.DefaultIdleTimeout, "close client connections idle this long")
-	fs.BoolVar(&c.noHTTP3, "no-http3", false, "serve TCP only (no HTTP/3, no Alt-Svc)")
-	fs.DurationVar(&c.drainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
-	fs.DurationVar(&c.lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
-	c.runtime.AddFlags(fs, "ODOH_PROXY")
-	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
-	c.log.AddFlags(fs)
-	// A daemon's logs go to collectors: JSON by default.
-	c.log.Format = "json"
-	fs.Lookup("log-format").DefValue = "json"
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), examplesText)
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := c.server.Parse(fs, args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if err := cli.ApplyEnv(fs, "ODOH_PROXY"); err != nil {
-		return nil, err
-	}
-	if c.showVersion {
+	if c.server.ShowVersion {
 		return c, nil
 	}
-	switch {
-	case c.certFile == "" || c.keyFile == "":
-		return nil, errors.New("-cert and -key are required")
-	case len(c.allow) == 0 && c.allowFile == "" && !c.allowOpen:
-		return nil, errors.New("no targets: give -allow-target or -allow-file (or -allow-open for an open relay)")
-	case c.maxBody <= 0 || c.maxResponseBody <= 0:
-		return nil, errors.New("-max-body and -max-response-body must be positive")
-	case c.connectTimeout <= 0 || c.tlsTimeout <= 0 || c.responseTimeout <= 0:
-		return nil, errors.New("timeouts must be positive")
-	case c.maxPerClient == 0 || c.bodyReadTimeout <= 0 || c.maxConfigsFetches <= 0 || c.maxCachedConfigs <= 0:
-		return nil, errors.New("-max-concurrent-per-client must not be 0; -body-read-timeout, -max-configs-fetches and -max-cached-configs must be positive")
-	case c.maxConcurrent <= 0 || c.maxClients <= 0 || c.clientBurst <= 0 || c.clientRate < 0:
-		return nil, errors.New("-max-concurrent, -max-clients and -client-burst must be positive, -client-rate not negative")
-	case c.maxStreams <= 0 || c.maxHeaderBytes <= 0:
-		return nil, errors.New("-max-streams and -max-header-bytes must be positive")
-	case c.configsMinAge <= 0 || c.configsMaxAge < c.configsMinAge:
-		return nil, errors.New("need 0 < -configs-min-age <= -configs-max-age")
+	if err := c.server.Validate(c.check); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
+// check validates the daemon's own flags.
+func (c *config) check() error {
+	switch {
+	case len(c.allow) == 0 && c.allowFile == "" && !c.allowOpen:
+		return errors.New("no targets: give -allow-target or -allow-file (or -allow-open for an open relay)")
+	case c.maxBody <= 0 || c.maxResponseBody <= 0:
+		return errors.New("-max-body and -max-response-body must be positive")
+	case c.connectTimeout <= 0 || c.tlsTimeout <= 0 || c.responseTimeout <= 0:
+		return errors.New("timeouts must be positive")
+	case c.maxPerClient == 0 || c.bodyReadTimeout <= 0 || c.maxConfigsFetches <= 0 || c.maxCachedConfigs <= 0:
+		return errors.New("-max-concurrent-per-client must not be 0; -body-read-timeout, -max-configs-fetches and -max-cached-configs must be positive")
+	case c.maxConcurrent <= 0 || c.maxClients <= 0 || c.clientBurst <= 0 || c.clientRate < 0:
+		return errors.New("-max-concurrent, -max-clients and -client-burst must be positive, -client-rate not negative")
+	case c.configsMinAge <= 0 || c.configsMaxAge < c.configsMinAge:
+		return errors.New("need 0 < -configs-min-age <= -configs-max-age")
+	}
+	return nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
 	c, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
-		return 2
+		return daemon.FlagsError(stderr, "odoh-proxy", err)
 	}
-	if c.showVersion {
-		fmt.Fprintln(stdout, buildinfo.Read(version).String("odoh-proxy"))
-		return 0
-	}
-	logger, err := c.log.Logger(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
-		return 2
-	}
-	stop, err := c.runtime.Apply()
-	if err != nil {
-		fmt.Fprintf(stderr, "odoh-proxy: %v\n", err)
-		return 1
-	}
-	defer stop()
-	if err := serve(ctx, c, logger, signals); err != nil {
-		logger.Error("odoh-proxy stopped", "err", err)
-		return 1
-	}
-	return 0
+	return c.server.Run("odoh-proxy", version, stdout, stderr, func(logger *slog.Logger) error {
+		return serve(ctx, c, logger, signals)
+	})
 }
 
 // policy builds the target policy from the flags and the allow file.
@@ -292,28 +238,12 @@ func (c *config) netResolver() *net.Resolver {
 	}}
 }
 
-// daemon is the running proxy's state.
-type daemon struct {
-	c        *config
-	log      *slog.Logger
-	certs    *certs.Reloader
-	handler  *proxy.Handler
-	draining atomic.Bool
-}
-
 func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan os.Signal) error {
-	if signals == nil {
-		// Handle signals before "serving" is logged: an orchestrator may
-		// stop the relay as soon as it reads that line.
-		ch, stop := cli.NotifySignals()
-		defer stop()
-		signals = ch
+	d, err := daemon.New(&c.server, logger, signals)
+	if err != nil {
+		return err
 	}
-	d := &daemon{c: c, log: logger}
-	var err error
-	if d.certs, err = certs.NewReloader(c.certFile, c.keyFile); err != nil {
-		return fmt.Errorf("loading certificate: %w", err)
-	}
+	defer d.Close()
 	pol, err := c.policy()
 	if err != nil {
 		return err
@@ -325,12 +255,11 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 	if c.allowOpen {
 		logger.Warn("-allow-open: this is an open relay")
 	}
-	reg := prometheus.NewRegistry()
 	rate := c.clientRate
 	if rate == 0 {
 		rate = -1 // the flag's 0 means no limit
 	}
-	d.handler, err = proxy.New(proxy.Config{
+	h, err := proxy.New(proxy.Config{
 		Name:                   c.name,
 		Policy:                 pol,
 		RootCAs:                roots,
@@ -352,100 +281,33 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		ConfigsMinAge:          c.configsMinAge,
 		ConfigsMaxAge:          c.configsMaxAge,
 		Logger:                 logger,
-		Registerer:             reg,
+		Registerer:             d.Registry,
 	})
 	if err != nil {
 		return err
 	}
-	defer d.handler.Close()
-	srv := &httpserve.Server{
-		Addr:      c.listen,
-		Handler:   d.handler,
-		TLSConfig: d.certs.TLSConfig(),
-		// httpserve keeps quic-go's per-request debug lines (their URIs
-		// name targets) and client addresses out of this logger.
-		Logger:               logger,
-		DisableHTTP3:         c.noHTTP3,
-		ReadHeaderTimeout:    c.readHeaderTimeout,
-		ReadTimeout:          c.readTimeout,
-		WriteTimeout:         c.writeTimeout,
-		IdleTimeout:          c.idleTimeout,
-		MaxHeaderBytes:       c.maxHeaderBytes,
-		MaxConcurrentStreams: uint32(c.maxStreams),
-	}
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	var adm *admin.Server
-	if c.adminAddr != "off" && c.adminAddr != "" {
-		adm, err = admin.New(admin.Options{Addr: c.adminAddr, Namespace: "odoh", Registry: reg,
-			Build: buildinfo.Read(version), Ready: d.ready, Logger: logger})
-		if err == nil {
-			err = adm.Listen()
-		}
-		if err != nil {
-			srv.Close()
-			return err
-		}
-	}
-	logger.Info("odoh-proxy serving",
-		"listen", srv.BoundAddr(), "admin", adminAddr(adm), "http3", !c.noHTTP3,
-		"targets", len(pol.Allow), "open", c.allowOpen, "target_http3", c.targetHTTP3,
-		"version", buildinfo.Read(version).Version)
-
-	// If either server stops serving on its own, the other stops too and
-	// the daemon exits non-zero, rather than answering /readyz with nothing
-	// serving queries. The admin server shuts down last.
-	servers := cli.NewGroup(srv)
-	if adm != nil {
-		servers = cli.NewGroup(srv, adm)
-	}
-	if c.onServing != nil {
-		c.onServing(srv, adminAddr(adm))
-	}
-	return cli.Run(ctx, logger, cli.Hooks{
-		Start:        servers.Serve,
-		Stopping:     func() { d.draining.Store(true) },
-		Lameduck:     c.lameduck,
-		DrainTimeout: c.drainTimeout,
-		Drain:        servers.Shutdown,
-		Reload:       d.reload,
-		Signals:      signals,
+	defer h.Close()
+	return d.Serve(ctx, daemon.Service{
+		Name:    "odoh-proxy",
+		Version: version,
+		Handler: h,
+		Reload:  func() error { return reloadPolicy(c, h, logger) },
+		LogAttrs: []any{"targets", len(pol.Allow), "open", c.allowOpen,
+			"target_http3", c.targetHTTP3},
+		OnServing: c.onServing,
 	})
 }
 
-func adminAddr(a *admin.Server) string {
-	if a == nil {
-		return "off"
-	}
-	return a.BoundAddr()
-}
-
-// ready is the readiness check of /readyz.
-func (d *daemon) ready() error {
-	if d.draining.Load() {
-		return errors.New("draining")
-	}
-	return nil
-}
-
-// reload re-reads the certificate and the allowlist. Each that fails keeps
-// its old state; the errors are returned together.
-func (d *daemon) reload() error {
-	var errs []error
-	if err := d.certs.Reload(); err != nil {
-		errs = append(errs, fmt.Errorf("certificate kept: %w", err))
-	} else {
-		d.log.Info("certificate reloaded", "not_after", d.certs.Certificate().Leaf.NotAfter)
-	}
-	pol, err := d.c.policy()
+// reloadPolicy re-reads the allowlist on SIGHUP, keeping the old one if
+// the new one fails to load.
+func reloadPolicy(c *config, h *proxy.Handler, logger *slog.Logger) error {
+	pol, err := c.policy()
 	if err == nil {
-		err = d.handler.SetPolicy(pol)
+		err = h.SetPolicy(pol)
 	}
 	if err != nil {
-		errs = append(errs, fmt.Errorf("allowlist kept: %w", err))
-	} else {
-		d.log.Info("allowlist reloaded", "targets", len(pol.Allow))
+		return fmt.Errorf("allowlist kept: %w", err)
 	}
-	return errors.Join(errs...)
+	logger.Info("allowlist reloaded", "targets", len(pol.Allow))
+	return nil
 }

@@ -5,20 +5,14 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/odohd/odoh/internal/admin"
-	"github.com/odohd/odoh/internal/buildinfo"
-	"github.com/odohd/odoh/internal/certs"
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/target"
@@ -80,19 +74,14 @@ Examples:
 
 // config is the parsed command line.
 type config struct {
-	listen, certFile, keyFile, seedFile, localZone, adminAddr string
-	resolvConf                                                string
-	upstreams                                                 cli.Strings
-	rotate, upstreamTimeout, queryTimeout, cacheMaxTTL        time.Duration
-	readHeaderTimeout, readTimeout, writeTimeout, idleTimeout time.Duration
-	drainTimeout, lameduck                                    time.Duration
-	upstreamBackoff, upstreamMaxBackoff                       time.Duration
-	upstreamMaxFails                                          int
-	doh, noHTTP3, showVersion                                 bool
-	cacheSize, maxBody, maxHeaderBytes, maxStreams            int
-	paddingBlock                                              int
-	log                                                       cli.LogConfig
-	runtime                                                   cli.Runtime
+	server                                             daemon.ServerFlags
+	seedFile, localZone, resolvConf                    string
+	upstreams                                          cli.Strings
+	rotate, upstreamTimeout, queryTimeout, cacheMaxTTL time.Duration
+	upstreamBackoff, upstreamMaxBackoff                time.Duration
+	upstreamMaxFails                                   int
+	doh                                                bool
+	cacheSize, maxBody, paddingBlock                   int
 	// onServing, if set, gets the query server and the admin address once
 	// they listen: tests use it to break the server from under the daemon.
 	// No flag sets it.
@@ -101,11 +90,8 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("odoh-target", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.listen, "listen", ":443", "serve HTTPS (TCP) and HTTP/3 (UDP) on `ADDR`")
-	fs.StringVar(&c.certFile, "cert", "", "TLS certificate chain `FILE` (PEM; required)")
-	fs.StringVar(&c.keyFile, "key", "", "TLS private key `FILE` (PEM; required)")
+	fs := daemon.NewFlagSet("odoh-target", stderr, usageText, examplesText)
+	c.server.AddFlags(fs, "ODOH_TARGET")
 	fs.Var(&c.upstreams, "upstream", "upstream resolver `URL` (repeatable; failover in order)")
 	fs.StringVar(&c.resolvConf, "resolv-conf", "/etc/resolv.conf", "`FILE` naming the system resolvers used without -upstream")
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", target.DefaultUpstreamTimeout, "bound one attempt at one upstream")
@@ -119,89 +105,45 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.localZone, "local-zone", "", "RFC 1035 zone `FILE` answered before the upstreams")
 	fs.IntVar(&c.cacheSize, "cache-size", 0, "cache up to `N` upstream answers (0: no cache)")
 	fs.DurationVar(&c.cacheMaxTTL, "cache-max-ttl", target.DefaultCacheMaxTTL, "keep cached answers at most this long")
-	fs.StringVar(&c.adminAddr, "admin", admin.DefaultAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
 	fs.IntVar(&c.maxBody, "max-body", target.DefaultMaxBodySize, "largest request body in `bytes` (larger: 413)")
-	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
-	fs.IntVar(&c.maxStreams, "max-streams", httpserve.DefaultMaxConcurrentStreams, "concurrent requests per HTTP/2 or HTTP/3 connection")
-	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound reading request headers")
-	fs.DurationVar(&c.readTimeout, "read-timeout", httpserve.DefaultReadTimeout, "bound reading a request")
-	fs.DurationVar(&c.writeTimeout, "write-timeout", httpserve.DefaultWriteTimeout, "bound writing a response")
-	fs.DurationVar(&c.idleTimeout, "idle-timeout", httpserve.DefaultIdleTimeout, "close connections idle this long")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
-	fs.BoolVar(&c.noHTTP3, "no-http3", false, "serve TCP only (no HTTP/3, no Alt-Svc)")
-	fs.DurationVar(&c.drainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
-	fs.DurationVar(&c.lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
-	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
-	c.runtime.AddFlags(fs, "ODOH_TARGET")
-	c.log.AddFlags(fs)
-	// A daemon's logs go to collectors: JSON by default.
-	c.log.Format = "json"
-	fs.Lookup("log-format").DefValue = "json"
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), examplesText)
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := c.server.Parse(fs, args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if err := cli.ApplyEnv(fs, "ODOH_TARGET"); err != nil {
-		return nil, err
-	}
-	if c.showVersion {
+	if c.server.ShowVersion {
 		return c, nil
 	}
-	switch {
-	case c.certFile == "" || c.keyFile == "":
-		return nil, errors.New("-cert and -key are required")
-	case c.rotate < target.MinRotationPeriod:
-		return nil, fmt.Errorf("-rotate %v is shorter than %v", c.rotate, target.MinRotationPeriod)
-	case c.maxBody <= 0 || c.maxBody > target.DefaultMaxBodySize:
-		return nil, fmt.Errorf("-max-body must be between 1 and %d", target.DefaultMaxBodySize)
-	case c.cacheSize < 0:
-		return nil, errors.New("-cache-size must not be negative")
-	case c.upstreamTimeout <= 0 || c.queryTimeout <= 0:
-		return nil, errors.New("timeouts must be positive")
-	case c.upstreamMaxFails == 0 || c.upstreamBackoff <= 0 || c.upstreamMaxBackoff < c.upstreamBackoff:
-		return nil, errors.New("-upstream-max-fails must not be 0, -upstream-backoff must be positive and at most -upstream-max-backoff")
-	case c.maxStreams <= 0 || c.maxHeaderBytes <= 0:
-		return nil, errors.New("-max-streams and -max-header-bytes must be positive")
+	if err := c.server.Validate(c.check); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
+// check validates the daemon's own flags.
+func (c *config) check() error {
+	switch {
+	case c.rotate < target.MinRotationPeriod:
+		return fmt.Errorf("-rotate %v is shorter than %v", c.rotate, target.MinRotationPeriod)
+	case c.maxBody <= 0 || c.maxBody > target.DefaultMaxBodySize:
+		return fmt.Errorf("-max-body must be between 1 and %d", target.DefaultMaxBodySize)
+	case c.cacheSize < 0:
+		return errors.New("-cache-size must not be negative")
+	case c.upstreamTimeout <= 0 || c.queryTimeout <= 0:
+		return errors.New("timeouts must be positive")
+	case c.upstreamMaxFails == 0 || c.upstreamBackoff <= 0 || c.upstreamMaxBackoff < c.upstreamBackoff:
+		return errors.New("-upstream-max-fails must not be 0, -upstream-backoff must be positive and at most -upstream-max-backoff")
+	}
+	return nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "odoh-target: %v\n", err)
-		return 2
+		return daemon.FlagsError(stderr, "odoh-target", err)
 	}
-	if c.showVersion {
-		fmt.Fprintln(stdout, buildinfo.Read(version).String("odoh-target"))
-		return 0
-	}
-	logger, err := c.log.Logger(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "odoh-target: %v\n", err)
-		return 2
-	}
-	stop, err := c.runtime.Apply()
-	if err != nil {
-		fmt.Fprintf(stderr, "odoh-target: %v\n", err)
-		return 1
-	}
-	defer stop()
-	if err := serve(ctx, c, logger); err != nil {
-		logger.Error("odoh-target stopped", "err", err)
-		return 1
-	}
-	return 0
+	return c.server.Run("odoh-target", version, stdout, stderr, func(logger *slog.Logger) error {
+		return serve(ctx, c, logger)
+	})
 }
 
 // readSeed reads a seed file: 32 raw bytes, or 64 hex digits (with an
@@ -227,27 +169,22 @@ func readSeed(path string) ([]byte, error) {
 	return nil, fmt.Errorf("seed file %s: want %d raw bytes or %d hex digits", path, odoh.SeedSize, 2*odoh.SeedSize)
 }
 
-// daemon is the running target's state.
-type daemon struct {
-	c        *config
-	log      *slog.Logger
-	certs    *certs.Reloader
-	keys     *target.Keyring
-	chain    *target.Chain
-	metrics  *target.Metrics
-	draining atomic.Bool
+// state is what the target reloads on SIGHUP besides the certificate.
+type state struct {
+	c       *config
+	log     *slog.Logger
+	keys    *target.Keyring
+	chain   *target.Chain
+	metrics *target.Metrics
 }
 
 func serve(ctx context.Context, c *config, logger *slog.Logger) error {
-	// Handle signals before "serving" is logged: an orchestrator may stop
-	// the daemon as soon as it reads that line.
-	signals, stopSignals := cli.NotifySignals()
-	defer stopSignals()
-	d := &daemon{c: c, log: logger}
-	var err error
-	if d.certs, err = certs.NewReloader(c.certFile, c.keyFile); err != nil {
-		return fmt.Errorf("loading certificate: %w", err)
+	d, err := daemon.New(&c.server, logger, nil)
+	if err != nil {
+		return err
 	}
+	defer d.Close()
+	st := &state{c: c, log: logger}
 	seed, err := readSeed(c.seedFile)
 	if err != nil {
 		return err
@@ -255,11 +192,10 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 	if seed == nil {
 		logger.Warn("no -seed-file: random keys, replicas will not share them (development only)")
 	}
-	if d.keys, err = target.NewKeyring(target.KeyringConfig{Seed: seed, Period: c.rotate}); err != nil {
+	if st.keys, err = target.NewKeyring(target.KeyringConfig{Seed: seed, Period: c.rotate}); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	if d.metrics, err = target.NewMetrics(reg, d.keys); err != nil {
+	if st.metrics, err = target.NewMetrics(d.Registry, st.keys); err != nil {
 		return err
 	}
 	upstreams := []string(c.upstreams)
@@ -273,95 +209,45 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		MaxFails:   c.upstreamMaxFails,
 		MinBackoff: c.upstreamBackoff,
 		MaxBackoff: c.upstreamMaxBackoff,
-		Metrics:    d.metrics,
+		Metrics:    st.metrics,
 	})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	d.chain = &target.Chain{Upstream: pool}
+	st.chain = &target.Chain{Upstream: pool}
 	if c.cacheSize > 0 {
-		d.chain.Cache = target.NewCache(c.cacheSize, c.cacheMaxTTL, nil)
+		st.chain.Cache = target.NewCache(c.cacheSize, c.cacheMaxTTL, nil)
 	}
 	if c.localZone != "" {
 		z, err := target.LoadZone(c.localZone)
 		if err != nil {
 			return err
 		}
-		d.chain.SetZone(z)
-		d.metrics.SetZoneRecords(z.Len())
+		st.chain.SetZone(z)
+		st.metrics.SetZoneRecords(z.Len())
 	}
 	h := &target.Handler{
-		Keys:         d.keys,
-		Resolver:     d.chain,
+		Keys:         st.keys,
+		Resolver:     st.chain,
 		DoH:          c.doh,
 		MaxBodySize:  c.maxBody,
 		QueryTimeout: c.queryTimeout,
 		PaddingBlock: c.paddingBlock,
-		Metrics:      d.metrics,
+		Metrics:      st.metrics,
 		Logger:       logger,
 	}
-	srv := &httpserve.Server{
-		Addr:                 c.listen,
-		Handler:              h,
-		TLSConfig:            d.certs.TLSConfig(),
-		Logger:               logger,
-		DisableHTTP3:         c.noHTTP3,
-		ReadHeaderTimeout:    c.readHeaderTimeout,
-		ReadTimeout:          c.readTimeout,
-		WriteTimeout:         c.writeTimeout,
-		IdleTimeout:          c.idleTimeout,
-		MaxHeaderBytes:       c.maxHeaderBytes,
-		MaxConcurrentStreams: uint32(c.maxStreams),
-	}
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	var adm *admin.Server
-	if c.adminAddr != "off" && c.adminAddr != "" {
-		adm, err = admin.New(admin.Options{Addr: c.adminAddr, Namespace: "odoh", Registry: reg,
-			Build: buildinfo.Read(version), Ready: d.ready, Logger: logger})
-		if err != nil {
-			srv.Close()
-			return err
-		}
-		if err := adm.Listen(); err != nil {
-			srv.Close()
-			return err
-		}
-	}
-	logger.Info("odoh-target serving",
-		"listen", srv.BoundAddr(), "admin", adminAddr(adm), "http3", !c.noHTTP3, "doh", c.doh,
-		"upstreams", len(upstreams), "local_zone_records", zoneLen(d.chain.Zone()),
-		"cache_size", c.cacheSize, "rotate", c.rotate.String(), "seeded", seed != nil,
-		"version", buildinfo.Read(version).Version)
-
-	// If either server stops serving on its own, the other stops too and
-	// the daemon exits non-zero, rather than answering /readyz with nothing
-	// serving queries. The admin server shuts down last.
-	servers := cli.NewGroup(srv)
-	if adm != nil {
-		servers = cli.NewGroup(srv, adm)
-	}
-	if c.onServing != nil {
-		c.onServing(srv, adminAddr(adm))
-	}
-	return cli.Run(ctx, logger, cli.Hooks{
-		Start:        servers.Serve,
-		Stopping:     func() { d.draining.Store(true) },
-		Lameduck:     c.lameduck,
-		DrainTimeout: c.drainTimeout,
-		Drain:        servers.Shutdown,
-		Reload:       d.reload,
-		Signals:      signals,
+	return d.Serve(ctx, daemon.Service{
+		Name:    "odoh-target",
+		Version: version,
+		Handler: h,
+		Ready:   st.ready,
+		Reload:  st.reload,
+		LogAttrs: []any{"doh", c.doh,
+			"upstreams", len(upstreams), "local_zone_records", zoneLen(st.chain.Zone()),
+			"cache_size", c.cacheSize, "rotate", c.rotate.String(), "seeded", seed != nil},
+		OnServing: c.onServing,
 	})
-}
-
-func adminAddr(a *admin.Server) string {
-	if a == nil {
-		return "off"
-	}
-	return a.BoundAddr()
 }
 
 func zoneLen(z *target.Zone) int {
@@ -371,45 +257,37 @@ func zoneLen(z *target.Zone) int {
 	return z.Len()
 }
 
-// ready is the readiness check of /readyz.
-func (d *daemon) ready() error {
-	if d.draining.Load() {
-		return errors.New("draining")
-	}
-	if _, err := d.keys.Current(); err != nil {
+// ready is the target's own readiness check of /readyz.
+func (st *state) ready() error {
+	if _, err := st.keys.Current(); err != nil {
 		return fmt.Errorf("no keys: %w", err)
 	}
 	return nil
 }
 
-// reload re-reads the certificate, the seed and the zone. Each that fails
-// keeps its old state; the errors are returned together.
-func (d *daemon) reload() error {
+// reload re-reads the seed and the zone. Each that fails keeps its old
+// state; the errors are returned together.
+func (st *state) reload() error {
 	var errs []error
-	if err := d.certs.Reload(); err != nil {
-		errs = append(errs, fmt.Errorf("certificate kept: %w", err))
-	} else {
-		d.log.Info("certificate reloaded", "not_after", d.certs.Certificate().Leaf.NotAfter)
-	}
-	if d.c.seedFile != "" {
-		seed, err := readSeed(d.c.seedFile)
+	if st.c.seedFile != "" {
+		seed, err := readSeed(st.c.seedFile)
 		if err == nil {
-			err = d.keys.SetSeed(seed)
+			err = st.keys.SetSeed(seed)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("seed kept: %w", err))
 		} else {
-			d.log.Info("seed reloaded")
+			st.log.Info("seed reloaded")
 		}
 	}
-	if d.c.localZone != "" {
-		z, err := target.LoadZone(d.c.localZone)
+	if st.c.localZone != "" {
+		z, err := target.LoadZone(st.c.localZone)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("zone kept: %w", err))
 		} else {
-			d.chain.SetZone(z)
-			d.metrics.SetZoneRecords(z.Len())
-			d.log.Info("local zone reloaded", "records", z.Len())
+			st.chain.SetZone(z)
+			st.metrics.SetZoneRecords(z.Len())
+			st.log.Info("local zone reloaded", "records", z.Len())
 		}
 	}
 	return errors.Join(errs...)
