@@ -122,13 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.maxCachedConfigs, "max-cached-configs", proxy.DefaultMaxCachedConfigs, "targets whose configs the relay caches (bounds its memory)")
 	fs.DurationVar(&c.configsMinAge, "configs-min-age", proxy.DefaultConfigsMinAge, "cache relayed target configs at least this long")
 	fs.DurationVar(&c.configsMaxAge, "configs-max-age", proxy.DefaultConfigsMaxAge, "cache relayed target configs at most this long")
-	if err := c.server.Parse(fs, args); err != nil {
-		return nil, err
-	}
-	if c.server.ShowVersion {
-		return c, nil
-	}
-	if err := c.server.Validate(c.check); err != nil {
+	if err := c.server.Parse(fs, args, c.check); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -107,13 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.cacheMaxTTL, "cache-max-ttl", target.DefaultCacheMaxTTL, "keep cached answers at most this long")
 	fs.IntVar(&c.maxBody, "max-body", target.DefaultMaxBodySize, "largest request body in `bytes` (larger: 413)")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
-	if err := c.server.Parse(fs, args); err != nil {
-		return nil, err
-	}
-	if c.server.ShowVersion {
-		return c, nil
-	}
-	if err := c.server.Validate(c.check); err != nil {
+	if err := c.server.Parse(fs, args, c.check); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -34,10 +34,7 @@ func startDaemon(t *testing.T, ca *testca.CA, admin string, s Service) *started 
 	t.Helper()
 	cert, key := ca.Issue(t)
 	f, fs := newFlags(t, io.Discard)
-	if err := f.Parse(fs, []string{"-listen", "127.0.0.1:0", "-admin", admin, "-cert", cert, "-key", key}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Validate(nil); err != nil {
+	if err := f.Parse(fs, []string{"-listen", "127.0.0.1:0", "-admin", admin, "-cert", cert, "-key", key}, nil); err != nil {
 		t.Fatal(err)
 	}
 	st := &started{signals: make(chan os.Signal, 1), done: make(chan error, 1), logs: &testlog.Buffer{}}
@@ -181,7 +178,7 @@ func TestDrainingFailsReadyz(t *testing.T) {
 	ca := testca.New(t)
 	cert, key := ca.Issue(t)
 	f, fs := newFlags(t, io.Discard)
-	if err := f.Parse(fs, []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", cert, "-key", key, "-lameduck", "2s"}); err != nil {
+	if err := f.Parse(fs, []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", cert, "-key", key, "-lameduck", "2s"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	signals := make(chan os.Signal, 1)

@@ -14,8 +14,7 @@
 //	var sf daemon.ServerFlags
 //	sf.AddFlags(fs, "ODOH_TARGET")
 //	// ... the daemon's own flags ...
-//	if err := sf.Parse(fs, args); err != nil { ... }
-//	if err := sf.Validate(); err != nil { ... }
+//	if err := sf.Parse(fs, args, checkOwnFlags); err != nil { ... }
 //	code := sf.Run("odoh-target", version, stdout, stderr, func(logger *slog.Logger) error {
 //		d, err := daemon.New(&sf, logger, nil) // loads the certificate, handles signals
 //		if err != nil { return err }

@@ -19,13 +19,8 @@ func Example() {
 		fs := daemon.NewFlagSet("odoh-echo", stderr, "Usage: odoh-echo -cert FILE -key FILE\n", "")
 		flags.AddFlags(fs, "ODOH_ECHO")
 		greeting := fs.String("greeting", "hello", "what to answer")
-		if err := flags.Parse(fs, args); err != nil {
+		if err := flags.Parse(fs, args, nil); err != nil {
 			return daemon.FlagsError(stderr, "odoh-echo", err)
-		}
-		if !flags.ShowVersion {
-			if err := flags.Validate(nil); err != nil {
-				return daemon.FlagsError(stderr, "odoh-echo", err)
-			}
 		}
 		return flags.Run("odoh-echo", "v0.1.0", stdout, stderr, func(logger *slog.Logger) error {
 			d, err := daemon.New(&flags, logger, nil)

@@ -81,23 +81,29 @@ func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix string) {
 	fs.Lookup("log-format").DefValue = "json"
 }
 
-// Parse parses args with fs, refuses positional arguments and then fills
-// what the command line left unset from the environment (see
-// cli.ApplyEnv). It returns flag.ErrHelp for -h.
-func (f *ServerFlags) Parse(fs *flag.FlagSet, args []string) error {
+// Parse parses args with fs, refuses positional arguments, fills what the
+// command line left unset from the environment (see cli.ApplyEnv) and
+// then, unless -version was given, checks the flags with Validate(own). It
+// returns flag.ErrHelp for -h.
+func (f *ServerFlags) Parse(fs *flag.FlagSet, args []string, own func() error) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	return cli.ApplyEnv(fs, f.envPrefix)
+	if err := cli.ApplyEnv(fs, f.envPrefix); err != nil {
+		return err
+	}
+	if f.ShowVersion {
+		return nil
+	}
+	return f.Validate(own)
 }
 
 // Validate checks the server flags and, between the required files and
 // the limits, the daemon's own flags with own (if not nil): with several
-// bad flags, the daemons have always named them in this order. Skip it
-// with -version.
+// bad flags, the daemons have always named them in this order.
 func (f *ServerFlags) Validate(own func() error) error {
 	if f.CertFile == "" || f.KeyFile == "" {
 		return errors.New("-cert and -key are required")

@@ -25,10 +25,10 @@ func newFlags(t *testing.T, stderr io.Writer) (*ServerFlags, *flag.FlagSet) {
 
 func TestFlagsDefaults(t *testing.T) {
 	f, fs := newFlags(t, io.Discard)
-	if err := f.Parse(fs, nil); err != nil {
+	if err := f.Parse(fs, []string{"-cert", "c", "-key", "k"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if f.Listen != ":443" || f.AdminAddr != admin.DefaultAddr || f.CertFile != "" || f.NoHTTP3 ||
+	if f.Listen != ":443" || f.AdminAddr != admin.DefaultAddr || f.CertFile != "c" || f.NoHTTP3 ||
 		f.MaxStreams != httpserve.DefaultMaxConcurrentStreams || f.MaxHeaderBytes != httpserve.DefaultMaxHeaderBytes ||
 		f.IdleTimeout != httpserve.DefaultIdleTimeout || f.Lameduck != 0 || f.Log.Format != "json" {
 		t.Errorf("defaults: %+v", f)
@@ -45,7 +45,7 @@ func TestFlagsEnv(t *testing.T) {
 	t.Setenv("ODOH_TEST_DRAIN_TIMEOUT", "7s")
 	t.Setenv("ODOH_TEST_ADMIN", "127.0.0.1:1")
 	f, fs := newFlags(t, io.Discard)
-	if err := f.Parse(fs, []string{"-admin", "off", "-no-http3"}); err != nil {
+	if err := f.Parse(fs, []string{"-admin", "off", "-no-http3", "-cert", "c", "-key", "k"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if f.Listen != "127.0.0.1:8443" || f.DrainTimeout != 7*time.Second || f.AdminAddr != "off" || !f.NoHTTP3 {
@@ -59,11 +59,21 @@ func TestFlagsEnv(t *testing.T) {
 func TestParseRefuses(t *testing.T) {
 	var stderr bytes.Buffer
 	f, fs := newFlags(t, &stderr)
-	if err := f.Parse(fs, []string{"-listen", ":1", "extra"}); err == nil || !strings.Contains(err.Error(), `"extra"`) {
+	if err := f.Parse(fs, []string{"-listen", ":1", "extra"}, nil); err == nil || !strings.Contains(err.Error(), `"extra"`) {
 		t.Errorf("positional argument: %v", err)
 	}
 	f, fs = newFlags(t, &stderr)
-	if err := f.Parse(fs, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+	own := errors.New("own flag bad")
+	if err := f.Parse(fs, []string{"-cert", "c", "-key", "k"}, func() error { return own }); err != own {
+		t.Errorf("own check: %v", err)
+	}
+	// -version needs neither a certificate nor valid flags.
+	f, fs = newFlags(t, &stderr)
+	if err := f.Parse(fs, []string{"-version", "-max-streams", "0"}, nil); err != nil || !f.ShowVersion {
+		t.Errorf("-version: %v", err)
+	}
+	f, fs = newFlags(t, &stderr)
+	if err := f.Parse(fs, []string{"-h"}, nil); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
 	}
 	out := stderr.String()
@@ -131,7 +141,7 @@ func TestRunExitCodes(t *testing.T) {
 	}
 
 	f, fs := newFlags(t, io.Discard)
-	if err := f.Parse(fs, []string{"-gc-percent", "100"}); err != nil {
+	if err := f.Parse(fs, []string{"-gc-percent", "100", "-cert", "c", "-key", "k"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	stderr.Reset()
