@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/odohd/odoh/internal/testlog"
 )
 
 // runCLI runs the CLI and returns its stdout, stderr and exit code.
@@ -182,10 +184,10 @@ func freePort(t *testing.T) string {
 
 // startCmd runs a long-lived binary until the test ends; it returns its
 // combined output collector.
-func startCmd(t *testing.T, name string, args ...string) *syncBuffer {
+func startCmd(t *testing.T, name string, args ...string) *testlog.Buffer {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

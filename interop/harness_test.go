@@ -22,6 +22,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testlog"
 	"github.com/odohd/odoh/internal/testunbound"
 	"github.com/odohd/odoh/odoh"
 )
@@ -52,28 +53,10 @@ type daemon struct {
 	cmd    *exec.Cmd
 	Listen string // the HTTPS address it serves
 	Admin  string
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	done   chan error
 
 	stopOnce sync.Once
-}
-
-// syncBuffer collects a process's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs a daemon binary, waits for its "serving" log line and stops it
@@ -89,7 +72,7 @@ func start(t *testing.T, name string, args ...string) *daemon {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	d := &daemon{cmd: cmd, logs: &testlog.Buffer{}, done: make(chan error, 1)}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)

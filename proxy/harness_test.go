@@ -22,6 +22,7 @@ import (
 
 	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testlog"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -96,29 +97,12 @@ type testProxy struct {
 	h2   *http.Client
 	h3   *http.Client
 	reg  *prometheus.Registry
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testlog.Buffer
 }
 
 func startProxy(t testing.TB, ca *testca.CA, cfg Config) *testProxy {
 	t.Helper()
-	tp := &testProxy{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	tp := &testProxy{reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	if cfg.RootCAs == nil {
 		cfg.RootCAs = ca.Pool()
 	}

@@ -19,25 +19,9 @@ import (
 
 	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testlog"
 	"github.com/odohd/odoh/odoh"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestUsageAndVersion(t *testing.T) {
 	var out, errOut bytes.Buffer
@@ -116,7 +100,7 @@ func TestDaemon(t *testing.T) {
 	cert, key := ca.Issue(t)
 	t.Setenv("ODOH_PROXY_CLIENT_RATE", "0")
 	t.Setenv("ODOH_PROXY_ALLOW_FILE", allowFile)
-	stderr := &syncBuffer{}
+	stderr := &testlog.Buffer{}
 	signals := make(chan os.Signal, 1)
 	done := make(chan int, 1)
 	go func() {

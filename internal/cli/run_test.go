@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,25 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/odohd/odoh/internal/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // recorder records the order of lifecycle events.
 type recorder struct {
@@ -62,7 +45,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestRunReloadThenDrain(t *testing.T) {
 	var rec recorder
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	sigs := make(chan os.Signal)
 	reloads := 0

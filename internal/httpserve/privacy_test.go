@@ -1,40 +1,21 @@
 package httpserve
 
 import (
-	"bytes"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for the servers' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Even at debug level, the servers' own logs carry neither request URIs
 // (a relay's name its targets) nor peer addresses.
 func TestLogsCarryNoURIsOrAddresses(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	ca := testca.New(t)
 	st := start(t, ca, protoHandler(), func(s *Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
