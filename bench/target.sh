@@ -6,7 +6,7 @@
 #
 # Knobs (environment): PROCS (h2load processes = connections, default 8),
 # STREAMS (concurrent streams per connection, 16), REQS (requests per process
-# per round, 2500), ROUNDS (3), LOAD_TIMEOUT (seconds per h2load, 60).
+# per round, 1250), ROUNDS (6), LOAD_TIMEOUT (seconds per h2load, 60).
 #
 # Why several h2load processes: h2load POSTs the one body given with -d for
 # every request of a process. To send many distinct pre-encrypted queries
@@ -20,8 +20,8 @@ set -euo pipefail
 
 PROCS=${PROCS:-8}
 STREAMS=${STREAMS:-16}
-REQS=${REQS:-2500}
-ROUNDS=${ROUNDS:-3}
+REQS=${REQS:-1250}
+ROUNDS=${ROUNDS:-6}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-60}
 
 cd "$(dirname "$0")/.."
@@ -66,38 +66,54 @@ go run ./bench/gen queries -configs "https://$addr/.well-known/odohconfigs" -ca 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
-# load PROTO CONTENT-TYPE: runs the rounds, prints "succeeded failed seconds cputicks".
-load() {
-	local proto=$1 ct=$2 ok=0 failed=0 t0 t1 c0 c1 r p out
+# round PROTO CONTENT-TYPE R: one round (PROCS h2load processes in parallel,
+# each with its own pre-encrypted body); prints "succeeded failed seconds
+# cputicks".
+round() {
+	local proto=$1 ct=$2 r=$3 ok=0 failed=0 t0 t1 c0 c1 p out hp=()
 	c0=$(cpu_ticks)
 	t0=$(date +%s.%N)
-	for r in $(seq 0 $((ROUNDS - 1))); do
-		for p in $(seq 0 $((PROCS - 1))); do
-			timeout "$LOAD_TIMEOUT" h2load -n "$REQS" -c 1 -m "$STREAMS" \
-				-d "$work/$proto-$((r * PROCS + p)).bin" -H "content-type: $ct" "$url" \
-				>"$work/h2load-$proto-$p.out" 2>&1 &
-		done
-		wait $(jobs -p | grep -v "^$pid\$") 2>/dev/null || true
-		for p in $(seq 0 $((PROCS - 1))); do
-			out="$work/h2load-$proto-$p.out"
-			# "status codes: 2500 2xx, 0 3xx, 0 4xx, 0 5xx": only 2xx count.
-			ok=$((ok + $(awk '/^status codes:/ {print $3; exit}' "$out" || echo 0)))
-			failed=$((failed + $(awk '/^requests:/ {for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) print $i; exit}' "$out" || echo 0)))
-		done
+	for p in $(seq 0 $((PROCS - 1))); do
+		timeout "$LOAD_TIMEOUT" h2load -n "$REQS" -c 1 -m "$STREAMS" \
+			-d "$work/$proto-$((r * PROCS + p)).bin" -H "content-type: $ct" "$url" \
+			>"$work/h2load-$proto-$p.out" 2>&1 &
+		hp+=($!)
 	done
+	wait "${hp[@]}" 2>/dev/null || true
 	t1=$(date +%s.%N)
 	c1=$(cpu_ticks)
+	for p in $(seq 0 $((PROCS - 1))); do
+		out="$work/h2load-$proto-$p.out"
+		# "status codes: 2500 2xx, 0 3xx, 0 4xx, 0 5xx": only 2xx count.
+		ok=$((ok + $(awk '/^status codes:/ {print $3; exit}' "$out" || echo 0)))
+		failed=$((failed + $(awk '/^requests:/ {for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) print $i; exit}' "$out" || echo 0)))
+	done
 	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $((c1 - c0))"
 }
 
-# Warm up both paths (connections, pools, JIT-free Go but caches).
-PROCS_SAVE=$PROCS; ROUNDS_SAVE=$ROUNDS; REQS_SAVE=$REQS
-PROCS=2 ROUNDS=1 REQS=500 load odoh application/oblivious-dns-message >/dev/null
-PROCS=2 ROUNDS=1 REQS=500 load doh application/dns-message >/dev/null
-PROCS=$PROCS_SAVE; ROUNDS=$ROUNDS_SAVE; REQS=$REQS_SAVE
+# Warm up both paths (connections, pools, caches).
+PROCS_SAVE=$PROCS; REQS_SAVE=$REQS
+PROCS=2 REQS=500 round odoh application/oblivious-dns-message 0 >/dev/null
+PROCS=2 REQS=500 round doh application/dns-message 0 >/dev/null
+PROCS=$PROCS_SAVE; REQS=$REQS_SAVE
 
-read -r odoh_ok odoh_failed odoh_secs odoh_cpu < <(load odoh application/oblivious-dns-message)
-read -r doh_ok doh_failed doh_secs doh_cpu < <(load doh application/dns-message)
+# The rounds alternate ODoH and DoH, so that both see the same machine state
+# (the machine is shared and its speed drifts); totals are summed per path.
+declare -A tot
+for k in odoh_ok odoh_failed odoh_secs odoh_cpu doh_ok doh_failed doh_secs doh_cpu; do tot[$k]=0; done
+for r in $(seq 0 $((ROUNDS - 1))); do
+	for proto in odoh doh; do
+		ct=application/oblivious-dns-message
+		[[ $proto == doh ]] && ct=application/dns-message
+		read -r ok failed secs cpu < <(round "$proto" "$ct" "$r")
+		tot[${proto}_ok]=$((tot[${proto}_ok] + ok))
+		tot[${proto}_failed]=$((tot[${proto}_failed] + failed))
+		tot[${proto}_cpu]=$((tot[${proto}_cpu] + cpu))
+		tot[${proto}_secs]=$(awk -v a="${tot[${proto}_secs]}" -v b="$secs" 'BEGIN {print a + b}')
+	done
+done
+odoh_ok=${tot[odoh_ok]} odoh_failed=${tot[odoh_failed]} odoh_secs=${tot[odoh_secs]} odoh_cpu=${tot[odoh_cpu]}
+doh_ok=${tot[doh_ok]} doh_failed=${tot[doh_failed]} doh_secs=${tot[doh_secs]} doh_cpu=${tot[doh_cpu]}
 
 allocs=$(go test -run '^$' -bench 'Handler/ODoH' -benchmem -benchtime 2000x ./target 2>/dev/null |
 	awk '/allocs\/op/ {for (i = 1; i < NF; i++) if ($(i+1) == "allocs/op") print $i}')
