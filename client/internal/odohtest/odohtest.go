@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -275,9 +276,12 @@ type Proxy struct {
 }
 
 // NewProxy returns a proxy that trusts ca and dials every target host through
-// the mapping addrs ("host:port" → "127.0.0.1:port"); unmapped hosts are
+// the mapping addrs ("host:port" → "127.0.0.1:port", as it is now); unmapped hosts are
 // dialled as they are (IP literals only in tests).
 func NewProxy(ca *testca.CA, addrs map[string]string) *Proxy {
+	// A copy: the caller goes on adding entries (its other servers) while
+	// this proxy's transport may already be dialling.
+	addrs = maps.Clone(addrs)
 	tr := &http.Transport{
 		TLSClientConfig:   ca.ClientTLS(),
 		ForceAttemptHTTP2: true,
