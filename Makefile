@@ -6,7 +6,7 @@ STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test lint fuzz fuzz-short bench bench-go demo check clean
+.PHONY: all build test lint fuzz fuzz-short bench bench-go bench-smoke demo check clean
 
 all: build
 
@@ -41,12 +41,18 @@ bench:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./odoh/ ./target/ ./proxy/ ./client/
 
+## bench-smoke: every load benchmark script, tiny and fast, so that they keep working (CI)
+bench-smoke:
+	PROCS=2 REQS=200 ROUNDS=1 ./bench/target.sh
+	PROCS=2 REQS=200 ROUNDS=1 ./bench/proxy.sh
+	DURATION=1 WARMUP=1 ROUNDS=1 NAMES=50 ./bench/client.sh
+
 ## demo: the whole system on this machine: target, proxy, stub, and a lookup
 demo: build
 	./scripts/demo.sh
 
 ## check: everything CI runs
-check: lint test fuzz-short
+check: lint bench-smoke test fuzz-short
 
 clean:
 	rm -rf $(BIN)

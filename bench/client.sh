@@ -52,39 +52,10 @@ for tool in dnsperf unbound dig; do
 	command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install dnsperf unbound bind9-dnsutils" >&2; exit 1; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-go build -o "$work/odoh-target" ./cmd/odoh-target
-go build -o "$work/odoh-proxy" ./cmd/odoh-proxy
-go build -o "$work/odoh" ./cmd/odoh
-go run ./bench/gen cert -dir "$work"
-
-{
-	echo '$ORIGIN bench.test.'
-	echo '$TTL 300'
-	echo '@ IN SOA ns.bench.test. admin.bench.test. 1 3600 600 86400 60'
-	for i in $(seq 0 $((NAMES - 1))); do echo "q$i IN A 192.0.2.$((i % 250 + 1))"; done
-} >"$work/bench.zone"
-for i in $(seq 0 $((NAMES - 1))); do echo "q$i.bench.test. A"; done >"$work/queries"
-
-# wait_log FILE KEY: print the first "KEY":"value" of a JSON log.
-wait_log() {
-	trap - EXIT # runs in a command substitution: never clean up from here
-	local v=""
-	for _ in $(seq 100); do
-		v=$(grep -o "\"$2\":\"[^\"]*\"" "$1" | head -1 | cut -d'"' -f4 || true)
-		[[ -n "$v" ]] && { echo "$v"; return 0; }
-		sleep 0.1
-	done
-	echo "did not start:" >&2; cat "$1" >&2; return 1
-}
+. bench/lib.sh
+bench_setup odoh-target odoh-proxy odoh
+bench_zone "$NAMES"
+awk '{print $0 " A"}' "$work/names" >"$work/queries"
 
 "$work/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 	-local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &

@@ -32,49 +32,21 @@ LOAD_TIMEOUT=${LOAD_TIMEOUT:-60}
 cd "$(dirname "$0")/.."
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-go build -o "$work/odoh-target" ./cmd/odoh-target
-go build -o "$work/odoh-proxy" ./cmd/odoh-proxy
-go run ./bench/gen cert -dir "$work"
-
-{
-	echo '$ORIGIN bench.test.'
-	echo '$TTL 300'
-	echo '@ IN SOA ns.bench.test. admin.bench.test. 1 3600 600 86400 60'
-	for i in $(seq 0 63); do echo "q$i IN A 192.0.2.$((i + 1))"; done
-} >"$work/bench.zone"
-for i in $(seq 0 63); do echo "q$i.bench.test."; done >"$work/names"
-
-# wait_listen LOG: print the "listen" address from a JSON start-up log.
-wait_listen() {
-	local v=""
-	for _ in $(seq 100); do
-		v=$(grep -o '"listen":"[^"]*"' "$1" | head -1 | cut -d'"' -f4 || true)
-		[[ -n "$v" ]] && { echo "$v"; return 0; }
-		sleep 0.1
-	done
-	echo "did not start:" >&2; cat "$1" >&2; return 1
-}
+. bench/lib.sh
+bench_setup odoh-target odoh-proxy
+bench_zone 64
 
 "$work/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 	-local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &
 tpid=$!
 pids+=("$tpid")
-taddr=$(wait_listen "$work/target.log")
+taddr=$(wait_log "$work/target.log" listen)
 
 "$work/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/proxy.log" &
 ppid=$!
 pids+=("$ppid")
-paddr=$(wait_listen "$work/proxy.log")
+paddr=$(wait_log "$work/proxy.log" listen)
 
 direct="https://$taddr/dns-query"
 via="https://$paddr/dns-query?targethost=$taddr&targetpath=%2Fdns-query"

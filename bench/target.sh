@@ -27,36 +27,15 @@ LOAD_TIMEOUT=${LOAD_TIMEOUT:-60}
 cd "$(dirname "$0")/.."
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
 
-work=$(mktemp -d)
-pid=""
-cleanup() {
-	if [[ -n "$pid" ]]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-go build -o "$work/odoh-target" ./cmd/odoh-target
-go run ./bench/gen cert -dir "$work"
-
-# The local zone: 64 names, so the queries are distinct.
-{
-	echo '$ORIGIN bench.test.'
-	echo '$TTL 300'
-	echo '@ IN SOA ns.bench.test. admin.bench.test. 1 3600 600 86400 60'
-	for i in $(seq 0 63); do echo "q$i IN A 192.0.2.$((i + 1))"; done
-} >"$work/bench.zone"
-for i in $(seq 0 63); do echo "q$i.bench.test."; done >"$work/names"
+. bench/lib.sh
+bench_setup odoh-target
+bench_zone 64 # 64 names, so the queries are distinct
 
 "$work/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
-	-doh -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-level info 2>"$work/target.log" &
+	-doh -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &
 pid=$!
-addr=""
-for _ in $(seq 100); do
-	addr=$(grep -o '"listen":"[^"]*"' "$work/target.log" | head -1 | cut -d'"' -f4 || true)
-	[[ -n "$addr" ]] && break
-	sleep 0.1
-done
-[[ -n "$addr" ]] || { echo "odoh-target did not start:" >&2; cat "$work/target.log" >&2; exit 1; }
+pids+=("$pid")
+addr=$(wait_log "$work/target.log" listen)
 url="https://$addr/dns-query"
 
 n=$((PROCS * ROUNDS))
