@@ -54,15 +54,8 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.leave(client)
-	hostArg, _, msg := queryTarget(r.URL.RawQuery, false)
-	if msg != "" {
-		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
-		return
-	}
-	pol := h.policy.Load()
-	t, err := pol.lookup(hostArg)
-	if err != nil {
-		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
+	pol, t, _, ok := h.requestTarget(w, r.URL.RawQuery, false)
+	if !ok {
 		return
 	}
 	if den := pol.check(t); den != nil {

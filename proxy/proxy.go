@@ -395,15 +395,8 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusUnsupportedMediaType, errRequestError, "content type must be "+odoh.ContentType, resBadRequest)
 		return
 	}
-	hostArg, pathArg, msg := queryTarget(r.URL.RawQuery, true)
-	if msg != "" {
-		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
-		return
-	}
-	pol := h.policy.Load()
-	t, err := pol.lookup(hostArg)
-	if err != nil {
-		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
+	pol, t, pathArg, ok := h.requestTarget(w, r.URL.RawQuery, true)
+	if !ok {
 		return
 	}
 	u := t.queryURL
@@ -425,6 +418,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 
 	ex := h.getExchange()
 	defer ex.release()
+	var err error
 	ex.req, err = h.readRequestBody(w, r, ex.req[:0])
 	switch {
 	case errors.Is(err, errTooLarge):
@@ -619,6 +613,24 @@ func writeError(w http.ResponseWriter, status int) {
 // parameters ignored).
 func isODoHType(v []string) bool {
 	return len(v) == 1 && odoh.IsContentType(v[0])
+}
+
+// requestTarget reads targethost (and targetpath, if withPath) from a raw
+// query and looks the host up in the policy in force; on failure it answers
+// 400 and ok is false. The policy check itself is the caller's.
+func (h *Handler) requestTarget(w http.ResponseWriter, rawQuery string, withPath bool) (pol *compiledPolicy, t *target, pathArg string, ok bool) {
+	hostArg, pathArg, msg := queryTarget(rawQuery, withPath)
+	if msg != "" {
+		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
+		return nil, nil, "", false
+	}
+	pol = h.policy.Load()
+	t, err := pol.lookup(hostArg)
+	if err != nil {
+		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
+		return nil, nil, "", false
+	}
+	return pol, t, pathArg, true
 }
 
 // queryTarget extracts targethost and targetpath (percent-decoded) from a

@@ -275,14 +275,24 @@ func (h *Handler) putBuf(bp *[]byte) {
 	}
 }
 
-func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request) {
+// body reads the request body into a pooled buffer, or answers the
+// failure (413 over the limit, 400 otherwise) and returns nil.
+func (h *Handler) body(w http.ResponseWriter, r *http.Request, req request) *[]byte {
 	bp, status := h.readBody(r)
-	if status != 0 {
-		res := ResultBadRequest
-		if status == http.StatusRequestEntityTooLarge {
-			res = ResultTooLarge
-		}
-		h.fail(w, req, status, res)
+	if status == 0 {
+		return bp
+	}
+	res := ResultBadRequest
+	if status == http.StatusRequestEntityTooLarge {
+		res = ResultTooLarge
+	}
+	h.fail(w, req, status, res)
+	return nil
+}
+
+func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request) {
+	bp := h.body(w, r, req)
+	if bp == nil {
 		return
 	}
 	defer h.putBuf(bp)
@@ -434,13 +444,8 @@ func packAnswer(r *dns.Msg, buf []byte) ([]byte, error) {
 }
 
 func (h *Handler) serveDoHPost(w http.ResponseWriter, r *http.Request, req request) {
-	bp, status := h.readBody(r)
-	if status != 0 {
-		res := ResultBadRequest
-		if status == http.StatusRequestEntityTooLarge {
-			res = ResultTooLarge
-		}
-		h.fail(w, req, status, res)
+	bp := h.body(w, r, req)
+	if bp == nil {
 		return
 	}
 	defer h.putBuf(bp)
