@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/odohd/odoh/internal/sdnotify"
 )
 
 // DefaultDrainTimeout bounds Hooks.Drain when Hooks.DrainTimeout is zero.
@@ -44,6 +46,10 @@ type Hooks struct {
 	// SIGHUP: NotifySignals, started early, or a test's channel. Nil means
 	// Run calls NotifySignals itself.
 	Signals <-chan os.Signal
+	// Notify tells the service manager about the service's state (the
+	// sdnotify states); nil means sdnotify.Notify, which systemd units of
+	// Type=notify wait for and which does nothing outside systemd.
+	Notify func(state string) error
 }
 
 // Run starts the service with Hooks.Start and runs it until SIGTERM or
@@ -67,10 +73,23 @@ func Run(ctx context.Context, logger *slog.Logger, h Hooks) error {
 		sigs = ch
 	}
 
+	notify := h.Notify
+	if notify == nil {
+		notify = sdnotify.Notify
+	}
+	tell := func(state string) {
+		if err := notify(state); err != nil {
+			logger.Warn("telling the service manager failed", "state", state, "err", err)
+		}
+	}
+
 	startCtx, cancelStart := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStart()
 	started := make(chan error, 1)
 	go func() { started <- h.Start(startCtx) }()
+	// The listeners are bound before Run (every caller listens first), so
+	// connections queue from now on even if Start has not run yet.
+	tell(sdnotify.Ready)
 
 	var reason string
 	for reason == "" {
@@ -81,7 +100,9 @@ func Run(ctx context.Context, logger *slog.Logger, h Hooks) error {
 			reason = "context cancelled"
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
+				tell(sdnotify.Reloading)
 				reload(logger, h.Reload)
+				tell(sdnotify.Ready)
 				continue
 			}
 			reason = sig.String()
@@ -89,6 +110,7 @@ func Run(ctx context.Context, logger *slog.Logger, h Hooks) error {
 	}
 
 	logger.Info("stopping", "reason", reason)
+	tell(sdnotify.Stopping)
 	if h.Stopping != nil {
 		h.Stopping()
 	}

@@ -44,7 +44,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRunReloadThenDrain(t *testing.T) {
-	var rec recorder
+	var rec, states recorder
 	var logs testlog.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	sigs := make(chan os.Signal)
@@ -77,6 +77,7 @@ func TestRunReloadThenDrain(t *testing.T) {
 				return nil
 			},
 			Signals: sigs,
+			Notify:  func(state string) error { states.add(state); return nil },
 		})
 	}()
 	waitFor(t, "start", func() bool { return rec.String() == "start" })
@@ -102,6 +103,11 @@ func TestRunReloadThenDrain(t *testing.T) {
 	}
 	if got, want := rec.String(), "start,reload,reload,stopping,drain,start-ctx-done"; got != want {
 		t.Errorf("events %s, want %s", got, want)
+	}
+	// What a systemd unit of Type=notify sees: ready, each reload bracketed,
+	// then stopping.
+	if got, want := states.String(), "READY=1,RELOADING=1,READY=1,RELOADING=1,READY=1,STOPPING=1"; got != want {
+		t.Errorf("notified %s, want %s", got, want)
 	}
 }
 
