@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/httpserve"
@@ -94,7 +95,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := daemon.NewFlagSet("odoh-proxy", stderr, usageText, examplesText)
-	c.server.AddFlags(fs, "ODOH_PROXY")
+	c.server.AddFlags(fs, "ODOH_PROXY", admin.ProxyAddr)
 	// A relay also holds connections to targets: say which ones these bound.
 	fs.Lookup("max-streams").Usage = "concurrent requests per client HTTP/2 or HTTP/3 connection"
 	fs.Lookup("idle-timeout").Usage = "close client connections idle this long"

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/httpserve"
@@ -91,7 +92,7 @@ type config struct {
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := daemon.NewFlagSet("odoh-target", stderr, usageText, examplesText)
-	c.server.AddFlags(fs, "ODOH_TARGET")
+	c.server.AddFlags(fs, "ODOH_TARGET", admin.TargetAddr)
 	fs.Var(&c.upstreams, "upstream", "upstream resolver `URL` (repeatable; failover in order)")
 	fs.StringVar(&c.resolvConf, "resolv-conf", "/etc/resolv.conf", "`FILE` naming the system resolvers used without -upstream")
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", target.DefaultUpstreamTimeout, "bound one attempt at one upstream")

@@ -36,8 +36,15 @@ import (
 	"github.com/odohd/odoh/internal/buildinfo"
 )
 
-// DefaultAddr is the listen address used when Options.Addr is empty.
-const DefaultAddr = "127.0.0.1:9090"
+// The default admin addresses, one per program so that a target, a proxy
+// and a stub run side by side on one host, on loopback (the endpoints are
+// plain HTTP and unauthenticated), and on none of the ports that Prometheus
+// and its exporters register for themselves (9090, 9100, …).
+const (
+	TargetAddr = "127.0.0.1:9551" // odoh-target
+	ProxyAddr  = "127.0.0.1:9552" // odoh-proxy
+	StubAddr   = "127.0.0.1:9553" // odoh stub
+)
 
 // Timeouts of the admin listener; its requests are small and local.
 const (
@@ -48,7 +55,8 @@ const (
 
 // Options configures a Server.
 type Options struct {
-	// Addr is the "host:port" to listen on; empty means DefaultAddr.
+	// Addr is the "host:port" to listen on (required; see TargetAddr,
+	// ProxyAddr and StubAddr for the programs' defaults).
 	Addr string
 	// Namespace prefixes the build_info metric, e.g. "odoh".
 	Namespace string
@@ -83,9 +91,6 @@ func New(opts Options) (*Server, error) {
 		registry: opts.Registry,
 		ready:    opts.Ready,
 		logger:   opts.Logger,
-	}
-	if s.addr == "" {
-		s.addr = DefaultAddr
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
@@ -154,6 +159,9 @@ func (s *Server) Listen() error {
 	defer s.mu.Unlock()
 	if s.ln != nil {
 		return errors.New("admin: already listening")
+	}
+	if s.addr == "" {
+		return errors.New("admin: no listen address")
 	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {

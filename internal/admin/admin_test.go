@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -155,8 +156,66 @@ func TestDuplicateRegistration(t *testing.T) {
 	}
 }
 
-func TestDefaultAddrIsLoopback(t *testing.T) {
-	if !strings.HasPrefix(DefaultAddr, "127.0.0.1:") {
-		t.Fatalf("DefaultAddr = %q", DefaultAddr)
+// TestDefaultAddrs: the defaults are loopback and distinct, so that the
+// three programs run on one host without "address already in use".
+func TestDefaultAddrs(t *testing.T) {
+	seen := map[string]bool{}
+	for _, a := range []string{TargetAddr, ProxyAddr, StubAddr} {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host != "127.0.0.1" || port == "9090" {
+			t.Errorf("default admin address %q: want 127.0.0.1 and not Prometheus's 9090", a)
+		}
+		if seen[port] {
+			t.Errorf("port %s is the default of two programs", port)
+		}
+		seen[port] = true
+	}
+}
+
+func TestListenWithoutAddr(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err == nil || !strings.Contains(err.Error(), "no listen address") {
+		t.Errorf("Listen without Addr: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	var ready atomic.Bool
+	s, base, _ := startAdmin(t, Options{Ready: func() error {
+		if !ready.Load() {
+			return errors.New("no keys yet")
+		}
+		return nil
+	}})
+	_, port, err := net.SplitHostPort(s.BoundAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(t.Context(), s.BoundAddr()); err == nil || !strings.Contains(err.Error(), "503") ||
+		!strings.Contains(err.Error(), "no keys yet") {
+		t.Errorf("Check while not ready = %v, want the 503 and its reason", err)
+	}
+	ready.Store(true)
+	// The admin listener's own address, and the forms of a listener bound
+	// to every address, which Check asks on loopback.
+	for _, addr := range []string{s.BoundAddr(), ":" + port, "0.0.0.0:" + port} {
+		if err := Check(t.Context(), addr); err != nil {
+			t.Errorf("Check(%q) = %v (server %s)", addr, err, base)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	if err := Check(t.Context(), closed); err == nil || !strings.Contains(err.Error(), closed) {
+		t.Errorf("Check of a closed port = %v", err)
+	}
+	if err := Check(t.Context(), "off"); err == nil {
+		t.Error("Check(off) succeeded")
 	}
 }

@@ -256,3 +256,49 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHealthcheck: "-healthcheck" asks the running daemon's admin listener,
+// found as the daemon finds it (here through the environment, as in a
+// container), and exits 0 when ready, 1 when not ready or not running.
+func TestHealthcheck(t *testing.T) {
+	ca := testca.New(t)
+	var notReady atomic.Bool
+	st := startDaemon(t, ca, "127.0.0.1:0", Service{Name: "odoh-test", Handler: http.NotFoundHandler(),
+		Ready: func() error {
+			if notReady.Load() {
+				return errors.New("no keys")
+			}
+			return nil
+		}})
+	check := func(args ...string) (int, string, string) {
+		var stdout, stderr strings.Builder
+		f, fs := newFlags(t, &stderr)
+		// No -cert or -key: a health check needs neither.
+		if err := f.Parse(fs, append([]string{"-healthcheck"}, args...), nil); err != nil {
+			t.Fatal(err)
+		}
+		code := f.Run("odoh-test", "v1", &stdout, &stderr, func(*slog.Logger) error {
+			t.Error("-healthcheck started the daemon")
+			return nil
+		})
+		return code, stdout.String(), stderr.String()
+	}
+	t.Setenv("ODOH_TEST_ADMIN", st.admin)
+	if code, out, errOut := check(); code != 0 || out != "ready\n" {
+		t.Errorf("ready daemon: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	notReady.Store(true)
+	if code, _, errOut := check(); code != 1 || !strings.Contains(errOut, "not ready") || !strings.Contains(errOut, "no keys") {
+		t.Errorf("unready daemon: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := check("-admin", "off"); code != 1 || !strings.Contains(errOut, "admin listener is off") {
+		t.Errorf("-admin off: exit %d, stderr %q", code, errOut)
+	}
+	st.signals <- syscall.SIGTERM
+	if err := st.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := check(); code != 1 || !strings.Contains(errOut, st.admin) {
+		t.Errorf("stopped daemon: exit %d, stderr %q", code, errOut)
+	}
+}

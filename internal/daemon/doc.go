@@ -12,7 +12,7 @@
 //
 //	fs := daemon.NewFlagSet("odoh-target", stderr, usageText, examplesText)
 //	var sf daemon.ServerFlags
-//	sf.AddFlags(fs, "ODOH_TARGET")
+//	sf.AddFlags(fs, "ODOH_TARGET", admin.TargetAddr)
 //	// ... the daemon's own flags ...
 //	if err := sf.Parse(fs, args, checkOwnFlags); err != nil { ... }
 //	code := sf.Run("odoh-target", version, stdout, stderr, func(logger *slog.Logger) error {

@@ -17,7 +17,7 @@ func Example() {
 	run := func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var flags daemon.ServerFlags
 		fs := daemon.NewFlagSet("odoh-echo", stderr, "Usage: odoh-echo -cert FILE -key FILE\n", "")
-		flags.AddFlags(fs, "ODOH_ECHO")
+		flags.AddFlags(fs, "ODOH_ECHO", "127.0.0.1:9559")
 		greeting := fs.String("greeting", "hello", "what to answer")
 		if err := flags.Parse(fs, args, nil); err != nil {
 			return daemon.FlagsError(stderr, "odoh-echo", err)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,9 @@ type ServerFlags struct {
 	DrainTimeout, Lameduck time.Duration
 	// ShowVersion asks Run to print the version and exit.
 	ShowVersion bool
+	// Healthcheck asks Run to check the readiness of the daemon already
+	// running at AdminAddr and exit (admin.Check).
+	Healthcheck bool
 	// Log and Runtime are the logging and Go runtime flags.
 	Log     cli.LogConfig
 	Runtime cli.Runtime
@@ -57,13 +61,14 @@ func NewFlagSet(name string, stderr io.Writer, usage, examples string) *flag.Fla
 }
 
 // AddFlags defines the server flags on fs with their defaults; envPrefix
-// ("ODOH_TARGET") names their environment variables in Parse.
-func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix string) {
+// ("ODOH_TARGET") names their environment variables in Parse, and
+// adminAddr is the daemon's default -admin (admin.TargetAddr, …).
+func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix, adminAddr string) {
 	f.envPrefix = envPrefix
 	fs.StringVar(&f.Listen, "listen", ":443", "serve HTTPS (TCP) and HTTP/3 (UDP) on `ADDR`")
 	fs.StringVar(&f.CertFile, "cert", "", "TLS certificate chain `FILE` (PEM; required)")
 	fs.StringVar(&f.KeyFile, "key", "", "TLS private key `FILE` (PEM; required)")
-	fs.StringVar(&f.AdminAddr, "admin", admin.DefaultAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
+	fs.StringVar(&f.AdminAddr, "admin", adminAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
 	fs.IntVar(&f.MaxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
 	fs.IntVar(&f.MaxStreams, "max-streams", httpserve.DefaultMaxConcurrentStreams, "concurrent requests per HTTP/2 or HTTP/3 connection")
 	fs.DurationVar(&f.ReadHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound reading request headers")
@@ -74,6 +79,7 @@ func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix string) {
 	fs.DurationVar(&f.DrainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
 	fs.DurationVar(&f.Lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
 	fs.BoolVar(&f.ShowVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&f.Healthcheck, "healthcheck", false, "ask the running daemon's -admin listener for /readyz, exit 0 if ready and 1 if not (a container HEALTHCHECK without shell or curl)")
 	f.Runtime.AddFlags(fs, envPrefix)
 	f.Log.AddFlags(fs)
 	// A daemon's logs go to collectors: JSON by default.
@@ -83,8 +89,8 @@ func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix string) {
 
 // Parse parses args with fs, refuses positional arguments, fills what the
 // command line left unset from the environment (see cli.ApplyEnv) and
-// then, unless -version was given, checks the flags with Validate(own). It
-// returns flag.ErrHelp for -h.
+// then, unless -version or -healthcheck was given, checks the flags with
+// Validate(own). It returns flag.ErrHelp for -h.
 func (f *ServerFlags) Parse(fs *flag.FlagSet, args []string, own func() error) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -95,7 +101,7 @@ func (f *ServerFlags) Parse(fs *flag.FlagSet, args []string, own func() error) e
 	if err := cli.ApplyEnv(fs, f.envPrefix); err != nil {
 		return err
 	}
-	if f.ShowVersion {
+	if f.ShowVersion || f.Healthcheck {
 		return nil
 	}
 	return f.Validate(own)
@@ -135,7 +141,9 @@ func FlagsError(stderr io.Writer, name string, err error) int {
 }
 
 // Run runs the daemon name with parsed flags and returns its exit code: with
-// -version it prints the version to stdout; otherwise it sets up the logger
+// -version it prints the version to stdout; with -healthcheck it asks the
+// admin listener (see admin.Check), prints "ready" to stdout and exits 0, or
+// prints why not to stderr and exits 1; otherwise it sets up the logger
 // (on stderr) and the Go runtime, and calls serve, logging its error as
 // "<name> stopped". Bad logging flags exit 2, a failing runtime set-up or
 // serve exits 1.
@@ -143,6 +151,9 @@ func (f *ServerFlags) Run(name, version string, stdout, stderr io.Writer, serve 
 	if f.ShowVersion {
 		fmt.Fprintln(stdout, buildinfo.Read(version).String(name))
 		return 0
+	}
+	if f.Healthcheck {
+		return healthcheck(name, f.AdminAddr, stdout, stderr)
 	}
 	logger, err := f.Log.Logger(stderr)
 	if err != nil {
@@ -159,5 +170,19 @@ func (f *ServerFlags) Run(name, version string, stdout, stderr io.Writer, serve 
 		logger.Error(name+" stopped", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// healthcheck is Run's -healthcheck mode.
+func healthcheck(name, addr string, stdout, stderr io.Writer) int {
+	if addr == AdminOff || addr == "" {
+		fmt.Fprintf(stderr, "%s: -healthcheck: the admin listener is off (-admin %s): nothing to ask; set -admin (or its environment variable) as the daemon has it\n", name, AdminOff)
+		return 1
+	}
+	if err := admin.Check(context.Background(), addr); err != nil {
+		fmt.Fprintf(stderr, "%s: not ready: %v\n", name, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "ready")
 	return 0
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/httpserve"
 )
@@ -19,7 +18,7 @@ func newFlags(t *testing.T, stderr io.Writer) (*ServerFlags, *flag.FlagSet) {
 	t.Helper()
 	var f ServerFlags
 	fs := NewFlagSet("odoh-test", stderr, "Usage: odoh-test\n", "Examples: none\n")
-	f.AddFlags(fs, "ODOH_TEST")
+	f.AddFlags(fs, "ODOH_TEST", "127.0.0.1:9559")
 	return &f, fs
 }
 
@@ -28,7 +27,7 @@ func TestFlagsDefaults(t *testing.T) {
 	if err := f.Parse(fs, []string{"-cert", "c", "-key", "k"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if f.Listen != ":443" || f.AdminAddr != admin.DefaultAddr || f.CertFile != "c" || f.NoHTTP3 ||
+	if f.Listen != ":443" || f.AdminAddr != "127.0.0.1:9559" || f.CertFile != "c" || f.NoHTTP3 ||
 		f.MaxStreams != httpserve.DefaultMaxConcurrentStreams || f.MaxHeaderBytes != httpserve.DefaultMaxHeaderBytes ||
 		f.IdleTimeout != httpserve.DefaultIdleTimeout || f.Lameduck != 0 || f.Log.Format != "json" {
 		t.Errorf("defaults: %+v", f)
