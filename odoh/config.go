@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+
+	"github.com/odohd/odoh/internal/hpke"
 )
 
 // Version is the ObliviousDoHConfig version defined by RFC 9230 §5.
@@ -19,17 +21,17 @@ type Config struct {
 	publicKey []byte
 	contents  []byte // serialized ObliviousDoHConfigContents, input of key_id
 	keyID     []byte
-	pk        publicKey
+	pk        hpke.PublicKey
 }
 
 // NewConfig returns the config for a suite and a serialized public key,
 // checking that the key is a valid point of the suite's KEM.
 func NewConfig(s Suite, publicKey []byte) (*Config, error) {
-	if err := s.check(); err != nil {
+	if err := checkSuite(s); err != nil {
 		return nil, err
 	}
-	if len(publicKey) != s.KEM.encSize() {
-		return nil, malformed("%v public key is %d bytes, want %d", s.KEM, len(publicKey), s.KEM.encSize())
+	if len(publicKey) != s.KEM.EncSize() {
+		return nil, malformed("%v public key is %d bytes, want %d", s.KEM, len(publicKey), s.KEM.EncSize())
 	}
 	pk, err := parsePublicKey(s, publicKey)
 	if err != nil {
@@ -43,13 +45,13 @@ func NewConfig(s Suite, publicKey []byte) (*Config, error) {
 	return newConfig(s, contents, pk), nil
 }
 
-func newConfig(s Suite, contents []byte, pk publicKey) *Config {
-	prk := extract(s.KDF, nil, contents)
+func newConfig(s Suite, contents []byte, pk hpke.PublicKey) *Config {
+	prk := hpke.Extract(s.KDF, nil, contents)
 	return &Config{
 		suite:     s,
 		publicKey: contents[8:],
 		contents:  contents,
-		keyID:     expand(s.KDF, prk, []byte("odoh key id"), s.KDF.hashSize()),
+		keyID:     hpke.Expand(s.KDF, prk, []byte("odoh key id"), s.KDF.HashSize()),
 		pk:        pk,
 	}
 }
@@ -178,8 +180,8 @@ func parseContents(b []byte) (*Config, error) {
 	if !s.Supported() {
 		return nil, nil
 	}
-	if len(pub) != s.KEM.encSize() {
-		return nil, malformed("%v public key is %d bytes, want %d", s.KEM, len(pub), s.KEM.encSize())
+	if len(pub) != s.KEM.EncSize() {
+		return nil, malformed("%v public key is %d bytes, want %d", s.KEM, len(pub), s.KEM.EncSize())
 	}
 	pk, err := parsePublicKey(s, pub)
 	if err != nil {

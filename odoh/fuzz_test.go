@@ -29,7 +29,7 @@ func FuzzParseConfigs(f *testing.F) {
 	for _, v := range fuzzVectors() {
 		f.Add([]byte(v.Configs))
 	}
-	key, _ := GenerateKey(Suite{KEMP256, KDFHKDFSHA512, AEADAES256GCM})
+	key, _ := GenerateKey(Suite{KEM: KEMP256, KDF: KDFHKDFSHA512, AEAD: AEADAES256GCM})
 	b, _ := MarshalConfigs(key.Config())
 	f.Add(b)
 	f.Add([]byte{0, 4, 0xff, 3, 0, 0})

@@ -1,15 +1,17 @@
 package odoh
 
+import "github.com/odohd/odoh/internal/hpke"
+
 // PrivateKey is a target's key pair with its public [Config]. It is safe for
 // concurrent use.
 type PrivateKey struct {
 	config *Config
-	sk     privateKey
+	sk     hpke.PrivateKey
 }
 
 // GenerateKey returns a random key pair for suite s.
 func GenerateKey(s Suite) (*PrivateKey, error) {
-	if err := s.check(); err != nil {
+	if err := checkSuite(s); err != nil {
 		return nil, err
 	}
 	sk, pub, err := generateKeyPair(s)
@@ -27,12 +29,12 @@ const SeedSize = 32
 // [SeedSize] bytes, with RFC 9180 DeriveKeyPair (as odoh-go's
 // CreateKeyPairFromSeed does), so that replicas sharing a seed share keys.
 func DeriveKey(s Suite, seed []byte) (*PrivateKey, error) {
-	if err := s.check(); err != nil {
+	if err := checkSuite(s); err != nil {
 		return nil, err
 	}
-	if len(seed) != s.KEM.seedSize() {
+	if len(seed) != s.KEM.SeedSize() {
 		// Never echo the seed: it is secret.
-		return nil, wrap(ErrUnsupported, "seed is %d bytes, want %d", len(seed), s.KEM.seedSize())
+		return nil, wrap(ErrUnsupported, "seed is %d bytes, want %d", len(seed), s.KEM.SeedSize())
 	}
 	sk, pub, err := deriveKeyPair(s, seed)
 	if err != nil {
@@ -41,7 +43,7 @@ func DeriveKey(s Suite, seed []byte) (*PrivateKey, error) {
 	return newPrivateKey(s, sk, pub)
 }
 
-func newPrivateKey(s Suite, sk privateKey, pub []byte) (*PrivateKey, error) {
+func newPrivateKey(s Suite, sk hpke.PrivateKey, pub []byte) (*PrivateKey, error) {
 	c, err := NewConfig(s, pub)
 	if err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ func allSuites() []Suite {
 	for _, k := range []KEM{KEMX25519, KEMP256} {
 		for _, f := range []KDF{KDFHKDFSHA256, KDFHKDFSHA384, KDFHKDFSHA512} {
 			for _, a := range []AEAD{AEADAES128GCM, AEADAES256GCM, AEADChaCha20Poly1305} {
-				out = append(out, Suite{k, f, a})
+				out = append(out, Suite{KEM: k, KDF: f, AEAD: a})
 			}
 		}
 	}
@@ -45,7 +45,7 @@ func TestRoundTripAllSuites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := len(cfgs[0].KeyID()), s.KDF.hashSize(); got != want {
+			if got, want := len(cfgs[0].KeyID()), s.KDF.HashSize(); got != want {
 				t.Fatalf("key_id is %d bytes, want Nh=%d", got, want)
 			}
 			msg, qc, err := SealQuery(cfgs[0], query)
@@ -53,7 +53,7 @@ func TestRoundTripAllSuites(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Default padding: Q_plain is a multiple of 128 bytes.
-			overhead := 5 + s.KDF.hashSize() + s.KEM.encSize() + s.AEAD.tagSize()
+			overhead := 5 + s.KDF.HashSize() + s.KEM.EncSize() + s.AEAD.TagSize()
 			if plain := len(msg) - overhead; plain%QueryBlockSize != 0 {
 				t.Fatalf("query plaintext is %d bytes, not a multiple of %d", plain, QueryBlockSize)
 			}
@@ -76,10 +76,10 @@ func TestRoundTripAllSuites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rm.KeyID) != s.AEAD.respNonceSize() {
-				t.Fatalf("resp_nonce is %d bytes, want %d", len(rm.KeyID), s.AEAD.respNonceSize())
+			if len(rm.KeyID) != s.AEAD.ResponseNonceSize() {
+				t.Fatalf("resp_nonce is %d bytes, want %d", len(rm.KeyID), s.AEAD.ResponseNonceSize())
 			}
-			if plain := len(rm.Encrypted) - s.AEAD.tagSize(); plain%ResponseBlockSize != 0 {
+			if plain := len(rm.Encrypted) - s.AEAD.TagSize(); plain%ResponseBlockSize != 0 {
 				t.Fatalf("response plaintext is %d bytes, not a multiple of %d", plain, ResponseBlockSize)
 			}
 			got, err := qc.OpenResponse(resp)
@@ -121,7 +121,7 @@ func TestResponseNonceFresh(t *testing.T) {
 
 func TestDeriveKeyDeterministic(t *testing.T) {
 	seed := bytes.Repeat([]byte{7}, SeedSize)
-	for _, s := range []Suite{DefaultSuite(), {KEMP256, KDFHKDFSHA256, AEADAES128GCM}} {
+	for _, s := range []Suite{DefaultSuite(), {KEM: KEMP256, KDF: KDFHKDFSHA256, AEAD: AEADAES128GCM}} {
 		a, err := DeriveKey(s, seed)
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +152,7 @@ func TestDeriveKeyBadSeed(t *testing.T) {
 			t.Errorf("%d-byte seed: err = %v, want ErrUnsupported", n, err)
 		}
 	}
-	if _, err := DeriveKey(Suite{KEMX25519, KDFHKDFSHA256, AEADExportOnly}, make([]byte, 32)); !errors.Is(err, ErrUnsupported) {
+	if _, err := DeriveKey(Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADExportOnly}, make([]byte, 32)); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("export-only suite: err = %v", err)
 	}
 }
@@ -174,7 +174,7 @@ func list(entries ...[]byte) []byte {
 func TestParseConfigs(t *testing.T) {
 	key := mustKey(t, DefaultSuite())
 	good := config(Version, KEMX25519, KDFHKDFSHA256, AEADAES128GCM, key.Config().PublicKey())
-	p256 := mustKey(t, Suite{KEMP256, KDFHKDFSHA384, AEADChaCha20Poly1305})
+	p256 := mustKey(t, Suite{KEM: KEMP256, KDF: KDFHKDFSHA384, AEAD: AEADChaCha20Poly1305})
 	goodP256 := config(Version, KEMP256, KDFHKDFSHA384, AEADChaCha20Poly1305, p256.Config().PublicKey())
 	pk := key.Config().PublicKey()
 
@@ -253,7 +253,7 @@ func TestConfigEncoding(t *testing.T) {
 
 func TestNewConfigRejects(t *testing.T) {
 	key := mustKey(t, DefaultSuite())
-	if _, err := NewConfig(Suite{KEMX25519, KDFHKDFSHA256, AEADExportOnly}, key.Config().PublicKey()); !errors.Is(err, ErrUnsupported) {
+	if _, err := NewConfig(Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADExportOnly}, key.Config().PublicKey()); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("export-only: %v", err)
 	}
 	if _, err := NewConfig(DefaultSuite(), key.Config().PublicKey()[:5]); !errors.Is(err, ErrMalformed) {
@@ -354,7 +354,7 @@ func TestBlockPadding(t *testing.T) {
 func TestSizeLimits(t *testing.T) {
 	s := DefaultSuite()
 	key := mustKey(t, s)
-	maxQ := s.maxQueryPlaintext() - 4
+	maxQ := maxQueryPlaintext(s) - 4
 	if maxQ != 65483 {
 		t.Fatalf("max query dns message %d, want 65483 (65487-byte Q_plain)", maxQ)
 	}
@@ -379,7 +379,7 @@ func TestSizeLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := make([]byte, s.maxResponsePlaintext()-4)
+	big := make([]byte, maxResponsePlaintext(s)-4)
 	resp, err := q.SealResponse(big)
 	if err != nil {
 		t.Fatalf("largest response: %v", err)

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+
+	"github.com/odohd/odoh/internal/hpke"
 )
 
 // QueryContext is what a client keeps of a sealed query to open the
@@ -25,7 +27,7 @@ func (c *Config) QueryPadding(msgLen, block int) int {
 	if block <= 0 {
 		return 0
 	}
-	return blockPadding(msgLen, block, c.suite.maxQueryPlaintext())
+	return blockPadding(msgLen, block, maxQueryPlaintext(c.suite))
 }
 
 // SealQuery encrypts the DNS message dnsMsg (wire format) to the target's
@@ -38,14 +40,14 @@ func SealQuery(c *Config, dnsMsg []byte) ([]byte, *QueryContext, error) {
 
 // SealQueryPadded is [SealQuery] with an explicit number of padding bytes.
 func SealQueryPadded(c *Config, dnsMsg []byte, padding int) ([]byte, *QueryContext, error) {
-	if err := checkLengths(dnsMsg, padding, c.suite.maxQueryPlaintext()); err != nil {
+	if err := checkLengths(dnsMsg, padding, maxQueryPlaintext(c.suite)); err != nil {
 		return nil, nil, err
 	}
 	plain := make([]byte, plaintextLen(len(dnsMsg), padding))
 	putPlaintext(plain, dnsMsg, padding)
 
 	// The AAD, type ‖ LP16(key_id), is also the start of the message.
-	out := make([]byte, 0, 5+len(c.keyID)+c.suite.KEM.encSize()+len(plain)+c.suite.AEAD.tagSize())
+	out := make([]byte, 0, 5+len(c.keyID)+c.suite.KEM.EncSize()+len(plain)+c.suite.AEAD.TagSize())
 	out = append(out, byte(MessageTypeQuery))
 	out = appendLP16(out, c.keyID)
 	enc, ct, secret, err := sealQuery(c.suite, c.pk, out, plain)
@@ -82,7 +84,7 @@ func (q *QueryContext) OpenResponse(resp []byte) ([]byte, error) {
 	if m.Type != MessageTypeResponse {
 		return nil, malformed("message type 0x%02x where a response (0x02) was expected", byte(m.Type))
 	}
-	if want := q.suite.AEAD.respNonceSize(); len(m.KeyID) != want {
+	if want := q.suite.AEAD.ResponseNonceSize(); len(m.KeyID) != want {
 		return nil, malformed("resp_nonce is %d bytes, want %d", len(m.KeyID), want)
 	}
 	aead, nonce, err := responseAEAD(q.suite, q.secret, q.plain, m.KeyID)
@@ -120,8 +122,8 @@ func (k *PrivateKey) OpenQuery(m Message) (*Query, error) {
 	if !bytes.Equal(m.KeyID, k.config.keyID) {
 		return nil, wrap(ErrKeyMismatch, "key_id %s is not %s", shortHex(m.KeyID), shortHex(k.config.keyID))
 	}
-	nenc := s.KEM.encSize()
-	if len(m.Encrypted) < nenc+s.AEAD.tagSize() {
+	nenc := s.KEM.EncSize()
+	if len(m.Encrypted) < nenc+s.AEAD.TagSize() {
 		return nil, malformed("encrypted_message is %d bytes, shorter than an encapsulated key and a tag", len(m.Encrypted))
 	}
 	aad := make([]byte, 0, 3+len(m.KeyID))
@@ -145,7 +147,7 @@ func (q *Query) ResponsePadding(msgLen, block int) int {
 	if block <= 0 {
 		return 0
 	}
-	return blockPadding(msgLen, block, q.suite.maxResponsePlaintext())
+	return blockPadding(msgLen, block, maxResponsePlaintext(q.suite))
 }
 
 // SealResponse encrypts the DNS answer dnsMsg to the client that sent q,
@@ -158,10 +160,10 @@ func (q *Query) SealResponse(dnsMsg []byte) ([]byte, error) {
 // SealResponsePadded is [Query.SealResponse] with an explicit number of
 // padding bytes.
 func (q *Query) SealResponsePadded(dnsMsg []byte, padding int) ([]byte, error) {
-	if err := checkLengths(dnsMsg, padding, q.suite.maxResponsePlaintext()); err != nil {
+	if err := checkLengths(dnsMsg, padding, maxResponsePlaintext(q.suite)); err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, q.suite.AEAD.respNonceSize())
+	nonce := make([]byte, q.suite.AEAD.ResponseNonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, wrap(ErrUnsupported, "reading resp_nonce: %v", err)
 	}
@@ -194,9 +196,9 @@ func responseAEAD(s Suite, secret, qPlain, respNonce []byte) (cipher.AEAD, []byt
 	salt := make([]byte, 0, len(qPlain)+2+len(respNonce))
 	salt = append(salt, qPlain...)
 	salt = appendLP16(salt, respNonce)
-	prk := extract(s.KDF, salt, secret)
-	key := expand(s.KDF, prk, []byte("odoh key"), s.AEAD.keySize())
-	nonce := expand(s.KDF, prk, []byte("odoh nonce"), s.AEAD.nonceSize())
+	prk := hpke.Extract(s.KDF, salt, secret)
+	key := hpke.Expand(s.KDF, prk, []byte("odoh key"), s.AEAD.KeySize())
+	nonce := hpke.Expand(s.KDF, prk, []byte("odoh nonce"), s.AEAD.NonceSize())
 	a, err := newAEAD(s.AEAD, key)
 	if err != nil {
 		return nil, nil, err

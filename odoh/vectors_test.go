@@ -96,7 +96,7 @@ func loadVectors(t testing.TB) vectorFile {
 
 func TestVectors(t *testing.T) {
 	for _, v := range loadVectors(t) {
-		s := Suite{KEM(v.KEM), KDF(v.KDF), AEAD(v.AEAD)}
+		s := Suite{KEM: KEM(v.KEM), KDF: KDF(v.KDF), AEAD: AEAD(v.AEAD)}
 		t.Run(s.String(), func(t *testing.T) {
 			key, err := DeriveKey(s, v.Seed)
 			if err != nil {

@@ -1,0 +1,177 @@
+package hpke
+
+// This file is the only one of the module's packages that imports circl.
+
+import (
+	"crypto/cipher"
+	"errors"
+	"fmt"
+
+	"github.com/cloudflare/circl/hpke"
+	"github.com/cloudflare/circl/kem"
+)
+
+// PublicKey is a parsed KEM public key, checked to be a valid point.
+type PublicKey struct{ k kem.PublicKey }
+
+// PrivateKey is a KEM private key. It is safe for concurrent use.
+type PrivateKey struct{ k kem.PrivateKey }
+
+var errUnsupported = errors.New("hpke: unsupported algorithm")
+
+func (s Suite) circl() hpke.Suite {
+	return hpke.NewSuite(hpke.KEM(s.KEM), hpke.KDF(s.KDF), hpke.AEAD(s.AEAD))
+}
+
+// GenerateKeyPair returns a random key pair of k and the serialized public
+// key.
+func GenerateKeyPair(k KEM) (PrivateKey, []byte, error) {
+	if !k.Supported() {
+		return PrivateKey{}, nil, fmt.Errorf("%w: %v", errUnsupported, k)
+	}
+	pk, sk, err := hpke.KEM(k).Scheme().GenerateKeyPair()
+	if err != nil {
+		return PrivateKey{}, nil, fmt.Errorf("hpke: generating key pair: %w", err)
+	}
+	return keyPair(pk, sk)
+}
+
+// DeriveKeyPair runs RFC 9180 DeriveKeyPair on a secret seed of
+// k.SeedSize() bytes and returns the key pair and the serialized public key.
+func DeriveKeyPair(k KEM, seed []byte) (PrivateKey, []byte, error) {
+	if !k.Supported() {
+		return PrivateKey{}, nil, fmt.Errorf("%w: %v", errUnsupported, k)
+	}
+	if len(seed) != k.SeedSize() { // circl panics on a short seed
+		return PrivateKey{}, nil, fmt.Errorf("hpke: seed is %d bytes, want %d", len(seed), k.SeedSize())
+	}
+	pk, sk := hpke.KEM(k).Scheme().DeriveKeyPair(seed)
+	return keyPair(pk, sk)
+}
+
+// ParsePrivateKey parses a serialized private key of k (RFC 9180 §7.1.2
+// SerializePrivateKey) and returns it with its serialized public key. Test
+// vectors need it; deployments derive or generate their keys.
+func ParsePrivateKey(k KEM, b []byte) (PrivateKey, []byte, error) {
+	if !k.Supported() {
+		return PrivateKey{}, nil, fmt.Errorf("%w: %v", errUnsupported, k)
+	}
+	sk, err := hpke.KEM(k).Scheme().UnmarshalBinaryPrivateKey(b)
+	if err != nil {
+		return PrivateKey{}, nil, fmt.Errorf("hpke: private key: %w", err)
+	}
+	return keyPair(sk.Public(), sk)
+}
+
+func keyPair(pk kem.PublicKey, sk kem.PrivateKey) (PrivateKey, []byte, error) {
+	// Computes any lazily derived public key now, before the private key is
+	// shared between goroutines (circl's X25519 keys do this without a lock).
+	sk.Public()
+	b, err := pk.MarshalBinary()
+	if err != nil {
+		return PrivateKey{}, nil, fmt.Errorf("hpke: marshalling public key: %w", err)
+	}
+	return PrivateKey{sk}, b, nil
+}
+
+// ParsePublicKey checks the length of a serialized public key of k and
+// that it is a valid point.
+func ParsePublicKey(k KEM, b []byte) (PublicKey, error) {
+	if !k.Supported() {
+		return PublicKey{}, fmt.Errorf("%w: %v", errUnsupported, k)
+	}
+	if len(b) != k.PublicKeySize() {
+		return PublicKey{}, fmt.Errorf("hpke: %v public key is %d bytes, want %d", k, len(b), k.PublicKeySize())
+	}
+	pk, err := hpke.KEM(k).Scheme().UnmarshalBinaryPublicKey(b)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("hpke: public key: %w", err)
+	}
+	return PublicKey{pk}, nil
+}
+
+// Sender is a base-mode sender context (RFC 9180 §5.1.1). It is not safe
+// for concurrent use: make one per message.
+type Sender struct{ s hpke.Sealer }
+
+// NewSender runs SetupBaseS with the receiver's public key and info, using
+// the system's randomness, and returns the encapsulated key and the
+// context. The suite must be supported.
+func NewSender(s Suite, pk PublicKey, info []byte) ([]byte, Sender, error) {
+	if !s.Supported() {
+		return nil, Sender{}, fmt.Errorf("%w: %v", errUnsupported, s)
+	}
+	snd, err := s.circl().NewSender(pk.k, info)
+	if err != nil {
+		return nil, Sender{}, fmt.Errorf("hpke: sender: %w", err)
+	}
+	enc, sealer, err := snd.Setup(nil) // nil: crypto/rand
+	if err != nil {
+		return nil, Sender{}, fmt.Errorf("hpke: sender setup: %w", err)
+	}
+	return enc, Sender{sealer}, nil
+}
+
+// Seal encrypts pt with aad (RFC 9180 §5.2).
+func (c Sender) Seal(pt, aad []byte) ([]byte, error) { return c.s.Seal(pt, aad) }
+
+// Export derives an n-byte secret from the context (RFC 9180 §5.3); n is
+// at most 255·Nh for every caller.
+func (c Sender) Export(exporterContext []byte, n int) []byte {
+	return c.s.Export(exporterContext, uint(n))
+}
+
+// Receiver is a base-mode receiver context (RFC 9180 §5.1.1). It is not
+// safe for concurrent use: make one per message.
+type Receiver struct{ o hpke.Opener }
+
+// NewReceiver runs SetupBaseR with the private key, the encapsulated key
+// enc and info. The suite must be supported and sk a key of its KEM.
+func NewReceiver(s Suite, sk PrivateKey, enc, info []byte) (Receiver, error) {
+	if !s.Supported() {
+		return Receiver{}, fmt.Errorf("%w: %v", errUnsupported, s)
+	}
+	if len(enc) != s.KEM.EncSize() {
+		return Receiver{}, fmt.Errorf("hpke: encapsulated key is %d bytes, want %d", len(enc), s.KEM.EncSize())
+	}
+	rcv, err := s.circl().NewReceiver(sk.k, info)
+	if err != nil {
+		return Receiver{}, fmt.Errorf("hpke: receiver: %w", err)
+	}
+	opener, err := rcv.Setup(enc)
+	if err != nil {
+		return Receiver{}, fmt.Errorf("hpke: receiver setup: %w", err)
+	}
+	return Receiver{opener}, nil
+}
+
+// Open decrypts and authenticates ct with aad (RFC 9180 §5.2).
+func (c Receiver) Open(ct, aad []byte) ([]byte, error) { return c.o.Open(ct, aad) }
+
+// Export derives an n-byte secret from the context (RFC 9180 §5.3).
+func (c Receiver) Export(exporterContext []byte, n int) []byte {
+	return c.o.Export(exporterContext, uint(n))
+}
+
+// Extract is raw HKDF-Extract of the KDF (not HPKE's labelled one); the
+// KDF must be supported.
+func Extract(k KDF, salt, ikm []byte) []byte {
+	return hpke.KDF(k).Extract(ikm, salt) // circl's order is (secret, salt)
+}
+
+// Expand is raw HKDF-Expand; n is at most 255·Nh for every caller.
+func Expand(k KDF, prk, info []byte, n int) []byte {
+	return hpke.KDF(k).Expand(prk, info, uint(n))
+}
+
+// NewAEAD returns the AEAD a keyed with key.
+func NewAEAD(a AEAD, key []byte) (cipher.AEAD, error) {
+	if !a.Supported() {
+		return nil, fmt.Errorf("%w: %v", errUnsupported, a)
+	}
+	c, err := hpke.AEAD(a).New(key)
+	if err != nil {
+		return nil, fmt.Errorf("hpke: aead: %w", err)
+	}
+	return c, nil
+}
