@@ -88,3 +88,54 @@ func BenchmarkStubQuery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExchange measures one Client.Exchange, one query at a time,
+// through the real proxy handler to the test target over HTTP/2 and
+// HTTP/3. allocs/op counts the whole process (client, proxy, target), so
+// it moves with the client's sealing, request and DNS work per query.
+func BenchmarkExchange(b *testing.B) {
+	for _, h3 := range []bool{false, true} {
+		name := "h2"
+		if h3 {
+			name = "h3"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newStack(b, 0)
+			ph, err := proxy.New(proxy.Config{
+				Policy:     proxy.Policy{Allow: []string{s.tsrv.Addr}},
+				RootCAs:    s.ca.Pool(),
+				ClientRate: -1,
+				Logger:     slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = ph.Close() })
+			psrv := odohtest.Serve(b, s.ca, ph, proxyName)
+			o := s.options(h3)
+			o.Proxies = []string{"https://" + proxyName + ":" + psrv.Port() + "/dns-query{?targethost,targetpath}"}
+			o.Targets = []string{"https://" + s.tsrv.Addr + "/dns-query"}
+			o.Resolve = map[string]string{proxyName + ":" + psrv.Port(): psrv.Addr}
+			o.Logger = slog.New(slog.DiscardHandler)
+			c := s.client(b, o)
+			qs := make([]*dns.Msg, 256)
+			for i := range qs {
+				qs[i] = query(fmt.Sprintf("q%d.example.", i), dns.TypeA)
+			}
+			ctx := b.Context()
+			if _, err := c.Exchange(ctx, qs[0]); err != nil { // configs, connections
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				a, err := c.Exchange(ctx, qs[i%len(qs)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1 {
+					b.Fatalf("answer %v", a)
+				}
+			}
+		})
+	}
+}
