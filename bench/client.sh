@@ -10,7 +10,9 @@
 # 10), INFLIGHT (queries in flight for the throughput rows, 64), ROUNDS
 # (measured runs per row, 2), NAMES (distinct names in the zone and the query
 # file, 1000), WARMUP (seconds of unmeasured load per path first, 3),
-# RUN_TIMEOUT (seconds, bound on each dnsperf, 60).
+# RUN_TIMEOUT (seconds, bound on each dnsperf, 60), BASE (a git revision: its
+# target, proxy and stub are built too and measured beside ours at INFLIGHT,
+# e.g. BASE=HEAD~1 or BASE=main).
 #
 # Honesty notes:
 # - The stub's answer cache is disabled (-cache-size 0): every query goes
@@ -87,32 +89,31 @@ saddr3=$(wait_log "$work/stub-h3.log" addr)
 spid2=$(cat "$work/stub-h2.pid")
 spid3=$(cat "$work/stub-h3.pid")
 
-uport=$(( (RANDOM % 20000) + 30000 ))
-{
-	echo 'server:'
-	echo "  interface: 127.0.0.1"
-	echo "  port: $uport"
-	echo '  do-ip6: no'
-	echo '  username: ""'
-	echo '  chroot: ""'
-	echo "  directory: \"$work\""
-	echo '  pidfile: ""'
-	echo '  use-syslog: no'
-	echo '  logfile: ""'
-	echo '  do-daemonize: no'
-	echo '  num-threads: 1'
-	echo '  access-control: 127.0.0.0/8 allow'
-	echo '  local-zone: "bench.test." static'
-	for i in $(seq 0 $((NAMES - 1))); do echo "  local-data: \"q$i.bench.test. 300 IN A 192.0.2.$((i % 250 + 1))\""; done
-	echo 'remote-control:'
-	echo '  control-enable: no'
-} >"$work/unbound.conf"
-unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" &
-pids+=($!)
-upid=$!
+bench_unbound "$NAMES"
+
+# With BASE=REV, the same chain (target, proxy, stub) built from REV runs
+# beside this one, measured in the same rounds at INFLIGHT.
+if baserev=$(bench_base odoh-target odoh-proxy odoh); then
+	"$work/base/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+		-local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/base-target.log" &
+	pids+=($!)
+	btpid=$!
+	btaddr=$(wait_log "$work/base-target.log" listen)
+	"$work/base/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+		-allow-target "$btaddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/base-proxy.log" &
+	pids+=($!)
+	bppid=$!
+	bpaddr=$(wait_log "$work/base-proxy.log" listen)
+	"$work/base/odoh" stub -listen 127.0.0.1:0 -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
+		-proxy "https://$bpaddr/dns-query{?targethost,targetpath}" -target "https://$btaddr/dns-query" \
+		-log-format json 2>"$work/stub-base.log" &
+	pids+=($!)
+	bspid=$!
+	bsaddr=$(wait_log "$work/stub-base.log" addr)
+fi
 
 # Check that each path answers.
-for a in "$saddr2" "$saddr3" "127.0.0.1:$uport"; do
+for a in "$saddr2" "$saddr3" "$uaddr" ${bsaddr:+"$bsaddr"}; do
 	h=${a%:*}; p=${a##*:}
 	ok=""
 	for _ in $(seq 50); do
@@ -176,16 +177,17 @@ row() {
 }
 
 echo "warming up (${WARMUP}s per path)…" >&2
-for a in "$saddr2" "$saddr3" "127.0.0.1:$uport"; do dnsperf_run "$a" "$INFLIGHT" "$WARMUP" >/dev/null; done
+for a in "$saddr2" "$saddr3" "$uaddr" ${bsaddr:+"$bsaddr"}; do dnsperf_run "$a" "$INFLIGHT" "$WARMUP" >/dev/null; done
 
 for round in $(seq "$ROUNDS"); do
 	echo "round $round/$ROUNDS…" >&2
 	measure "h2-$INFLIGHT" "$saddr2" "$INFLIGHT" "$spid2" "$ppid" "$tpid"
 	measure "h3-$INFLIGHT" "$saddr3" "$INFLIGHT" "$spid3" "$ppid" "$tpid"
-	measure "dns-$INFLIGHT" "127.0.0.1:$uport" "$INFLIGHT" "$upid"
+	measure "dns-$INFLIGHT" "$uaddr" "$INFLIGHT" "$upid"
+	[[ -n "${bsaddr:-}" ]] && measure "base-$INFLIGHT" "$bsaddr" "$INFLIGHT" "$bspid" "$bppid" "$btpid"
 	measure "h2-1" "$saddr2" 1 "$spid2" "$ppid" "$tpid"
 	measure "h3-1" "$saddr3" 1 "$spid3" "$ppid" "$tpid"
-	measure "dns-1" "127.0.0.1:$uport" 1 "$upid"
+	measure "dns-1" "$uaddr" 1 "$upid"
 done
 
 echo
@@ -197,6 +199,7 @@ echo '|---|---|---|---|---|---|---|---|'
 row "stub → proxy → target (h2)" "h2-$INFLIGHT" throughput chain
 row "stub → proxy → target (h3)" "h3-$INFLIGHT" throughput chain
 row "plain DNS (Unbound, same data)" "dns-$INFLIGHT" throughput plain
+[[ -n "${bsaddr:-}" ]] && row "the same h2 chain, built from $baserev" "base-$INFLIGHT" throughput chain
 row "stub → proxy → target (h2)" "h2-1" latency chain
 row "stub → proxy → target (h3)" "h3-1" latency chain
 row "plain DNS (Unbound, same data)" "dns-1" latency plain
@@ -204,5 +207,9 @@ echo
 h2=$(best "h2-$INFLIGHT" throughput | cut -d' ' -f1)
 h3=$(best "h3-$INFLIGHT" throughput | cut -d' ' -f1)
 awk -v a="${h3:-0}" -v b="${h2:-0}" 'BEGIN { if (b > 0) printf "h3/h2 throughput ratio at '"$INFLIGHT"' in flight: %.2f (target ≥ 0.80)\n", a / b }'
+if [[ -n "${bsaddr:-}" ]]; then
+	base=$(best "base-$INFLIGHT" throughput | cut -d' ' -f1)
+	awk -v a="${h2:-0}" -v b="${base:-0}" 'BEGIN { if (b > 0) printf "stub chain h2 / the same built from '"$baserev"', '"$INFLIGHT"' in flight: %.2f (target ≥ 1.30)\n", a / b }'
+fi
 echo "1 in flight: one query every 10 ms (dnsperf -Q 100), so q/s is \"–\"; the row is about latency"
 echo "targets: stub h2 ≥ 4000 q/s with 0 lost at 64 in flight; ≤ 1 ms average at 1 in flight"

@@ -3,15 +3,71 @@
 # stopped, the binaries built there, a certificate, a local zone, and a
 # wait for a daemon's start-up log line.
 
-# bench_setup BINARY...: builds ./cmd/BINARY into $work, writes
-# $work/cert.pem and $work/key.pem for 127.0.0.1 and localhost.
+# bench_setup BINARY...: builds ./cmd/BINARY (./bench/floor for "floor")
+# into $work, writes $work/cert.pem and $work/key.pem for 127.0.0.1 and
+# localhost.
 bench_setup() {
 	work=$(mktemp -d)
 	pids=()
 	trap bench_cleanup EXIT
 	local b
-	for b in "$@"; do go build -o "$work/$b" "./cmd/$b"; done
+	for b in "$@"; do
+		if [[ $b == floor ]]; then go build -o "$work/$b" ./bench/floor; else go build -o "$work/$b" "./cmd/$b"; fi
+	done
 	go run ./bench/gen cert -dir "$work"
+}
+
+# bench_base BINARY...: with BASE set to a git revision, builds ./cmd/BINARY
+# of that revision into $work/base (from git archive, beside this tree), so
+# that one run measures both; prints the revision's short name. Without
+# BASE it does nothing and returns 1.
+bench_base() {
+	[[ -n "${BASE:-}" ]] || return 1
+	local rev b
+	rev=$(git rev-parse --short "$BASE^{commit}") || { echo "BASE=$BASE is not a revision" >&2; exit 1; }
+	mkdir -p "$work/base-src" "$work/base"
+	git archive "$rev" | tar -x -C "$work/base-src"
+	for b in "$@"; do (cd "$work/base-src" && go build -o "$work/base/$b" "./cmd/$b"); done
+	echo "$rev"
+}
+
+# bench_unbound N: starts Unbound on a free 127.0.0.1 port answering the N
+# names of bench_zone from local data (all else refused); sets $uaddr and
+# $upid.
+bench_unbound() {
+	local port i
+	port=$(go run ./bench/gen port)
+	{
+		echo 'server:'
+		echo "  interface: 127.0.0.1"
+		echo "  port: $port"
+		echo '  do-ip6: no'
+		echo '  username: ""'
+		echo '  chroot: ""'
+		echo "  directory: \"$work\""
+		echo '  pidfile: ""'
+		echo '  use-syslog: no'
+		echo '  logfile: ""'
+		echo '  do-daemonize: no'
+		echo '  num-threads: 1'
+		echo '  access-control: 127.0.0.0/8 allow'
+		echo '  local-zone: "." refuse'
+		echo '  local-zone: "bench.test." static'
+		for i in $(seq 0 $(($1 - 1))); do echo "  local-data: \"q$i.bench.test. 300 IN A 192.0.2.$((i % 250 + 1))\""; done
+		echo 'remote-control:'
+		echo '  control-enable: no'
+	} >"$work/unbound.conf"
+	unbound -d -c "$work/unbound.conf" 2>"$work/unbound.log" &
+	upid=$!
+	pids+=("$upid")
+	uaddr="127.0.0.1:$port"
+	for _ in $(seq 50); do
+		dig +short +tries=1 +time=1 @127.0.0.1 -p "$port" q0.bench.test. A | grep -q 192.0.2 && return 0
+		sleep 0.1
+	done
+	echo "unbound did not answer:" >&2
+	cat "$work/unbound.log" >&2
+	return 1
 }
 
 bench_cleanup() {
@@ -40,7 +96,7 @@ wait_log() {
 	trap - EXIT # runs in a command substitution: never clean up from here
 	local v=""
 	for _ in $(seq 100); do
-		v=$(grep -o "\"$2\":\"[^\"]*\"" "$1" | head -1 | cut -d'"' -f4 || true)
+		v=$(grep -so "\"$2\":\"[^\"]*\"" "$1" | head -1 | cut -d'"' -f4 || true)
 		[[ -n "$v" ]] && { echo "$v"; return 0; }
 		sleep 0.1
 	done

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/proxy.sh — what odoh-proxy costs: ODoH queries per second through
-# h2load → odoh-proxy → odoh-target next to h2load → odoh-target directly, in
-# the same run, with the same load.
+# h2load → odoh-proxy → odoh-target next to h2load → odoh-target directly and
+# next to its floor, h2load → bench/floor relay (a plain net/http forwarding
+# relay, no policy, no limits) → odoh-target, in the same run, with the same
+# load, and the CPU each relay spends per query.
 #
 #   bash bench/proxy.sh            (from anywhere; make bench runs it)
 #
@@ -13,8 +15,8 @@
 # with -d, so PROCS processes run in parallel, each with one connection
 # (-c 1 -m STREAMS) and its own pre-encrypted query (from bench/gen), and each
 # round uses fresh queries: 8 connections × 16 streams, PROCS×ROUNDS distinct
-# queries per path. Rounds alternate direct / via proxy so that both paths see
-# the same machine state. Everything (h2load, proxy, target) shares this
+# queries per path. Rounds alternate direct / via proxy / via the floor relay
+# so that all paths see the same machine state. Everything (h2load, proxy, target) shares this
 # machine's cores, so the proxy competes with the target for CPU: the ratio
 # measures the proxy's whole cost, not only its latency.
 #
@@ -33,7 +35,7 @@ cd "$(dirname "$0")/.."
 command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
 
 . bench/lib.sh
-bench_setup odoh-target odoh-proxy
+bench_setup odoh-target odoh-proxy floor
 bench_zone 64
 
 "$work/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
@@ -48,10 +50,16 @@ ppid=$!
 pids+=("$ppid")
 paddr=$(wait_log "$work/proxy.log" listen)
 
+"$work/floor" relay -listen 127.0.0.1:0 -cert "$work/cert.pem" -key "$work/key.pem" -ca "$work/cert.pem" 2>"$work/floor.log" &
+fpid=$!
+pids+=("$fpid")
+faddr=$(wait_log "$work/floor.log" listen)
+
 direct="https://$taddr/dns-query"
 via="https://$paddr/dns-query?targethost=$taddr&targetpath=%2Fdns-query"
+floor="https://$faddr/dns-query?targethost=$taddr&targetpath=%2Fdns-query"
 
-n=$((PROCS * ROUNDS * 2 + 2))
+n=$((PROCS * ROUNDS * 3 + 2))
 go run ./bench/gen queries -configs "https://$taddr/.well-known/odohconfigs" -ca "$work/cert.pem" \
 	-names "$work/names" -n "$n" -out "$work" >/dev/null
 
@@ -87,20 +95,28 @@ round() {
 # Warm up both paths: connections, pools, the proxy's upstream connection.
 round "$direct" 0 500 2 >/dev/null
 round "$via" 0 500 2 >/dev/null
+round "$floor" 0 500 2 >/dev/null
 
 d_ok=0 d_failed=0 d_secs=0 v_ok=0 v_failed=0 v_secs=0 v_cpu=0 t_cpu_d=0 t_cpu_v=0
+f_ok=0 f_failed=0 f_secs=0 f_cpu=0 t_cpu_f=0
 for r in $(seq 0 $((ROUNDS - 1))); do
 	c0=$(cpu_ticks "$tpid")
-	read -r ok failed secs < <(round "$direct" $((2 + r * 2 * PROCS)) "$REQS" "$PROCS")
+	read -r ok failed secs < <(round "$direct" $((2 + r * 3 * PROCS)) "$REQS" "$PROCS")
 	c1=$(cpu_ticks "$tpid")
 	d_ok=$((d_ok + ok)); d_failed=$((d_failed + failed)); d_secs=$(awk -v a="$d_secs" -v b="$secs" 'BEGIN {print a + b}')
 	t_cpu_d=$((t_cpu_d + c1 - c0))
 
 	c0=$(cpu_ticks "$tpid"); p0=$(cpu_ticks "$ppid")
-	read -r ok failed secs < <(round "$via" $((2 + r * 2 * PROCS + PROCS)) "$REQS" "$PROCS")
+	read -r ok failed secs < <(round "$via" $((2 + r * 3 * PROCS + PROCS)) "$REQS" "$PROCS")
 	c1=$(cpu_ticks "$tpid"); p1=$(cpu_ticks "$ppid")
 	v_ok=$((v_ok + ok)); v_failed=$((v_failed + failed)); v_secs=$(awk -v a="$v_secs" -v b="$secs" 'BEGIN {print a + b}')
 	t_cpu_v=$((t_cpu_v + c1 - c0)); v_cpu=$((v_cpu + p1 - p0))
+
+	c0=$(cpu_ticks "$tpid"); p0=$(cpu_ticks "$fpid")
+	read -r ok failed secs < <(round "$floor" $((2 + r * 3 * PROCS + 2 * PROCS)) "$REQS" "$PROCS")
+	c1=$(cpu_ticks "$tpid"); p1=$(cpu_ticks "$fpid")
+	f_ok=$((f_ok + ok)); f_failed=$((f_failed + failed)); f_secs=$(awk -v a="$f_secs" -v b="$secs" 'BEGIN {print a + b}')
+	t_cpu_f=$((t_cpu_f + c1 - c0)); f_cpu=$((f_cpu + p1 - p0))
 done
 
 row() { # path ok failed secs target-ticks proxy-ticks
@@ -114,10 +130,17 @@ echo
 echo "odoh-proxy: h2load $PROCS connections × $STREAMS streams, $REQS requests per connection per round," \
 	"$ROUNDS rounds per path (alternating), target on a local zone, $(nproc) cores shared by all processes"
 echo
-echo "| path | queries/s | ok | failed | target µs/q | proxy µs/q |"
+echo "| path | queries/s | ok | failed | target µs/q | relay µs/q |"
 echo "|---|---:|---:|---:|---:|---:|"
-row "h2load → target"         "$d_ok" "$d_failed" "$d_secs" "$t_cpu_d" ""
-row "h2load → proxy → target" "$v_ok" "$v_failed" "$v_secs" "$t_cpu_v" "$v_cpu"
+row "h2load → target"               "$d_ok" "$d_failed" "$d_secs" "$t_cpu_d" ""
+row "h2load → odoh-proxy → target"  "$v_ok" "$v_failed" "$v_secs" "$t_cpu_v" "$v_cpu"
+row "h2load → floor relay → target" "$f_ok" "$f_failed" "$f_secs" "$t_cpu_f" "$f_cpu"
 awk -v a="$v_ok" -v as="$v_secs" -v b="$d_ok" -v bs="$d_secs" -v f="$v_failed" 'BEGIN {
 	r = (b > 0 && bs > 0 && as > 0) ? (a / as) / (b / bs) : 0
-	printf "\nproxy path / direct: %.2f (target >= 0.50 with 0 failed; proxy path failed: %d)\n", r, f }'
+	printf "\nproxy path / direct: %.2f (target >= 0.70 with 0 failed; proxy path failed: %d)\n", r, f }'
+awk -v a="$f_ok" -v as="$f_secs" -v b="$d_ok" -v bs="$d_secs" 'BEGIN {
+	r = (b > 0 && bs > 0 && as > 0) ? (a / as) / (b / bs) : 0
+	printf "floor relay path / direct: %.2f\n", r }'
+awk -v vc="$v_cpu" -v vo="$v_ok" -v fc="$f_cpu" -v fo="$f_ok" 'BEGIN {
+	r = (vo > 0 && fo > 0 && fc > 0) ? (vc / vo) / (fc / fo) : 0
+	printf "odoh-proxy CPU per query / floor relay'"'"'s: %.2f (target <= 0.75)\n", r }'

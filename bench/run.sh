@@ -15,7 +15,7 @@ only=${ONLY:-}
 
 part() { [[ -z "$only" || "$only" == "$1" ]]; }
 
-echo "# odoh benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(go version | awk '{print $3}')"
+echo "# odoh benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(go version | awk '{print $3}'), load average $(cut -d" " -f1-3 /proc/loadavg)${BASE:+, BASE=$BASE}"
 
 if part core; then
 	echo

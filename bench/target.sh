@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# bench/target.sh — throughput and CPU cost of odoh-target: ODoH against
-# plain DoH on the same binary, in the same run, answered from a local zone.
+# bench/target.sh — throughput and CPU cost of odoh-target against its
+# floor, in the same run, rounds alternating:
+#
+#   ODoH, local zone     odoh-target answering from -local-zone
+#   ODoH, Unbound (UDP)  the same binary, no zone, cache off, asking a real
+#                        Unbound on loopback (local data) over UDP
+#   floor                bench/floor target: net/http TLS + HTTP/2 doing only
+#                        the target's HPKE work, answers pre-packed
+#   DoH, local zone      plain DoH on the first binary
 #
 #   bash bench/target.sh            (from the repository root; make bench runs it)
 #
@@ -13,9 +20,10 @@
 # (each with its own HPKE encapsulation, as real clients do) we run PROCS
 # processes in parallel, each with one connection (-c 1 -m STREAMS) and its
 # own body, and ROUNDS rounds with fresh bodies: PROCS×ROUNDS distinct queries
-# per protocol. That is the required 8 connections × 16 streams. DoH is driven
-# the same way (POST application/dns-message), so the two rows differ only in
-# the protocol. Every load run is bounded by a request count and a timeout.
+# per path, 8 connections × 16 streams. Every load run is bounded by a request
+# count and a timeout. Everything (h2load, servers, Unbound) shares this
+# machine's cores: the Unbound row pays for Unbound's CPU too, as a real
+# deployment on one machine would.
 set -euo pipefail
 
 PROCS=${PROCS:-8}
@@ -25,91 +33,130 @@ ROUNDS=${ROUNDS:-6}
 LOAD_TIMEOUT=${LOAD_TIMEOUT:-60}
 
 cd "$(dirname "$0")/.."
-command -v h2load >/dev/null || { echo "h2load missing: apt-get install nghttp2-client" >&2; exit 1; }
+for tool in h2load unbound dig; do
+	command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install nghttp2-client unbound bind9-dnsutils" >&2; exit 1; }
+done
 
 . bench/lib.sh
-bench_setup odoh-target
+bench_setup odoh-target floor
 bench_zone 64 # 64 names, so the queries are distinct
+bench_unbound 64
 
-"$work/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
-	-doh -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &
-pid=$!
-pids+=("$pid")
-addr=$(wait_log "$work/target.log" listen)
-url="https://$addr/dns-query"
+common=(-listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" -log-format json)
+"$work/odoh-target" "${common[@]}" -doh -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 2>"$work/zone.log" &
+zpid=$!
+pids+=("$zpid")
+"$work/odoh-target" "${common[@]}" -upstream "udp://$uaddr" 2>"$work/ub.log" &
+bpid=$!
+pids+=("$bpid")
+"$work/floor" target -listen 127.0.0.1:0 -cert "$work/cert.pem" -key "$work/key.pem" -names "$work/names" 2>"$work/floor.log" &
+fpid=$!
+pids+=("$fpid")
+zaddr=$(wait_log "$work/zone.log" listen)
+baddr=$(wait_log "$work/ub.log" listen)
+faddr=$(wait_log "$work/floor.log" listen)
 
 n=$((PROCS * ROUNDS))
-go run ./bench/gen queries -configs "https://$addr/.well-known/odohconfigs" -ca "$work/cert.pem" \
-	-names "$work/names" -n "$n" -out "$work"
+for s in zone:$zaddr ub:$baddr floor:$faddr; do
+	mkdir -p "$work/q-${s%%:*}"
+	go run ./bench/gen queries -configs "https://${s#*:}/.well-known/odohconfigs" -ca "$work/cert.pem" \
+		-names "$work/names" -n "$n" -out "$work/q-${s%%:*}"
+done
 
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+cpu_ticks() { # PID...: their summed user+system time
+	local p t=0
+	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	echo "$t"
+}
 
-# round PROTO CONTENT-TYPE R: one round (PROCS h2load processes in parallel,
-# each with its own pre-encrypted body); prints "succeeded failed seconds
-# cputicks".
+# The paths: KEY URL BODY-PREFIX CONTENT-TYPE PIDS (comma-separated).
+odoh=application/oblivious-dns-message
+paths=(
+	"zone https://$zaddr/dns-query q-zone/odoh $odoh $zpid"
+	"ub https://$baddr/dns-query q-ub/odoh $odoh $bpid,$upid"
+	"floor https://$faddr/dns-query q-floor/odoh $odoh $fpid"
+	"doh https://$zaddr/dns-query q-zone/doh application/dns-message $zpid"
+)
+
+# round PATH R: one round (PROCS h2load processes in parallel, each with its
+# own body) on PATH; prints "succeeded failed seconds cputicks".
 round() {
-	local proto=$1 ct=$2 r=$3 ok=0 failed=0 t0 t1 c0 c1 p out hp=()
-	c0=$(cpu_ticks)
+	local key url prefix ct pidlist ok=0 failed=0 t0 t1 c0 c1 p out s hp=()
+	read -r key url prefix ct pidlist <<<"$1"
+	local -a ps
+	IFS=, read -r -a ps <<<"$pidlist"
+	c0=$(cpu_ticks "${ps[@]}")
 	t0=$(date +%s.%N)
 	for p in $(seq 0 $((PROCS - 1))); do
 		timeout "$LOAD_TIMEOUT" h2load -n "$REQS" -c 1 -m "$STREAMS" \
-			-d "$work/$proto-$((r * PROCS + p)).bin" -H "content-type: $ct" "$url" \
-			>"$work/h2load-$proto-$p.out" 2>&1 &
+			-d "$work/$prefix-$((($2 * PROCS + p) % n)).bin" -H "content-type: $ct" "$url" \
+			>"$work/h2load-$key-$p.out" 2>&1 &
 		hp+=($!)
 	done
 	wait "${hp[@]}" 2>/dev/null || true
 	t1=$(date +%s.%N)
-	c1=$(cpu_ticks)
+	c1=$(cpu_ticks "${ps[@]}")
 	for p in $(seq 0 $((PROCS - 1))); do
-		out="$work/h2load-$proto-$p.out"
-		# "status codes: 2500 2xx, 0 3xx, 0 4xx, 0 5xx": only 2xx count.
-		ok=$((ok + $(awk '/^status codes:/ {print $3; exit}' "$out" || echo 0)))
-		failed=$((failed + $(awk '/^requests:/ {for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) print $i; exit}' "$out" || echo 0)))
+		out="$work/h2load-$key-$p.out"
+		# "status codes: 2500 2xx, 0 3xx, 0 4xx, 0 5xx": only 2xx count as
+		# ok, everything else of the requested count as failed.
+		s=$(awk '/^status codes:/ {print $3; exit}' "$out" || true)
+		s=${s:-0}
+		ok=$((ok + s))
+		failed=$((failed + REQS - s))
 	done
 	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $((c1 - c0))"
 }
 
-# Warm up both paths (connections, pools, caches).
-PROCS_SAVE=$PROCS; REQS_SAVE=$REQS
-PROCS=2 REQS=500 round odoh application/oblivious-dns-message 0 >/dev/null
-PROCS=2 REQS=500 round doh application/dns-message 0 >/dev/null
-PROCS=$PROCS_SAVE; REQS=$REQS_SAVE
+# Warm up every path (connections, pools, goroutine stacks).
+REQS_SAVE=$REQS PROCS_SAVE=$PROCS
+REQS=500 PROCS=2
+for path in "${paths[@]}"; do round "$path" 0 >/dev/null; done
+REQS=$REQS_SAVE PROCS=$PROCS_SAVE
 
-# The rounds alternate ODoH and DoH, so that both see the same machine state
+# The rounds alternate the paths, so that all see the same machine state
 # (the machine is shared and its speed drifts); totals are summed per path.
-declare -A tot
-for k in odoh_ok odoh_failed odoh_secs odoh_cpu doh_ok doh_failed doh_secs doh_cpu; do tot[$k]=0; done
+declare -A ok failed secs cpu
+for path in "${paths[@]}"; do
+	k=${path%% *}
+	ok[$k]=0 failed[$k]=0 secs[$k]=0 cpu[$k]=0
+done
 for r in $(seq 0 $((ROUNDS - 1))); do
-	for proto in odoh doh; do
-		ct=application/oblivious-dns-message
-		[[ $proto == doh ]] && ct=application/dns-message
-		read -r ok failed secs cpu < <(round "$proto" "$ct" "$r")
-		tot[${proto}_ok]=$((tot[${proto}_ok] + ok))
-		tot[${proto}_failed]=$((tot[${proto}_failed] + failed))
-		tot[${proto}_cpu]=$((tot[${proto}_cpu] + cpu))
-		tot[${proto}_secs]=$(awk -v a="${tot[${proto}_secs]}" -v b="$secs" 'BEGIN {print a + b}')
+	for path in "${paths[@]}"; do
+		k=${path%% *}
+		read -r o f s c < <(round "$path" "$r")
+		ok[$k]=$((ok[$k] + o)) failed[$k]=$((failed[$k] + f)) cpu[$k]=$((cpu[$k] + c))
+		secs[$k]=$(awk -v a="${secs[$k]}" -v b="$s" 'BEGIN {print a + b}')
 	done
 done
-odoh_ok=${tot[odoh_ok]} odoh_failed=${tot[odoh_failed]} odoh_secs=${tot[odoh_secs]} odoh_cpu=${tot[odoh_cpu]}
-doh_ok=${tot[doh_ok]} doh_failed=${tot[doh_failed]} doh_secs=${tot[doh_secs]} doh_cpu=${tot[doh_cpu]}
 
 allocs=$(go test -run '^$' -bench 'Handler/ODoH' -benchmem -benchtime 2000x ./target 2>/dev/null |
 	awk '/allocs\/op/ {for (i = 1; i < NF; i++) if ($(i+1) == "allocs/op") print $i}')
 
-row() { # proto ok failed secs cputicks
-	awk -v p="$1" -v ok="$2" -v f="$3" -v s="$4" -v c="$5" -v hz="$ticks" 'BEGIN {
+qps() { awk -v ok="${ok[$1]}" -v s="${secs[$1]}" 'BEGIN { printf "%.1f", (s > 0 ? ok / s : 0) }'; }
+row() { # LABEL KEY CPU-NOTE
+	awk -v p="$1" -v ok="${ok[$2]}" -v f="${failed[$2]}" -v s="${secs[$2]}" -v c="${cpu[$2]}" -v hz="$ticks" -v note="$3" 'BEGIN {
 		qps = s > 0 ? ok / s : 0; us = ok > 0 ? c / hz * 1e6 / ok : 0
-		printf "| %-5s | %10.0f | %8d | %6d | %12.1f |\n", p, qps, ok, f, us }'
+		printf "| %-21s | %10.0f | %8d | %6d | %8.1f%s |\n", p, qps, ok, f, us, note }'
+}
+ratio() { # A B: queries/s of A over B
+	awk -v a="$(qps "$1")" -v b="$(qps "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 }
 echo
-echo "odoh-target, local zone, $PROCS connections x $STREAMS streams, $((PROCS * ROUNDS)) distinct queries per protocol, $(nproc) cores"
+echo "odoh-target against its floor: $PROCS connections x $STREAMS streams, $n distinct queries per path," \
+	"$ROUNDS rounds alternating, $(nproc) cores shared by all processes"
 echo
-echo "| proto | queries/s  |       ok | failed | CPU µs/query |"
-echo "|-------|-----------:|---------:|-------:|-------------:|"
-row ODoH "$odoh_ok" "$odoh_failed" "$odoh_secs" "$odoh_cpu"
-row DoH "$doh_ok" "$doh_failed" "$doh_secs" "$doh_cpu"
-awk -v a="$odoh_ok" -v as="$odoh_secs" -v b="$doh_ok" -v bs="$doh_secs" 'BEGIN {
-	r = (b > 0 && bs > 0) ? (a / as) / (b / bs) : 0
-	printf "\nODoH/DoH throughput ratio: %.2f (target >= 0.50)\n", r }'
+echo "| path                  | queries/s  |       ok | failed | CPU µs/query |"
+echo "|-----------------------|-----------:|---------:|-------:|-------------:|"
+row "ODoH, local zone" zone ""
+row "ODoH, Unbound (UDP)" ub " (target + Unbound)"
+row "floor (HPKE only)" floor ""
+row "DoH, local zone" doh ""
+echo
+echo "Unbound upstream / local zone: $(ratio ub zone) (target >= 0.85)"
+echo "Unbound upstream / floor:      $(ratio ub floor) (target >= 0.85)"
+echo "local zone / floor:            $(ratio zone floor)"
+echo "ODoH / DoH (local zone):       $(ratio zone doh) (target >= 0.50)"
+echo "failed: $((failed[zone] + failed[ub] + failed[floor] + failed[doh])) (target 0)"
 echo "Handler allocations per ODoH query (go test -bench Handler/ODoH): ${allocs:-?}"

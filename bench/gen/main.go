@@ -4,6 +4,9 @@
 //
 //	go run ./bench/gen cert -dir DIR
 //	    writes DIR/cert.pem and DIR/key.pem for 127.0.0.1 and localhost
+//	go run ./bench/gen port
+//	    prints a port that is free on 127.0.0.1 for both TCP and UDP now
+//	    (for a server such as Unbound that cannot be told to take port 0)
 //	go run ./bench/gen queries -configs URL|FILE [-ca FILE] -names FILE -n N -out DIR
 //	    fetches the target's configs (or reads them from FILE) and writes
 //	    DIR/odoh-I.bin and DIR/doh-I.bin for I in [0, N), query I asking
@@ -58,6 +61,8 @@ func run(args []string) error {
 			return err
 		}
 		return writeCert(*dir)
+	case "port":
+		return freePort()
 	case "queries":
 		fs := flag.NewFlagSet("queries", flag.ContinueOnError)
 		configs := fs.String("configs", "", "configs URL (https://…/.well-known/odohconfigs) or file")
@@ -107,6 +112,26 @@ func writeCert(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600)
+}
+
+// freePort prints a port that TCP and UDP both could bind on 127.0.0.1.
+func freePort() error {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		fmt.Println(port)
+		return nil
+	}
+	return errors.New("no port free for both TCP and UDP")
 }
 
 func readConfigs(src, caFile string) ([]byte, error) {
