@@ -63,6 +63,7 @@ func (r Result) String() string {
 //	odoh_target_upstream_duration_seconds{upstream}            histogram
 //	odoh_target_upstream_errors_total{upstream}                counter
 //	odoh_target_upstream_up{upstream}                          gauge (1 up, 0 down)
+//	odoh_target_upstream_mismatched_total{upstream}            counter
 //	odoh_target_key_epoch                                      gauge
 //	odoh_target_local_zone_records                             gauge
 //
@@ -74,6 +75,7 @@ type Metrics struct {
 	upstreamDuration *prometheus.HistogramVec
 	upstreamErrors   *prometheus.CounterVec
 	upstreamUp       *prometheus.GaugeVec
+	upstreamMismatch *prometheus.CounterVec
 	zoneRecords      prometheus.Gauge
 }
 
@@ -106,12 +108,16 @@ func NewMetrics(reg prometheus.Registerer, keys *Keyring) (*Metrics, error) {
 			Name: "odoh_target_upstream_up",
 			Help: "Whether an upstream is up (1) or down for a backoff after repeated failures (0), by upstream index.",
 		}, []string{"upstream"}),
+		upstreamMismatch: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "odoh_target_upstream_mismatched_total",
+			Help: "Answers from an upstream dropped because their ID, name, type or class was not the query's (late or forged answers), by upstream index.",
+		}, []string{"upstream"}),
 		zoneRecords: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "odoh_target_local_zone_records",
 			Help: "Records in the local zone (0 without one).",
 		}),
 	}
-	cs := []prometheus.Collector{requests, duration, m.upstreamDuration, m.upstreamErrors, m.upstreamUp, m.zoneRecords}
+	cs := []prometheus.Collector{requests, duration, m.upstreamDuration, m.upstreamErrors, m.upstreamUp, m.upstreamMismatch, m.zoneRecords}
 	if keys != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "odoh_target_key_epoch",
@@ -151,6 +157,12 @@ func (m *Metrics) observeUpstream(i int, d time.Duration, err error) {
 	m.upstreamDuration.WithLabelValues(l).Observe(d.Seconds())
 	if err != nil {
 		m.upstreamErrors.WithLabelValues(l).Inc()
+	}
+}
+
+func (m *Metrics) observeMismatch(i int) {
+	if m != nil {
+		m.upstreamMismatch.WithLabelValues(upstreamLabel(i)).Inc()
 	}
 }
 

@@ -1,14 +1,11 @@
 package target
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -83,14 +80,18 @@ type UpstreamOptions struct {
 //
 // URL forms:
 //
-//	udp://host[:53]          UDP, retried over TCP when the answer is truncated
+//	udp://host[:53]          UDP on pooled sockets, retried over TCP when truncated
 //	tcp://host[:53]          TCP, persistent connections reused across queries
 //	tls://host[:853]         DNS over TLS (RFC 7858), persistent connections
 //	https://host[:443]/path  DNS over HTTPS (RFC 8484), pooled HTTP/2 client
 //
-// A bare "host:port" means udp://. Queries go upstream with a fresh ID and
-// without the client's COOKIE option (a cookie identifies its sender); an
-// ECS option the client chose to send goes on, and none is ever added.
+// A bare "host:port" means udp://. Queries go upstream with a fresh random
+// ID, one query at a time on each pooled socket or connection; an answer
+// whose ID, name, type or class is not the query's is dropped (and counted
+// in odoh_target_upstream_mismatched_total) while the exchange waits for
+// the right one. Queries go without the client's COOKIE option (a cookie
+// identifies its sender); an ECS option the client chose to send goes on,
+// and none is ever added.
 // Upstreams is safe for concurrent use; Close releases its connections.
 type Upstreams struct {
 	ups     []upstream
@@ -145,8 +146,9 @@ func NewUpstreams(urls []string, o UpstreamOptions) (*Upstreams, error) {
 		probeWindow: o.Timeout,
 		now:         o.Now,
 	}}
+	bufs := &bufPool{}
 	for i, raw := range urls {
-		up, err := newUpstream(raw, o)
+		up, err := newUpstream(raw, o, bufs, func() { o.Metrics.observeMismatch(i) })
 		if err != nil {
 			u.Close()
 			return nil, fmt.Errorf("upstream %d: %w", i, err)
@@ -160,7 +162,7 @@ func NewUpstreams(urls []string, o UpstreamOptions) (*Upstreams, error) {
 	return u, nil
 }
 
-func newUpstream(raw string, o UpstreamOptions) (upstream, error) {
+func newUpstream(raw string, o UpstreamOptions, bufs *bufPool, mismatch func()) (upstream, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "udp://" + raw
 	}
@@ -191,11 +193,11 @@ func newUpstream(raw string, o UpstreamOptions) (upstream, error) {
 	}
 	switch u.Scheme {
 	case "udp":
-		return &udpUpstream{addr: addr, dialer: o.Dialer, timeout: o.Timeout, tcp: newStreamUpstream(addr, nil, o)}, nil
+		return newUDPUpstream(addr, o, bufs, mismatch), nil
 	case "tcp":
-		return newStreamUpstream(addr, nil, o), nil
+		return newStreamUpstream(addr, nil, o, bufs, mismatch), nil
 	case "tls":
-		return newStreamUpstream(addr, tlsConf, o), nil
+		return newStreamUpstream(addr, tlsConf, o, bufs, mismatch), nil
 	default:
 		return newDoHUpstream(u, tlsConf, o), nil
 	}
@@ -269,13 +271,7 @@ func (u *Upstreams) try(ctx context.Context, i int, q *dns.Msg, probe bool) (*dn
 // exchangeID sends q with a fresh random ID, so that the ID the client chose
 // never reaches the upstream, and checks the answer matches the question.
 func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) {
-	m := q.Copy()
-	m.Id = dns.Id()
-	// ECS, a hint the client chose to give (RFC 9230 §1), goes on; its
-	// cookie does not. The target never adds options of its own.
-	if opt := m.IsEdns0(); opt != nil {
-		dropCookies(opt)
-	}
+	m := upstreamQuery(q)
 	r, err := up.exchange(ctx, m)
 	if err != nil {
 		return nil, err
@@ -300,196 +296,6 @@ func (u *Upstreams) Close() {
 		up.close()
 	}
 }
-
-// udpUpstream asks over UDP, from a fresh socket (fresh source port) per
-// query, and retries over TCP when the answer is truncated.
-type udpUpstream struct {
-	addr    string
-	dialer  *net.Dialer
-	timeout time.Duration
-	tcp     *streamUpstream
-}
-
-func (u *udpUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	// Timeout, because dns.Client otherwise caps every exchange at its
-	// 2-second default read timeout, whatever the context allows.
-	c := &dns.Client{Net: "udp", Dialer: u.dialer, Timeout: u.timeout, UDPSize: dns.DefaultMsgSize}
-	if opt := q.IsEdns0(); opt != nil {
-		c.UDPSize = opt.UDPSize()
-	}
-	r, _, err := c.ExchangeContext(ctx, q, u.addr)
-	if err != nil {
-		return nil, err
-	}
-	if r.Truncated {
-		return u.tcp.exchange(ctx, q)
-	}
-	return r, nil
-}
-
-func (u *udpUpstream) close() { u.tcp.close() }
-
-// streamUpstream asks over TCP or TLS on persistent connections, one query
-// at a time per connection, keeping up to maxIdle idle connections.
-type streamUpstream struct {
-	addr   string
-	tls    *tls.Config // nil: plain TCP
-	dialer *net.Dialer
-	idle   chan *dns.Conn
-}
-
-func newStreamUpstream(addr string, t *tls.Config, o UpstreamOptions) *streamUpstream {
-	return &streamUpstream{addr: addr, tls: t, dialer: o.Dialer, idle: make(chan *dns.Conn, o.MaxIdleConns)}
-}
-
-func (s *streamUpstream) dial(ctx context.Context) (*dns.Conn, error) {
-	var c net.Conn
-	var err error
-	if s.tls != nil {
-		d := tls.Dialer{NetDialer: s.dialer, Config: s.tls}
-		c, err = d.DialContext(ctx, "tcp", s.addr)
-	} else {
-		c, err = s.dialer.DialContext(ctx, "tcp", s.addr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &dns.Conn{Conn: c}, nil
-}
-
-func (s *streamUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	// A reused connection may have been closed by the server while idle:
-	// on failure, retry once on a fresh one.
-	for attempt := 0; ; attempt++ {
-		var c *dns.Conn
-		reused := false
-		select {
-		case c = <-s.idle:
-			reused = true
-		default:
-			var err error
-			if c, err = s.dial(ctx); err != nil {
-				return nil, err
-			}
-		}
-		r, err := s.roundTrip(ctx, c, q)
-		if err == nil {
-			select {
-			case s.idle <- c:
-			default:
-				c.Close()
-			}
-			return r, nil
-		}
-		c.Close()
-		if !reused || attempt > 0 || ctx.Err() != nil {
-			return nil, err
-		}
-	}
-}
-
-func (s *streamUpstream) roundTrip(ctx context.Context, c *dns.Conn, q *dns.Msg) (*dns.Msg, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(DefaultUpstreamTimeout)
-	}
-	if err := c.SetDeadline(deadline); err != nil {
-		return nil, err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if err := c.WriteMsg(q); err != nil {
-		return nil, err
-	}
-	for {
-		r, err := c.ReadMsg()
-		if err != nil {
-			return nil, err
-		}
-		if r.Id == q.Id {
-			return r, nil
-		}
-		// A late answer to an abandoned query: skip it.
-	}
-}
-
-func (s *streamUpstream) close() {
-	for {
-		select {
-		case c := <-s.idle:
-			c.Close()
-		default:
-			return
-		}
-	}
-}
-
-// dohUpstream asks a DNS-over-HTTPS resolver with POST over a pooled
-// HTTP/2 client.
-type dohUpstream struct {
-	url    string
-	client *http.Client
-	tr     *http.Transport
-}
-
-func newDoHUpstream(u *url.URL, t *tls.Config, o UpstreamOptions) *dohUpstream {
-	tr := &http.Transport{
-		DialContext:         o.Dialer.DialContext,
-		TLSClientConfig:     t,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: o.MaxIdleConns,
-		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: o.Timeout,
-	}
-	return &dohUpstream{url: u.String(), tr: tr, client: &http.Client{
-		Transport: tr,
-		// A resolver that redirects is misconfigured; do not follow.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-func (d *dohUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	// RFC 8484 §4.1: ID 0 in DoH; the ID check in exchangeID needs ours back.
-	id := q.Id
-	q.Id = 0
-	wire, err := q.Pack()
-	q.Id = id
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(wire))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", dohContentType)
-	req.Header.Set("Accept", dohContentType)
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.EqualFold(ct, dohContentType) {
-		return nil, fmt.Errorf("content type %q", ct)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDoHResponse+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > maxDoHResponse {
-		return nil, errors.New("answer too large")
-	}
-	r := new(dns.Msg)
-	if err := r.Unpack(body); err != nil {
-		return nil, err
-	}
-	r.Id = id
-	return r, nil
-}
-
-func (d *dohUpstream) close() { d.tr.CloseIdleConnections() }
 
 // SystemUpstreams returns udp:// upstream URLs for the nameservers of a
 // resolv.conf file (normally /etc/resolv.conf).
