@@ -3,7 +3,8 @@ package odoh
 import (
 	"crypto/subtle"
 	"encoding/binary"
-	"strings"
+
+	"github.com/odohd/odoh/internal/mediatype"
 )
 
 // ContentType is the media type of ODoH messages (RFC 9230 §12.1).
@@ -12,12 +13,7 @@ const ContentType = "application/oblivious-dns-message"
 // IsContentType reports whether a Content-Type header value names the ODoH
 // media type: compared case-insensitively, parameters ignored (RFC 9230
 // §12.1 defines none).
-func IsContentType(v string) bool {
-	if i := strings.IndexByte(v, ';'); i >= 0 {
-		v = v[:i]
-	}
-	return strings.EqualFold(strings.TrimSpace(v), ContentType)
-}
+func IsContentType(v string) bool { return mediatype.Is(v, ContentType) }
 
 // MessageType distinguishes queries from responses (RFC 9230 §6.1).
 type MessageType uint8
