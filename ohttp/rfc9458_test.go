@@ -13,7 +13,7 @@ import (
 // RFC 9458 Appendix A, "Complete Example of a Request and Response".
 var appendixA = struct {
 	skR, keyConfig, request, skE, pkE, info, encRequest, response string
-	secret, responseNonce, prk, key, nonce, encResponse            string
+	secret, responseNonce, prk, key, nonce, encResponse           string
 }{
 	skR:       "3c168975674b2fa8e465970b79c8dcf09f1c741626480bd4c6162fc5b6a98e1a",
 	keyConfig: "01002031e1f05a740102115220e9af918f738674aec95f54db6e04eb705aae8e79815500080001000100010003",
