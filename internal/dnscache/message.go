@@ -1,0 +1,193 @@
+package dnscache
+
+import (
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/internal/dnsname"
+)
+
+// key is what a cached answer is stored under.
+type key struct {
+	name   string // lower case
+	qtype  uint16
+	qclass uint16
+	do, cd bool // DNSSEC OK and Checking Disabled change the answer
+}
+
+func keyOf(q *dns.Msg) key {
+	qq := q.Question[0]
+	k := key{name: dnsname.Lower(qq.Name), qtype: qq.Qtype, qclass: qq.Qclass, cd: q.CheckingDisabled}
+	if opt := q.IsEdns0(); opt != nil {
+		k.do = opt.Do()
+	}
+	return k
+}
+
+// String is the key as the coalescing group's string.
+func (k key) String() string {
+	flags := byte(0)
+	if k.do {
+		flags |= 1
+	}
+	if k.cd {
+		flags |= 2
+	}
+	return string([]byte{byte(k.qtype >> 8), byte(k.qtype), byte(k.qclass >> 8), byte(k.qclass), flags}) + k.name
+}
+
+// upstreamQuery is the query a cache sends for k: q's question and header
+// bits, and an OPT record of its own (UpstreamUDPSize, k's DO bit, no
+// option), so that nothing of one requester's EDNS(0) travels on when its
+// query stands for others. AD is set to ask for the AD bit (RFC 6840 §5.7);
+// reply clears it for requesters that did not ask.
+func upstreamQuery(q *dns.Msg, k key) *dns.Msg {
+	m := &dns.Msg{
+		MsgHdr: dns.MsgHdr{
+			Id:                q.Id,
+			Opcode:            dns.OpcodeQuery,
+			RecursionDesired:  q.RecursionDesired,
+			CheckingDisabled:  q.CheckingDisabled,
+			AuthenticatedData: true,
+		},
+		Question: []dns.Question{q.Question[0]},
+	}
+	m.SetEdns0(UpstreamUDPSize, k.do)
+	return m
+}
+
+// ForwardQuery returns the copy of q to send upstream when q is forwarded
+// as it is: without COOKIE options. A client's cookie is meant for the hop
+// it sent it to; forwarded, it would let the upstream link its queries.
+func ForwardQuery(q *dns.Msg) *dns.Msg {
+	m := q.Copy()
+	if opt := m.IsEdns0(); opt != nil {
+		kept := opt.Option[:0]
+		for _, o := range opt.Option {
+			if o.Option() != dns.EDNS0COOKIE {
+				kept = append(kept, o)
+			}
+		}
+		opt.Option = kept
+	}
+	return m
+}
+
+// keep returns r as stored: without its OPT record, with its Extended DNS
+// Errors aside.
+func keep(r *dns.Msg, now time.Time) *stored {
+	ede, _ := answerOptions(r)
+	stripOPT(r)
+	return &stored{msg: r, ede: ede, at: now, expires: now}
+}
+
+// reply builds the answer to q from a stored answer: a copy with q's ID,
+// question and header bits, TTLs counted down (or StaleTTL for a stale
+// answer), AD only for requesters that asked for it (RFC 6840 §5.8) and an
+// OPT record made for q, with "Stale Answer" (RFC 8914) added if stale.
+func reply(q *dns.Msg, a *stored, now time.Time, stale bool) *dns.Msg {
+	r := a.msg.Copy()
+	r.Id = q.Id
+	r.Question = append([]dns.Question(nil), q.Question...)
+	r.RecursionDesired = q.RecursionDesired
+	r.CheckingDisabled = q.CheckingDisabled
+	do := false
+	if opt := q.IsEdns0(); opt != nil {
+		do = opt.Do()
+	}
+	if !q.AuthenticatedData && !do {
+		r.AuthenticatedData = false
+	}
+	age := uint32(0)
+	if d := now.Sub(a.at); d > 0 {
+		age = uint32(min(d/time.Second, 1<<31))
+	}
+	for _, sec := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			switch {
+			case stale:
+				h.Ttl = StaleTTL
+			default:
+				h.Ttl -= min(age, h.Ttl)
+			}
+		}
+	}
+	ede := a.ede
+	if stale {
+		ede = append(ede[:len(ede):len(ede)], &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeStaleAnswer})
+	}
+	setOPT(r, q, ede, nil)
+	return r
+}
+
+// HasECS reports whether q carries an ECS option (RFC 7871).
+func HasECS(q *dns.Msg) bool {
+	if opt := q.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if o.Option() == dns.EDNS0SUBNET {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// answerOptions returns the options of r's OPT record that may reach a
+// requester: its Extended DNS Errors (about the answer, RFC 8914) and its
+// ECS echo (only for the requester whose ECS it echoes).
+func answerOptions(r *dns.Msg) (ede, ecs []dns.EDNS0) {
+	opt := r.IsEdns0()
+	if opt == nil {
+		return nil, nil
+	}
+	for _, o := range opt.Option {
+		switch o.Option() {
+		case dns.EDNS0EDE:
+			ede = append(ede, o)
+		case dns.EDNS0SUBNET:
+			ecs = append(ecs, o)
+		}
+	}
+	return ede, ecs
+}
+
+// stripOPT removes the OPT record from r's additional section.
+func stripOPT(r *dns.Msg) {
+	kept := r.Extra[:0:0]
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			kept = append(kept, rr)
+		}
+	}
+	r.Extra = kept
+}
+
+// SetOPT gives r, an answer to q, the OPT record q is owed: none if q had
+// none (RFC 6891 §7), else one with q's UDP size (at least 512) and DO bit
+// and the given options, replacing any OPT r had. For example, answers from
+// local data get SetOPT(r, q) and no option.
+func SetOPT(r, q *dns.Msg, opts ...dns.EDNS0) {
+	stripOPT(r)
+	setOPT(r, q, opts, nil)
+}
+
+func setOPT(r, q *dns.Msg, ede, ecs []dns.EDNS0) {
+	qopt := q.IsEdns0()
+	if qopt == nil {
+		if r.Rcode > 0xF {
+			// An extended RCODE needs an OPT the requester cannot read.
+			r.Rcode = dns.RcodeServerFailure
+		}
+		return
+	}
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	if n := len(ede) + len(ecs); n > 0 {
+		opt.Option = make([]dns.EDNS0, 0, n)
+		opt.Option = append(append(opt.Option, ede...), ecs...)
+	}
+	opt.SetUDPSize(max(qopt.UDPSize(), dns.MinMsgSize))
+	opt.SetDo(qopt.Do())
+	r.Extra = append(r.Extra, opt)
+}
