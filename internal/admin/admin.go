@@ -7,7 +7,9 @@
 //     (readiness, so a load balancer stops sending before shutdown);
 //   - /metrics serves Prometheus metrics from Options.Registry, never the
 //     global default registry, with the Go runtime and process collectors
-//     and a constant <namespace>_build_info{version,revision,goversion} 1.
+//     and a constant <namespace>_build_info{version,revision,goversion} 1;
+//   - POST /cache/flush, when Options.Cache is set, removes cached answers
+//     (see [Server.Handler] for its parameters).
 //
 // The lifecycle mirrors internal/httpserve: [New], [Server.Listen],
 // [Server.Serve], [Server.Shutdown].
@@ -26,9 +28,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -69,6 +74,15 @@ type Options struct {
 	Ready func() error
 	// Logger receives serving errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Cache, if not nil, is what POST /cache/flush flushes.
+	Cache Flusher
+}
+
+// Flusher is an answer cache the admin listener can flush: Flush removes
+// the entries of name (every type) and, with subtree, of every name below
+// it, and returns how many it removed; Flush(".", true) empties it.
+type Flusher interface {
+	Flush(name string, subtree bool) int
 }
 
 // Server is the admin listener.
@@ -77,6 +91,7 @@ type Server struct {
 	registry *prometheus.Registry
 	ready    func() error
 	logger   *slog.Logger
+	cache    Flusher
 	srv      *http.Server
 
 	mu sync.Mutex
@@ -91,6 +106,7 @@ func New(opts Options) (*Server, error) {
 		registry: opts.Registry,
 		ready:    opts.Ready,
 		logger:   opts.Logger,
+		cache:    opts.Cache,
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
@@ -128,6 +144,20 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
 // Handler returns the admin endpoints as an http.Handler.
+//
+// POST /cache/flush flushes the answer cache; its parameters come in the
+// query string or an application/x-www-form-urlencoded body:
+//
+//	name=NAME               the entries of NAME, of every type
+//	name=NAME&subtree=true  those of NAME and of every name below it
+//	all=true                every entry
+//
+// It answers 200 "flushed N entries", 400 for missing, unknown or bad
+// parameters, 405 for any other method, and 403 for requests a web browser
+// sent (those with an Origin or Sec-Fetch-Site header), so that no web page
+// can flush a cache on loopback behind its user's back.
+//
+//	curl -X POST 'http://127.0.0.1:9551/cache/flush?name=example.com&subtree=true'
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -150,7 +180,78 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}))
+	if s.cache != nil {
+		mux.HandleFunc("POST /cache/flush", s.flush)
+	}
 	return mux
+}
+
+// maxFlushForm bounds the body of a flush request.
+const maxFlushForm = 4096
+
+func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
+		http.Error(w, "cache flush refuses requests from web browsers (Origin or Sec-Fetch-Site header): use curl or another HTTP client", http.StatusForbidden)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFlushForm)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "reading the parameters: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	name, subtree, err := flushScope(r.Form)
+	if err != nil {
+		http.Error(w, err.Error()+"; want name=NAME, name=NAME&subtree=true, or all=true", http.StatusBadRequest)
+		return
+	}
+	n := s.cache.Flush(name, subtree)
+	s.logger.Info("cache flushed", "name", name, "subtree", subtree, "removed", n)
+	fmt.Fprintf(w, "flushed %d entries\n", n)
+}
+
+// flushScope reads the parameters of a flush.
+func flushScope(form url.Values) (name string, subtree bool, err error) {
+	for k, v := range form {
+		if k != "name" && k != "subtree" && k != "all" {
+			return "", false, fmt.Errorf("unknown parameter %q", k)
+		}
+		if len(v) != 1 {
+			return "", false, fmt.Errorf("parameter %q given %d times", k, len(v))
+		}
+	}
+	flag := func(k string) (bool, error) {
+		v, ok := form[k]
+		if !ok {
+			return false, nil
+		}
+		b, err := strconv.ParseBool(v[0])
+		if err != nil {
+			return false, fmt.Errorf("%s=%q is not true or false", k, v[0])
+		}
+		return b, nil
+	}
+	all, err := flag("all")
+	if err != nil {
+		return "", false, err
+	}
+	if subtree, err = flag("subtree"); err != nil {
+		return "", false, err
+	}
+	name = form.Get("name")
+	switch {
+	case all && (name != "" || subtree):
+		return "", false, errors.New("all=true takes no other parameter")
+	case all:
+		return ".", true, nil
+	case name == "":
+		return "", false, errors.New("no name given")
+	}
+	if _, ok := dns.IsDomainName(name); !ok || len(dns.Fqdn(name)) > 255 {
+		return "", false, fmt.Errorf("%q is not a domain name", name)
+	}
+	return dns.Fqdn(name), subtree, nil
 }
 
 // Listen binds the TCP listener.

@@ -84,6 +84,8 @@ type Service struct {
 	// OnServing, if set, gets the query server and the admin address once
 	// both listen: tests use it to break the server from under the daemon.
 	OnServing func(srv *httpserve.Server, adminAddr string)
+	// Cache, if set, is flushed by the admin listener's POST /cache/flush.
+	Cache admin.Flusher
 }
 
 // Serve listens on -listen (and -admin), logs "<Name> serving" with the
@@ -117,7 +119,7 @@ func (d *Daemon) Serve(ctx context.Context, s Service) error {
 	if f.adminOn() {
 		var err error
 		adm, err = admin.New(admin.Options{Addr: f.AdminAddr, Namespace: "odoh", Registry: d.Registry,
-			Build: build, Ready: func() error { return d.ready(s.Ready) }, Logger: d.logger})
+			Build: build, Ready: func() error { return d.ready(s.Ready) }, Logger: d.logger, Cache: s.Cache})
 		if err == nil {
 			err = adm.Listen()
 		}
