@@ -1,200 +1,146 @@
 package target
 
 import (
-	"container/list"
 	"context"
-	"sync"
+	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/internal/dnscache"
 )
 
-// Cache limits.
+// Cache defaults; the rules behind them are shared with the stub.
 const (
+	// DefaultCacheSize is the number of entries a Cache holds by default.
+	DefaultCacheSize = dnscache.DefaultSize
 	// DefaultCacheMaxTTL caps how long an answer is kept, whatever its TTL.
-	DefaultCacheMaxTTL = time.Hour
-	// maxCachedAnswer bounds the wire size of a cached answer, so that the
-	// cache's memory is bounded by entries × this size.
-	maxCachedAnswer = 4096
+	DefaultCacheMaxTTL = dnscache.DefaultMaxTTL
+	// DefaultCacheMaxNegativeTTL caps how long a negative answer is kept.
+	DefaultCacheMaxNegativeTTL = dnscache.DefaultMaxNegativeTTL
+	// DefaultCacheFailureTTL caps how long a resolution failure is cached.
+	DefaultCacheFailureTTL = dnscache.DefaultFailureTTL
+	// DefaultCacheStaleAge is how long past expiry an answer may be served
+	// while every upstream fails.
+	DefaultCacheStaleAge = dnscache.DefaultStaleAge
 )
 
-// Cache keeps upstream answers for their TTL. It holds at most a fixed
-// number of answers, each at most 4 KiB in wire form, evicting the least
-// recently used; answers with SERVFAIL, truncation or no TTL are not kept,
-// nor answers to queries with an ECS or COOKIE option. TTLs of a cached
-// answer count down; its OPT record is made afresh for each requester, so
-// no client's EDNS(0) options reach another. It is safe for concurrent use.
+// CacheMetrics receives what a Cache reports (see NewMetrics for the
+// Prometheus implementation).
+type CacheMetrics interface {
+	CacheHit()              // answered from a live entry
+	CacheMiss()             // asked the upstreams (coalesced queries included)
+	CacheStale()            // a stale answer served while every upstream failed
+	CacheFailure()          // answered with a cached failure
+	CacheCoalesced()        // joined an identical query in flight
+	CacheFlush(removed int) // a flush, and the entries it removed
+	CacheEntries(n int)     // entries held
+}
+
+// CacheConfig configures NewCache. Zero values mean the defaults.
+type CacheConfig struct {
+	// Size bounds the entries (answers and failures); zero means
+	// DefaultCacheSize.
+	Size int
+	// MaxTTL caps answer lifetimes; zero means DefaultCacheMaxTTL.
+	MaxTTL time.Duration
+	// MaxNegativeTTL caps NXDOMAIN and NODATA lifetimes; zero means
+	// DefaultCacheMaxNegativeTTL.
+	MaxNegativeTTL time.Duration
+	// FailureTTL caps the caching of SERVFAIL and timeouts, from 1 s to
+	// 5 min (RFC 9520 §3.2); zero means DefaultCacheFailureTTL.
+	FailureTTL time.Duration
+	// StaleAge bounds how long past expiry an answer is served while
+	// every upstream fails (RFC 8767), at most 24 h; zero means
+	// DefaultCacheStaleAge, negative disables stale answers.
+	StaleAge time.Duration
+	// Metrics, if not nil, receives counts.
+	Metrics CacheMetrics
+	// Now is the cache's clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+// Cache keeps upstream answers for a Chain, with the rules the stub's cache
+// follows too:
+//
+//   - the key is the question's name (ASCII case folded), type and class
+//     and the DO and CD bits: an answer or a negative answer for one type
+//     never answers another, and nothing is synthesized from NSEC records;
+//   - an answer lives for its smallest TTL, at most MaxTTL; NXDOMAIN and
+//     NODATA for min(SOA TTL, SOA MINIMUM) (RFC 2308 §5), at most
+//     MaxNegativeTTL, and not at all without an SOA;
+//   - SERVFAIL, errors and timeouts are cached for 1 s, doubling while they
+//     persist, at most FailureTTL (RFC 9520); meanwhile the key's queries
+//     do not reach the upstreams;
+//   - identical queries in flight are sent upstream once;
+//   - an expired answer at most StaleAge old is served, with TTL 30 and
+//     the Extended DNS Error "Stale Answer" (RFC 8767, RFC 8914 code 3),
+//     only when every upstream has just failed for its key;
+//   - answers are stored without their OPT record: each requester gets one
+//     made from its own query, carrying only the answer's Extended DNS
+//     Errors; queries with an ECS option skip the cache, and only they get
+//     the upstream's ECS echo; a client's COOKIE is never forwarded;
+//   - truncated answers, answers over 4 KiB and rcodes other than NOERROR
+//     and NXDOMAIN are not cached; record data is kept as received (HTTPS
+//     and SVCB records keep their ECH configs and hints).
+//
+// It holds at most Size entries, evicting the least recently used, and is
+// safe for concurrent use.
 type Cache struct {
-	max    int
-	maxTTL time.Duration
-	now    func() time.Time
-
-	mu    sync.Mutex
-	lru   *list.List // of *cacheEntry, most recent first
-	items map[cacheKey]*list.Element
+	c *dnscache.Cache
 }
 
-type cacheKey struct {
-	name   string
-	qtype  uint16
-	qclass uint16
-	do     bool // DNSSEC OK changes the answer
-	cd     bool
-}
-
-type cacheEntry struct {
-	key     cacheKey
-	msg     *dns.Msg // never modified once stored
-	stored  time.Time
-	expires time.Time
-}
-
-// NewCache returns a cache of at most size answers kept at most maxTTL
-// (zero: DefaultCacheMaxTTL). now is the clock (nil: time.Now).
-func NewCache(size int, maxTTL time.Duration, now func() time.Time) *Cache {
-	if maxTTL <= 0 {
-		maxTTL = DefaultCacheMaxTTL
+// NewCache returns a cache configured by c.
+func NewCache(c CacheConfig) (*Cache, error) {
+	if c.Size < 0 {
+		return nil, fmt.Errorf("cache: negative size %d", c.Size)
 	}
-	if now == nil {
-		now = time.Now
+	if c.StaleAge > dnscache.MaxStaleAge {
+		return nil, fmt.Errorf("cache: stale age %v is above the maximum of %v", c.StaleAge, dnscache.MaxStaleAge)
 	}
-	return &Cache{max: size, maxTTL: maxTTL, now: now, lru: list.New(), items: make(map[cacheKey]*list.Element)}
+	dc, err := dnscache.New(dnscache.Config{
+		Size:           c.Size,
+		MaxTTL:         c.MaxTTL,
+		MaxNegativeTTL: c.MaxNegativeTTL,
+		FailureTTL:     c.FailureTTL,
+		StaleAge:       c.StaleAge,
+		Metrics:        c.Metrics,
+		Now:            c.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{c: dc}, nil
 }
 
-// keyOf returns the cache key of q; ok is false for queries whose answers
-// are not shared: more than one question, or an ECS or COOKIE option.
-func keyOf(q *dns.Msg) (k cacheKey, ok bool) {
-	if len(q.Question) != 1 || hasPrivateOption(q) {
-		return cacheKey{}, false
-	}
-	qq := q.Question[0]
-	k = cacheKey{name: lowerName(qq.Name), qtype: qq.Qtype, qclass: qq.Qclass, cd: q.CheckingDisabled}
-	if opt := q.IsEdns0(); opt != nil {
-		k.do = opt.Do()
-	}
-	return k, true
-}
+// Len returns the number of entries.
+func (c *Cache) Len() int { return c.inner().Len() }
 
-// Get returns a copy of the cached answer to q with TTLs reduced by its age,
-// q's ID and question and an OPT record made for q alone (see Put), or nil.
-func (c *Cache) Get(q *dns.Msg) *dns.Msg {
-	k, ok := keyOf(q)
-	if !ok || c == nil {
+// Flush removes the entries of name (every type and class) and, with
+// subtree, of every name below it; Flush(".", true) empties the cache. It
+// returns the number of entries removed.
+func (c *Cache) Flush(name string, subtree bool) int { return c.inner().Flush(name, subtree) }
+
+func (c *Cache) inner() *dnscache.Cache {
+	if c == nil {
 		return nil
 	}
-	now := c.now()
-	c.mu.Lock()
-	el, ok := c.items[k]
-	if !ok {
-		c.mu.Unlock()
-		return nil
-	}
-	e := el.Value.(*cacheEntry)
-	if !now.Before(e.expires) {
-		c.lru.Remove(el)
-		delete(c.items, k)
-		c.mu.Unlock()
-		return nil
-	}
-	c.lru.MoveToFront(el)
-	c.mu.Unlock()
-
-	r := e.msg.Copy()
-	r.Id = q.Id
-	r.Question = q.Question
-	answerOPT(r, q, false)
-	age := uint32(now.Sub(e.stored) / time.Second)
-	for _, sec := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
-		for _, rr := range sec {
-			if h := rr.Header(); h.Rrtype != dns.TypeOPT {
-				h.Ttl -= min(age, h.Ttl)
-			}
-		}
-	}
-	return r
-}
-
-// Put stores the answer r to q if it may be cached. Answers to queries
-// with an ECS or COOKIE option are not: they belong to their sender. The
-// answer is stored without its OPT record, whose options (an echoed ECS,
-// the upstream's cookie) must not reach other clients; Get builds a fresh
-// one for each requester.
-func (c *Cache) Put(q, r *dns.Msg) {
-	k, ok := keyOf(q)
-	if !ok || c == nil || c.max <= 0 || r.Truncated {
-		return
-	}
-	if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-		return
-	}
-	ttl, ok := cacheTTL(r)
-	if !ok {
-		return
-	}
-	life := min(time.Duration(ttl)*time.Second, c.maxTTL)
-	if life <= 0 || r.Len() > maxCachedAnswer {
-		return
-	}
-	now := c.now()
-	m := r.Copy()
-	stripOPT(m)
-	e := &cacheEntry{key: k, msg: m, stored: now, expires: now.Add(life)}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[k]; ok {
-		el.Value = e
-		c.lru.MoveToFront(el)
-		return
-	}
-	c.items[k] = c.lru.PushFront(e)
-	for c.lru.Len() > c.max {
-		old := c.lru.Back()
-		c.lru.Remove(old)
-		delete(c.items, old.Value.(*cacheEntry).key)
-	}
-}
-
-// Len returns the number of cached answers.
-func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
-
-// cacheTTL is the lifetime of an answer: the smallest TTL of its records,
-// or for a negative answer the SOA's negative TTL (RFC 2308 §5).
-func cacheTTL(r *dns.Msg) (uint32, bool) {
-	ttl, found := uint32(0), false
-	consider := func(t uint32) {
-		if !found || t < ttl {
-			ttl, found = t, true
-		}
-	}
-	for _, rr := range r.Answer {
-		consider(rr.Header().Ttl)
-	}
-	if len(r.Answer) == 0 {
-		for _, rr := range r.Ns {
-			if soa, ok := rr.(*dns.SOA); ok {
-				consider(min(soa.Hdr.Ttl, soa.Minttl))
-			}
-		}
-	}
-	return ttl, found
+	return c.c
 }
 
 // Chain answers from a local Zone first, then from the Cache, then from the
 // Upstream; upstream answers are cached. Names inside the zone never reach
 // the upstream. The zone can be swapped while serving (SetZone).
 //
-// Upstream answers get an OPT record made for the requester: its UDP size
-// and DO bit, the upstream's Extended DNS Errors and, if the requester sent
-// ECS, the upstream's ECS echo; no other option of the upstream's.
+// Every answer gets an OPT record made for the requester when it sent one:
+// its UDP size and DO bit, the upstream's Extended DNS Errors and, if the
+// requester sent ECS, the upstream's ECS echo; no other option of the
+// upstream's.
 type Chain struct {
 	// Upstream answers what the zone does not; nil means such queries fail.
 	Upstream Resolver
-	// Cache, if not nil, keeps upstream answers.
+	// Cache, if not nil, keeps upstream answers; nil forwards every query.
 	Cache *Cache
 
 	zone atomic.Pointer[Zone]
@@ -211,17 +157,8 @@ func (c *Chain) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if r, ok := c.zone.Load().Answer(q); ok {
 		return r, nil
 	}
-	if r := c.Cache.Get(q); r != nil {
-		return r, nil
-	}
 	if c.Upstream == nil {
 		return nil, errNoResolver
 	}
-	r, err := c.Upstream.Resolve(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	c.Cache.Put(q, r)
-	answerOPT(r, q, hasECS(q))
-	return r, nil
+	return c.Cache.inner().Resolve(ctx, q, c.Upstream.Resolve)
 }

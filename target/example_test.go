@@ -29,7 +29,11 @@ www.internal. 300 IN A 10.0.0.1
 	if err != nil {
 		log.Fatal(err)
 	}
-	chain := &target.Chain{Upstream: pool, Cache: target.NewCache(10000, 0, nil)}
+	cache, err := target.NewCache(target.CacheConfig{}) // the defaults
+	if err != nil {
+		log.Fatal(err)
+	}
+	chain := &target.Chain{Upstream: pool, Cache: cache}
 	chain.SetZone(zone)
 	h := &target.Handler{Keys: keys, Resolver: chain, DoH: true}
 	var _ http.Handler = h // serve it over HTTPS (h2 and h3)

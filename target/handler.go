@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -494,7 +495,7 @@ func (h *Handler) answerDoH(w http.ResponseWriter, ctx context.Context, req requ
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrDoH
 	// RFC 8484 §5.1: freshness no longer than the smallest TTL.
-	if ttl, ok := cacheTTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
+	if ttl, ok := dnscache.TTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
 		hdr["Cache-Control"] = []string{"max-age=" + strconv.FormatUint(uint64(ttl), 10)}
 	} else {
 		hdr["Cache-Control"] = hdrNoStore

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/internal/dnsname"
 )
 
 // Resolver answers DNS queries. Implementations must be safe for concurrent
@@ -287,7 +289,7 @@ func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) 
 }
 
 func sameQuestion(a, b dns.Question) bool {
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && equalNames(a.Name, b.Name)
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && dnsname.Equal(a.Name, b.Name)
 }
 
 // Close closes idle connections.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/internal/dnscache"
 )
 
 // Pooled upstream connections, as DNS forwarders keep them (CoreDNS's
@@ -164,7 +166,7 @@ func upstreamQuery(q *dns.Msg) *dns.Msg {
 	m.Compress = false
 	if opt := q.IsEdns0(); opt != nil {
 		o := &dns.OPT{Hdr: opt.Hdr, Option: append([]dns.EDNS0(nil), opt.Option...)}
-		dropCookies(o)
+		dnscache.DropCookies(o)
 		m.Extra = make([]dns.RR, len(q.Extra))
 		for i, rr := range q.Extra {
 			if rr == dns.RR(opt) {

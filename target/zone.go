@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/internal/dnscache"
+	"github.com/odohd/odoh/internal/dnsname"
 )
 
 // Zone is local authoritative data loaded from an RFC 1035 zone file: the
@@ -66,7 +69,7 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 		if _, err := dns.PackRR(rr, buf, 0, nil, false); err != nil {
 			return nil, fmt.Errorf("zone %s: %s %s: %w", file, h.Name, dns.TypeToString[h.Rrtype], err)
 		}
-		name := lowerName(h.Name)
+		name := dnsname.Lower(h.Name)
 		h.Name = name
 		if soa, ok := rr.(*dns.SOA); ok {
 			if _, dup := z.apexes[name]; dup {
@@ -130,13 +133,22 @@ func (z *Zone) apex(name string) string {
 
 // Answer answers q from the zone data. It returns false when q's name is
 // outside every zone (the caller asks the upstreams). The answer's ID and
-// question are q's.
+// question are q's, and it has an OPT record, with q's UDP size and DO bit,
+// when q has one (RFC 6891 §7).
 func (z *Zone) Answer(q *dns.Msg) (*dns.Msg, bool) {
+	r, ok := z.answer(q)
+	if ok {
+		dnscache.SetOPT(r, q)
+	}
+	return r, ok
+}
+
+func (z *Zone) answer(q *dns.Msg) (*dns.Msg, bool) {
 	if z == nil || len(q.Question) != 1 {
 		return nil, false
 	}
 	question := q.Question[0]
-	name := lowerName(question.Name)
+	name := dnsname.Lower(question.Name)
 	apex := z.apex(name)
 	if apex == "" || question.Qclass != dns.ClassINET {
 		return nil, false
@@ -170,7 +182,7 @@ func (z *Zone) Answer(q *dns.Msg) (*dns.Msg, bool) {
 			return r, true
 		}
 		r.Answer = append(r.Answer, synth(cname, owner, name)...)
-		target := lowerName(cname[0].(*dns.CNAME).Target)
+		target := dnsname.Lower(cname[0].(*dns.CNAME).Target)
 		if i >= maxCNAMEChain {
 			return r, true
 		}

@@ -78,7 +78,7 @@ func TestZoneRejects(t *testing.T) {
 
 func TestChainZoneBeforeUpstream(t *testing.T) {
 	up := &countingResolver{}
-	c := &target.Chain{Upstream: up, Cache: target.NewCache(10, 0, nil)}
+	c := &target.Chain{Upstream: up, Cache: newCache(t, target.CacheConfig{Size: 10})}
 	c.SetZone(mustZone(t))
 	resolve(t, c, "www.zone.test.", dns.TypeA)
 	resolve(t, c, "nope.zone.test.", dns.TypeA)
@@ -103,45 +103,55 @@ func (c *countingResolver) Resolve(_ context.Context, q *dns.Msg) (*dns.Msg, err
 	return r, nil
 }
 
+func newCache(t testing.TB, c target.CacheConfig) *target.Cache {
+	t.Helper()
+	cache, err := target.NewCache(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cache
+}
+
+// TestCache: TTLs count down, the query's ID and letter case come back,
+// an answer expires with its TTL, and the least recently used entry goes
+// first.
 func TestCache(t *testing.T) {
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1000, 0))
-	c := target.NewCache(2, time.Hour, clock.Now)
-	ask := func(name string) *dns.Msg { return new(dns.Msg).SetQuestion(name, dns.TypeA) }
-	answer := func(q *dns.Msg, ttl uint32, rcode int) *dns.Msg {
-		r := new(dns.Msg).SetRcode(q, rcode)
-		if rcode == dns.RcodeSuccess {
-			rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.1")
-			rr.Header().Ttl = ttl
-			r.Answer = append(r.Answer, rr)
+	up := &countingResolver{}
+	c := &target.Chain{Upstream: up, Cache: newCache(t, target.CacheConfig{Size: 2, StaleAge: -1, Now: clock.Now})}
+	ask := func(name string, id uint16) *dns.Msg {
+		t.Helper()
+		q := new(dns.Msg).SetQuestion(name, dns.TypeA)
+		q.Id = id
+		r, err := c.Resolve(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
 		}
 		return r
 	}
-	a := ask("a.example.")
-	c.Put(a, answer(a, 60, dns.RcodeSuccess))
+	ask("a.example.", 1)
 	clock.Advance(20 * time.Second)
-	q := ask("A.example.")
-	q.Id = 99
-	r := c.Get(q)
-	if r == nil || r.Id != 99 || r.Answer[0].Header().Ttl != 40 {
-		t.Fatalf("cached answer %v, want TTL 40 and ID 99", r)
+	r := ask("A.example.", 99)
+	if r.Id != 99 || r.Question[0].Name != "A.example." || r.Answer[0].Header().Ttl != 40 || up.n.Load() != 1 {
+		t.Fatalf("cached answer %v after %d upstream queries, want TTL 40, ID 99 and the query's name", r, up.n.Load())
 	}
 	clock.Advance(40 * time.Second)
-	if c.Get(a) != nil {
+	if ask("a.example.", 2); up.n.Load() != 2 {
 		t.Error("answer served past its TTL")
-	}
-	s := ask("s.example.")
-	c.Put(s, answer(s, 60, dns.RcodeServerFailure))
-	if c.Get(s) != nil {
-		t.Error("SERVFAIL cached")
 	}
 	// Bounded: the least recently used goes.
 	for _, n := range []string{"1.example.", "2.example.", "3.example."} {
-		q := ask(n)
-		c.Put(q, answer(q, 60, dns.RcodeSuccess))
+		ask(n, 3)
 	}
-	if c.Len() != 2 || c.Get(ask("1.example.")) != nil || c.Get(ask("3.example.")) == nil {
-		t.Errorf("cache of 2 holds %d answers", c.Len())
+	before := up.n.Load()
+	ask("3.example.", 4)
+	if c.Cache.Len() != 2 || up.n.Load() != before {
+		t.Errorf("cache of 2 holds %d answers; the newest was not kept", c.Cache.Len())
+	}
+	ask("1.example.", 5)
+	if up.n.Load() != before+1 {
+		t.Error("the least recently used answer was kept")
 	}
 }
 

@@ -103,7 +103,8 @@ func TestDrainFinishesInFlightQueries(t *testing.T) {
 	cfg := fetchConfigs(t, cs["h2"], d.addr)
 	results := map[string]<-chan inflight{}
 	for name, c := range cs {
-		results[name] = sendQuery(c, d.addr, cfg, "slow.example.")
+		// One name per query: the target coalesces identical ones.
+		results[name] = sendQuery(c, d.addr, cfg, "slow-"+name+".example.")
 	}
 	// Both queries are at the upstream: they are in flight.
 	for range cs {

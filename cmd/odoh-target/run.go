@@ -14,7 +14,9 @@ import (
 	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/daemon"
+	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/target"
 )
@@ -79,6 +81,7 @@ type config struct {
 	seedFile, localZone, resolvConf                    string
 	upstreams                                          cli.Strings
 	rotate, upstreamTimeout, queryTimeout, cacheMaxTTL time.Duration
+	cacheMaxNegTTL, cacheFailureTTL, cacheStaleAge     time.Duration
 	upstreamBackoff, upstreamMaxBackoff                time.Duration
 	upstreamMaxFails                                   int
 	doh                                                bool
@@ -104,8 +107,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.rotate, "rotate", target.DefaultRotationPeriod, "key rotation `period`")
 	fs.BoolVar(&c.doh, "doh", false, "also serve plain DNS over HTTPS (RFC 8484) on /dns-query")
 	fs.StringVar(&c.localZone, "local-zone", "", "RFC 1035 zone `FILE` answered before the upstreams")
-	fs.IntVar(&c.cacheSize, "cache-size", 0, "cache up to `N` upstream answers (0: no cache)")
+	fs.IntVar(&c.cacheSize, "cache-size", target.DefaultCacheSize, "cache up to `N` upstream answers and failures (0: no cache, every query goes upstream)")
 	fs.DurationVar(&c.cacheMaxTTL, "cache-max-ttl", target.DefaultCacheMaxTTL, "keep cached answers at most this long")
+	fs.DurationVar(&c.cacheMaxNegTTL, "cache-max-negative-ttl", target.DefaultCacheMaxNegativeTTL, "keep NXDOMAIN and NODATA answers at most this long (RFC 2308)")
+	fs.DurationVar(&c.cacheFailureTTL, "cache-failure-ttl", target.DefaultCacheFailureTTL, "cache SERVFAIL and timeouts from 1s, doubling while they last, up to this (1s to 5m, RFC 9520)")
+	fs.DurationVar(&c.cacheStaleAge, "cache-stale-age", target.DefaultCacheStaleAge, "serve answers expired at most this long while every upstream fails (RFC 8767; 0: never, at most 24h)")
 	fs.IntVar(&c.maxBody, "max-body", target.DefaultMaxBodySize, "largest request body in `bytes` (larger: 413)")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
 	if err := c.server.Parse(fs, args, c.check); err != nil {
@@ -123,6 +129,12 @@ func (c *config) check() error {
 		return fmt.Errorf("-max-body must be between 1 and %d", target.DefaultMaxBodySize)
 	case c.cacheSize < 0:
 		return errors.New("-cache-size must not be negative")
+	case c.cacheMaxTTL <= 0 || c.cacheMaxNegTTL <= 0:
+		return errors.New("-cache-max-ttl and -cache-max-negative-ttl must be positive")
+	case c.cacheFailureTTL < dnscache.MinFailureTTL || c.cacheFailureTTL > dnscache.MaxFailureTTL:
+		return fmt.Errorf("-cache-failure-ttl must be between %v and %v (RFC 9520)", dnscache.MinFailureTTL, dnscache.MaxFailureTTL)
+	case c.cacheStaleAge < 0 || c.cacheStaleAge > dnscache.MaxStaleAge:
+		return fmt.Errorf("-cache-stale-age must be between 0 (never) and %v", dnscache.MaxStaleAge)
 	case c.upstreamTimeout <= 0 || c.queryTimeout <= 0:
 		return errors.New("timeouts must be positive")
 	case c.upstreamMaxFails == 0 || c.upstreamBackoff <= 0 || c.upstreamMaxBackoff < c.upstreamBackoff:
@@ -212,7 +224,25 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 	defer pool.Close()
 	st.chain = &target.Chain{Upstream: pool}
 	if c.cacheSize > 0 {
-		st.chain.Cache = target.NewCache(c.cacheSize, c.cacheMaxTTL, nil)
+		cm, err := metrics.NewCache(d.Registry, "odoh_target_cache")
+		if err != nil {
+			return err
+		}
+		stale := c.cacheStaleAge
+		if stale == 0 {
+			stale = -1 // the flag's 0 means never
+		}
+		st.chain.Cache, err = target.NewCache(target.CacheConfig{
+			Size:           c.cacheSize,
+			MaxTTL:         c.cacheMaxTTL,
+			MaxNegativeTTL: c.cacheMaxNegTTL,
+			FailureTTL:     c.cacheFailureTTL,
+			StaleAge:       stale,
+			Metrics:        cm,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if c.localZone != "" {
 		z, err := target.LoadZone(c.localZone)
@@ -221,6 +251,10 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		}
 		st.chain.SetZone(z)
 		st.metrics.SetZoneRecords(z.Len())
+	}
+	var flusher admin.Flusher // POST /cache/flush, with a cache
+	if st.chain.Cache != nil {
+		flusher = st.chain.Cache
 	}
 	h := &target.Handler{
 		Keys:         st.keys,
@@ -233,6 +267,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		Logger:       logger,
 	}
 	return d.Serve(ctx, daemon.Service{
+		Cache:   flusher,
 		Name:    "odoh-target",
 		Version: version,
 		Handler: h,

@@ -63,15 +63,20 @@ func upstreamQuery(q *dns.Msg, k key) *dns.Msg {
 func ForwardQuery(q *dns.Msg) *dns.Msg {
 	m := q.Copy()
 	if opt := m.IsEdns0(); opt != nil {
-		kept := opt.Option[:0]
-		for _, o := range opt.Option {
-			if o.Option() != dns.EDNS0COOKIE {
-				kept = append(kept, o)
-			}
-		}
-		opt.Option = kept
+		DropCookies(opt)
 	}
 	return m
+}
+
+// DropCookies removes COOKIE options from opt, in place.
+func DropCookies(opt *dns.OPT) {
+	kept := opt.Option[:0]
+	for _, o := range opt.Option {
+		if o.Option() != dns.EDNS0COOKIE {
+			kept = append(kept, o)
+		}
+	}
+	opt.Option = kept
 }
 
 // keep returns r as stored: without its OPT record, with its Extended DNS
