@@ -53,7 +53,7 @@ func BenchmarkStubQuery(b *testing.B) {
 			}
 			b.Cleanup(func() { _ = c.Close() })
 			st := startStub(b, c, -1)
-			addr := st.LocalAddr()
+			addr := st.Addr()
 			// Warm up: configs fetched, connections open.
 			exchangeStub(b, addr, "udp", query("warm.example.", dns.TypeA))
 			var n atomic.Int64

@@ -45,7 +45,9 @@ func ExampleParseStamp() {
 	// Output: https://odoh.cloudflare-dns.com/dns-query
 }
 
-func ExampleStub() {
+// A stub resolver on loopback answering through ODoH; cancelling ctx (on
+// SIGTERM, say) drains it.
+func ExampleNewStub() {
 	c, err := client.New(client.Options{
 		Proxies: []string{"https://proxy.example/dns-query{?targethost,targetpath}"},
 		Targets: []string{"https://odoh.example.net/dns-query"},
@@ -54,12 +56,17 @@ func ExampleStub() {
 		fmt.Println(err)
 		return
 	}
-	st := &client.Stub{Client: c, Addr: "127.0.0.1:5353"}
-	if err := st.Listen(); err != nil {
+	defer c.Close()
+	st, err := client.NewStub(client.StubConfig{Client: c, Addr: "127.0.0.1:0"})
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	go st.Serve()
-	// ... on SIGTERM:
-	_ = st.Shutdown(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Serve(ctx) }()
+	// ... point a resolver at st.Addr(); on SIGTERM:
+	cancel()
+	fmt.Println(<-done)
+	// Output: <nil>
 }

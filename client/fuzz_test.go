@@ -19,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -553,9 +554,11 @@ func (w *fuzzDNSWriter) Hijack()                   {}
 // SERVFAIL.
 func FuzzStub(f *testing.F) {
 	c, ft, _ := fuzzClient(f, ConfigStatic, nil)
-	s := &Stub{Client: c, Logger: slog.New(slog.DiscardHandler), Timeout: time.Second}
-	s.ctx = context.Background()
-	s.sem = make(chan struct{}, 1)
+	s, err := NewStub(StubConfig{Client: c, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Timeout: time.Second, MaxInFlight: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = s.Close() })
 
 	q := fuzzQuery(f)
 	m := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
@@ -583,7 +586,10 @@ func FuzzStub(f *testing.F) {
 		if r.Unpack(query) != nil || len(answer) > 4096 {
 			return // the DNS server answers FORMERR itself; no handler runs
 		}
-		s.cache = newAnswerCache(8)
+		var err error
+		if s.cache, err = dnscache.New(dnscache.Config{Size: 8}); err != nil {
+			t.Fatal(err)
+		}
 		ft.reset(func(hr *http.Request, oq *odoh.Query) (*http.Response, error) {
 			if oq == nil {
 				return fuzzHTTPResponse(hr, 400, "", "", nil, 1), nil

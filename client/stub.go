@@ -1,90 +1,206 @@
 package client
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/time/rate"
+
+	"github.com/odohd/odoh/internal/dnscache"
+	"github.com/odohd/odoh/internal/dnsname"
 )
 
-// Defaults for the zero values of Stub's settings.
+// Defaults for the zero values of StubConfig.
 const (
-	// DefaultCacheSize is the number of answers the stub keeps.
-	DefaultCacheSize = 10000
+	// DefaultStubAddr is where a stub listens by default.
+	DefaultStubAddr = "127.0.0.1:5353"
+	// DefaultCacheSize is the number of entries the stub's cache holds.
+	DefaultCacheSize = dnscache.DefaultSize
 	// DefaultMaxCacheTTL caps how long an answer is cached, whatever its TTL.
-	DefaultMaxCacheTTL = time.Hour
+	DefaultMaxCacheTTL = dnscache.DefaultMaxTTL
+	// DefaultMaxNegativeCacheTTL caps how long NXDOMAIN and NODATA are cached.
+	DefaultMaxNegativeCacheTTL = dnscache.DefaultMaxNegativeTTL
+	// DefaultFailureCacheTTL caps how long a failure is cached.
+	DefaultFailureCacheTTL = dnscache.DefaultFailureTTL
+	// DefaultStaleAge is how long past expiry an answer may be served while
+	// the target cannot be reached.
+	DefaultStaleAge = dnscache.DefaultStaleAge
 	// DefaultMaxInFlight bounds the queries the stub forwards at once.
 	DefaultMaxInFlight = 1024
+	// DefaultMaxInFlightPerName bounds the queries for one name the stub
+	// forwards at once.
+	DefaultMaxInFlightPerName = 8
 	// DefaultStubTimeout bounds the handling of one query.
 	DefaultStubTimeout = 5 * time.Second
+	// servfailLogInterval is how often the stub logs one reason for
+	// answering SERVFAIL; the times in between are counted.
+	servfailLogInterval = 10 * time.Second
 )
 
-// Stub is a local DNS server (UDP and TCP on one port) that answers every
-// query through ODoH. It never falls back to plaintext DNS: when ODoH fails
-// the answer is SERVFAIL.
-//
-// Answers are cached in a bounded LRU keyed by (lower-cased name, type,
-// class, DO bit), for the smallest TTL in the answer (negative answers: the
-// SOA minimum, RFC 2308), capped by MaxCacheTTL; TTLs are decreased on the
-// way out. SERVFAIL is never cached.
-//
-// At most MaxInFlight queries are forwarded at once; a query beyond that is
-// answered SERVFAIL at once rather than dropped, so that the client learns of
-// the overload without waiting for its timeout.
-type Stub struct {
+// StubMetrics receives what a Stub's cache reports; methods must be safe for
+// concurrent use.
+type StubMetrics interface {
+	CacheHit()              // answered from a live entry
+	CacheMiss()             // forwarded (coalesced queries included)
+	CacheStale()            // a stale answer served while the target failed
+	CacheFailure()          // answered with a cached failure
+	CacheCoalesced()        // joined an identical query in flight
+	CacheFlush(removed int) // a flush, and the entries it removed
+	CacheEntries(n int)     // entries held
+}
+
+// StubConfig configures NewStub. Zero values mean the documented defaults.
+type StubConfig struct {
 	// Client forwards the queries. Required.
 	Client *Client
-	// Addr is the "host:port" to listen on (UDP and TCP); port 0 picks a
-	// port free on both.
+	// Addr is the "host:port" to listen on (UDP and TCP); empty means
+	// DefaultStubAddr, port 0 picks a port free on both.
 	Addr string
 	// CacheSize bounds the cache in entries; zero means DefaultCacheSize,
-	// negative disables the cache.
+	// negative disables the cache: every query is forwarded as it comes,
+	// without coalescing or failure caching (for debugging).
 	CacheSize int
-	// MaxCacheTTL caps cache lifetimes; zero means DefaultMaxCacheTTL.
+	// MaxCacheTTL caps answer lifetimes; zero means DefaultMaxCacheTTL.
 	MaxCacheTTL time.Duration
+	// MaxNegativeCacheTTL caps NXDOMAIN and NODATA lifetimes (RFC 2308);
+	// zero means DefaultMaxNegativeCacheTTL.
+	MaxNegativeCacheTTL time.Duration
+	// FailureCacheTTL caps the caching of failures, from 1 s to 5 min
+	// (RFC 9520); zero means DefaultFailureCacheTTL.
+	FailureCacheTTL time.Duration
+	// StaleAge bounds how long past expiry an answer is served while the
+	// target fails (RFC 8767), at most 24 h; zero means DefaultStaleAge,
+	// negative disables stale answers.
+	StaleAge time.Duration
 	// MaxInFlight bounds concurrent forwarded queries; zero means
 	// DefaultMaxInFlight.
 	MaxInFlight int
+	// MaxInFlightPerName bounds concurrent forwarded queries for one name
+	// (all types); zero means DefaultMaxInFlightPerName.
+	MaxInFlightPerName int
 	// Timeout bounds one query; zero means DefaultStubTimeout.
 	Timeout time.Duration
-	// Logger receives errors; nil means slog.Default(). Queries are never
-	// logged.
+	// Metrics, if not nil, receives the cache's counts.
+	Metrics StubMetrics
+	// Logger receives errors and, at most every 10 s for each reason, why
+	// queries were answered SERVFAIL; nil means slog.Default(). Queries,
+	// names and addresses are never logged.
 	Logger *slog.Logger
-
-	udp, tcp *dns.Server
-	pc       net.PacketConn
-	ln       net.Listener
-	sem      chan struct{}
-	cache    *answerCache
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-
-	// Counters, for tests and tools.
-	served, failed, overloaded, hits atomic.Int64
 }
 
-// Listen binds the UDP and TCP sockets.
-func (s *Stub) Listen() error {
-	if s.Client == nil {
-		return errors.New("stub without a client")
+// Stub is a local DNS server (UDP and TCP on one port) that answers every
+// query through ODoH. It never falls back to plaintext DNS: when ODoH fails
+// the answer is SERVFAIL, or a stale answer (see below).
+//
+// Answers are cached with the rules the target's cache follows (see the
+// target package's Cache): keys by name (ASCII case folded), type, class,
+// DO and CD bits; negative answers per RFC 2308; SERVFAIL and failures
+// cached briefly (RFC 9520); identical queries in flight forwarded once;
+// expired answers served with the Extended DNS Error "Stale Answer" only
+// while the target cannot answer (RFC 8767); each client gets an OPT record
+// made for its own query, so that no client sees another's ECS echo.
+//
+// At most MaxInFlight queries, and MaxInFlightPerName for one name, are
+// forwarded at once; a query beyond that is answered SERVFAIL at once rather
+// than dropped, so that the client learns of the overload without waiting
+// for its timeout, and a name whose servers vanished costs the target at
+// most one query per client query.
+type Stub struct {
+	client   *Client
+	cache    *dnscache.Cache
+	timeout  time.Duration
+	sem      chan struct{}
+	perName  int
+	logger   *slog.Logger
+	servfail servfailLog
+
+	namesMu sync.Mutex
+	names   map[string]int // queries in flight by lower-cased name
+
+	pc       net.PacketConn
+	ln       net.Listener
+	udp, tcp *dns.Server
+	started  sync.WaitGroup // the two servers' start notifications
+	serving  atomic.Bool
+	stopOnce sync.Once
+	// ctx is the base of every query's context; cancel ends the queries
+	// that outlive a drain.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // queries being answered
+}
+
+// NewStub validates c and binds the stub's UDP and TCP sockets.
+func NewStub(c StubConfig) (*Stub, error) {
+	if c.Client == nil {
+		return nil, errors.New("stub without a client")
 	}
-	host, port, err := net.SplitHostPort(s.Addr)
+	if c.Addr == "" {
+		c.Addr = DefaultStubAddr
+	}
+	if c.MaxInFlight < 0 || c.MaxInFlightPerName < 0 || c.Timeout < 0 {
+		return nil, errors.New("stub: negative in-flight limit or timeout")
+	}
+	cache, err := dnscache.New(dnscache.Config{
+		Size:           c.CacheSize,
+		MaxTTL:         c.MaxCacheTTL,
+		MaxNegativeTTL: c.MaxNegativeCacheTTL,
+		FailureTTL:     c.FailureCacheTTL,
+		StaleAge:       c.StaleAge,
+		Metrics:        c.Metrics,
+	})
 	if err != nil {
-		return fmt.Errorf("stub address %q: %w", s.Addr, err)
+		return nil, fmt.Errorf("stub: %w", err)
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxInFlightPerName == 0 {
+		c.MaxInFlightPerName = DefaultMaxInFlightPerName
+	}
+	s := &Stub{
+		client:  c.Client,
+		cache:   cache,
+		timeout: orDefault(c.Timeout, DefaultStubTimeout),
+		sem:     make(chan struct{}, c.MaxInFlight),
+		perName: c.MaxInFlightPerName,
+		logger:  c.Logger,
+		names:   make(map[string]int),
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.servfail.logger = s.logger
+	if s.ln, s.pc, err = listenBoth(c.Addr); err != nil {
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.started.Add(2)
+	notify := sync.OnceFunc(s.started.Done)
+	notify2 := sync.OnceFunc(s.started.Done)
+	s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: dns.DefaultMsgSize, NotifyStartedFunc: notify}
+	s.tcp = &dns.Server{Listener: s.ln, Handler: s, NotifyStartedFunc: notify2}
+	return s, nil
+}
+
+// listenBoth binds TCP and UDP on one address; with port 0, on a port free
+// for both.
+func listenBoth(addr string) (net.Listener, net.PacketConn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stub address %q: %w", addr, err)
 	}
 	for range 20 {
 		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 		if err != nil {
-			return fmt.Errorf("listening on tcp %s: %w", s.Addr, err)
+			return nil, nil, fmt.Errorf("listening on tcp %s: %w", addr, err)
 		}
 		pc, err := net.ListenPacket("udp", ln.Addr().String())
 		if err != nil {
@@ -92,69 +208,94 @@ func (s *Stub) Listen() error {
 			if port == "0" {
 				continue // the TCP port is taken on UDP; try another
 			}
-			return fmt.Errorf("listening on udp %s: %w", s.Addr, err)
+			return nil, nil, fmt.Errorf("listening on udp %s: %w", addr, err)
 		}
-		s.ln, s.pc = ln, pc
-		break
+		return ln, pc, nil
 	}
-	if s.ln == nil {
-		return fmt.Errorf("no port free on both tcp and udp for %s", s.Addr)
-	}
-	limit := s.MaxInFlight
-	if limit <= 0 {
-		limit = DefaultMaxInFlight
-	}
-	s.sem = make(chan struct{}, limit)
-	switch {
-	case s.CacheSize == 0:
-		s.cache = newAnswerCache(DefaultCacheSize)
-	case s.CacheSize > 0:
-		s.cache = newAnswerCache(s.CacheSize)
-	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: dns.DefaultMsgSize}
-	s.tcp = &dns.Server{Listener: s.ln, Handler: s}
-	return nil
+	return nil, nil, fmt.Errorf("no port free on both tcp and udp for %s", addr)
 }
 
-// LocalAddr returns the bound "host:port" (UDP and TCP).
-func (s *Stub) LocalAddr() string {
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
+// Addr returns the bound "host:port" (UDP and TCP).
+func (s *Stub) Addr() string { return s.ln.Addr().String() }
 
-// Serve serves until Shutdown; it returns the first serving error, or nil.
-func (s *Stub) Serve() error {
+// Serve answers queries until ctx is cancelled or Shutdown is called; then
+// it drains (queries being answered finish, each bounded by the timeout)
+// and returns nil. It returns a serving error if a socket fails.
+func (s *Stub) Serve(ctx context.Context) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("stub: Serve called twice")
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- s.udp.ActivateAndServe() }()
 	go func() { errc <- s.tcp.ActivateAndServe() }()
-	err1, err2 := <-errc, <-errc
-	return errors.Join(err1, err2)
+	select {
+	case <-ctx.Done():
+		dctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		if err := s.Shutdown(dctx); err != nil {
+			s.logger.Warn("stub drain cut short", "err", err)
+		}
+		cancel()
+	case <-s.ctx.Done(): // Shutdown or Close
+	case err := <-errc:
+		// One server failed, maybe before it started: closing the
+		// sockets stops the other.
+		s.serving.Store(false)
+		_ = s.Close()
+		<-errc
+		return fmt.Errorf("stub: serving: %w", err)
+	}
+	<-errc
+	<-errc
+	return nil
 }
 
-// Shutdown stops reading queries and waits for those in flight, or until ctx
-// is done; then it cancels what remains.
+// Shutdown stops reading queries and waits for those being answered, until
+// ctx is done; then it cancels what remains and closes the sockets.
 func (s *Stub) Shutdown(ctx context.Context) error {
-	err := errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = errors.Join(err, ctx.Err())
-	}
-	s.cancel()
+	var err error
+	s.stopOnce.Do(func() {
+		if s.serving.Load() {
+			s.started.Wait()
+			err = errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+		}
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = errors.Join(err, ctx.Err())
+		}
+		s.cancel()
+		err = errors.Join(err, s.closeSockets())
+	})
 	return err
 }
 
-func (s *Stub) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
+// Close closes the sockets at once, cancelling queries being answered.
+func (s *Stub) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
 	}
-	return slog.Default()
+	return nil
 }
+
+func (s *Stub) closeSockets() error {
+	err := s.ln.Close()
+	if e := s.pc.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
+		err = errors.Join(err, e)
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Flush removes the cached answers and failures of name (every type and
+// class) and, with subtree, of every name below it; Flush(".", true)
+// empties the cache. It returns the number of entries removed.
+func (s *Stub) Flush(name string, subtree bool) int { return s.cache.Flush(name, subtree) }
 
 // ServeDNS answers one query (dns.Handler).
 func (s *Stub) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
@@ -169,154 +310,142 @@ func (s *Stub) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		resp.Truncate(size)
 	}
 	if err := w.WriteMsg(resp); err != nil {
-		s.logger().Debug("writing dns answer", "err", err)
+		s.logger.Debug("writing dns answer", "err", err)
 	}
 }
 
 func (s *Stub) answer(r *dns.Msg) *dns.Msg {
-	s.served.Add(1)
 	if len(r.Question) != 1 || r.Opcode != dns.OpcodeQuery {
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeNotImplemented)
 		return m
 	}
-	key := cacheKey{}
-	if s.cache != nil {
-		q := r.Question[0]
-		do := false
-		if o := r.IsEdns0(); o != nil {
-			do = o.Do()
-		}
-		key = cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass, do: do}
-		if m := s.cache.get(key, time.Now()); m != nil {
-			s.hits.Add(1)
-			m.Id = r.Id
-			m.Question = r.Question // keep the client's letter case (0x20)
-			return m
-		}
-	}
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		s.overloaded.Add(1)
-		return servfail(r)
-	}
-	defer func() { <-s.sem }()
-	ctx, cancel := context.WithTimeout(s.ctx, orDefault(s.Timeout, DefaultStubTimeout))
+	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
-	a, err := s.Client.Exchange(ctx, r)
+	a, err := s.cache.Resolve(ctx, r, s.forward)
 	if err != nil {
-		s.failed.Add(1)
-		s.logger().Debug("odoh exchange failed", "err", err)
+		s.servfail.note(failureReason(err))
+		s.logger.Debug("odoh exchange failed", "err", err)
 		return servfail(r)
 	}
-	if s.cache != nil && a.Rcode != dns.RcodeServerFailure && !a.Truncated {
-		if ttl := cacheTTL(a, orDefault(s.MaxCacheTTL, DefaultMaxCacheTTL)); ttl > 0 {
-			s.cache.put(key, a.Copy(), time.Now(), ttl)
-		}
+	if a.Rcode == dns.RcodeServerFailure {
+		s.servfail.note("the target answered SERVFAIL")
 	}
 	return a
 }
 
+// Errors of the stub's own limits: the query never left the stub.
+var (
+	errOverloaded = fmt.Errorf("too many queries in flight (max in flight): %w", dnscache.ErrNotSent)
+	errNameBusy   = fmt.Errorf("too many queries in flight for one name (max in flight per name): %w", dnscache.ErrNotSent)
+)
+
+// forward sends q through ODoH within the stub's limits.
+func (s *Stub) forward(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	name := dnsname.Lower(q.Question[0].Name)
+	s.namesMu.Lock()
+	if s.names[name] >= s.perName {
+		s.namesMu.Unlock()
+		return nil, errNameBusy
+	}
+	s.names[name]++
+	s.namesMu.Unlock()
+	defer func() {
+		s.namesMu.Lock()
+		if s.names[name]--; s.names[name] == 0 {
+			delete(s.names, name)
+		}
+		s.namesMu.Unlock()
+	}()
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return nil, errOverloaded
+	}
+	defer func() { <-s.sem }()
+	return s.client.Exchange(ctx, q)
+}
+
+// servfail is the stub's own SERVFAIL for r, with an OPT record if r had
+// one (RFC 6891 §7).
 func servfail(r *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetRcode(r, dns.RcodeServerFailure)
 	m.RecursionAvailable = true
+	dnscache.SetOPT(m, r)
 	return m
 }
 
-// cacheTTL is the smallest TTL of the answer's records (OPT excluded), or
-// for an answer without records the SOA minimum of the authority section.
-func cacheTTL(m *dns.Msg, maxTTL time.Duration) time.Duration {
-	ttl := uint32(maxTTL / time.Second)
-	found := false
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns} {
-		for _, rr := range sec {
-			h := rr.Header()
-			if h.Rrtype == dns.TypeOPT {
-				continue
-			}
-			t := h.Ttl
-			if soa, ok := rr.(*dns.SOA); ok && len(m.Answer) == 0 {
-				t = min(t, soa.Minttl)
-			}
-			ttl = min(ttl, t)
-			found = true
-		}
+// failureReason names why a query failed, from a fixed set of texts that
+// carry no name and no address (the error itself may carry URLs).
+func failureReason(err error) string {
+	var (
+		httpErr *HTTPError
+		netErr  net.Error
+	)
+	cached := ""
+	if errors.Is(err, dnscache.ErrCachedFailure) {
+		cached = " (cached failure)"
 	}
-	if !found {
-		return 0
+	switch {
+	case errors.Is(err, errOverloaded):
+		return errOverloaded.Error()
+	case errors.Is(err, errNameBusy):
+		return errNameBusy.Error()
+	case errors.Is(err, ErrConfig):
+		return "target configs unavailable" + cached
+	case errors.Is(err, ErrKeyMismatch):
+		return "target rejected its key even after a configs refresh" + cached
+	case errors.Is(err, ErrPinMismatch):
+		return "relay certificate matches no pin of its stamp" + cached
+	case errors.Is(err, ErrRedirect):
+		return "proxy or target answered with a redirect" + cached
+	case errors.Is(err, ErrBadResponse):
+		return "bad odoh response" + cached
+	case errors.As(err, &httpErr):
+		return fmt.Sprintf("proxy or target answered HTTP %d%s", httpErr.StatusCode, cached)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out" + cached
+	case errors.Is(err, context.Canceled):
+		return "stub shutting down"
+	case errors.As(err, &netErr):
+		return "proxy or target unreachable" + cached
+	default:
+		return "odoh exchange failed" + cached
 	}
-	return time.Duration(ttl) * time.Second
 }
 
-type cacheKey struct {
-	name          string
-	qtype, qclass uint16
-	do            bool
+// servfailLog logs each reason for answering SERVFAIL at most once every
+// servfailLogInterval, with the number of times it was not logged since.
+type servfailLog struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	byWhy  map[string]*reasonLog
 }
 
-type cacheEntry struct {
-	key    cacheKey
-	msg    *dns.Msg
-	stored time.Time
-	expiry time.Time
+type reasonLog struct {
+	every  rate.Sometimes
+	missed atomic.Int64
 }
 
-// answerCache is a bounded LRU of answers.
-type answerCache struct {
-	mu    sync.Mutex
-	max   int
-	ll    *list.List
-	items map[cacheKey]*list.Element
-}
-
-func newAnswerCache(n int) *answerCache {
-	return &answerCache{max: n, ll: list.New(), items: make(map[cacheKey]*list.Element, min(n, 1024))}
-}
-
-// get returns a copy of a live entry with TTLs decreased by its age.
-func (c *answerCache) get(k cacheKey, now time.Time) *dns.Msg {
-	c.mu.Lock()
-	el, ok := c.items[k]
-	if !ok {
-		c.mu.Unlock()
-		return nil
+func (l *servfailLog) note(reason string) {
+	l.mu.Lock()
+	if l.byWhy == nil {
+		l.byWhy = make(map[string]*reasonLog)
 	}
-	e := el.Value.(*cacheEntry)
-	if !now.Before(e.expiry) {
-		c.ll.Remove(el)
-		delete(c.items, k)
-		c.mu.Unlock()
-		return nil
+	r := l.byWhy[reason]
+	if r == nil {
+		r = &reasonLog{every: rate.Sometimes{Interval: servfailLogInterval}}
+		l.byWhy[reason] = r
 	}
-	c.ll.MoveToFront(el)
-	m := e.msg.Copy()
-	c.mu.Unlock()
-	age := uint32(now.Sub(e.stored) / time.Second)
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
-		for _, rr := range sec {
-			if h := rr.Header(); h.Rrtype != dns.TypeOPT {
-				h.Ttl -= min(age, h.Ttl)
-			}
-		}
-	}
-	return m
-}
-
-func (c *answerCache) put(k cacheKey, m *dns.Msg, now time.Time, ttl time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := &cacheEntry{key: k, msg: m, stored: now, expiry: now.Add(ttl)}
-	if el, ok := c.items[k]; ok {
-		el.Value = e
-		c.ll.MoveToFront(el)
-		return
-	}
-	c.items[k] = c.ll.PushFront(e)
-	for c.ll.Len() > c.max {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.items, last.Value.(*cacheEntry).key)
+	l.mu.Unlock()
+	logged := false
+	r.every.Do(func() {
+		logged = true
+		l.logger.Warn("answering SERVFAIL", "reason", reason,
+			"more_since_last_log", r.missed.Swap(0), "log_interval", servfailLogInterval.String())
+	})
+	if !logged {
+		r.missed.Add(1)
 	}
 }

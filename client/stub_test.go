@@ -2,33 +2,46 @@ package client_test
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/odohd/odoh/client"
+	"github.com/odohd/odoh/client/internal/odohtest"
+	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/target"
 )
 
+// startStub runs a stub for c until the test ends.
 func startStub(t testing.TB, c *client.Client, cacheSize int) *client.Stub {
 	t.Helper()
-	st := &client.Stub{Client: c, Addr: "127.0.0.1:0", CacheSize: cacheSize}
-	if err := st.Listen(); err != nil {
+	return runStub(t, client.StubConfig{Client: c, Addr: "127.0.0.1:0", CacheSize: cacheSize})
+}
+
+func runStub(t testing.TB, cfg client.StubConfig) *client.Stub {
+	t.Helper()
+	st, err := client.NewStub(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- st.Serve() }()
+	go func() { done <- st.Serve(ctx) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := st.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
 		}
-		<-done
 	})
-	time.Sleep(20 * time.Millisecond) // let ActivateAndServe start
 	return st
 }
 
@@ -42,7 +55,7 @@ func TestStubDig(t *testing.T) {
 	}
 	s := newStack(t, 1)
 	st := startStub(t, s.client(t, s.options(false)), 0)
-	host, port, _ := strings.Cut(st.LocalAddr(), ":")
+	host, port, _ := strings.Cut(st.Addr(), ":")
 	for _, mode := range []string{"+notcp", "+tcp"} {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -72,10 +85,10 @@ func TestStubCache(t *testing.T) {
 	s := newStack(t, 1)
 	st := startStub(t, s.client(t, s.options(false)), 100)
 	q := query("CaChE.example.", dns.TypeA)
-	a1 := exchangeStub(t, st.LocalAddr(), "udp", q)
+	a1 := exchangeStub(t, st.Addr(), "udp", q)
 	before := s.target.Queries.Load()
 	q2 := query("cache.EXAMPLE.", dns.TypeA)
-	a2 := exchangeStub(t, st.LocalAddr(), "tcp", q2)
+	a2 := exchangeStub(t, st.Addr(), "tcp", q2)
 	if s.target.Queries.Load() != before {
 		t.Error("second query was not answered from the cache")
 	}
@@ -85,25 +98,52 @@ func TestStubCache(t *testing.T) {
 	if len(a1.Answer) != 1 || len(a2.Answer) != 1 || a2.Answer[0].Header().Ttl > 300 {
 		t.Errorf("answers %v %v", a1.Answer, a2.Answer)
 	}
-	// A different type is a different key.
-	exchangeStub(t, st.LocalAddr(), "udp", query("cache.example.", dns.TypeAAAA))
-	if s.target.Queries.Load() == before {
+	// A different type is a different key, and so is the CD bit.
+	exchangeStub(t, st.Addr(), "udp", query("cache.example.", dns.TypeAAAA))
+	if s.target.Queries.Load() != before+1 {
 		t.Error("AAAA was answered from the A entry")
+	}
+	cd := query("cache.example.", dns.TypeA)
+	cd.CheckingDisabled = true
+	if a := exchangeStub(t, st.Addr(), "udp", cd); !a.CheckingDisabled || s.target.Queries.Load() != before+2 {
+		t.Error("a CD query was answered from the entry of a query without CD")
 	}
 }
 
+// TestStubServfail: when ODoH fails the stub answers SERVFAIL, with an OPT
+// record for a query that had one, and caches the failure briefly: the
+// queries that follow at once do not reach the proxy; once the failure
+// expires (1 s) and the proxy is back, answers flow.
 func TestStubServfail(t *testing.T) {
 	s := newStack(t, 1)
 	st := startStub(t, s.client(t, s.options(false)), 100)
 	s.proxies[0].Down.Store(true)
-	a := exchangeStub(t, st.LocalAddr(), "udp", query("fail.example.", dns.TypeA))
-	if a.Rcode != dns.RcodeServerFailure {
-		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[a.Rcode])
+	q := query("fail.example.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	a := exchangeStub(t, st.Addr(), "udp", q)
+	if a.Rcode != dns.RcodeServerFailure || a.IsEdns0() == nil {
+		t.Fatalf("rcode %s, OPT %v; want SERVFAIL with an OPT record", dns.RcodeToString[a.Rcode], a.IsEdns0())
 	}
-	// SERVFAIL is not cached: once the proxy is back, the answer flows.
+	sent := s.proxies[0].Requests.Load()
+	if a := exchangeStub(t, st.Addr(), "udp", q); a.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("second query: %s", dns.RcodeToString[a.Rcode])
+	}
+	if n := s.proxies[0].Requests.Load(); n != sent {
+		t.Fatalf("the query right after a failure reached the proxy (%d requests, want %d)", n, sent)
+	}
 	s.proxies[0].Down.Store(false)
-	a = exchangeStub(t, st.LocalAddr(), "udp", query("fail.example.", dns.TypeA))
-	if a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1 {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a = exchangeStub(t, st.Addr(), "udp", q)
+		if a.Rcode == dns.RcodeSuccess {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s after the proxy came back", dns.RcodeToString[a.Rcode])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(a.Answer) != 1 {
 		t.Fatalf("after recovery: %v", a)
 	}
 }
@@ -111,20 +151,14 @@ func TestStubServfail(t *testing.T) {
 func TestStubOverload(t *testing.T) {
 	s := newStack(t, 1)
 	c := s.client(t, s.options(false))
-	st := &client.Stub{Client: c, Addr: "127.0.0.1:0", MaxInFlight: 1, CacheSize: -1}
-	if err := st.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = st.Serve() }()
-	defer func() { _ = st.Shutdown(context.Background()) }()
-	time.Sleep(20 * time.Millisecond)
+	st := runStub(t, client.StubConfig{Client: c, Addr: "127.0.0.1:0", MaxInFlight: 1, CacheSize: -1})
 	// Hold the only slot with slow answers.
 	s.target.Delay.Store(int64(300 * time.Millisecond))
 	results := make(chan int, 8)
 	for i := range 8 {
 		go func() {
 			q := query("o"+string(rune('a'+i))+".example.", dns.TypeA)
-			a, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, st.LocalAddr())
+			a, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, st.Addr())
 			if err != nil {
 				results <- -1
 				return
@@ -146,4 +180,143 @@ func TestStubOverload(t *testing.T) {
 	if ok == 0 || fail == 0 || ok+fail != 8 {
 		t.Errorf("ok %d servfail %d", ok, fail)
 	}
+}
+
+// TestStubInFlightPerName: with the cache off (no coalescing), at most
+// MaxInFlightPerName queries for one name are forwarded at once, whatever
+// their type; the others are answered SERVFAIL at once. Another name is
+// not held up.
+func TestStubInFlightPerName(t *testing.T) {
+	s := newStack(t, 1)
+	c := s.client(t, s.options(false))
+	st := runStub(t, client.StubConfig{Client: c, Addr: "127.0.0.1:0", MaxInFlightPerName: 2, CacheSize: -1})
+	exchangeStub(t, st.Addr(), "udp", query("warm.example.", dns.TypeA)) // configs fetched
+	before := s.target.Queries.Load()
+	s.target.Delay.Store(int64(time.Second))
+	var wg sync.WaitGroup
+	var ok, fail atomic.Int64
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			qtype := dns.TypeA
+			if i%2 == 1 {
+				qtype = dns.TypeAAAA
+			}
+			a, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(query("Busy.example.", qtype), st.Addr())
+			switch {
+			case err != nil:
+				t.Error(err)
+			case a.Rcode == dns.RcodeSuccess:
+				ok.Add(1)
+			case a.Rcode == dns.RcodeServerFailure:
+				fail.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := s.target.Queries.Load() - before; got > 2 || ok.Load() > 2 || ok.Load()+fail.Load() != 10 {
+		t.Errorf("%d queries reached the target, %d answered, %d SERVFAIL; want at most 2 forwarded", got, ok.Load(), fail.Load())
+	}
+}
+
+// realStack is a client stack through the real target: client → proxy
+// double → target.Handler → upstreams.
+func realStack(t testing.TB, cache *target.Cache, upstreams ...string) *stack {
+	t.Helper()
+	pool, err := target.NewUpstreams(upstreams, target.UpstreamOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	keys, err := target.NewKeyring(target.KeyringConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &target.Handler{Keys: keys, Resolver: &target.Chain{Upstream: pool, Cache: cache}, Logger: slog.New(slog.DiscardHandler)}
+	s := &stack{ca: testca.New(t), resolve: map[string]string{}}
+	s.tsrv = odohtest.Serve(t, s.ca, h, targetName)
+	s.resolve[s.targetHost()] = s.tsrv.Addr
+	p := odohtest.NewProxy(s.ca, s.resolve)
+	srv := odohtest.Serve(t, s.ca, p, "p0."+proxyName)
+	s.resolve["p0."+proxyName+":"+srv.Port()] = srv.Addr
+	s.proxies, s.psrvs = []*odohtest.Proxy{p}, []*odohtest.Server{srv}
+	return s
+}
+
+// ecsUpstream is a DNS server on loopback that answers every A query and,
+// as resolvers do, echoes the query's ECS option with a scope.
+func ecsUpstream(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		r := new(dns.Msg).SetReply(q)
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.44")
+		r.Answer = append(r.Answer, rr)
+		if opt := q.IsEdns0(); opt != nil {
+			r.SetEdns0(1232, opt.Do())
+			for _, o := range opt.Option {
+				if e, ok := o.(*dns.EDNS0_SUBNET); ok {
+					echo := *e
+					echo.SourceScope = e.SourceNetmask
+					r.IsEdns0().Option = append(r.IsEdns0().Option, &echo)
+				}
+			}
+		}
+		_ = w.WriteMsg(r)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return "udp://" + pc.LocalAddr().String()
+}
+
+// TestStubNeverSharesECS: two clients of one stub ask for one name, the
+// first with an ECS option: it gets the echo of its own subnet, and the
+// second never sees it, whether it asks before or after.
+func TestStubNeverSharesECS(t *testing.T) {
+	s := realStack(t, nil, ecsUpstream(t))
+	st := startStub(t, s.client(t, s.options(false)), 0)
+	withECS := func() *dns.Msg {
+		q := query("shared.example.", dns.TypeA)
+		q.SetEdns0(1232, false)
+		p := netip.MustParsePrefix("198.51.100.0/24")
+		q.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: p.Addr().AsSlice()}}
+		return q
+	}
+	plain := func() *dns.Msg {
+		q := query("shared.example.", dns.TypeA)
+		q.SetEdns0(1232, false)
+		return q
+	}
+	assertNoECS := func(who string, a *dns.Msg) {
+		t.Helper()
+		if a.Rcode != dns.RcodeSuccess || a.IsEdns0() == nil {
+			t.Fatalf("%s: %v", who, a)
+		}
+		for _, o := range a.IsEdns0().Option {
+			if o.Option() == dns.EDNS0SUBNET {
+				t.Errorf("%s got another client's ECS echo %v", who, o)
+			}
+		}
+	}
+	a := exchangeStub(t, st.Addr(), "udp", withECS())
+	echoed := false
+	for _, o := range a.IsEdns0().Option {
+		if e, ok := o.(*dns.EDNS0_SUBNET); ok && e.Address.String() == "198.51.100.0" {
+			echoed = true
+		}
+	}
+	if !echoed {
+		t.Errorf("the ECS client did not get its own echo: %v", a.IsEdns0())
+	}
+	assertNoECS("a client after it", exchangeStub(t, st.Addr(), "udp", plain()))
+	assertNoECS("the same client, cached", exchangeStub(t, st.Addr(), "tcp", plain()))
+	exchangeStub(t, st.Addr(), "udp", withECS())
+	assertNoECS("a client after a second ECS query", exchangeStub(t, st.Addr(), "udp", plain()))
 }

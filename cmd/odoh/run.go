@@ -15,12 +15,17 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/odohd/odoh/client"
+	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/buildinfo"
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -67,9 +72,19 @@ a flag beats the environment):
   -version              print the version and exit
 Stub options:
   -listen ADDR          UDP and TCP address (default 127.0.0.1:5353)
-  -cache-size N         cached answers (default 10000; 0 disables)
+  -cache-size N         cached answers and failures (default 10000; 0 disables
+                        the cache: every query is forwarded, uncoalesced)
   -max-cache-ttl D      cap on cached lifetimes (default 1h)
+  -max-negative-cache-ttl D  cap on cached NXDOMAIN/NODATA lifetimes (default 1h)
+  -failure-cache-ttl D  cache SERVFAIL and failures from 1s, doubling while they
+                        last, up to D (1s to 5m, RFC 9520; default 1s)
+  -stale-age D          answer from expired entries at most D old while the
+                        target cannot answer, marked stale (RFC 8767; default
+                        24h, at most 24h; 0 never)
   -max-inflight N       concurrent queries; beyond it SERVFAIL (default 1024)
+  -max-inflight-per-name N  concurrent queries for one name (default 8)
+  -admin ADDR           serve /healthz, /readyz, /metrics and POST /cache/flush
+                        on ADDR (plain HTTP; default 127.0.0.1:9553; off disables)
   -drain-timeout D      how long SIGTERM waits for queries in flight (default 5s)
   -gc-percent N         Go garbage collector target percent, as GOGC (default 400;
                         used unless GOGC is set)
@@ -108,16 +123,20 @@ type options struct {
 	timeout                     time.Duration
 	log                         cli.LogConfig
 
-	listen        string
-	cacheSize     int
-	maxCacheTTL   time.Duration
-	maxInFlight   int
-	drainTimeout  time.Duration
-	runtime       cli.Runtime
-	dnssec, nolog bool
-	nofilter      bool
-	out           string
-	force         bool
+	listen      string
+	admin       string
+	cacheSize   int
+	maxCacheTTL time.Duration
+	maxInFlight int
+
+	maxNegCacheTTL, failureCacheTTL, staleAge time.Duration
+	maxInFlightPerName                        int
+	drainTimeout                              time.Duration
+	runtime                                   cli.Runtime
+	dnssec, nolog                             bool
+	nofilter                                  bool
+	out                                       string
+	force                                     bool
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -143,6 +162,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.cacheSize, "cache-size", client.DefaultCacheSize, "")
 	fs.DurationVar(&o.maxCacheTTL, "max-cache-ttl", client.DefaultMaxCacheTTL, "")
 	fs.IntVar(&o.maxInFlight, "max-inflight", client.DefaultMaxInFlight, "")
+	fs.IntVar(&o.maxInFlightPerName, "max-inflight-per-name", client.DefaultMaxInFlightPerName, "")
+	fs.DurationVar(&o.maxNegCacheTTL, "max-negative-cache-ttl", client.DefaultMaxNegativeCacheTTL, "")
+	fs.DurationVar(&o.failureCacheTTL, "failure-cache-ttl", client.DefaultFailureCacheTTL, "")
+	fs.DurationVar(&o.staleAge, "stale-age", client.DefaultStaleAge, "")
+	fs.StringVar(&o.admin, "admin", admin.StubAddr, "")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "")
 	o.runtime.AddFlags(fs, "ODOH")
 	fs.BoolVar(&o.dnssec, "dnssec", false, "")
@@ -633,12 +657,45 @@ func runStub(ctx context.Context, o *options, pos []string, logger *slog.Logger)
 	if cacheSize == 0 {
 		cacheSize = -1 // the flag's 0 means disabled
 	}
-	st := &client.Stub{
-		Client: c, Addr: o.listen, CacheSize: cacheSize, MaxCacheTTL: o.maxCacheTTL,
-		MaxInFlight: o.maxInFlight, Timeout: o.timeout, Logger: logger,
+	stale := o.staleAge
+	if stale == 0 {
+		stale = -1 // the flag's 0 means never
 	}
-	if err := st.Listen(); err != nil {
+	reg := prometheus.NewRegistry()
+	cm, err := metrics.NewCache(reg, "odoh_stub_cache")
+	if err != nil {
 		return err
+	}
+	st, err := client.NewStub(client.StubConfig{
+		Client: c, Addr: o.listen, CacheSize: cacheSize, MaxCacheTTL: o.maxCacheTTL,
+		MaxNegativeCacheTTL: o.maxNegCacheTTL, FailureCacheTTL: o.failureCacheTTL, StaleAge: stale,
+		MaxInFlight: o.maxInFlight, MaxInFlightPerName: o.maxInFlightPerName, Timeout: o.timeout,
+		Metrics: cm, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	servers := []cli.Server{st}
+	var draining atomic.Bool
+	adminAddr := "off"
+	if o.admin != "off" {
+		adm, err := admin.New(admin.Options{Addr: o.admin, Namespace: "odoh", Registry: reg,
+			Build: buildinfo.Read(version), Logger: logger, Cache: st,
+			Ready: func() error {
+				if draining.Load() {
+					return errors.New("draining")
+				}
+				return nil
+			}})
+		if err == nil {
+			err = adm.Listen()
+		}
+		if err != nil {
+			_ = st.Close()
+			return err
+		}
+		servers = append(servers, adm) // last: /metrics stays up while queries drain
+		adminAddr = adm.BoundAddr()
 	}
 	if o.fromTarget && len(o.proxies) > 0 {
 		// Fetch the configs now, so that no direct fetch to the target
@@ -650,13 +707,15 @@ func runStub(ctx context.Context, o *options, pos []string, logger *slog.Logger)
 		}
 		cancel()
 	}
-	logger.Info("odoh stub listening", "addr", st.LocalAddr(), "http3", o.http3,
+	logger.Info("odoh stub listening", "addr", st.Addr(), "admin", adminAddr, "http3", o.http3,
 		"proxies", len(o.proxies), "targets", len(o.targets), "cache", cacheSize)
+	group := cli.NewGroup(servers...)
 	return cli.Run(ctx, logger, cli.Hooks{
-		Start: func(context.Context) error { return st.Serve() },
+		Start:    group.Serve,
+		Stopping: func() { draining.Store(true) },
 		Drain: func(ctx context.Context) error {
 			logger.Info("odoh stub draining")
-			return st.Shutdown(ctx)
+			return group.Shutdown(ctx)
 		},
 		DrainTimeout: o.drainTimeout,
 	})
