@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/odoh"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
@@ -54,16 +55,8 @@ const (
 	// not outlive any sane rotation.
 	MinConfigTTL = 10 * time.Second
 	MaxConfigTTL = 24 * time.Hour
-	// MaxConfigsSize bounds a /.well-known/odohconfigs body.
-	MaxConfigsSize = 64 << 10
-	// MaxResponseSize bounds an ODoH response body: the largest message
-	// the 16-bit length fields can frame.
-	MaxResponseSize = 1 + 2 + 0xffff + 2 + 0xffff
 	// MaxResponseHeaderBytes bounds the response headers.
 	MaxResponseHeaderBytes = 16 << 10
-	// ConfigsPath is where targets publish their configs (a Cloudflare and
-	// DNS-stub convention, RFC 9230 part 1 E15).
-	ConfigsPath = "/.well-known/odohconfigs"
 )
 
 // ConfigSource says where the client gets a target's configs.
@@ -512,10 +505,10 @@ func targetFault(err error) bool {
 	}
 	var he *HTTPError
 	if errors.As(err, &he) {
-		ps := he.ProxyStatus
-		return strings.Contains(ps, "received-status") ||
-			strings.Contains(ps, "error=connection_") || strings.Contains(ps, "error=dns_") ||
-			strings.Contains(ps, "error=tls_") || strings.Contains(ps, "error=http_response_timeout")
+		// The member closest to us is our proxy's; a Proxy-Status that
+		// does not parse blames nobody but the proxy.
+		ps, err := odoh.ParseProxyStatus(he.ProxyStatus)
+		return err == nil && len(ps) > 0 && ps[len(ps)-1].NextHopFault()
 	}
 	return false
 }
@@ -651,10 +644,10 @@ func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q [
 		}
 		return nil, he
 	}
-	if !odoh.IsContentType(resp.Header.Get("Content-Type")) {
+	if !odoh.HasContentType(resp.Header["Content-Type"], odoh.ContentType) {
 		return nil, fmt.Errorf("%w: content type %q", ErrBadResponse, resp.Header.Get("Content-Type"))
 	}
-	body, err := readBody(resp, MaxResponseSize)
+	body, err := httpbody.Read(resp.Body, nil, resp.ContentLength, odoh.MaxResponseSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading body: %w", ErrBadResponse, err)
 	}
@@ -672,27 +665,6 @@ func redactURL(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 {
-		if n > limit {
-			return nil, fmt.Errorf("body of %d bytes exceeds %d", n, limit)
-		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(resp.Body, b); err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("body exceeds %d bytes", limit)
-	}
-	return b, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -721,7 +693,7 @@ func parseTarget(s string) (*target, error) {
 		return nil, fmt.Errorf("target %q: want https://host[:port]/path", s)
 	}
 	if u.Path == "" {
-		u.Path = "/dns-query"
+		u.Path = odoh.QueryPath
 	}
 	return &target{url: u, str: u.String()}, nil
 }

@@ -6,10 +6,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -146,9 +145,9 @@ func (c *Client) configsURL(t *target, pi int) string {
 		if pi < 0 {
 			pi = 0
 		}
-		return c.proxies[pi].tmpl.Origin() + ConfigsPath + "?" + url.Values{"targethost": {t.url.Host}}.Encode()
+		return c.proxies[pi].tmpl.Origin() + odoh.ConfigsPath + "?" + url.Values{"targethost": {t.url.Host}}.Encode()
 	}
-	u := url.URL{Scheme: "https", Host: t.url.Host, Path: ConfigsPath}
+	u := url.URL{Scheme: "https", Host: t.url.Host, Path: odoh.ConfigsPath}
 	return u.String()
 }
 
@@ -182,7 +181,7 @@ func (c *Client) fetchConfigs(ctx context.Context, t *target, pi int) (*configEn
 		}
 		return nil, fmt.Errorf("%w: %w", ErrConfig, he)
 	}
-	body, err := readBody(resp, MaxConfigsSize)
+	body, err := httpbody.Read(resp.Body, nil, resp.ContentLength, odoh.MaxConfigsSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrConfig, redactURL(u), err)
 	}
@@ -190,7 +189,7 @@ func (c *Client) fetchConfigs(ctx context.Context, t *target, pi int) (*configEn
 	if err != nil {
 		return nil, fmt.Errorf("%w: parsing configs from %s: %w", ErrConfig, redactURL(u), err)
 	}
-	ttl := maxAge(resp.Header.Get("Cache-Control"))
+	ttl := maxAge(resp.Header["Cache-Control"])
 	return &configEntry{cfg: cfgs[0], all: cfgs, expires: time.Now().Add(ttl), maxAge: ttl}, nil
 }
 
@@ -201,22 +200,15 @@ type relayError struct{ err error }
 func (e *relayError) Error() string { return e.err.Error() }
 func (e *relayError) Unwrap() error { return e.err }
 
-// maxAge returns the clamped max-age of a Cache-Control header, or
-// DefaultConfigTTL without one.
-func maxAge(cc string) time.Duration {
-	for d := range strings.SplitSeq(cc, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(d), "=")
-		if !ok || !strings.EqualFold(k, "max-age") {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.Trim(v, `"`), 10, 64)
-		if err != nil || n < 0 {
-			break
-		}
-		ttl := time.Duration(min(n, int64(MaxConfigTTL/time.Second))) * time.Second
-		return max(ttl, MinConfigTTL)
+// maxAge is the lifetime of fetched configs: odoh.MaxAge for a private
+// cache, clamped to [MinConfigTTL, MaxConfigTTL], or DefaultConfigTTL when
+// the header gives none.
+func maxAge(cacheControl []string) time.Duration {
+	age, ok := odoh.MaxAge(cacheControl, false)
+	if !ok {
+		return DefaultConfigTTL
 	}
-	return DefaultConfigTTL
+	return min(max(age, MinConfigTTL), MaxConfigTTL)
 }
 
 // TargetConfigs describes the configs a target publishes.

@@ -248,7 +248,7 @@ func fuzzHTTPResponse(r *http.Request, status int, ctype, proxyStatus string, bo
 	case 2:
 		n, short = n+1, true
 	case 3:
-		n, short = MaxResponseSize+1, true
+		n, short = odoh.MaxResponseSize+1, true
 	}
 	return &http.Response{Status: strconv.Itoa(status), StatusCode: status, Proto: "HTTP/2.0", ProtoMajor: 2,
 		Header: h, Body: &fuzzBody{r: bytes.NewReader(body), short: short}, ContentLength: n, Request: r}
@@ -406,7 +406,7 @@ func FuzzResponse(f *testing.F) {
 			if (status >= 300 && status < 400) != errors.Is(err, ErrRedirect) {
 				t.Fatalf("status %d: error %v", status, err)
 			}
-		case !odoh.IsContentType(ctype):
+		case !odoh.HasContentType([]string{ctype}, odoh.ContentType):
 			if !errors.Is(err, ErrBadResponse) {
 				t.Fatalf("Content-Type %q: error %v", ctype, err)
 			}
@@ -470,7 +470,7 @@ func FuzzConfigsResponse(f *testing.F) {
 	f.Add(302, "", []byte{}, uint8(1), false)
 	f.Fuzz(func(t *testing.T, status int, cc string, body []byte, lengthMode uint8, viaProxy bool) {
 		if lengthMode%4 == 3 {
-			lengthMode = 2 // Content-Length beyond MaxResponseSize is FuzzResponse's
+			lengthMode = 2 // Content-Length beyond odoh.MaxResponseSize is FuzzResponse's
 		}
 		c, ft := direct, dft
 		wantURL := "https://target.example/.well-known/odohconfigs"
@@ -498,7 +498,7 @@ func FuzzConfigsResponse(f *testing.F) {
 				t.Fatalf("status %d: error %v", status, err)
 			}
 			return
-		case lengthMode%4 == 2 || len(body) > MaxConfigsSize:
+		case lengthMode%4 == 2 || len(body) > odoh.MaxConfigsSize:
 			if !errors.Is(err, ErrConfig) {
 				t.Fatalf("short or oversized body: error %v", err)
 			}

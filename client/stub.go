@@ -15,6 +15,7 @@ import (
 
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/dnsname"
+	"github.com/odohd/odoh/internal/dualport"
 )
 
 // Defaults for the zero values of StubConfig.
@@ -197,22 +198,11 @@ func listenBoth(addr string) (net.Listener, net.PacketConn, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("stub address %q: %w", addr, err)
 	}
-	for range 20 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
-		if err != nil {
-			return nil, nil, fmt.Errorf("listening on tcp %s: %w", addr, err)
-		}
-		pc, err := net.ListenPacket("udp", ln.Addr().String())
-		if err != nil {
-			_ = ln.Close()
-			if port == "0" {
-				continue // the TCP port is taken on UDP; try another
-			}
-			return nil, nil, fmt.Errorf("listening on udp %s: %w", addr, err)
-		}
-		return ln, pc, nil
+	ln, pc, err := dualport.Listen(host, port)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stub on %s: %w", addr, err)
 	}
-	return nil, nil, fmt.Errorf("no port free on both tcp and udp for %s", addr)
+	return ln, pc, nil
 }
 
 // Addr returns the bound "host:port" (UDP and TCP).

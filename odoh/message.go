@@ -3,17 +3,7 @@ package odoh
 import (
 	"crypto/subtle"
 	"encoding/binary"
-
-	"github.com/odohd/odoh/internal/mediatype"
 )
-
-// ContentType is the media type of ODoH messages (RFC 9230 §12.1).
-const ContentType = "application/oblivious-dns-message"
-
-// IsContentType reports whether a Content-Type header value names the ODoH
-// media type: compared case-insensitively, parameters ignored (RFC 9230
-// §12.1 defines none).
-func IsContentType(v string) bool { return mediatype.Is(v, ContentType) }
 
 // MessageType distinguishes queries from responses (RFC 9230 §6.1).
 type MessageType uint8

@@ -564,19 +564,3 @@ func TestPaddingHelpers(t *testing.T) {
 		}
 	}
 }
-
-func TestIsContentType(t *testing.T) {
-	for v, want := range map[string]bool{
-		"application/oblivious-dns-message":             true,
-		"Application/Oblivious-DNS-Message":             true,
-		" application/oblivious-dns-message ; x=1":      true,
-		"application/dns-message":                       false,
-		"application/oblivious-dns-message-x":           false,
-		"":                                              false,
-		"text/plain; application/oblivious-dns-message": false,
-	} {
-		if got := IsContentType(v); got != want {
-			t.Errorf("IsContentType(%q) = %v", v, got)
-		}
-	}
-}

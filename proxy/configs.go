@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -46,7 +46,7 @@ type configEntry struct {
 func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header()["Allow"] = allowGet
-		h.fail(w, http.StatusMethodNotAllowed, errRequestError, "method not allowed", resBadRequest)
+		h.fail(w, http.StatusMethodNotAllowed, odoh.ProxyHTTPRequestError, "method not allowed", resBadRequest)
 		return
 	}
 	client := clientKey(r.RemoteAddr)
@@ -67,7 +67,7 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, errConfigsBusy) {
 			h.metrics.rateLimited.Inc()
 			w.Header()["Retry-After"] = retryAfter
-			h.fail(w, http.StatusServiceUnavailable, errRequestDenied, err.Error(), resRateLimited)
+			h.fail(w, http.StatusServiceUnavailable, odoh.ProxyHTTPRequestDenied, err.Error(), resRateLimited)
 			return
 		}
 		if ue, ok := errors.AsType[*upstreamError](err); ok {
@@ -79,7 +79,7 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The client's context ended otherwise (a deadline of its own).
-		h.fail(w, http.StatusGatewayTimeout, errResponseTimeout, "", resUpstreamTimeout)
+		h.fail(w, http.StatusGatewayTimeout, odoh.ProxyHTTPResponseTimeout, "", resUpstreamTimeout)
 		return
 	}
 	remaining := max(0, int(time.Until(e.expires)/time.Second))
@@ -214,7 +214,7 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 	}()
 	ctx, cancel := context.WithTimeoutCause(context.Background(), h.responseTimeout, errResponseDeadline)
 	defer cancel()
-	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: ConfigsPath}
+	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: odoh.ConfigsPath}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err == nil {
 		req.Header = http.Header{"User-Agent": h.upHeader["User-Agent"]}
@@ -223,9 +223,9 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 		if err == nil {
 			e.err = c.accept(e, resp)
 			if e.err == nil {
-				e.body, err = readBody(resp.Body, nil, resp.ContentLength, DefaultMaxConfigsBody)
-				if errors.Is(err, errTooLarge) {
-					err = &upstreamError{http.StatusBadGateway, errResponseBodySize, err}
+				e.body, err = httpbody.Read(resp.Body, nil, resp.ContentLength, odoh.MaxConfigsSize)
+				if errors.Is(err, httpbody.ErrTooLarge) {
+					err = &upstreamError{http.StatusBadGateway, odoh.ProxyHTTPResponseBodySize, err}
 				}
 			}
 			resp.Body.Close()
@@ -243,35 +243,16 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 // entry's lifetime and media type.
 func (c *configCache) accept(e *configEntry, resp *http.Response) *upstreamError {
 	if resp.StatusCode != http.StatusOK {
-		return &upstreamError{http.StatusBadGateway, errProtocol, errors.New("configs status " + strconv.Itoa(resp.StatusCode))}
+		return &upstreamError{http.StatusBadGateway, odoh.ProxyHTTPProtocolError, errors.New("configs status " + strconv.Itoa(resp.StatusCode))}
 	}
+	// The proxy is a shared cache of its targets' configs.
 	age := c.minAge
-	if s, ok := maxAge(resp.Header.Get("Cache-Control")); ok {
-		age = min(max(time.Duration(s)*time.Second, c.minAge), c.maxAge)
+	if a, ok := odoh.MaxAge(resp.Header["Cache-Control"], true); ok {
+		age = min(max(a, c.minAge), c.maxAge)
 	}
 	e.fetched = time.Now()
 	e.expires = e.fetched.Add(age)
 	return nil
-}
-
-// maxAge extracts max-age seconds from a Cache-Control value; no-store
-// or no-cache count as absent (the minimum age applies).
-func maxAge(cc string) (int, bool) {
-	age, found := 0, false
-	for d := range strings.SplitSeq(cc, ",") {
-		d = strings.ToLower(strings.TrimSpace(d))
-		if d == "no-store" || d == "no-cache" {
-			return 0, false
-		}
-		if v, ok := strings.CutPrefix(d, "max-age="); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return 0, false
-			}
-			age, found = n, true
-		}
-	}
-	return age, found
 }
 
 // checkConfigs accepts a body that is a well-framed ObliviousDoHConfigs
@@ -282,5 +263,5 @@ func checkConfigs(body []byte) *upstreamError {
 	if err == nil || errors.Is(err, odoh.ErrUnsupported) && !errors.Is(err, odoh.ErrMalformed) {
 		return nil
 	}
-	return &upstreamError{http.StatusBadGateway, errProtocol, fmt.Errorf("target configs: %w", err)}
+	return &upstreamError{http.StatusBadGateway, odoh.ProxyHTTPProtocolError, fmt.Errorf("target configs: %w", err)}
 }

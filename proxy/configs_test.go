@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/vocabtest"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -24,7 +25,7 @@ func TestConfigsRelay(t *testing.T) {
 	var fetches atomic.Int32
 	gate := make(chan struct{})
 	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
-		if r.URL.Path != ConfigsPath || r.Method != http.MethodGet {
+		if r.URL.Path != odoh.ConfigsPath || r.Method != http.MethodGet {
 			http.Error(w, "no", http.StatusNotFound)
 			return
 		}
@@ -36,7 +37,7 @@ func TestConfigsRelay(t *testing.T) {
 		_, _ = w.Write(configs)
 	})
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
-	u := tp.base + ConfigsPath + "?targethost=" + tgt.hostPort()
+	u := tp.base + odoh.ConfigsPath + "?targethost=" + tgt.hostPort()
 
 	// Concurrent misses share one fetch.
 	var wg sync.WaitGroup
@@ -77,12 +78,12 @@ func TestConfigsRelay(t *testing.T) {
 	for _, tc := range []struct {
 		name, url, method string
 		status            int
-		kind              string
+		kind              odoh.ProxyError
 	}{
-		{"not allowed", tp.base + ConfigsPath + "?targethost=other.example", http.MethodGet, 403, errRequestDenied},
-		{"no targethost", tp.base + ConfigsPath, http.MethodGet, 400, errRequestError},
-		{"bad targethost", tp.base + ConfigsPath + "?targethost=a@b", http.MethodGet, 400, errRequestError},
-		{"POST", u, http.MethodPost, 405, errRequestError},
+		{"not allowed", tp.base + odoh.ConfigsPath + "?targethost=other.example", http.MethodGet, 403, odoh.ProxyHTTPRequestDenied},
+		{"no targethost", tp.base + odoh.ConfigsPath, http.MethodGet, 400, odoh.ProxyHTTPRequestError},
+		{"bad targethost", tp.base + odoh.ConfigsPath + "?targethost=a@b", http.MethodGet, 400, odoh.ProxyHTTPRequestError},
+		{"POST", u, http.MethodPost, 405, odoh.ProxyHTTPRequestError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, _ := do(t, tp.h2, mustRequest(t, tc.method, tc.url, nil))
@@ -108,13 +109,13 @@ func TestConfigsRelayFailure(t *testing.T) {
 		_, _ = w.Write(configs)
 	})
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ConfigsMinAge: 30 * time.Second})
-	u := tp.base + ConfigsPath + "?targethost=" + tgt.hostPort()
+	u := tp.base + odoh.ConfigsPath + "?targethost=" + tgt.hostPort()
 	resp, _ := do(t, clientFrom(t, ca, "127.0.0.2"), mustRequest(t, http.MethodGet, u, nil))
-	wantProxyStatus(t, resp, 502, errProtocol)
+	wantProxyStatus(t, resp, 502, odoh.ProxyHTTPProtocolError)
 	// The operator learns why, at debug level, and nothing about the client.
 	logs := tp.logs.String()
 	if !strings.Contains(logs, "level=DEBUG") || !strings.Contains(logs, "fetching target configs failed") ||
-		!strings.Contains(logs, "target="+tgt.hostPort()) || !strings.Contains(logs, "proxy_status="+errProtocol) {
+		!strings.Contains(logs, "target="+tgt.hostPort()) || !strings.Contains(logs, "proxy_status="+string(odoh.ProxyHTTPProtocolError)) {
 		t.Errorf("configs fetch failure not logged at debug:\n%s", logs)
 	}
 	if strings.Contains(logs, "127.0.0.2") {
@@ -131,24 +132,40 @@ func TestConfigsRelayFailure(t *testing.T) {
 	}
 }
 
-func TestMaxAge(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int
-		ok   bool
-	}{
-		{"max-age=60", 60, true},
-		{"public, MAX-AGE=5", 5, true},
-		{"no-store", 0, false},
-		{"max-age=60, no-cache", 0, false},
-		{"max-age=-1", 0, false},
-		{"max-age=x", 0, false},
-		{"", 0, false},
-	} {
-		got, ok := maxAge(tc.in)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("maxAge(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
-		}
+// TestConfigsMaxAge runs the shared table of the Cache-Control rule
+// (internal/vocabtest) through the proxy's configs cache: what the proxy
+// keeps a target's configs for is odoh.MaxAge for a shared cache, clamped
+// to [ConfigsMinAge, ConfigsMaxAge], and ConfigsMinAge without a lifetime.
+func TestConfigsMaxAge(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	configs := testConfigs(t)
+	var cacheControl atomic.Pointer[[]string]
+	tgt.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		w.Header()["Cache-Control"] = *cacheControl.Load()
+		_, _ = w.Write(configs)
+	})
+	const minAge, maxAge = 10 * time.Second, time.Hour
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ConfigsMinAge: minAge, ConfigsMaxAge: maxAge})
+	u := tp.base + odoh.ConfigsPath + "?targethost=" + tgt.hostPort()
+	for _, tc := range vocabtest.MaxAgeCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			tp.h.configs.purge()
+			cacheControl.Store(&tc.CacheControl)
+			resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, u, nil))
+			if resp.StatusCode != 200 || !bytes.Equal(body, configs) {
+				t.Fatalf("configs: %d %x", resp.StatusCode, body)
+			}
+			var lifetime time.Duration
+			tp.h.configs.mu.Lock()
+			for _, e := range tp.h.configs.m {
+				lifetime = e.expires.Sub(e.fetched)
+			}
+			tp.h.configs.mu.Unlock()
+			if want := vocabtest.Clamp(tc.Shared, minAge, minAge, maxAge); lifetime != want {
+				t.Errorf("Cache-Control %q: cached for %v, want %v", tc.CacheControl, lifetime, want)
+			}
+		})
 	}
 }
 
@@ -206,8 +223,8 @@ func TestConfigsFetchCap(t *testing.T) {
 			b := gatedConfigsTarget(t, ca, body, open)
 			tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{a.hostPort(), b.hostPort()}},
 				MaxConfigsFetches: tc.maxFetches, MaxCachedConfigs: tc.maxSize})
-			uA := tp.base + ConfigsPath + "?targethost=" + a.hostPort()
-			uB := tp.base + ConfigsPath + "?targethost=" + b.hostPort()
+			uA := tp.base + odoh.ConfigsPath + "?targethost=" + a.hostPort()
+			uB := tp.base + odoh.ConfigsPath + "?targethost=" + b.hostPort()
 
 			done := make(chan *http.Response, 1)
 			go func() {
@@ -216,7 +233,7 @@ func TestConfigsFetchCap(t *testing.T) {
 			}()
 			waitFor(t, "the parked fetch", func() bool { return len(a.requests()) == 1 })
 			resp, _ := do(t, tp.h2, mustRequest(t, http.MethodGet, uB, nil))
-			wantProxyStatus(t, resp, http.StatusServiceUnavailable, errRequestDenied)
+			wantProxyStatus(t, resp, http.StatusServiceUnavailable, odoh.ProxyHTTPRequestDenied)
 			if resp.Header.Get("Retry-After") == "" {
 				t.Error("no Retry-After on 503")
 			}
@@ -276,15 +293,15 @@ func TestConfigsRelayChecksBody(t *testing.T) {
 				_, _ = w.Write(tc.body)
 			})
 			tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
-			resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, tp.base+ConfigsPath+"?targethost="+tgt.hostPort(), nil))
+			resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, tp.base+odoh.ConfigsPath+"?targethost="+tgt.hostPort(), nil))
 			if !tc.ok {
-				wantProxyStatus(t, resp, http.StatusBadGateway, errProtocol)
+				wantProxyStatus(t, resp, http.StatusBadGateway, odoh.ProxyHTTPProtocolError)
 				if bytes.Contains(body, []byte("script")) {
 					t.Errorf("refused body relayed: %q", body)
 				}
 				return
 			}
-			wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+			wantProxyStatus(t, resp, http.StatusOK, relayed)
 			if !bytes.Equal(body, tc.body) {
 				t.Errorf("body %x, want %x", body, tc.body)
 			}
@@ -308,7 +325,7 @@ func TestConfigsRefreshAfter401(t *testing.T) {
 	current.Store(&oldCfg)
 	var fetches atomic.Int32
 	tgt.setRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
-		if r.URL.Path == ConfigsPath {
+		if r.URL.Path == odoh.ConfigsPath {
 			fetches.Add(1)
 			w.Header().Set("Cache-Control", "max-age=3600")
 			_, _ = w.Write(*current.Load())
@@ -319,7 +336,7 @@ func TestConfigsRefreshAfter401(t *testing.T) {
 	})
 	const minAge = 300 * time.Millisecond
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ConfigsMinAge: minAge})
-	cfgURL := tp.base + ConfigsPath + "?targethost=" + tgt.hostPort()
+	cfgURL := tp.base + odoh.ConfigsPath + "?targethost=" + tgt.hostPort()
 	getConfigs := func() []byte {
 		t.Helper()
 		resp, body := do(t, tp.h2, mustRequest(t, http.MethodGet, cfgURL, nil))
@@ -331,7 +348,7 @@ func TestConfigsRefreshAfter401(t *testing.T) {
 	query := func() {
 		t.Helper()
 		resp, _ := post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q"), nil)
-		wantProxyStatus(t, resp, http.StatusUnauthorized, "received-status=401")
+		wantProxyStatus(t, resp, http.StatusUnauthorized, relayed)
 	}
 
 	fetchedAt := time.Now()

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/odohd/odoh/odoh"
 	"github.com/quic-go/quic-go"
 )
 
@@ -33,7 +34,7 @@ func (d *dialer) resolve(ctx context.Context, addr string) (*target, []netip.Add
 	if err != nil {
 		// The handler only builds URLs from parsed targets; this is a bug
 		// or a caller outside the handler.
-		return nil, nil, &dialError{errRequestDenied, fmt.Errorf("refusing address %q: %w", addr, err)}
+		return nil, nil, &dialError{odoh.ProxyHTTPRequestDenied, fmt.Errorf("refusing address %q: %w", addr, err)}
 	}
 	pol := d.policy.Load()
 	if den := pol.check(t); den != nil {
@@ -48,15 +49,15 @@ func (d *dialer) resolve(ctx context.Context, addr string) (*target, []netip.Add
 		timedOut := lctx.Err() != nil
 		cancel()
 		if err != nil {
-			kind := errDNSError
+			kind := odoh.ProxyDNSError
 			var dnsErr *net.DNSError
 			if errors.As(err, &dnsErr) && dnsErr.IsTimeout || timedOut {
-				kind = errDNSTimeout
+				kind = odoh.ProxyDNSTimeout
 			}
 			return nil, nil, &dialError{kind, err}
 		}
 		if len(ips) == 0 {
-			return nil, nil, &dialError{errDNSError, fmt.Errorf("no addresses for %q", t.host)}
+			return nil, nil, &dialError{odoh.ProxyDNSError, fmt.Errorf("no addresses for %q", t.host)}
 		}
 	}
 	// One forbidden address refuses the name: an attacker controlling the
@@ -65,7 +66,7 @@ func (d *dialer) resolve(ctx context.Context, addr string) (*target, []netip.Add
 		ip = ip.Unmap()
 		ips[i] = ip
 		if !pol.allowsAddr(t.key, ip) {
-			return nil, nil, &dialError{errIPProhibited, fmt.Errorf("address %s is not allowed", ip)}
+			return nil, nil, &dialError{odoh.ProxyDestinationIPProhibited, fmt.Errorf("address %s is not allowed", ip)}
 		}
 	}
 	return t, ips, nil
@@ -88,8 +89,8 @@ func (d *dialer) dialTLS(ctx context.Context, _, addr string) (net.Conn, error) 
 	}
 	if err != nil {
 		kind := classifyNet(err)
-		if kind == errDestUnavailable || kind == errConnTerminated {
-			kind = errConnRefused
+		if kind == odoh.ProxyDestinationUnavailable || kind == odoh.ProxyConnectionTerminated {
+			kind = odoh.ProxyConnectionRefused
 		}
 		return nil, &dialError{kind, err}
 	}
@@ -102,11 +103,11 @@ func (d *dialer) dialTLS(ctx context.Context, _, addr string) (net.Conn, error) 
 		conn.Close()
 		kind := classifyNet(err)
 		switch {
-		case kind == errTLSCertificate:
+		case kind == odoh.ProxyTLSCertificateError:
 		case hctx.Err() != nil:
-			kind = errConnTimeout
+			kind = odoh.ProxyConnectionTimeout
 		default:
-			kind = errTLSProtocol
+			kind = odoh.ProxyTLSProtocolError
 		}
 		return nil, &dialError{kind, err}
 	}
@@ -134,11 +135,11 @@ func (d *dialer) dialQUIC(ctx context.Context, addr string, tlsCfg *tls.Config, 
 	var idle *quic.IdleTimeoutError
 	var hto *quic.HandshakeTimeoutError
 	switch {
-	case kind == errTLSCertificate:
+	case kind == odoh.ProxyTLSCertificateError:
 	case errors.As(err, &idle), errors.As(err, &hto), hctx.Err() != nil:
-		kind = errConnTimeout
-	case kind == errDestUnavailable:
-		kind = errTLSProtocol // a QUIC handshake failure is a TLS one
+		kind = odoh.ProxyConnectionTimeout
+	case kind == odoh.ProxyDestinationUnavailable:
+		kind = odoh.ProxyTLSProtocolError // a QUIC handshake failure is a TLS one
 	}
 	return nil, &dialError{kind, err}
 }

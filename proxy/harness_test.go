@@ -181,20 +181,27 @@ func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte
 	return resp, b
 }
 
-// wantProxyStatus checks the Proxy-Status header's error type (or
-// received-status when kind starts with "received-status=").
-func wantProxyStatus(t *testing.T, resp *http.Response, status int, kind string) {
+// relayed is the kind wantProxyStatus expects of a response the target
+// sent: no error, its status as received-status.
+const relayed odoh.ProxyError = ""
+
+// wantProxyStatus checks the status and the Proxy-Status header: one member,
+// the proxy's, with error type kind, or (kind relayed) with received-status
+// equal to status and no error.
+func wantProxyStatus(t *testing.T, resp *http.Response, status int, kind odoh.ProxyError) {
 	t.Helper()
-	ps := resp.Header.Get("Proxy-Status")
+	field := resp.Header.Get("Proxy-Status")
 	if resp.StatusCode != status {
-		t.Errorf("status = %d, want %d (Proxy-Status %q)", resp.StatusCode, status, ps)
+		t.Errorf("status = %d, want %d (Proxy-Status %q)", resp.StatusCode, status, field)
 	}
-	want := "odoh-proxy; error=" + kind
-	if strings.HasPrefix(kind, "received-status=") {
-		want = "odoh-proxy; " + kind
-	}
-	if ps != want && !strings.HasPrefix(ps, want+";") {
-		t.Errorf("Proxy-Status = %q, want %q", ps, want)
+	ms, err := odoh.ParseProxyStatus(field)
+	switch {
+	case err != nil || len(ms) != 1 || ms[0].Name != DefaultName:
+		t.Errorf("Proxy-Status %q: members %+v, %v; want one of %s", field, ms, err, DefaultName)
+	case kind == relayed && (ms[0].Error != "" || ms[0].ReceivedStatus != status):
+		t.Errorf("Proxy-Status %q, want received-status=%d and no error", field, status)
+	case kind != relayed && ms[0].Error != kind:
+		t.Errorf("Proxy-Status %q, want error=%s", field, kind)
 	}
 	if cc := resp.Header.Get("Cache-Control"); cc == "" {
 		t.Errorf("no Cache-Control on a %d", resp.StatusCode)

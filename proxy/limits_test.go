@@ -99,13 +99,13 @@ func TestSlowBodyDoesNotBlockOthers(t *testing.T) {
 
 	// The slow client's third request exceeds its own cap...
 	resp, _ := post(t, slow, u, []byte("q"), nil)
-	wantProxyStatus(t, resp, http.StatusTooManyRequests, errRequestDenied)
+	wantProxyStatus(t, resp, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied)
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("no Retry-After on 429")
 	}
 	// ...while another client's query goes through at once.
 	resp, body := post(t, tp.h2, u, []byte("q"), nil)
-	wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+	wantProxyStatus(t, resp, http.StatusOK, relayed)
 	if string(body) != "q" {
 		t.Errorf("body %q", body)
 	}
@@ -118,7 +118,7 @@ func TestSlowBodyDoesNotBlockOthers(t *testing.T) {
 		if resp == nil {
 			continue
 		}
-		wantProxyStatus(t, resp, http.StatusRequestTimeout, errRequestError)
+		wantProxyStatus(t, resp, http.StatusRequestTimeout, odoh.ProxyHTTPRequestError)
 	}
 	if d := time.Since(began); d < bodyTimeout || d > bodyTimeout+3*time.Second {
 		t.Errorf("stalled requests ended after %v, want about %v", d, bodyTimeout)
@@ -145,7 +145,7 @@ func TestSlowBodyHTTP3(t *testing.T) {
 	if resp == nil {
 		return
 	}
-	wantProxyStatus(t, resp, http.StatusRequestTimeout, errRequestError)
+	wantProxyStatus(t, resp, http.StatusRequestTimeout, odoh.ProxyHTTPRequestError)
 	if d := time.Since(began); d > 3*time.Second {
 		t.Errorf("stalled HTTP/3 request ended after %v", d)
 	}
@@ -199,7 +199,7 @@ func TestUpstreamHeaderLimit(t *testing.T) {
 			u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
 			// A small header passes (the transport works at all)...
 			resp, _ := post(t, tp.h2, u, []byte("small"), nil)
-			wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+			wantProxyStatus(t, resp, http.StatusOK, relayed)
 			// ...an oversize one does not.
 			resp, _ = post(t, tp.h2, u, []byte("q"), nil)
 			if resp.StatusCode != http.StatusBadGateway || !strings.HasPrefix(resp.Header.Get("Proxy-Status"), "odoh-proxy; error=") {
@@ -279,7 +279,7 @@ func TestClientClosed(t *testing.T) {
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
 	for i, u := range []string{
 		tp.queryURL(tgt.hostPort(), "%2Fdns-query"),
-		tp.base + ConfigsPath + "?targethost=" + tgt.hostPort(),
+		tp.base + odoh.ConfigsPath + "?targethost=" + tgt.hostPort(),
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		method := http.MethodPost
@@ -341,7 +341,7 @@ func TestBodyDeadlineOnlyBoundsBody(t *testing.T) {
 		if resp.ProtoMajor != tc.major {
 			t.Fatalf("client spoke %s, want major %d", resp.Proto, tc.major)
 		}
-		wantProxyStatus(t, resp, http.StatusOK, "received-status=200")
+		wantProxyStatus(t, resp, http.StatusOK, relayed)
 		if string(body) != "q1" {
 			t.Errorf("HTTP/%d: body %q", tc.major, body)
 		}

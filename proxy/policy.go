@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/odohd/odoh/odoh"
 )
 
 // DefaultPort is the only port a target may use unless the allowlist entry
@@ -96,7 +98,7 @@ func compilePolicy(p Policy) (*compiledPolicy, error) {
 			return nil, fmt.Errorf("proxy: allowlist entry %q: %w", e, err)
 		}
 		c.allow[t.key] = true
-		t.queryURL = &url.URL{Scheme: "https", Host: t.urlHost, Path: QueryPath}
+		t.queryURL = &url.URL{Scheme: "https", Host: t.urlHost, Path: odoh.QueryPath}
 		c.known[e], c.known[t.key], c.known[t.urlHost] = t, t, t
 		if t.addr.IsValid() {
 			c.literals[t.key] = true
@@ -116,7 +118,7 @@ func compilePolicy(p Policy) (*compiledPolicy, error) {
 
 // denial is why a policy refused a target.
 type denial struct {
-	kind    string // Proxy-Status error type
+	kind    odoh.ProxyError
 	details string
 }
 
@@ -126,13 +128,13 @@ func (c *compiledPolicy) check(t *target) *denial {
 		return nil
 	}
 	if !c.open {
-		return &denial{errRequestDenied, "target not allowed"}
+		return &denial{odoh.ProxyHTTPRequestDenied, "target not allowed"}
 	}
 	if !c.openPorts[t.port] {
-		return &denial{errRequestDenied, "port not allowed"}
+		return &denial{odoh.ProxyHTTPRequestDenied, "port not allowed"}
 	}
 	if t.addr.IsValid() && isSpecial(t.addr) && !c.special {
-		return &denial{errIPProhibited, "destination address not allowed"}
+		return &denial{odoh.ProxyDestinationIPProhibited, "destination address not allowed"}
 	}
 	return nil
 }

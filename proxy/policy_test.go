@@ -160,12 +160,3 @@ func TestLimiter(t *testing.T) {
 		t.Errorf("limiter tracks %d clients, bound %d", n, limiterShards*4)
 	}
 }
-
-func TestQuoteSF(t *testing.T) {
-	if got := quoteSF("a\"b\\c\nd\xff"); got != `"a\"b\\c?d?"` {
-		t.Errorf("quoteSF = %s", got)
-	}
-	if validToken("odoh proxy") || !validToken("odoh-proxy") || validToken("") || validToken("1x") {
-		t.Error("validToken")
-	}
-}

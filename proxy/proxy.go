@@ -23,6 +23,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -32,16 +33,6 @@ const (
 	DefaultName = "odoh-proxy"
 	// DefaultUserAgent is the fixed User-Agent of upstream requests.
 	DefaultUserAgent = "odoh-proxy"
-	// DefaultMaxRequestBody fits the largest ObliviousDoHMessage a query
-	// can be: type (1) + key_id with a 64-byte (HKDF-SHA512) key ID (2+64)
-	// + a maximal encrypted_message (2+65535).
-	DefaultMaxRequestBody = 1 + 2 + 64 + 2 + 65535
-	// DefaultMaxResponseBody fits the largest response: type (1) +
-	// resp_nonce of at most 32 bytes (2+32) + encrypted_message (2+65535).
-	DefaultMaxResponseBody = 1 + 2 + 32 + 2 + 65535
-	// DefaultMaxConfigsBody bounds a target's ObliviousDoHConfigs
-	// (a u16 length and at most 65535 bytes).
-	DefaultMaxConfigsBody = 2 + 65535
 	// DefaultConnectTimeout bounds a TCP connect (or the QUIC handshake's
 	// first part) to a target.
 	DefaultConnectTimeout = 5 * time.Second
@@ -87,18 +78,12 @@ const (
 // own default is 10 MB).
 const maxUpstreamHeaderBytes = 16 << 10
 
-// Paths the Handler serves.
-const (
-	// QueryPath is where clients POST queries.
-	QueryPath = "/dns-query"
-	// QueryPathAlias is the path Cloudflare's clients use.
-	QueryPathAlias = "/proxy"
-	// ConfigsPath relays a target's configs (GET ?targethost=...).
-	ConfigsPath = "/.well-known/odohconfigs"
-)
+// queryPathAlias is the path Cloudflare's clients POST queries to, served
+// like odoh.QueryPath.
+const queryPathAlias = "/proxy"
 
 // Config configures a Handler. Every zero limit takes the default named
-// above.
+// above or in its field's doc.
 type Config struct {
 	// Name is the Proxy-Status member name (an RFC 8941 token).
 	Name string
@@ -113,9 +98,11 @@ type Config struct {
 	// UserAgent is sent upstream instead of anything from the client.
 	UserAgent string
 
-	// MaxRequestBody bounds a client's request body (413 beyond).
+	// MaxRequestBody bounds a client's request body (413 beyond); zero
+	// means odoh.MaxQuerySize, the largest query of any suite.
 	MaxRequestBody int64
-	// MaxResponseBody bounds a target's response body (502 beyond).
+	// MaxResponseBody bounds a target's response body (502 beyond); zero
+	// means odoh.MaxResponseSize.
 	MaxResponseBody int64
 	// ConnectTimeout bounds connecting to a target.
 	ConnectTimeout time.Duration
@@ -223,7 +210,7 @@ type Handler struct {
 // New checks cfg and returns a Handler. Call Close when done with it.
 func New(cfg Config) (*Handler, error) {
 	name := or(cfg.Name, DefaultName)
-	if !validToken(name) {
+	if !odoh.IsProxyName(name) {
 		return nil, fmt.Errorf("proxy: name %q is not a token", name)
 	}
 	pol, err := compilePolicy(cfg.Policy)
@@ -233,8 +220,8 @@ func New(cfg Config) (*Handler, error) {
 	ua := or(cfg.UserAgent, DefaultUserAgent)
 	h := &Handler{
 		name:            name,
-		maxRequestBody:  orInt(cfg.MaxRequestBody, DefaultMaxRequestBody),
-		maxResponseBody: orInt(cfg.MaxResponseBody, DefaultMaxResponseBody),
+		maxRequestBody:  orInt(cfg.MaxRequestBody, odoh.MaxQuerySize),
+		maxResponseBody: orInt(cfg.MaxResponseBody, odoh.MaxResponseSize),
 		responseTimeout: orInt(cfg.ResponseTimeout, DefaultResponseTimeout),
 		maxConcurrent:   int64(orInt(cfg.MaxConcurrent, DefaultMaxConcurrent)),
 		bodyReadTimeout: orInt(cfg.BodyReadTimeout, DefaultBodyReadTimeout),
@@ -353,12 +340,12 @@ func (h *Handler) SetPolicy(p Policy) error {
 // Close releases the upstream connections.
 func (h *Handler) Close() error { return h.closeRT() }
 
-// ServeHTTP serves QueryPath, QueryPathAlias and ConfigsPath.
+// ServeHTTP serves odoh.QueryPath (and /proxy) and odoh.ConfigsPath.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case QueryPath, QueryPathAlias:
+	case odoh.QueryPath, queryPathAlias:
 		h.serveQuery(w, r)
-	case ConfigsPath:
+	case odoh.ConfigsPath:
 		h.serveConfigs(w, r)
 	default:
 		w.Header()["Cache-Control"] = noStore
@@ -376,13 +363,13 @@ var (
 	retryAfter  = []string{"1"}
 	textPlain   = []string{"text/plain; charset=utf-8"}
 	nosniff     = []string{"nosniff"}
-	octetStream = []string{"application/octet-stream"}
+	octetStream = []string{odoh.ConfigsContentType}
 )
 
 func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header()["Allow"] = allowPost
-		h.fail(w, http.StatusMethodNotAllowed, errRequestError, "method not allowed", resBadRequest)
+		h.fail(w, http.StatusMethodNotAllowed, odoh.ProxyHTTPRequestError, "method not allowed", resBadRequest)
 		return
 	}
 	client := clientKey(r.RemoteAddr)
@@ -392,7 +379,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	defer h.leave(client)
 
 	if !isODoHType(r.Header["Content-Type"]) {
-		h.fail(w, http.StatusUnsupportedMediaType, errRequestError, "content type must be "+odoh.ContentType, resBadRequest)
+		h.fail(w, http.StatusUnsupportedMediaType, odoh.ProxyHTTPRequestError, "content type must be "+odoh.ContentType, resBadRequest)
 		return
 	}
 	pol, t, pathArg, ok := h.requestTarget(w, r.URL.RawQuery, true)
@@ -400,9 +387,9 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := t.queryURL
-	if pathArg != QueryPath || u == nil {
+	if pathArg != odoh.QueryPath || u == nil {
 		if err := checkTargetPath(pathArg); err != nil {
-			h.fail(w, http.StatusBadRequest, errRequestError, "malformed targetpath", resBadRequest)
+			h.fail(w, http.StatusBadRequest, odoh.ProxyHTTPRequestError, "malformed targetpath", resBadRequest)
 			return
 		}
 		u = &url.URL{Scheme: "https", Host: t.urlHost, Path: pathArg}
@@ -412,7 +399,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > h.maxRequestBody {
-		h.fail(w, http.StatusRequestEntityTooLarge, errRequestError, "body too large", resBadRequest)
+		h.fail(w, http.StatusRequestEntityTooLarge, odoh.ProxyHTTPRequestError, "body too large", resBadRequest)
 		return
 	}
 
@@ -421,20 +408,20 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	var err error
 	ex.req, err = h.readRequestBody(w, r, ex.req[:0])
 	switch {
-	case errors.Is(err, errTooLarge):
-		h.fail(w, http.StatusRequestEntityTooLarge, errRequestError, "body too large", resBadRequest)
+	case errors.Is(err, httpbody.ErrTooLarge):
+		h.fail(w, http.StatusRequestEntityTooLarge, odoh.ProxyHTTPRequestError, "body too large", resBadRequest)
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		h.fail(w, http.StatusRequestTimeout, errRequestError, "body read timeout", resBadRequest)
+		h.fail(w, http.StatusRequestTimeout, odoh.ProxyHTTPRequestError, "body read timeout", resBadRequest)
 		return
 	case err != nil && clientGone(r):
 		h.clientClosed()
 		return
 	case err != nil:
-		h.fail(w, http.StatusBadRequest, errRequestError, "reading body failed", resBadRequest)
+		h.fail(w, http.StatusBadRequest, odoh.ProxyHTTPRequestError, "reading body failed", resBadRequest)
 		return
 	case len(ex.req) == 0:
-		h.fail(w, http.StatusBadRequest, errRequestError, "empty body", resBadRequest)
+		h.fail(w, http.StatusBadRequest, odoh.ProxyHTTPRequestError, "empty body", resBadRequest)
 		return
 	}
 
@@ -444,7 +431,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		h.inflight.Add(-1)
 		h.metrics.rateLimited.Inc()
 		w.Header()["Retry-After"] = retryAfter
-		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "too many concurrent requests", resRateLimited)
+		h.fail(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "too many concurrent requests", resRateLimited)
 		return
 	}
 	h.metrics.inflight.Inc()
@@ -458,10 +445,10 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := h.roundTrip(ctx, u, ex)
 	if err == nil {
-		ex.resp, err = readBody(resp.Body, ex.resp[:0], resp.ContentLength, h.maxResponseBody)
+		ex.resp, err = httpbody.Read(resp.Body, ex.resp[:0], resp.ContentLength, h.maxResponseBody)
 		resp.Body.Close()
-		if errors.Is(err, errTooLarge) {
-			err = &upstreamError{http.StatusBadGateway, errResponseBodySize, err}
+		if errors.Is(err, httpbody.ErrTooLarge) {
+			err = &upstreamError{http.StatusBadGateway, odoh.ProxyHTTPResponseBodySize, err}
 		}
 	}
 	h.metrics.upstreamDuration.Observe(time.Since(start).Seconds())
@@ -481,11 +468,11 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		// Go's HTTP/2 and HTTP/3 clients accept any numeric :status, and
 		// relaying one outside 200..599 would be invalid (WriteHeader panics
 		// outside 100..999; 1xx must not be forwarded).
-		h.failReceived(w, http.StatusBadGateway, errProtocol, "target sent an invalid status", resp.StatusCode)
+		h.failReceived(w, http.StatusBadGateway, odoh.ProxyHTTPProtocolError, "target sent an invalid status", resp.StatusCode)
 		return
 	}
 	if resp.StatusCode/100 == 2 && !isODoHType(ct) {
-		h.failReceived(w, http.StatusBadGateway, errProtocol, "target response is not "+odoh.ContentType, resp.StatusCode)
+		h.failReceived(w, http.StatusBadGateway, odoh.ProxyHTTPProtocolError, "target response is not "+odoh.ContentType, resp.StatusCode)
 		return
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
@@ -516,13 +503,13 @@ func (h *Handler) admit(w http.ResponseWriter, client netip.Addr) bool {
 	if h.limiter != nil && !h.limiter.allow(client, time.Now()) {
 		h.metrics.rateLimited.Inc()
 		w.Header()["Retry-After"] = retryAfter
-		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "client rate limit", resRateLimited)
+		h.fail(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "client rate limit", resRateLimited)
 		return false
 	}
 	if h.clients != nil && !h.clients.acquire(client) {
 		h.metrics.rateLimited.Inc()
 		w.Header()["Retry-After"] = retryAfter
-		h.fail(w, http.StatusTooManyRequests, errRequestDenied, "too many concurrent requests from this client", resRateLimited)
+		h.fail(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "too many concurrent requests from this client", resRateLimited)
 		return false
 	}
 	return true
@@ -543,7 +530,7 @@ func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []
 	// A writer without deadlines (httptest's) leaves the server's
 	// ReadTimeout as the only bound.
 	timed := rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) == nil
-	buf, err := readBody(r.Body, buf, r.ContentLength, h.maxRequestBody)
+	buf, err := httpbody.Read(r.Body, buf, r.ContentLength, h.maxRequestBody)
 	if timed {
 		// Clear it: it bounds the body only, and on HTTP/1 it is the
 		// whole connection's deadline, not this request's.
@@ -584,7 +571,7 @@ func (h *Handler) clientClosed() {
 }
 
 // fail answers with a proxy-generated error.
-func (h *Handler) fail(w http.ResponseWriter, status int, kind, details string, res result) {
+func (h *Handler) fail(w http.ResponseWriter, status int, kind odoh.ProxyError, details string, res result) {
 	hdr := w.Header()
 	hdr["Proxy-Status"] = []string{h.status.errorValue(kind, details, 0)}
 	writeError(w, status)
@@ -592,7 +579,7 @@ func (h *Handler) fail(w http.ResponseWriter, status int, kind, details string, 
 }
 
 // failReceived answers with an error about a response the target did send.
-func (h *Handler) failReceived(w http.ResponseWriter, status int, kind, details string, received int) {
+func (h *Handler) failReceived(w http.ResponseWriter, status int, kind odoh.ProxyError, details string, received int) {
 	hdr := w.Header()
 	hdr["Proxy-Status"] = []string{h.status.errorValue(kind, details, received)}
 	writeError(w, status)
@@ -609,10 +596,9 @@ func writeError(w http.ResponseWriter, status int) {
 }
 
 // isODoHType reports whether a Content-Type header is exactly one value
-// naming the ODoH media type (odoh.IsContentType: case-insensitive,
-// parameters ignored).
+// naming the ODoH media type, as every role reads it.
 func isODoHType(v []string) bool {
-	return len(v) == 1 && odoh.IsContentType(v[0])
+	return odoh.HasContentType(v, odoh.ContentType)
 }
 
 // requestTarget reads targethost (and targetpath, if withPath) from a raw
@@ -621,13 +607,13 @@ func isODoHType(v []string) bool {
 func (h *Handler) requestTarget(w http.ResponseWriter, rawQuery string, withPath bool) (pol *compiledPolicy, t *target, pathArg string, ok bool) {
 	hostArg, pathArg, msg := queryTarget(rawQuery, withPath)
 	if msg != "" {
-		h.fail(w, http.StatusBadRequest, errRequestError, msg, resBadRequest)
+		h.fail(w, http.StatusBadRequest, odoh.ProxyHTTPRequestError, msg, resBadRequest)
 		return nil, nil, "", false
 	}
 	pol = h.policy.Load()
 	t, err := pol.lookup(hostArg)
 	if err != nil {
-		h.fail(w, http.StatusBadRequest, errRequestError, "malformed targethost", resBadRequest)
+		h.fail(w, http.StatusBadRequest, odoh.ProxyHTTPRequestError, "malformed targethost", resBadRequest)
 		return nil, nil, "", false
 	}
 	return pol, t, pathArg, true
@@ -672,35 +658,6 @@ func queryTarget(raw string, withPath bool) (host, path, msg string) {
 		}
 	}
 	return host, path, ""
-}
-
-var errTooLarge = errors.New("body too large")
-
-// readBody reads all of r into buf, refusing more than limit bytes.
-// length is the declared length (-1 if unknown).
-func readBody(r io.Reader, buf []byte, length, limit int64) ([]byte, error) {
-	if length > limit {
-		return buf, errTooLarge
-	}
-	if length > 0 && int64(cap(buf)) < length+1 {
-		buf = make([]byte, 0, length+1) // +1 to see EOF without growing
-	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return buf, errTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 // exchange holds the pooled buffers of one forwarded query. It goes back

@@ -74,7 +74,7 @@ func TestForwardStripsClientHeaders(t *testing.T) {
 			}
 			before := len(tgt.requests())
 			resp, got := post(t, c, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), body, clientHeaders)
-			wantProxyStatus(t, resp, 200, "received-status=200")
+			wantProxyStatus(t, resp, 200, relayed)
 			if !bytes.Equal(got, body) {
 				t.Errorf("body = %q, want the target's %q", got, body)
 			}
@@ -173,7 +173,7 @@ func TestRequestErrors(t *testing.T) {
 				req.Header.Set("Content-Type", tc.ctype)
 			}
 			resp, _ := do(t, tp.h2, req)
-			wantProxyStatus(t, resp, tc.status, errRequestError)
+			wantProxyStatus(t, resp, tc.status, odoh.ProxyHTTPRequestError)
 			if tc.status == 405 && resp.Header.Get("Allow") != "POST" {
 				t.Errorf("Allow = %q", resp.Header.Get("Allow"))
 			}
@@ -185,7 +185,7 @@ func TestRequestErrors(t *testing.T) {
 	// The exact cap is accepted, and the content type is matched
 	// case-insensitively.
 	resp, _ := post(t, tp.h2, good, make([]byte, 512), http.Header{"Content-Type": {"Application/Oblivious-DNS-Message"}})
-	wantProxyStatus(t, resp, 200, "received-status=200")
+	wantProxyStatus(t, resp, 200, relayed)
 	if n := len(tgt.requests()); n != 1 {
 		t.Errorf("target saw %d requests, want only the valid one", n)
 	}
@@ -218,19 +218,19 @@ func TestTargetResponsesRelayed(t *testing.T) {
 		body       string
 		location   string
 		wantStatus int
-		wantPS     string
+		wantPS     odoh.ProxyError
 		wantBody   string
 	}{
-		{"401 key mismatch", 401, "text/plain", "unknown key id", "", 401, "received-status=401", "unknown key id"},
-		{"400", 400, "", "bad message", "", 400, "received-status=400", "bad message"},
-		{"500", 500, "text/plain", "boom", "", 500, "received-status=500", "boom"},
-		{"503", 503, "", "", "", 503, "received-status=503", ""},
-		{"204 empty", 204, "", "", "", 502, errProtocol, ""},
-		{"200 wrong type", 200, "text/plain", "hello", "", 502, errProtocol, ""},
-		{"200 odoh", 200, odoh.ContentType, "sealed", "", 200, "received-status=200", "sealed"},
-		{"307 redirect", 307, "", "moved", "https://" + decoy.hostPort() + "/dns-query", 307, "received-status=307", "moved"},
-		{"308 redirect", 308, "", "moved", "https://" + decoy.hostPort() + "/dns-query", 308, "received-status=308", "moved"},
-		{"302 redirect", 302, "", "", "https://" + decoy.hostPort() + "/dns-query", 302, "received-status=302", ""},
+		{"401 key mismatch", 401, "text/plain", "unknown key id", "", 401, relayed, "unknown key id"},
+		{"400", 400, "", "bad message", "", 400, relayed, "bad message"},
+		{"500", 500, "text/plain", "boom", "", 500, relayed, "boom"},
+		{"503", 503, "", "", "", 503, relayed, ""},
+		{"204 empty", 204, "", "", "", 502, odoh.ProxyHTTPProtocolError, ""},
+		{"200 wrong type", 200, "text/plain", "hello", "", 502, odoh.ProxyHTTPProtocolError, ""},
+		{"200 odoh", 200, odoh.ContentType, "sealed", "", 200, relayed, "sealed"},
+		{"307 redirect", 307, "", "moved", "https://" + decoy.hostPort() + "/dns-query", 307, relayed, "moved"},
+		{"308 redirect", 308, "", "moved", "https://" + decoy.hostPort() + "/dns-query", 308, relayed, "moved"},
+		{"302 redirect", 302, "", "", "https://" + decoy.hostPort() + "/dns-query", 302, relayed, ""},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -308,16 +308,16 @@ func TestUpstreamFailures(t *testing.T) {
 		name   string
 		host   string
 		status int
-		kind   string
+		kind   odoh.ProxyError
 	}{
-		{"connection refused", closed, 502, errConnRefused},
-		{"certificate", wrongCert.hostPort(), 502, errTLSCertificate},
-		{"not TLS", plain, 502, errTLSProtocol},
-		{"TLS handshake timeout", silent, 502, errConnTimeout},
-		{"NXDOMAIN", "nx.test", 502, errDNSError},
-		{"DNS timeout", "slow.test", 502, errDNSTimeout},
-		{"slow target", slow.hostPort(), 504, errResponseTimeout},
-		{"response over cap", big.hostPort(), 502, errResponseBodySize},
+		{"connection refused", closed, 502, odoh.ProxyConnectionRefused},
+		{"certificate", wrongCert.hostPort(), 502, odoh.ProxyTLSCertificateError},
+		{"not TLS", plain, 502, odoh.ProxyTLSProtocolError},
+		{"TLS handshake timeout", silent, 502, odoh.ProxyConnectionTimeout},
+		{"NXDOMAIN", "nx.test", 502, odoh.ProxyDNSError},
+		{"DNS timeout", "slow.test", 502, odoh.ProxyDNSTimeout},
+		{"slow target", slow.hostPort(), 504, odoh.ProxyHTTPResponseTimeout},
+		{"response over cap", big.hostPort(), 502, odoh.ProxyHTTPResponseBodySize},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -371,17 +371,17 @@ func TestPolicy(t *testing.T) {
 	testCases := []struct {
 		name, host string
 		status     int
-		kind       string
+		kind       odoh.ProxyError
 	}{
-		{"allowed literal", tgt.hostPort(), 200, "received-status=200"},
-		{"not allowlisted", "other.example", 403, errRequestDenied},
-		{"allowlisted host, other port", "public.example:8443", 403, errRequestDenied},
-		{"default port spelled out", "public.example:443", 502, errDNSError}, // allowed; our resolver knows no such name
-		{"name resolving to loopback", "evil.test:" + port, 403, errIPProhibited},
-		{"name resolving to mapped loopback", "mapped.test:" + port, 403, errIPProhibited},
-		{"name resolving to private", "ten.test:" + port, 403, errIPProhibited},
-		{"localhost", "localhost:" + port, 403, errIPProhibited},
-		{"allowlisted literal, other port", "127.0.0.1:1", 403, errRequestDenied},
+		{"allowed literal", tgt.hostPort(), 200, relayed},
+		{"not allowlisted", "other.example", 403, odoh.ProxyHTTPRequestDenied},
+		{"allowlisted host, other port", "public.example:8443", 403, odoh.ProxyHTTPRequestDenied},
+		{"default port spelled out", "public.example:443", 502, odoh.ProxyDNSError}, // allowed; our resolver knows no such name
+		{"name resolving to loopback", "evil.test:" + port, 403, odoh.ProxyDestinationIPProhibited},
+		{"name resolving to mapped loopback", "mapped.test:" + port, 403, odoh.ProxyDestinationIPProhibited},
+		{"name resolving to private", "ten.test:" + port, 403, odoh.ProxyDestinationIPProhibited},
+		{"localhost", "localhost:" + port, 403, odoh.ProxyDestinationIPProhibited},
+		{"allowlisted literal, other port", "127.0.0.1:1", 403, odoh.ProxyHTTPRequestDenied},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -398,16 +398,16 @@ func TestPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, _ := post(t, tp.h2, tp.queryURL("evil.test:"+port, "%2Fdns-query"), []byte("q"), nil)
-	wantProxyStatus(t, resp, 200, "received-status=200")
+	wantProxyStatus(t, resp, 200, relayed)
 	// The reload dropped the literal entry.
 	resp, _ = post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q"), nil)
-	wantProxyStatus(t, resp, 403, errRequestDenied)
+	wantProxyStatus(t, resp, 403, odoh.ProxyHTTPRequestDenied)
 	// A bad policy keeps the old one.
 	if err := tp.h.SetPolicy(Policy{}); err == nil {
 		t.Error("empty policy accepted")
 	}
 	resp, _ = post(t, tp.h2, tp.queryURL("evil.test:"+port, "%2Fdns-query"), []byte("q"), nil)
-	wantProxyStatus(t, resp, 200, "received-status=200")
+	wantProxyStatus(t, resp, 200, relayed)
 }
 
 // TestOpenRelay checks that an open relay still enforces ports and
@@ -420,13 +420,13 @@ func TestOpenRelay(t *testing.T) {
 	for _, tc := range []struct {
 		host   string
 		status int
-		kind   string
+		kind   odoh.ProxyError
 	}{
-		{tgt.hostPort(), 403, errIPProhibited},
-		{"evil.test:" + fmt.Sprint(tgt.port), 403, errIPProhibited},
-		{"[::1]:" + fmt.Sprint(tgt.port), 403, errIPProhibited},
-		{"192.0.2.1:" + fmt.Sprint(tgt.port), 403, errIPProhibited},
-		{"evil.test:8443", 403, errRequestDenied},
+		{tgt.hostPort(), 403, odoh.ProxyDestinationIPProhibited},
+		{"evil.test:" + fmt.Sprint(tgt.port), 403, odoh.ProxyDestinationIPProhibited},
+		{"[::1]:" + fmt.Sprint(tgt.port), 403, odoh.ProxyDestinationIPProhibited},
+		{"192.0.2.1:" + fmt.Sprint(tgt.port), 403, odoh.ProxyDestinationIPProhibited},
+		{"evil.test:8443", 403, odoh.ProxyHTTPRequestDenied},
 	} {
 		resp, _ := post(t, tp.h2, tp.queryURL(tc.host, "%2Fdns-query"), []byte("q"), nil)
 		wantProxyStatus(t, resp, tc.status, tc.kind)
@@ -532,7 +532,7 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	resp, _ := post(t, tp.h2, u, []byte("q"), nil)
-	wantProxyStatus(t, resp, 429, errRequestDenied)
+	wantProxyStatus(t, resp, 429, odoh.ProxyHTTPRequestDenied)
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("no Retry-After on 429")
 	}
@@ -565,7 +565,7 @@ func TestConcurrencyCap(t *testing.T) {
 	})
 	<-arrived
 	resp, _ := post(t, tp.h2, u, []byte("q"), nil)
-	wantProxyStatus(t, resp, 429, errRequestDenied)
+	wantProxyStatus(t, resp, 429, odoh.ProxyHTTPRequestDenied)
 	close(release)
 	wg.Wait()
 	tgt.setRespond(nil)
@@ -605,7 +605,7 @@ func TestTargetHTTP3(t *testing.T) {
 	tp := startProxy(t, ca, Config{TargetHTTP3: true, Resolver: resolver,
 		Policy: Policy{Allow: []string{tgt.hostPort(), "evil.test:" + port}}})
 	resp, body := post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q3"), http.Header{"Cookie": {"c=1"}})
-	wantProxyStatus(t, resp, 200, "received-status=200")
+	wantProxyStatus(t, resp, 200, relayed)
 	if string(body) != "q3" {
 		t.Errorf("body %q", body)
 	}
@@ -614,7 +614,7 @@ func TestTargetHTTP3(t *testing.T) {
 		t.Fatalf("target saw %+v", reqs)
 	}
 	resp, _ = post(t, tp.h2, tp.queryURL("evil.test:"+port, "%2Fdns-query"), []byte("q"), nil)
-	wantProxyStatus(t, resp, 403, errIPProhibited)
+	wantProxyStatus(t, resp, 403, odoh.ProxyDestinationIPProhibited)
 }
 
 // TestMetrics checks that the counters move and that no label carries an
@@ -694,7 +694,7 @@ func TestHTTP1Target(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "https://")
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{host}}})
 	resp, body := post(t, tp.h2, tp.queryURL(host, "%2Fdns-query"), []byte("q1"), http.Header{"Cookie": {"c=1"}, "X-Forwarded-For": {"192.0.2.1"}})
-	wantProxyStatus(t, resp, 200, "received-status=200")
+	wantProxyStatus(t, resp, 200, relayed)
 	if string(body) != "q1" {
 		t.Errorf("body %q", body)
 	}

@@ -8,48 +8,31 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
-)
 
-// Proxy-Status error types (RFC 9209 §2.3) that the proxy emits.
-const (
-	errRequestError     = "http_request_error"
-	errRequestDenied    = "http_request_denied"
-	errIPProhibited     = "destination_ip_prohibited"
-	errDNSTimeout       = "dns_timeout"
-	errDNSError         = "dns_error"
-	errConnRefused      = "connection_refused"
-	errConnTimeout      = "connection_timeout"
-	errConnTerminated   = "connection_terminated"
-	errDestUnavailable  = "destination_unavailable"
-	errTLSProtocol      = "tls_protocol_error"
-	errTLSCertificate   = "tls_certificate_error"
-	errResponseTimeout  = "http_response_timeout"
-	errResponseBodySize = "http_response_body_size"
-	errProtocol         = "http_protocol_error"
+	"github.com/odohd/odoh/odoh"
 )
 
 // upstreamError is a failure to get a response from a target, classified
 // for Proxy-Status.
 type upstreamError struct {
-	status int    // 403, 502 or 504
-	kind   string // Proxy-Status error type
+	status int // 403, 502 or 504
+	kind   odoh.ProxyError
 	err    error
 }
 
-func (e *upstreamError) Error() string { return e.kind + ": " + e.err.Error() }
+func (e *upstreamError) Error() string { return string(e.kind) + ": " + e.err.Error() }
 func (e *upstreamError) Unwrap() error { return e.err }
 
 // dialError carries the classification the dialer made, so that a failure
 // deep inside the transport still names its cause.
 type dialError struct {
-	kind string
+	kind odoh.ProxyError
 	err  error
 }
 
-func (e *dialError) Error() string { return e.kind + ": " + e.err.Error() }
+func (e *dialError) Error() string { return string(e.kind) + ": " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
 // classify maps an error from the upstream round trip (or from reading the
@@ -62,7 +45,7 @@ func classify(ctx context.Context, err error) *upstreamError {
 	var de *dialError
 	if errors.As(err, &de) {
 		status := http.StatusBadGateway
-		if de.kind == errIPProhibited {
+		if de.kind == odoh.ProxyDestinationIPProhibited {
 			status = http.StatusForbidden
 		}
 		return &upstreamError{status, de.kind, err}
@@ -70,7 +53,7 @@ func classify(ctx context.Context, err error) *upstreamError {
 	// The response deadline ran out: whatever was in progress, the target
 	// was too slow.
 	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errResponseDeadline) {
-		return &upstreamError{http.StatusGatewayTimeout, errResponseTimeout, err}
+		return &upstreamError{http.StatusGatewayTimeout, odoh.ProxyHTTPResponseTimeout, err}
 	}
 	return &upstreamError{http.StatusBadGateway, classifyNet(err), err}
 }
@@ -79,7 +62,7 @@ func classify(ctx context.Context, err error) *upstreamError {
 var errResponseDeadline = errors.New("proxy: target response timeout")
 
 // classifyNet names the cause of a dial, TLS or transfer error.
-func classifyNet(err error) string {
+func classifyNet(err error) odoh.ProxyError {
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
@@ -91,23 +74,23 @@ func classifyNet(err error) string {
 	switch {
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsTimeout {
-			return errDNSTimeout
+			return odoh.ProxyDNSTimeout
 		}
-		return errDNSError
+		return odoh.ProxyDNSError
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalid):
-		return errTLSCertificate
+		return odoh.ProxyTLSCertificateError
 	case errors.As(err, &alert), errors.As(err, &recErr):
-		return errTLSProtocol
+		return odoh.ProxyTLSProtocolError
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return errConnRefused
+		return odoh.ProxyConnectionRefused
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errConnTerminated
+		return odoh.ProxyConnectionTerminated
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return errConnTimeout
+		return odoh.ProxyConnectionTimeout
 	case strings.Contains(err.Error(), "tls:"):
-		return errTLSProtocol
+		return odoh.ProxyTLSProtocolError
 	}
-	return errDestUnavailable
+	return odoh.ProxyDestinationUnavailable
 }
 
 // statusHeaders pre-renders the Proxy-Status values of the hot path so that
@@ -121,7 +104,7 @@ type statusHeaders struct {
 func newStatusHeaders(name string) *statusHeaders {
 	s := &statusHeaders{name: name}
 	for code := 100; code < 600; code++ {
-		s.received[code] = []string{name + "; received-status=" + strconv.Itoa(code)}
+		s.received[code] = []string{odoh.ProxyStatus{Name: name, ReceivedStatus: code}.String()}
 	}
 	return s
 }
@@ -130,63 +113,10 @@ func (s *statusHeaders) receivedStatus(code int) []string {
 	if code >= 100 && code < 600 {
 		return s.received[code]
 	}
-	return []string{s.name + "; received-status=" + strconv.Itoa(code)}
+	return []string{odoh.ProxyStatus{Name: s.name, ReceivedStatus: code}.String()}
 }
 
-// errorValue renders "NAME; error=KIND; details=\"...\"".
-func (s *statusHeaders) errorValue(kind, details string, received int) string {
-	var b strings.Builder
-	b.WriteString(s.name)
-	b.WriteString("; error=")
-	b.WriteString(kind)
-	if received > 0 {
-		b.WriteString("; received-status=")
-		b.WriteString(strconv.Itoa(received))
-	}
-	if details != "" {
-		b.WriteString("; details=")
-		b.WriteString(quoteSF(details))
-	}
-	return b.String()
-}
-
-// quoteSF renders s as an RFC 8941 sf-string, replacing what it cannot
-// carry (non-printable or non-ASCII bytes) with '?'.
-func quoteSF(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c > 0x7e:
-			b.WriteByte('?')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// validToken reports whether name is an RFC 8941 token usable as the
-// Proxy-Status member name.
-func validToken(name string) bool {
-	if name == "" {
-		return false
-	}
-	c := name[0]
-	if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '*') {
-		return false
-	}
-	for i := 1; i < len(name); i++ {
-		c := name[i]
-		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`"(),;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
+// errorValue renders "NAME; error=KIND[; received-status=N][; details=...]".
+func (s *statusHeaders) errorValue(kind odoh.ProxyError, details string, received int) string {
+	return odoh.ProxyStatus{Name: s.name, Error: kind, ReceivedStatus: received, Details: details}.String()
 }

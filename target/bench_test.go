@@ -45,7 +45,7 @@ func benchHandler(b *testing.B, h *target.Handler, ct string, seal func(wire []b
 	w := &discardWriter{h: make(http.Header)}
 	rb := &body{}
 	req := (&http.Request{
-		Method: http.MethodPost, URL: &url.URL{Path: target.DefaultPath},
+		Method: http.MethodPost, URL: &url.URL{Path: odoh.QueryPath},
 		Proto: "HTTP/2.0", ProtoMajor: 2,
 		Header: http.Header{"Content-Type": {ct}}, Body: rb,
 	}).WithContext(b.Context())

@@ -132,7 +132,7 @@ func FuzzHandler(f *testing.F) {
 				t.Skip() // too large to seal
 			}
 		}
-		req := httptest.NewRequest(http.MethodPost, target.DefaultPath, bytes.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, odoh.QueryPath, bytes.NewReader(body))
 		req.Header.Set("Content-Type", odoh.ContentType)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

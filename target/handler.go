@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,29 +14,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/odohd/odoh/internal/dnscache"
+	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/odoh"
 )
 
-// Paths and media types.
+// Handler defaults.
 const (
-	// DefaultPath is the path of DNS queries (RFC 9230 §4, RFC 8484 §6).
-	DefaultPath = "/dns-query"
-	// ConfigsPath serves the target's ObliviousDoHConfigs (a convention of
-	// Cloudflare and dnscrypt-proxy, not an IANA-registered well-known URI).
-	ConfigsPath = "/.well-known/odohconfigs"
-
-	dohContentType = "application/dns-message"
-	// configsContentType is what the configs endpoint sends; RFC 9230
-	// defines no media type for ObliviousDoHConfigs.
-	configsContentType = "application/octet-stream"
-)
-
-// Handler limits and defaults.
-const (
-	// DefaultMaxBodySize bounds a request body: the largest ObliviousDoHMessage
-	// a client can send with a 32-byte key ID (1+2+32+2+65535 bytes). Larger
-	// bodies get 413.
-	DefaultMaxBodySize = 65572
 	// DefaultQueryTimeout bounds the resolution of one query, failover
 	// included; past it the client gets SERVFAIL.
 	DefaultQueryTimeout = 5 * time.Second
@@ -52,8 +33,8 @@ const (
 // reads header values, so never append to or modify them.
 var (
 	hdrODoH      = []string{odoh.ContentType}
-	hdrDoH       = []string{dohContentType}
-	hdrConfigs   = []string{configsContentType}
+	hdrDoH       = []string{odoh.DoHContentType}
+	hdrConfigs   = []string{odoh.ConfigsContentType}
 	hdrNoStore   = []string{"no-store"}
 	hdrZero      = []string{"0"}
 	hdrNoSniff   = []string{"nosniff"}
@@ -66,9 +47,9 @@ var (
 // Handler serves DNS over ODoH (RFC 9230) and, when DoH is set, plain DNS
 // over HTTPS (RFC 8484), plus the configs endpoint:
 //
-//	POST Path                      ODoH (application/oblivious-dns-message)
-//	POST Path, GET Path?dns=…      DoH (application/dns-message), if DoH is set
-//	GET  /.well-known/odohconfigs  the current ObliviousDoHConfigs
+//	POST Path                      ODoH (odoh.ContentType)
+//	POST Path, GET Path?dns=…      DoH (odoh.DoHContentType), if DoH is set
+//	GET  odoh.ConfigsPath          the current ObliviousDoHConfigs
 //
 // Statuses follow RFC 9230 §4.3 and §8: 401 for an unknown key ID; 400 for
 // a malformed message, a decryption failure, bad padding or an unparsable
@@ -90,9 +71,10 @@ type Handler struct {
 	Resolver Resolver
 	// DoH also serves plain DNS over HTTPS (RFC 8484) on Path.
 	DoH bool
-	// Path is the path of DNS queries; "" means DefaultPath.
+	// Path is the path of DNS queries; "" means odoh.QueryPath.
 	Path string
-	// MaxBodySize bounds request bodies; zero means DefaultMaxBodySize.
+	// MaxBodySize bounds request bodies; zero means the largest query
+	// message of the Keyring's suite (odoh.MaxQuerySizeFor).
 	MaxBodySize int
 	// QueryTimeout bounds one resolution; zero means DefaultQueryTimeout.
 	QueryTimeout time.Duration
@@ -121,12 +103,12 @@ type request struct {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := h.Path
 	if path == "" {
-		path = DefaultPath
+		path = odoh.QueryPath
 	}
 	switch r.URL.Path {
 	case path:
 		h.serveDNS(w, r)
-	case ConfigsPath:
+	case odoh.ConfigsPath:
 		h.serveConfigs(w, r)
 	default:
 		http.NotFound(w, r)
@@ -143,26 +125,10 @@ func transportOf(r *http.Request) int {
 	return transportH1
 }
 
-// isODoH reports whether the request has one Content-Type header naming
-// the ODoH media type, as the odoh package (and so the proxy and the
-// client) reads it.
-func isODoH(r *http.Request) bool {
-	v := r.Header["Content-Type"]
-	return len(v) == 1 && odoh.IsContentType(v[0])
-}
-
-// mediaType reports whether the Content-Type header names want
-// (case-insensitively, parameters ignored).
-func mediaType(r *http.Request, want string) bool {
-	v := r.Header["Content-Type"]
-	if len(v) != 1 {
-		return false
-	}
-	if v[0] == want {
-		return true
-	}
-	mt, _, err := mime.ParseMediaType(v[0])
-	return err == nil && mt == want
+// hasType reports whether the request has one Content-Type header naming
+// mediaType, as every role reads it (odoh.HasContentType).
+func hasType(r *http.Request, mediaType string) bool {
+	return odoh.HasContentType(r.Header["Content-Type"], mediaType)
 }
 
 func (h *Handler) serveDNS(w http.ResponseWriter, r *http.Request) {
@@ -170,9 +136,9 @@ func (h *Handler) serveDNS(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:
 		switch {
-		case isODoH(r):
+		case hasType(r, odoh.ContentType):
 			h.serveODoH(w, r, req)
-		case h.DoH && mediaType(r, dohContentType):
+		case h.DoH && hasType(r, odoh.DoHContentType):
 			req.proto = protoDoH
 			h.serveDoHPost(w, r, req)
 		default:
@@ -219,44 +185,25 @@ func (h *Handler) fail(w http.ResponseWriter, req request, status int, res Resul
 // readBody reads the request body into a pooled buffer. It returns the
 // status to answer on failure (413 over the limit, 400 otherwise).
 func (h *Handler) readBody(r *http.Request) (*[]byte, int) {
-	limit := h.MaxBodySize
-	if limit <= 0 {
-		limit = DefaultMaxBodySize
-	}
-	if r.ContentLength > int64(limit) {
-		return nil, http.StatusRequestEntityTooLarge
-	}
 	bp := h.getBuf()
-	b := (*bp)[:0]
-	if r.ContentLength > int64(cap(b)) {
-		b = make([]byte, 0, r.ContentLength)
-	}
-	for {
-		if len(b) == cap(b) {
-			if len(b) > limit {
-				*bp = b
-				h.putBuf(bp)
-				return nil, http.StatusRequestEntityTooLarge
-			}
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Body.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			*bp = b
-			h.putBuf(bp)
-			return nil, http.StatusBadRequest
-		}
-	}
+	b, err := httpbody.Read(r.Body, (*bp)[:0], r.ContentLength, int64(h.maxBody()))
 	*bp = b
-	if len(b) > limit {
+	if err != nil {
 		h.putBuf(bp)
-		return nil, http.StatusRequestEntityTooLarge
+		if errors.Is(err, httpbody.ErrTooLarge) {
+			return nil, http.StatusRequestEntityTooLarge
+		}
+		return nil, http.StatusBadRequest
 	}
 	return bp, 0
+}
+
+// maxBody is the request body limit in force.
+func (h *Handler) maxBody() int {
+	if h.MaxBodySize > 0 {
+		return h.MaxBodySize
+	}
+	return odoh.MaxQuerySizeFor(h.Keys.suite)
 }
 
 func (h *Handler) getBuf() *[]byte {
@@ -455,11 +402,7 @@ func (h *Handler) serveDoHPost(w http.ResponseWriter, r *http.Request, req reque
 
 func (h *Handler) serveDoHGet(w http.ResponseWriter, r *http.Request, req request) {
 	param := r.URL.Query().Get("dns")
-	limit := h.MaxBodySize
-	if limit <= 0 {
-		limit = DefaultMaxBodySize
-	}
-	if base64.RawURLEncoding.DecodedLen(len(param)) > limit {
+	if base64.RawURLEncoding.DecodedLen(len(param)) > h.maxBody() {
 		h.fail(w, req, http.StatusRequestEntityTooLarge, ResultTooLarge)
 		return
 	}

@@ -220,7 +220,7 @@ func TestStatuses(t *testing.T) {
 	for _, tc := range testCases {
 		for name, c := range s.clients() {
 			t.Run(tc.name+"/"+name, func(t *testing.T) {
-				req, err := http.NewRequest(tc.method, s.url+target.DefaultPath, bytes.NewReader(tc.body))
+				req, err := http.NewRequest(tc.method, s.url+odoh.QueryPath, bytes.NewReader(tc.body))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -239,7 +239,7 @@ func TestStatuses(t *testing.T) {
 		}
 	}
 	t.Run("configs POST", func(t *testing.T) {
-		resp, _ := post(t, s.h2, s.url+target.ConfigsPath, "", nil)
+		resp, _ := post(t, s.h2, s.url+odoh.ConfigsPath, "", nil)
 		if resp.StatusCode != http.StatusMethodNotAllowed {
 			t.Errorf("status %d, want 405", resp.StatusCode)
 		}
@@ -269,23 +269,23 @@ func TestDoH(t *testing.T) {
 	wire := query(t, "www.zone.test.", dns.TypeAAAA, 0)
 	for name, c := range s.clients() {
 		t.Run(name+"/POST", func(t *testing.T) {
-			resp, body := post(t, c, s.url+target.DefaultPath, "application/dns-message", wire)
+			resp, body := post(t, c, s.url+odoh.QueryPath, "application/dns-message", wire)
 			checkDoH(t, resp, body, "2001:db8::1")
 		})
 		t.Run(name+"/GET", func(t *testing.T) {
-			url := s.url + target.DefaultPath + "?dns=" + base64.RawURLEncoding.EncodeToString(wire)
+			url := s.url + odoh.QueryPath + "?dns=" + base64.RawURLEncoding.EncodeToString(wire)
 			resp, body := do(t, c, mustRequest(t, http.MethodGet, url))
 			checkDoH(t, resp, body, "2001:db8::1")
 		})
 	}
 	t.Run("GET bad base64", func(t *testing.T) {
-		resp, _ := do(t, s.h2, mustRequest(t, http.MethodGet, s.url+target.DefaultPath+"?dns=!!"))
+		resp, _ := do(t, s.h2, mustRequest(t, http.MethodGet, s.url+odoh.QueryPath+"?dns=!!"))
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("status %d, want 400", resp.StatusCode)
 		}
 	})
 	t.Run("DELETE", func(t *testing.T) {
-		resp, _ := do(t, s.h2, mustRequest(t, http.MethodDelete, s.url+target.DefaultPath))
+		resp, _ := do(t, s.h2, mustRequest(t, http.MethodDelete, s.url+odoh.QueryPath))
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, POST" {
 			t.Errorf("status %d Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 		}
@@ -319,7 +319,7 @@ func TestRotationOverHTTP(t *testing.T) {
 	wire := query(t, "www.zone.test.", dns.TypeA, 5)
 
 	maxAge := func() time.Duration {
-		resp, _ := do(t, s.h2, mustRequest(t, http.MethodGet, s.url+target.ConfigsPath))
+		resp, _ := do(t, s.h2, mustRequest(t, http.MethodGet, s.url+odoh.ConfigsPath))
 		v, ok := strings.CutPrefix(resp.Header.Get("Cache-Control"), "max-age=")
 		n, err := strconv.Atoi(v)
 		if !ok || err != nil {
@@ -420,7 +420,7 @@ func TestDoHPadding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, body := post(t, s.h2, s.url+target.DefaultPath, "application/dns-message", wire)
+		resp, body := post(t, s.h2, s.url+odoh.QueryPath, "application/dns-message", wire)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d", resp.StatusCode)
 		}

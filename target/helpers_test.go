@@ -117,7 +117,7 @@ func do(t testing.TB, c *http.Client, req *http.Request) (*http.Response, []byte
 // fetchConfig gets the target's current config.
 func fetchConfig(t testing.TB, c *http.Client, base string) *odoh.Config {
 	t.Helper()
-	resp, body := do(t, c, mustRequest(t, http.MethodGet, base+target.ConfigsPath))
+	resp, body := do(t, c, mustRequest(t, http.MethodGet, base+odoh.ConfigsPath))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("configs: status %d", resp.StatusCode)
 	}
@@ -157,7 +157,7 @@ func odohExchange(t testing.TB, c *http.Client, url string, cfg *odoh.Config, wi
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, body := post(t, c, url+target.DefaultPath, odoh.ContentType, msg)
+	resp, body := post(t, c, url+odoh.QueryPath, odoh.ContentType, msg)
 	if resp.StatusCode != http.StatusOK {
 		return resp, nil, body
 	}

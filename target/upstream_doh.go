@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/odohd/odoh/internal/httpbody"
+	"github.com/odohd/odoh/odoh"
 )
 
 // dohUpstream asks a DNS-over-HTTPS resolver with POST over a pooled
@@ -52,8 +51,8 @@ func (d *dohUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", dohContentType)
-	req.Header.Set("Accept", dohContentType)
+	req.Header.Set("Content-Type", odoh.DoHContentType)
+	req.Header.Set("Accept", odoh.DoHContentType)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -62,15 +61,12 @@ func (d *dohUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("status %d", resp.StatusCode)
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.EqualFold(ct, dohContentType) {
+	if ct := resp.Header["Content-Type"]; !odoh.HasContentType(ct, odoh.DoHContentType) {
 		return nil, fmt.Errorf("content type %q", ct)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDoHResponse+1))
+	body, err := httpbody.Read(resp.Body, nil, resp.ContentLength, maxDoHResponse)
 	if err != nil {
 		return nil, err
-	}
-	if len(body) > maxDoHResponse {
-		return nil, errors.New("answer too large")
 	}
 	r := new(dns.Msg)
 	if err := r.Unpack(body); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/odohd/odoh/internal/testca"
 	"github.com/odohd/odoh/internal/testunbound"
+	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/target"
 )
 
@@ -114,7 +115,7 @@ func TestUpstreamStreamsReuseConnections(t *testing.T) {
 func TestUpstreamDoH(t *testing.T) {
 	// A DoH upstream: another target's handler in DoH mode.
 	s := serve(t, zoneHandler(t, nil))
-	up, err := target.NewUpstreams([]string{s.url + target.DefaultPath}, target.UpstreamOptions{TLSConfig: s.tls})
+	up, err := target.NewUpstreams([]string{s.url + odoh.QueryPath}, target.UpstreamOptions{TLSConfig: s.tls})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/proxy"
 )
 
@@ -108,8 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.resolver, "resolver", "", "resolve target names with the DNS server at `ADDR` (host:port; default: the system's)")
 	fs.BoolVar(&c.targetHTTP3, "target-http3", false, "talk to targets over HTTP/3 instead of HTTP/2")
 	fs.StringVar(&c.name, "name", proxy.DefaultName, "the proxy's `NAME` in Proxy-Status headers")
-	fs.IntVar(&c.maxBody, "max-body", proxy.DefaultMaxRequestBody, "largest request body in `bytes` (larger: 413)")
-	fs.IntVar(&c.maxResponseBody, "max-response-body", proxy.DefaultMaxResponseBody, "largest target response body in `bytes` (larger: 502)")
+	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `bytes` (larger: 413)")
+	fs.IntVar(&c.maxResponseBody, "max-response-body", odoh.MaxResponseSize, "largest target response body in `bytes` (larger: 502)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", proxy.DefaultConnectTimeout, "bound resolving and connecting to a target")
 	fs.DurationVar(&c.tlsTimeout, "tls-timeout", proxy.DefaultTLSHandshakeTimeout, "bound the TLS handshake with a target")
 	fs.DurationVar(&c.responseTimeout, "response-timeout", proxy.DefaultResponseTimeout, "bound a whole exchange with a target (then 504)")

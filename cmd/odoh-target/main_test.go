@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -386,5 +387,25 @@ func TestReadSeed(t *testing.T) {
 		} else if strings.Contains(err.Error(), string(bad)) {
 			t.Error("error quotes the seed")
 		}
+	}
+}
+
+// TestMaxBodyFlag: -max-body reaches the largest query of any suite (a
+// 64-byte HKDF-SHA512 key ID included) and no further.
+func TestMaxBodyFlag(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		ok    bool
+	}{{"1", true}, {strconv.Itoa(odoh.MaxQuerySize), true}, {strconv.Itoa(odoh.MaxQuerySize + 1), false}, {"0", false}} {
+		c, err := parseFlags([]string{"-cert", "c", "-key", "k", "-max-body", tc.value}, io.Discard)
+		if (err == nil) != tc.ok {
+			t.Errorf("-max-body %s: %v", tc.value, err)
+		}
+		if err == nil && strconv.Itoa(c.maxBody) != tc.value {
+			t.Errorf("-max-body %s: parsed %d", tc.value, c.maxBody)
+		}
+	}
+	if c, err := parseFlags([]string{"-cert", "c", "-key", "k"}, io.Discard); err != nil || c.maxBody != odoh.MaxQuerySize {
+		t.Errorf("default -max-body: %v, %v", c, err)
 	}
 }

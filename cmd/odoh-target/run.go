@@ -112,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.cacheMaxNegTTL, "cache-max-negative-ttl", target.DefaultCacheMaxNegativeTTL, "keep NXDOMAIN and NODATA answers at most this long (RFC 2308)")
 	fs.DurationVar(&c.cacheFailureTTL, "cache-failure-ttl", target.DefaultCacheFailureTTL, "cache SERVFAIL and timeouts from 1s, doubling while they last, up to this (1s to 5m, RFC 9520)")
 	fs.DurationVar(&c.cacheStaleAge, "cache-stale-age", target.DefaultCacheStaleAge, "serve answers expired at most this long while every upstream fails (RFC 8767; 0: never, at most 24h)")
-	fs.IntVar(&c.maxBody, "max-body", target.DefaultMaxBodySize, "largest request body in `bytes` (larger: 413)")
+	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `bytes` (larger: 413)")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
 	if err := c.server.Parse(fs, args, c.check); err != nil {
 		return nil, err
@@ -125,8 +125,8 @@ func (c *config) check() error {
 	switch {
 	case c.rotate < target.MinRotationPeriod:
 		return fmt.Errorf("-rotate %v is shorter than %v", c.rotate, target.MinRotationPeriod)
-	case c.maxBody <= 0 || c.maxBody > target.DefaultMaxBodySize:
-		return fmt.Errorf("-max-body must be between 1 and %d", target.DefaultMaxBodySize)
+	case c.maxBody <= 0 || c.maxBody > odoh.MaxQuerySize:
+		return fmt.Errorf("-max-body must be between 1 and %d", odoh.MaxQuerySize)
 	case c.cacheSize < 0:
 		return errors.New("-cache-size must not be negative")
 	case c.cacheMaxTTL <= 0 || c.cacheMaxNegTTL <= 0:

@@ -554,7 +554,7 @@ func runStamp(o *options, pos []string, stdout io.Writer) error {
 		}
 		path := u.EscapedPath()
 		if path == "" {
-			path = "/dns-query"
+			path = odoh.QueryPath
 		}
 		stamps = append(stamps, client.Stamp{Proto: client.StampODoHTarget, Props: props, Host: u.Host, Path: path})
 	}

@@ -31,13 +31,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/odohd/odoh/internal/dualport"
 )
 
 // Defaults for the zero values of Server's limits.
@@ -58,10 +58,6 @@ const (
 	// AltSvcMaxAge is the ma= lifetime, in seconds, of the Alt-Svc header.
 	AltSvcMaxAge = 86400
 )
-
-// listenAttempts is how often Listen tries for a port free on both TCP and
-// UDP when the address has port 0.
-const listenAttempts = 10
 
 // Server serves Handler over HTTP/2 on TCP and HTTP/3 on UDP at Addr.
 // Set its fields before Listen and do not change them afterwards.
@@ -108,8 +104,8 @@ type Server struct {
 }
 
 // Listen binds the TCP socket and, unless DisableHTTP3 is set, the UDP
-// socket on the same port. With port 0 it retries a few times until the
-// port picked for TCP is also free on UDP.
+// socket on the same port (with port 0, one free on both: see
+// internal/dualport).
 func (s *Server) Listen() error {
 	if err := s.check(); err != nil {
 		return err
@@ -127,38 +123,21 @@ func (s *Server) Listen() error {
 	if s.tcp != nil {
 		return errors.New("httpserve: already listening")
 	}
-	attempts := 1
-	if port == "0" {
-		attempts = listenAttempts
-	}
-	for i := 0; ; i++ {
-		tcp, udp, err := listenPair(host, port, s.DisableHTTP3)
-		if err == nil {
-			s.tcp, s.udp = tcp, udp
-			s.setup()
-			return nil
+	var tcp net.Listener
+	var udp net.PacketConn
+	if s.DisableHTTP3 {
+		if tcp, err = net.Listen("tcp", net.JoinHostPort(host, port)); err != nil {
+			err = fmt.Errorf("listening on tcp: %w", err)
 		}
-		if i+1 >= attempts || !errors.Is(err, syscall.EADDRINUSE) {
-			return err
-		}
+	} else {
+		tcp, udp, err = dualport.Listen(host, port)
 	}
-}
-
-func listenPair(host, port string, tcpOnly bool) (net.Listener, net.PacketConn, error) {
-	tcp, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
-		return nil, nil, fmt.Errorf("httpserve: listening on tcp: %w", err)
+		return fmt.Errorf("httpserve: %w", err)
 	}
-	if tcpOnly {
-		return tcp, nil, nil
-	}
-	bound := strconv.Itoa(tcp.Addr().(*net.TCPAddr).Port)
-	udp, err := net.ListenPacket("udp", net.JoinHostPort(host, bound))
-	if err != nil {
-		tcp.Close()
-		return nil, nil, fmt.Errorf("httpserve: listening on udp: %w", err)
-	}
-	return tcp, udp, nil
+	s.tcp, s.udp = tcp, udp
+	s.setup()
+	return nil
 }
 
 func (s *Server) check() error {

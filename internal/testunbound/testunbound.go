@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/odohd/odoh/internal/dualport"
 )
 
 // DefaultBinary is where Debian installs Unbound; a binary named
@@ -91,7 +92,7 @@ func Start(t testing.TB, opts Options) string {
 	dir := t.TempDir()
 	var lastErr error
 	for range 3 {
-		port, err := freePort()
+		port, err := dualport.FreePort("127.0.0.1")
 		if err != nil {
 			t.Fatalf("testunbound: finding a free port: %v", err)
 		}
@@ -169,27 +170,6 @@ func run(t testing.TB, bin, dir, addr string) error {
 		}
 	})
 	return nil
-}
-
-// freePort returns a port that was free on 127.0.0.1 for both TCP and UDP.
-func freePort() (int, error) {
-	var err error
-	for range 10 {
-		var ln net.Listener
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		var pc net.PacketConn
-		pc, err = net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port, nil
-		}
-	}
-	return 0, err
 }
 
 func config(dir string, port int, opts Options) string {

@@ -50,8 +50,11 @@ const (
 // NXDOMAIN; every other A query is answered with 192.0.2.1, TTL 300;
 // AAAA with 2001:db8::1; other types get an empty NOERROR answer.
 type Target struct {
-	// MaxAge is the Cache-Control max-age of the configs, in seconds.
+	// MaxAge is the Cache-Control max-age of the configs, in seconds,
+	// unless SetCacheControl gave the header.
 	MaxAge int
+	// cacheControl, if set, are the configs' Cache-Control field lines.
+	cacheControl atomic.Pointer[[]string]
 
 	mu   sync.Mutex
 	seed []byte           // the key's seed, for crafting defects below the odoh API
@@ -103,6 +106,10 @@ func (t *Target) Config() *odoh.Config {
 	return t.key.Config()
 }
 
+// SetCacheControl makes the configs carry these Cache-Control field lines
+// instead of max-age=MaxAge.
+func (t *Target) SetCacheControl(lines []string) { t.cacheControl.Store(&lines) }
+
 // SetDefect selects the defect injected from now on.
 func (t *Target) SetDefect(d Defect) { t.defect.Store(int32(d)) }
 
@@ -117,16 +124,20 @@ func (t *Target) LastHeaders() http.Header {
 // ServeHTTP implements the target's two endpoints.
 func (t *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case "/.well-known/odohconfigs":
+	case odoh.ConfigsPath:
 		t.ConfigFetches.Add(1)
 		b, err := odoh.MarshalConfigs(t.Config())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", t.MaxAge))
+		if cc := t.cacheControl.Load(); cc != nil {
+			w.Header()["Cache-Control"] = *cc
+		} else {
+			w.Header().Set("Cache-Control", fmt.Sprintf("max-age=%d", t.MaxAge))
+		}
 		_, _ = w.Write(b)
-	case "/dns-query":
+	case odoh.QueryPath:
 		t.query(w, r)
 	case "/moved":
 		t.RedirectHits.Add(1)
@@ -328,8 +339,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	method := http.MethodPost
 	var body io.Reader = r.Body
-	if r.URL.Path == "/.well-known/odohconfigs" {
-		method, body, path = http.MethodGet, nil, "/.well-known/odohconfigs"
+	if r.URL.Path == odoh.ConfigsPath {
+		method, body, path = http.MethodGet, nil, odoh.ConfigsPath
 	} else if host == "" || path == "" || r.Method != http.MethodPost {
 		w.Header().Set("Proxy-Status", "test; error=http_request_error")
 		http.Error(w, "bad request", http.StatusBadRequest)
