@@ -128,8 +128,8 @@ func newTarget(namesFile string) (*floorTarget, error) {
 }
 
 func (t *floorTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.URL.Path == "/.well-known/odohconfigs" {
-		w.Header().Set("Content-Type", "application/octet-stream")
+	if r.Method == http.MethodGet && r.URL.Path == odoh.ConfigsPath {
+		w.Header().Set("Content-Type", odoh.ConfigsContentType)
 		_, _ = w.Write(t.configs)
 		return
 	}
