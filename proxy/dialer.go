@@ -72,6 +72,33 @@ func (d *dialer) resolve(ctx context.Context, addr string) (*target, []netip.Add
 	return t, ips, nil
 }
 
+// dialTCP returns a TCP connection to addr, checked as resolve checks it
+// (the configs tunnel's dial).
+func (d *dialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	t, ips, err := d.resolve(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return d.connect(ctx, t, ips)
+}
+
+// connect connects to t's port at the first of ips that answers.
+func (d *dialer) connect(ctx context.Context, t *target, ips []netip.Addr) (net.Conn, error) {
+	nd := net.Dialer{Timeout: d.connectTimeout}
+	var err error
+	for _, ip := range ips {
+		var conn net.Conn
+		if conn, err = nd.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, t.port).String()); err == nil {
+			return conn, nil
+		}
+	}
+	kind := classifyNet(err)
+	if kind == odoh.ProxyDestinationUnavailable || kind == odoh.ProxyConnectionTerminated {
+		kind = odoh.ProxyConnectionRefused
+	}
+	return nil, &dialError{kind, err}
+}
+
 // dialTLS returns a TLS connection to addr; it is the http.Transport's
 // DialTLSContext.
 func (d *dialer) dialTLS(ctx context.Context, _, addr string) (net.Conn, error) {
@@ -79,20 +106,9 @@ func (d *dialer) dialTLS(ctx context.Context, _, addr string) (net.Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	nd := net.Dialer{Timeout: d.connectTimeout}
-	var conn net.Conn
-	for _, ip := range ips {
-		conn, err = nd.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, t.port).String())
-		if err == nil {
-			break
-		}
-	}
+	conn, err := d.connect(ctx, t, ips)
 	if err != nil {
-		kind := classifyNet(err)
-		if kind == odoh.ProxyDestinationUnavailable || kind == odoh.ProxyConnectionTerminated {
-			kind = odoh.ProxyConnectionRefused
-		}
-		return nil, &dialError{kind, err}
+		return nil, err
 	}
 	cfg := d.tlsConfig.Clone()
 	cfg.ServerName = t.host

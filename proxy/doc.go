@@ -35,6 +35,25 @@
 //     all clients, so clients never need to contact a target directly. Only
 //     a well-framed configs list is relayed, always as
 //     application/octet-stream with "X-Content-Type-Options: nosniff".
+//   - Configs tunnel: CONNECT HOST:PORT (RFC 9110 §9.3.6; over HTTP/2 RFC
+//     9113 §8.5, over HTTP/3 RFC 9114 §4.4, over HTTP/1.1 by hijacking the
+//     connection) opens a byte stream to an allowed target, in which the
+//     client runs its own TLS session with the target and fetches its
+//     configs. The relay's answer could be forged by the proxy; the
+//     tunnel's cannot, since the client verifies the target's certificate
+//     for its name, and the target still sees only the proxy's address.
+//     The destination passes the same policy and SSRF-safe dialer as
+//     forwarded queries (an allowlisted HOST:PORT, names resolved and
+//     checked by the proxy); the stream must start with a TLS handshake
+//     record, and is bounded in bytes (TunnelMaxBytes) and time
+//     (TunnelTimeout), per client (MaxTunnelsPerClient) and in all
+//     (MaxTunnels), besides the client's rate limit. Tunnels are counted
+//     in metrics (odoh_proxy_tunnels_total, _open, _bytes_total) and never
+//     logged. Refusals answer like the relay's (403 for the policy, 429
+//     for the caps, 502/504 for the target); DisableTunnel answers 405.
+//     The relay stays: clients compare its shared copy of the configs
+//     with the tunnel's, so that a target cannot hand one client a key of
+//     its own unnoticed.
 //
 // Redirects from targets are never followed: their status and body reach
 // the client like any other response (their Location header does not).

@@ -35,6 +35,23 @@ func resultFor(status int) result {
 	return resUpstreamError
 }
 
+// tunnelResult is the bounded label of odoh_proxy_tunnels_total.
+type tunnelResult int
+
+const (
+	tunnelOpened        tunnelResult = iota // a tunnel was opened
+	tunnelRefused                           // malformed, or tunnels disabled (4xx)
+	tunnelDenied                            // outside the policy (403)
+	tunnelRateLimited                       // 429
+	tunnelUpstreamError                     // the target could not be reached (502, 504)
+	tunnelCut                               // an opened tunnel was cut by a limit (bytes, time, not TLS)
+	numTunnelResults
+)
+
+var tunnelResultNames = [numTunnelResults]string{
+	"opened", "refused", "denied", "rate_limited", "upstream_error", "cut",
+}
+
 // metrics are resolved once so the hot path only does atomic adds. No
 // label carries an address or a target name.
 type metrics struct {
@@ -42,6 +59,9 @@ type metrics struct {
 	rateLimited      prometheus.Counter
 	inflight         prometheus.Gauge
 	upstreamDuration prometheus.Histogram
+	tunnels          [numTunnelResults]prometheus.Counter
+	tunnelsOpen      prometheus.Gauge
+	tunnelBytes      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -67,10 +87,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for i, n := range resultNames {
 		m.results[i] = requests.WithLabelValues(n)
 	}
+	tunnels := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "odoh_proxy_tunnels_total",
+		Help: "CONNECT tunnels for configs fetches, by result: opened, refused (malformed or disabled), denied (policy), rate_limited, upstream_error, cut (an opened tunnel ended by its byte or time limit, or carrying no TLS; also counted as opened).",
+	}, []string{"result"})
+	for i, n := range tunnelResultNames {
+		m.tunnels[i] = tunnels.WithLabelValues(n)
+	}
+	m.tunnelsOpen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "odoh_proxy_tunnels_open",
+		Help: "CONNECT tunnels open now.",
+	})
+	m.tunnelBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "odoh_proxy_tunnel_bytes_total",
+		Help: "Bytes carried by CONNECT tunnels, both directions.",
+	})
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{requests, m.rateLimited, m.inflight, m.upstreamDuration} {
+	for _, c := range []prometheus.Collector{requests, m.rateLimited, m.inflight, m.upstreamDuration, tunnels, m.tunnelsOpen, m.tunnelBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("proxy: registering metrics: %w", err)
 		}

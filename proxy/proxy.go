@@ -146,6 +146,18 @@ type Config struct {
 	// every client waiting for that target's configs.
 	MaxConfigsFetches int
 
+	// DisableTunnel refuses CONNECT (405), leaving clients the config
+	// relay alone. The tunnel is on by default (see serveTunnel).
+	DisableTunnel bool
+	// TunnelTimeout bounds a tunnel's whole life.
+	TunnelTimeout time.Duration
+	// TunnelMaxBytes bounds the bytes one tunnel carries, both directions.
+	TunnelMaxBytes int64
+	// MaxTunnels bounds the tunnels open at once over all clients (429).
+	MaxTunnels int
+	// MaxTunnelsPerClient bounds the tunnels one client has open (429).
+	MaxTunnelsPerClient int
+
 	// Logger receives operational events, never per-request ones and
 	// never client addresses: today only failed configs fetches, at debug
 	// level, naming the (allowlisted) target. Nil means slog.Default().
@@ -180,6 +192,9 @@ type Config struct {
 //     slower than ResponseTimeout.
 //   - Nothing to a client that went away before its answer (counted as
 //     client_closed, not as an upstream error).
+//   - To CONNECT HOST:PORT: 200 and the tunnel (see the package doc); 400
+//     for an authority without a port or outside the grammar, 403, 429 and
+//     502/504 as for a query, 405 with DisableTunnel.
 //   - Otherwise the target's status and body, unchanged, with its
 //     Content-Type and Cache-Control (no-store if it sent none) and
 //     "Proxy-Status: NAME; received-status=CODE".
@@ -204,6 +219,7 @@ type Handler struct {
 	upHeader http.Header // shared, read-only
 	bufs     sync.Pool   // *exchange
 	configs  *configCache
+	tunnels  *tunnels // nil when disabled
 	metrics  *metrics
 }
 
@@ -266,6 +282,7 @@ func New(cfg Config) (*Handler, error) {
 		maxFetches: orInt(cfg.MaxConfigsFetches, DefaultMaxConfigsFetches),
 		m:          make(map[string]*configEntry),
 	}
+	h.tunnels = newTunnels(cfg)
 	h.metrics, err = newMetrics(cfg.Registerer)
 	if err != nil {
 		_ = h.closeRT()
@@ -340,8 +357,13 @@ func (h *Handler) SetPolicy(p Policy) error {
 // Close releases the upstream connections.
 func (h *Handler) Close() error { return h.closeRT() }
 
-// ServeHTTP serves odoh.QueryPath (and /proxy) and odoh.ConfigsPath.
+// ServeHTTP serves odoh.QueryPath (and /proxy), odoh.ConfigsPath and
+// CONNECT.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		h.serveTunnel(w, r) // tunnel.go
+		return
+	}
 	switch r.URL.Path {
 	case odoh.QueryPath, queryPathAlias:
 		h.serveQuery(w, r)

@@ -29,6 +29,8 @@ serves, over HTTPS with HTTP/2 on TCP and HTTP/3 on UDP at the same address,
 
   POST /dns-query?targethost=HOST[:PORT]&targetpath=%2Fdns-query   (also /proxy)
   GET  /.well-known/odohconfigs?targethost=HOST[:PORT]
+  CONNECT HOST:PORT   (a TLS tunnel to an allowed target, for configs fetches
+                       that the relay cannot forge; -no-tunnel refuses it)
 
 and forwards queries to the target over pooled HTTP/2 (or HTTP/3) connections,
 with nothing from the client but the encrypted body: no cookies, no
@@ -79,7 +81,9 @@ type config struct {
 	server                                               daemon.ServerFlags
 	allowFile, caFile, name, resolver                    string
 	allow, openPorts                                     cli.Strings
-	allowOpen, allowSpecial, targetHTTP3                 bool
+	allowOpen, allowSpecial, targetHTTP3, noTunnel       bool
+	maxTunnels, maxTunnelsPerClient                      int
+	tunnelTimeout                                        time.Duration
 	maxBody, maxResponseBody, maxConcurrent, clientBurst int
 	maxClients, maxPerClient, maxConfigsFetches          int
 	maxCachedConfigs                                     int
@@ -108,6 +112,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.caFile, "ca", "", "also trust the CA certificates in `FILE` (PEM) for targets")
 	fs.StringVar(&c.resolver, "resolver", "", "resolve target names with the DNS server at `ADDR` (host:port; default: the system's)")
 	fs.BoolVar(&c.targetHTTP3, "target-http3", false, "talk to targets over HTTP/3 instead of HTTP/2")
+	fs.BoolVar(&c.noTunnel, "no-tunnel", false, "refuse CONNECT: clients then cannot fetch configs that this relay cannot forge")
+	fs.IntVar(&c.maxTunnels, "max-tunnels", proxy.DefaultMaxTunnels, "CONNECT tunnels open at once, all clients together (more: 429)")
+	fs.IntVar(&c.maxTunnelsPerClient, "max-tunnels-per-client", proxy.DefaultMaxTunnelsPerClient, "CONNECT tunnels one client may have open (more: 429)")
+	fs.DurationVar(&c.tunnelTimeout, "tunnel-timeout", proxy.DefaultTunnelTimeout, "bound a CONNECT tunnel's life")
 	fs.StringVar(&c.name, "name", proxy.DefaultName, "the proxy's `NAME` in Proxy-Status headers")
 	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `bytes` (larger: 413)")
 	fs.IntVar(&c.maxResponseBody, "max-response-body", odoh.MaxResponseSize, "largest target response body in `bytes` (larger: 502)")
@@ -276,6 +284,10 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		MaxCachedConfigs:       c.maxCachedConfigs,
 		ConfigsMinAge:          c.configsMinAge,
 		ConfigsMaxAge:          c.configsMaxAge,
+		DisableTunnel:          c.noTunnel,
+		MaxTunnels:             c.maxTunnels,
+		MaxTunnelsPerClient:    c.maxTunnelsPerClient,
+		TunnelTimeout:          c.tunnelTimeout,
 		Logger:                 logger,
 		Registerer:             d.Registry,
 	})

@@ -1,0 +1,288 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/odohd/odoh/odoh"
+)
+
+// Defaults of the configs tunnel (see Handler).
+const (
+	// DefaultTunnelTimeout bounds a tunnel's whole life: a TLS handshake
+	// and one configs request need a few round trips.
+	DefaultTunnelTimeout = 10 * time.Second
+	// DefaultTunnelMaxBytes bounds the bytes a tunnel carries, both
+	// directions together: a handshake with a certificate chain and a
+	// configs list are a few KiB.
+	DefaultTunnelMaxBytes = 64 << 10
+	// DefaultMaxTunnels bounds the tunnels open at once over all clients.
+	DefaultMaxTunnels = 256
+	// DefaultMaxTunnelsPerClient bounds the tunnels one client (the rate
+	// limiter's key) has open at once.
+	DefaultMaxTunnelsPerClient = 4
+)
+
+// tlsHandshakeRecord is the first byte of a TLS connection (RFC 8446
+// §5.1, ContentType handshake): a tunnel carries TLS or nothing.
+const tlsHandshakeRecord = 0x16
+
+// tunnels holds the configs tunnel's limits and counts.
+type tunnels struct {
+	timeout  time.Duration
+	maxBytes int64
+	max      int64
+	open     atomic.Int64
+	clients  *clientSlots
+}
+
+func newTunnels(cfg Config) *tunnels {
+	if cfg.DisableTunnel {
+		return nil
+	}
+	return &tunnels{
+		timeout:  orInt(cfg.TunnelTimeout, DefaultTunnelTimeout),
+		maxBytes: orInt(cfg.TunnelMaxBytes, DefaultTunnelMaxBytes),
+		max:      int64(orInt(cfg.MaxTunnels, DefaultMaxTunnels)),
+		clients:  newClientSlots(orInt(cfg.MaxTunnelsPerClient, DefaultMaxTunnelsPerClient)),
+	}
+}
+
+// serveTunnel answers CONNECT HOST:PORT (HTTP/1.1, HTTP/2 and HTTP/3): a
+// byte stream to an allowed target's HTTPS port, so that a client can fetch
+// the target's configs in a TLS session of its own (see the package doc).
+// The destination passes the same policy and dialer as forwarded queries;
+// the stream is bounded in bytes and time, and must start with a TLS
+// handshake record.
+func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request) {
+	if h.tunnels == nil || r.Header.Get(":protocol") != "" {
+		w.Header()["Allow"] = allowPost
+		h.failTunnel(w, http.StatusMethodNotAllowed, odoh.ProxyHTTPRequestError, "no tunnel here", tunnelRefused)
+		return
+	}
+	client := clientKey(r.RemoteAddr)
+	if !h.admit(w, client) {
+		h.metrics.tunnels[tunnelRateLimited].Inc()
+		return
+	}
+	defer h.leave(client)
+	t, err := parseTargetHost(r.Host)
+	if err != nil || !hasPort(r.Host) {
+		h.failTunnel(w, http.StatusBadRequest, odoh.ProxyHTTPRequestError, "malformed CONNECT authority", tunnelRefused)
+		return
+	}
+	if den := h.policy.Load().check(t); den != nil {
+		h.failTunnel(w, http.StatusForbidden, den.kind, den.details, tunnelDenied)
+		return
+	}
+	release, ok := h.tunnels.acquire(client)
+	if !ok {
+		h.metrics.rateLimited.Inc()
+		w.Header()["Retry-After"] = retryAfter
+		h.failTunnel(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "too many tunnels", tunnelRateLimited)
+		return
+	}
+	defer release()
+
+	ctx, cancel := context.WithTimeoutCause(r.Context(), h.tunnels.timeout, errTunnelTimeout)
+	defer cancel()
+	up, err := h.dialer.dialTCP(ctx, t.key)
+	if err != nil {
+		ue := classify(ctx, err)
+		res := tunnelUpstreamError
+		if ue.status == http.StatusForbidden {
+			res = tunnelDenied
+		}
+		h.failTunnel(w, ue.status, ue.kind, "", res)
+		return
+	}
+	defer up.Close()
+	h.metrics.tunnels[tunnelOpened].Inc()
+	down, err := h.acceptTunnel(w, r, ctx)
+	if err != nil {
+		return // the client went away, or hijacking failed
+	}
+	defer down.Close()
+	h.metrics.tunnelsOpen.Inc()
+	defer h.metrics.tunnelsOpen.Dec()
+	n := splice(ctx, down, up, h.tunnels.maxBytes, h.metrics.tunnels[tunnelCut].Inc)
+	h.metrics.tunnelBytes.Add(float64(n))
+}
+
+// acquire takes a tunnel slot of the client's and one of the overall cap.
+func (t *tunnels) acquire(client netip.Addr) (release func(), ok bool) {
+	if !t.clients.acquire(client) {
+		return nil, false
+	}
+	if t.open.Add(1) > t.max {
+		t.open.Add(-1)
+		t.clients.release(client)
+		return nil, false
+	}
+	return func() {
+		t.open.Add(-1)
+		t.clients.release(client)
+	}, true
+}
+
+// failTunnel refuses a tunnel as fail refuses a query, counted apart.
+func (h *Handler) failTunnel(w http.ResponseWriter, status int, kind odoh.ProxyError, details string, res tunnelResult) {
+	hdr := w.Header()
+	hdr["Proxy-Status"] = []string{h.status.errorValue(kind, details, 0)}
+	writeError(w, status)
+	h.metrics.tunnels[res].Inc()
+}
+
+// hasPort reports whether a CONNECT authority names a port, as RFC 9110
+// §9.3.6 requires.
+func hasPort(authority string) bool {
+	_, port, err := net.SplitHostPort(authority)
+	return err == nil && port != ""
+}
+
+// acceptTunnel answers 200 and returns the client's side of the tunnel:
+// the hijacked connection on HTTP/1.1, the request stream on HTTP/2 and
+// HTTP/3.
+func (h *Handler) acceptTunnel(w http.ResponseWriter, r *http.Request, ctx context.Context) (io.ReadWriteCloser, error) {
+	rc := http.NewResponseController(w)
+	// The streams' own deadlines are a backstop, a little after ctx's: the
+	// tunnel is cut (and counted) by splice first.
+	deadline, _ := ctx.Deadline()
+	deadline = deadline.Add(time.Second)
+	if r.ProtoMajor == 1 {
+		conn, brw, err := rc.Hijack()
+		if err != nil {
+			h.failTunnel(w, http.StatusInternalServerError, odoh.ProxyHTTPRequestError, "cannot hijack", tunnelRefused)
+			return nil, err
+		}
+		_ = conn.SetDeadline(deadline)
+		if _, err := io.WriteString(conn, "HTTP/1.1 200 OK\r\n\r\n"); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return &hijacked{Conn: conn, r: brw.Reader}, nil
+	}
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return nil, err
+	}
+	return &stream{w: w, rc: rc, body: r.Body}, nil
+}
+
+// hijacked is an HTTP/1.1 connection after CONNECT; r holds what the
+// server had already buffered.
+type hijacked struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *hijacked) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// stream is an HTTP/2 or HTTP/3 CONNECT stream: reads from the request
+// body, writes flushed to the response.
+type stream struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	body io.ReadCloser
+}
+
+func (s *stream) Read(p []byte) (int, error) { return s.body.Read(p) }
+
+func (s *stream) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	return n, err
+}
+
+func (s *stream) Close() error { return s.body.Close() }
+
+var (
+	errTunnelBytes   = errors.New("tunnel byte limit")
+	errNotTLS        = errors.New("tunnel does not start with a TLS handshake")
+	errTunnelTimeout = errors.New("tunnel timeout")
+)
+
+// splice copies between the client's side (down) and the target's (up)
+// until both directions end, ctx ends, or maxBytes have passed in all; the
+// client's first byte must open a TLS handshake. cut is called, before
+// anything is closed, when a limit (bytes, ctx's errTunnelTimeout, not
+// TLS) ends the tunnel. It returns the bytes carried.
+func splice(ctx context.Context, down io.ReadWriteCloser, up net.Conn, maxBytes int64, cut func()) int64 {
+	var total atomic.Int64
+	var once sync.Once
+	end := func(limited bool) {
+		once.Do(func() {
+			if limited {
+				cut()
+			}
+			_ = up.Close()
+			_ = down.Close()
+		})
+	}
+	// The streams' deadlines are ctx's: one that fires first is the time
+	// limit too.
+	isLimit := func(err error) bool {
+		return errors.Is(err, errTunnelBytes) || errors.Is(err, errNotTLS) || errors.Is(err, os.ErrDeadlineExceeded)
+	}
+	stop := context.AfterFunc(ctx, func() { end(errors.Is(context.Cause(ctx), errTunnelTimeout)) })
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := copyCapped(up, down, &total, maxBytes, true)
+		if err == nil {
+			// The client finished sending: pass the half-close on, and
+			// let the target's answer come back.
+			if tc, ok := up.(interface{ CloseWrite() error }); ok {
+				_ = tc.CloseWrite()
+				return
+			}
+		}
+		end(isLimit(err))
+	})
+	err := copyCapped(down, up, &total, maxBytes, false)
+	end(isLimit(err))
+	wg.Wait()
+	return total.Load()
+}
+
+// copyCapped copies src to dst while total stays within limit; checkTLS
+// requires the first byte to be a TLS handshake record. It returns nil at
+// src's end.
+func copyCapped(dst io.Writer, src io.Reader, total *atomic.Int64, limit int64, checkTLS bool) error {
+	buf := make([]byte, 16<<10)
+	first := checkTLS
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if first && buf[0] != tlsHandshakeRecord {
+				return errNotTLS
+			}
+			first = false
+			if total.Add(int64(n)) > limit {
+				return errTunnelBytes
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
