@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
 )
 
 // DefaultRotationPeriod is the key lifetime RFC 9230 §5 recommends: daily.
@@ -35,6 +36,12 @@ const epochInfo = "odoh-target epoch"
 //	                   info = "odoh-target epoch" ‖ u64be(e) ‖ u16be(kem) ‖ u16be(kdf) ‖ u16be(aead), L = 32)
 //	key  = odoh.DeriveKey(suite, ikm)         // RFC 9180 DeriveKeyPair
 //
+// and its Oblivious HTTP gateway key (RFC 9458) is
+//
+//	ikm  = HKDF-SHA256(secret = seed, salt = "",
+//	                   info = "odoh-target ohttp epoch" ‖ u64be(e) ‖ u16be(kem), L = 32)
+//	key  = ohttp.DeriveKey(key ID = e mod 256, OHTTPKEM, ikm, ohttp.DefaultSymmetric()...)
+//
 // so every replica with the same seed, period and suite holds the same key
 // in the same epoch. The Keyring publishes the current epoch's config and
 // accepts queries for the previous, the current and the next epoch; other
@@ -44,6 +51,11 @@ const epochInfo = "odoh-target epoch"
 // each epoch's key is random (development only; replicas then disagree),
 // rotation still happens, and a next key is accepted only if this Keyring
 // already made it (after a clock step back).
+//
+// The same rules hold for the OHTTP keys: the current epoch's key
+// configuration is published (OHTTPConfigs), the three epochs' keys are
+// accepted (LookupOHTTP); their key IDs, one byte, differ for any three
+// consecutive epochs.
 //
 // Configs are served with max-age = the time left in the current epoch: a
 // client that caches them that long uses a key that stays accepted for at
@@ -60,7 +72,7 @@ type Keyring struct {
 	mu   sync.Mutex // serialises rebuilds and seed changes
 	seed []byte     // nil: random keys; guarded by mu
 	// random keeps the random keys of recent epochs; guarded by mu.
-	random map[int64]*odoh.PrivateKey
+	random map[int64]*epochKeys
 
 	snap atomic.Pointer[keySnapshot]
 }
@@ -81,12 +93,21 @@ type KeyringConfig struct {
 
 // keySnapshot is an immutable view of one epoch.
 type keySnapshot struct {
-	epoch    int64
-	current  *odoh.PrivateKey
-	previous *odoh.PrivateKey
-	next     *odoh.PrivateKey // nil for random keys not made yet
-	configs  []byte           // ObliviousDoHConfigs with the current config
-	end      time.Time        // end of the epoch
+	epoch        int64
+	current      *epochKeys
+	previous     *epochKeys
+	next         *epochKeys // nil for random keys not made yet
+	configs      []byte     // ObliviousDoHConfigs with the current config
+	ohttpConfigs []byte     // application/ohttp-keys with the current key configuration
+	end          time.Time  // end of the epoch
+}
+
+// epochKeys are the keys of one epoch: ODoH's, and Oblivious HTTP's (see
+// keyring_ohttp.go), derived apart so that neither protocol's key is valid
+// for the other (RFC 9458 §6.4).
+type epochKeys struct {
+	odoh  *odoh.PrivateKey
+	ohttp *ohttp.PrivateKey
 }
 
 // NewKeyring returns a Keyring with the keys of the current epoch ready.
@@ -129,7 +150,7 @@ func (k *Keyring) SetSeed(seed []byte) error {
 	} else {
 		k.seed = nil
 	}
-	k.random = make(map[int64]*odoh.PrivateKey)
+	k.random = make(map[int64]*epochKeys)
 	s, err := k.build(k.epochOf(k.now()), nil)
 	if err != nil {
 		k.seed, k.random = old, oldRandom
@@ -183,7 +204,7 @@ func (k *Keyring) snapshot() (*keySnapshot, error) {
 // build makes the snapshot of epoch e, taking the keys it already has
 // from old (the snapshot of the same seed, or nil). k.mu must be held.
 func (k *Keyring) build(e int64, old *keySnapshot) (*keySnapshot, error) {
-	var cur, prev, next *odoh.PrivateKey
+	var cur, prev, next *epochKeys
 	var err error
 	if old != nil && old.epoch == e-1 && old.next != nil {
 		cur = old.next // spare a derivation at rotation
@@ -202,9 +223,13 @@ func (k *Keyring) build(e int64, old *keySnapshot) (*keySnapshot, error) {
 	} else {
 		next = k.random[e+1] // never made ahead: it would be nobody's
 	}
-	body, err := odoh.MarshalConfigs(cur.Config())
+	body, err := odoh.MarshalConfigs(cur.odoh.Config())
 	if err != nil {
 		return nil, fmt.Errorf("keyring: marshalling configs: %w", err)
+	}
+	ohttpBody, err := ohttp.MarshalKeyConfigs(cur.ohttp.Config())
+	if err != nil {
+		return nil, fmt.Errorf("keyring: marshalling OHTTP key configurations: %w", err)
 	}
 	if k.seed == nil {
 		// Forget random keys that can no longer be accepted.
@@ -215,47 +240,58 @@ func (k *Keyring) build(e int64, old *keySnapshot) (*keySnapshot, error) {
 		}
 	}
 	return &keySnapshot{
-		epoch:    e,
-		current:  cur,
-		previous: prev,
-		next:     next,
-		configs:  body,
-		end:      time.Unix(0, (e+1)*int64(k.period)),
+		epoch:        e,
+		current:      cur,
+		previous:     prev,
+		next:         next,
+		configs:      body,
+		ohttpConfigs: ohttpBody,
+		end:          time.Unix(0, (e+1)*int64(k.period)),
 	}, nil
 }
 
-// key returns the key of epoch e. k.mu must be held.
-func (k *Keyring) key(e int64) (*odoh.PrivateKey, error) {
+// key returns the keys of epoch e. k.mu must be held.
+func (k *Keyring) key(e int64) (*epochKeys, error) {
 	if k.seed == nil {
-		if key, ok := k.random[e]; ok {
-			return key, nil
+		if keys, ok := k.random[e]; ok {
+			return keys, nil
 		}
-		key, err := odoh.GenerateKey(k.suite)
+		o, err := odoh.GenerateKey(k.suite)
 		if err != nil {
 			return nil, fmt.Errorf("keyring: generating key: %w", err)
 		}
-		k.random[e] = key
-		return key, nil
+		h, err := ohttp.GenerateKey(ohttpKeyID(e), OHTTPKEM)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: generating OHTTP key: %w", err)
+		}
+		keys := &epochKeys{odoh: o, ohttp: h}
+		k.random[e] = keys
+		return keys, nil
 	}
-	ikm, err := epochSeed(k.seed, e, k.suite)
+	ikm, err := epochSeed(k.seed, epochInfo, e, uint16(k.suite.KEM), uint16(k.suite.KDF), uint16(k.suite.AEAD))
 	if err != nil {
 		return nil, err
 	}
-	key, err := odoh.DeriveKey(k.suite, ikm)
+	o, err := odoh.DeriveKey(k.suite, ikm)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: deriving key: %w", err)
 	}
-	return key, nil
+	h, err := deriveOHTTPKey(k.seed, e)
+	if err != nil {
+		return nil, err
+	}
+	return &epochKeys{odoh: o, ohttp: h}, nil
 }
 
-// epochSeed is the per-epoch input of odoh.DeriveKey (see Keyring).
-func epochSeed(seed []byte, e int64, s odoh.Suite) ([]byte, error) {
-	info := make([]byte, 0, len(epochInfo)+14)
-	info = append(info, epochInfo...)
+// epochSeed is the per-epoch input of a key derivation (see Keyring):
+// HKDF-SHA256 of the seed with info = label ‖ u64be(e) ‖ u16be(id)….
+func epochSeed(seed []byte, label string, e int64, ids ...uint16) ([]byte, error) {
+	info := make([]byte, 0, len(label)+8+2*len(ids))
+	info = append(info, label...)
 	info = binary.BigEndian.AppendUint64(info, uint64(e))
-	info = binary.BigEndian.AppendUint16(info, uint16(s.KEM))
-	info = binary.BigEndian.AppendUint16(info, uint16(s.KDF))
-	info = binary.BigEndian.AppendUint16(info, uint16(s.AEAD))
+	for _, id := range ids {
+		info = binary.BigEndian.AppendUint16(info, id)
+	}
 	ikm, err := hkdf.Key(sha256.New, seed, nil, string(info), odoh.SeedSize)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: deriving epoch seed: %w", err)
@@ -274,14 +310,14 @@ func (k *Keyring) Lookup(keyID []byte) *odoh.PrivateKey {
 	if err != nil {
 		return nil
 	}
-	if bytes.Equal(keyID, s.current.KeyID()) {
-		return s.current
+	if bytes.Equal(keyID, s.current.odoh.KeyID()) {
+		return s.current.odoh
 	}
-	if bytes.Equal(keyID, s.previous.KeyID()) {
-		return s.previous
+	if bytes.Equal(keyID, s.previous.odoh.KeyID()) {
+		return s.previous.odoh
 	}
-	if s.next != nil && bytes.Equal(keyID, s.next.KeyID()) {
-		return s.next
+	if s.next != nil && bytes.Equal(keyID, s.next.odoh.KeyID()) {
+		return s.next.odoh
 	}
 	return nil
 }
@@ -294,11 +330,13 @@ func (k *Keyring) Configs() (body []byte, maxAge time.Duration, err error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", errNoKeys, err)
 	}
-	left := s.end.Sub(k.now()).Truncate(time.Second)
-	if left < 0 {
-		left = 0
-	}
-	return s.configs, left, nil
+	return s.configs, k.maxAge(s), nil
+}
+
+// maxAge is how long the configs of snapshot s may be cached: the time
+// left in its epoch, rounded down to whole seconds.
+func (k *Keyring) maxAge(s *keySnapshot) time.Duration {
+	return max(s.end.Sub(k.now()).Truncate(time.Second), 0)
 }
 
 // Current returns the key of the current epoch.
@@ -307,7 +345,7 @@ func (k *Keyring) Current() (*odoh.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.current, nil
+	return s.current.odoh, nil
 }
 
 // Epoch returns the current epoch number (floor(unix time / period)).

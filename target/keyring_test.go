@@ -2,12 +2,18 @@ package target_test
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/hpke"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
 	"github.com/odohd/odoh/target"
 )
 
@@ -196,5 +202,62 @@ func TestKeyringAcceptsNextEpoch(t *testing.T) {
 	clock.Set(start)
 	if r.Lookup(r1.KeyID()) != r1 || r.Lookup(r0.KeyID()) != r0 {
 		t.Error("after a clock step back, the random key already made for the next epoch is refused")
+	}
+}
+
+// The OHTTP key of an epoch has the epoch's low byte as its ID, derives
+// from the seed apart from the ODoH key, and replicas agree on it.
+func TestKeyringOHTTPKeys(t *testing.T) {
+	seed := bytes.Repeat([]byte{5}, odoh.SeedSize)
+	at := time.Unix(3600*500_000+7, 0)
+	now := func() time.Time { return at }
+	a, b := newKeyring(t, seed, now), newKeyring(t, seed, now)
+	other := newKeyring(t, bytes.Repeat([]byte{6}, odoh.SeedSize), now)
+	parse := func(k *target.Keyring) *ohttp.KeyConfig {
+		t.Helper()
+		body, maxAge, err := k.OHTTPConfigs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, odohAge, _ := k.Configs(); maxAge != odohAge || maxAge != time.Hour-7*time.Second {
+			t.Fatalf("OHTTP max-age %v, ODoH %v, want the time left in the epoch", maxAge, odohAge)
+		}
+		cfgs, err := ohttp.ParseKeyConfigs(body)
+		if err != nil || len(cfgs) != 1 {
+			t.Fatalf("%v, %v", cfgs, err)
+		}
+		return cfgs[0]
+	}
+	ca, cb, co := parse(a), parse(b), parse(other)
+	if !ca.Equal(cb) || ca.Equal(co) {
+		t.Fatal("OHTTP keys do not follow the seed")
+	}
+	if ca.KeyID() != uint8(a.Epoch()) || a.Epoch() != 500_000 {
+		t.Fatalf("key ID %d in epoch %d", ca.KeyID(), a.Epoch())
+	}
+	cur, _ := a.Current()
+	if bytes.Equal(cur.Config().PublicKey(), ca.PublicKey()) {
+		t.Fatal("the ODoH and OHTTP keys of an epoch are the same")
+	}
+	if a.LookupOHTTP(ca.KeyID()) == nil || a.LookupOHTTP(ca.KeyID()-1) == nil || a.LookupOHTTP(ca.KeyID()+1) == nil {
+		t.Fatal("current, previous or next OHTTP key not accepted")
+	}
+	if a.LookupOHTTP(ca.KeyID()+2) != nil || a.LookupOHTTP(ca.KeyID()-2) != nil {
+		t.Fatal("an OHTTP key two epochs away is accepted")
+	}
+	// The documented derivation, computed apart with the standard library
+	// (crypto/hkdf, crypto/hpke): a change of it breaks every fleet of
+	// replicas mid-rotation, so it must be deliberate.
+	info := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint64([]byte("odoh-target ohttp epoch"), 500_000), 0x0020)
+	ikm, err := hkdf.Key(sha256.New, seed, nil, string(info), 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := hpke.DHKEM(ecdh.X25519()).DeriveKeyPair(ikm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sk.PublicKey().Bytes(); !bytes.Equal(ca.PublicKey(), want) {
+		t.Errorf("public key %x, want %x", ca.PublicKey(), want)
 	}
 }
