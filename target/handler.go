@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,8 @@ var (
 //	POST Path                      ODoH (odoh.ContentType)
 //	POST Path, GET Path?dns=…      DoH (odoh.DoHContentType), if DoH is set
 //	GET  odoh.ConfigsPath          the current ObliviousDoHConfigs
+//	POST /.well-known/ohttp-gateway  DoH over Oblivious HTTP, if OHTTP is set
+//	GET  /.well-known/ohttp-gateway, /ohttp-keys  its key configuration
 //
 // Statuses follow RFC 9230 §4.3 and §8: 401 for an unknown key ID; 400 for
 // a malformed message, a decryption failure, bad padding or an unparsable
@@ -84,6 +87,9 @@ type Handler struct {
 	// 8484 §8 recommends). Zero means odoh.ResponseBlockSize (468), a
 	// negative value disables padding.
 	PaddingBlock int
+	// OHTTP configures the Oblivious HTTP gateway (see OHTTPConfig); the
+	// zero value serves none.
+	OHTTP OHTTPConfig
 	// Metrics, if not nil, counts requests.
 	Metrics *Metrics
 	// Logger receives internal errors (never request data); nil means
@@ -110,6 +116,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveDNS(w, r)
 	case odoh.ConfigsPath:
 		h.serveConfigs(w, r)
+	case OHTTPGatewayPath, OHTTPKeysPath:
+		h.serveOHTTP(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -293,11 +301,7 @@ func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request)
 // seal encrypts the answer with the configured padding, which the odoh
 // package caps at the size limits.
 func (h *Handler) seal(q *odoh.Query, wire []byte) ([]byte, error) {
-	block := h.PaddingBlock
-	if block == 0 {
-		block = odoh.ResponseBlockSize
-	}
-	return q.SealResponsePadded(wire, q.ResponsePadding(len(wire), block))
+	return q.SealResponsePadded(wire, q.ResponsePadding(len(wire), h.paddingBlock()))
 }
 
 func (h *Handler) internalError(w http.ResponseWriter, req request, what string, err error) {
@@ -370,7 +374,7 @@ func padEDNS(r *dns.Msg, block int) {
 	// The OPT owner is the root, never compressed: the option adds exactly
 	// its 4-byte header and its length to the packed size.
 	size := r.Len() + 4
-	pad := (block - size%block) % block
+	pad := padding(size, block)
 	if size+pad > maxDNSAnswer {
 		return
 	}
@@ -401,17 +405,27 @@ func (h *Handler) serveDoHPost(w http.ResponseWriter, r *http.Request, req reque
 }
 
 func (h *Handler) serveDoHGet(w http.ResponseWriter, r *http.Request, req request) {
-	param := r.URL.Query().Get("dns")
-	if base64.RawURLEncoding.DecodedLen(len(param)) > h.maxBody() {
-		h.fail(w, req, http.StatusRequestEntityTooLarge, ResultTooLarge)
-		return
-	}
-	wire, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(param, "="))
-	if err != nil || len(wire) == 0 {
-		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
+	wire, status, res := h.dnsParam(r.URL.Query())
+	if status != 0 {
+		h.fail(w, req, status, res)
 		return
 	}
 	h.answerDoH(w, r.Context(), req, wire)
+}
+
+// dnsParam decodes the dns parameter of a DoH GET (RFC 8484 §4.1), or
+// returns the status and result to answer: 413 over the body limit, 400 if
+// missing or not base64url.
+func (h *Handler) dnsParam(q url.Values) ([]byte, int, Result) {
+	param := q.Get("dns")
+	if base64.RawURLEncoding.DecodedLen(len(param)) > h.maxBody() {
+		return nil, http.StatusRequestEntityTooLarge, ResultTooLarge
+	}
+	wire, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(param, "="))
+	if err != nil || len(wire) == 0 {
+		return nil, http.StatusBadRequest, ResultBadRequest
+	}
+	return wire, 0, ResultOK
 }
 
 func (h *Handler) answerDoH(w http.ResponseWriter, ctx context.Context, req request, wire []byte) {
@@ -420,11 +434,7 @@ func (h *Handler) answerDoH(w http.ResponseWriter, ctx context.Context, req requ
 		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
 		return
 	}
-	if h.PaddingBlock >= 0 && q.IsEdns0() != nil {
-		block := h.PaddingBlock
-		if block == 0 {
-			block = odoh.ResponseBlockSize
-		}
+	if block := h.paddingBlock(); block > 0 && q.IsEdns0() != nil {
 		padEDNS(answer, block)
 	}
 	out := h.getBuf()
@@ -437,16 +447,41 @@ func (h *Handler) answerDoH(w http.ResponseWriter, ctx context.Context, req requ
 	*out = body
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrDoH
-	// RFC 8484 §5.1: freshness no longer than the smallest TTL.
-	if ttl, ok := dnscache.TTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
-		hdr["Cache-Control"] = []string{"max-age=" + strconv.FormatUint(uint64(ttl), 10)}
-	} else {
-		hdr["Cache-Control"] = hdrNoStore
-	}
+	hdr["Cache-Control"] = []string{dohCacheControl(answer)}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
+}
+
+// dohCacheControl is the Cache-Control of a DoH answer: RFC 8484 §5.1,
+// freshness no longer than the smallest TTL, for answers and negative
+// answers; no-store for the rest.
+func dohCacheControl(answer *dns.Msg) string {
+	if ttl, ok := dnscache.TTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
+		return "max-age=" + strconv.FormatUint(uint64(ttl), 10)
+	}
+	return "no-store"
+}
+
+// paddingBlock is the block answers are padded to; 0 means no padding.
+func (h *Handler) paddingBlock() int {
+	switch {
+	case h.PaddingBlock == 0:
+		return odoh.ResponseBlockSize
+	case h.PaddingBlock < 0:
+		return 0
+	}
+	return h.PaddingBlock
+}
+
+// padding returns the bytes that bring n to a multiple of block (RFC 8467
+// §4.1 block-length padding).
+func padding(n, block int) int {
+	if block <= 0 {
+		return 0
+	}
+	return (block - n%block) % block
 }
 
 // serveConfigs serves the current ObliviousDoHConfigs with a max-age that

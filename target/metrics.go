@@ -12,6 +12,7 @@ import (
 const (
 	protoODoH = iota
 	protoDoH
+	protoOHTTP
 	numProtos
 )
 
@@ -31,7 +32,7 @@ const (
 	ResultOK                   Result = iota // answered (any DNS rcode from the resolver)
 	ResultServFail                           // resolution failed: SERVFAIL in a 200
 	ResultBadRequest                         // 400: malformed, undecryptable, unparsable
-	ResultKeyMismatch                        // 401: unknown key ID
+	ResultKeyMismatch                        // 401 (ODoH), 400 ohttp-key problem (OHTTP): unknown key ID
 	ResultMethodNotAllowed                   // 405
 	ResultUnsupportedMediaType               // 415
 	ResultTooLarge                           // 413
@@ -40,7 +41,7 @@ const (
 )
 
 var (
-	protoNames     = [numProtos]string{"odoh", "doh"}
+	protoNames     = [numProtos]string{"odoh", "doh", "ohttp"}
 	transportNames = [numTransports]string{"h1", "h2", "h3"}
 	resultNames    = [numResults]string{"ok", "servfail", "bad_request", "key_mismatch",
 		"method_not_allowed", "unsupported_media_type", "too_large", "internal_error"}
@@ -87,7 +88,7 @@ var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 func NewMetrics(reg prometheus.Registerer, keys *Keyring) (*Metrics, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "odoh_target_requests_total",
-		Help: "DNS requests by protocol (odoh, doh), HTTP transport (h1, h2, h3) and result.",
+		Help: "DNS requests by protocol (odoh, doh, ohttp), HTTP transport (h1, h2, h3) and result.",
 	}, []string{"protocol", "transport", "result"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "odoh_target_request_duration_seconds",
