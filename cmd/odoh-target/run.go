@@ -25,7 +25,8 @@ const usageText = `Usage: odoh-target -cert FILE -key FILE [options]
 
 odoh-target is an Oblivious DNS over HTTPS target (RFC 9230). It serves
 POST /dns-query (ODoH; plain DNS over HTTPS too with -doh) and
-GET /.well-known/odohconfigs over HTTPS, with HTTP/2 on TCP and HTTP/3 on UDP
+GET /.well-known/odohconfigs over HTTPS (and, with -ohttp-authority, DNS over
+Oblivious HTTP at /.well-known/ohttp-gateway), with HTTP/2 on TCP and HTTP/3 on UDP
 at the same address, and resolves queries from -local-zone, then the cache,
 then the upstreams. It logs no queries and no client addresses.
 
@@ -70,6 +71,11 @@ Examples:
       -upstream tls://9.9.9.9:853 -upstream https://dns.example/dns-query \
       -cache-size 10000
 
+  # Also serve Firefox's DNS over Oblivious HTTP for https://dns.example/dns-query
+  # (keys at /.well-known/ohttp-gateway and /ohttp-keys):
+  odoh-target -cert cert.pem -key key.pem -seed-file /etc/odoh/seed \
+      -upstream udp://127.0.0.1:53 -ohttp-authority dns.example
+
   # The same with environment variables (e.g. in a container):
   ODOH_TARGET_CERT=cert.pem ODOH_TARGET_KEY=key.pem \
   ODOH_TARGET_UPSTREAM=udp://10.0.0.53,udp://10.0.0.54 odoh-target
@@ -79,7 +85,7 @@ Examples:
 type config struct {
 	server                                             daemon.ServerFlags
 	seedFile, localZone, resolvConf                    string
-	upstreams                                          cli.Strings
+	upstreams, ohttpAuthorities                        cli.Strings
 	rotate, upstreamTimeout, queryTimeout, cacheMaxTTL time.Duration
 	cacheMaxNegTTL, cacheFailureTTL, cacheStaleAge     time.Duration
 	upstreamBackoff, upstreamMaxBackoff                time.Duration
@@ -106,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.seedFile, "seed-file", "", "`FILE` holding the 32-byte key seed (raw bytes or 64 hex digits); empty: random keys")
 	fs.DurationVar(&c.rotate, "rotate", target.DefaultRotationPeriod, "key rotation `period`")
 	fs.BoolVar(&c.doh, "doh", false, "also serve plain DNS over HTTPS (RFC 8484) on /dns-query")
+	fs.Var(&c.ohttpAuthorities, "ohttp-authority", "serve DoH over Oblivious HTTP (RFC 9458) to inner requests for `HOST[:PORT]` (repeatable): the authority of the DoH URL clients reach through their relay")
 	fs.StringVar(&c.localZone, "local-zone", "", "RFC 1035 zone `FILE` answered before the upstreams")
 	fs.IntVar(&c.cacheSize, "cache-size", target.DefaultCacheSize, "cache up to `N` upstream answers and failures (0: no cache, every query goes upstream)")
 	fs.DurationVar(&c.cacheMaxTTL, "cache-max-ttl", target.DefaultCacheMaxTTL, "keep cached answers at most this long")
@@ -263,6 +270,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		MaxBodySize:  c.maxBody,
 		QueryTimeout: c.queryTimeout,
 		PaddingBlock: c.paddingBlock,
+		OHTTP:        target.OHTTPConfig{Authorities: c.ohttpAuthorities},
 		Metrics:      st.metrics,
 		Logger:       logger,
 	}
@@ -273,7 +281,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		Handler: h,
 		Ready:   st.ready,
 		Reload:  st.reload,
-		LogAttrs: []any{"doh", c.doh,
+		LogAttrs: []any{"doh", c.doh, "ohttp", len(c.ohttpAuthorities) > 0,
 			"upstreams", len(upstreams), "local_zone_records", zoneLen(st.chain.Zone()),
 			"cache_size", c.cacheSize, "rotate", c.rotate.String(), "seeded", seed != nil},
 		OnServing: c.onServing,
