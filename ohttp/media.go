@@ -1,7 +1,5 @@
 package ohttp
 
-import "github.com/odohd/odoh/internal/mediatype"
-
 // Media types (RFC 9458 §9), the well-known gateway path (RFC 9540 §5) and
 // the problem type of an unusable key configuration (RFC 9458 §5.3).
 const (
@@ -25,19 +23,10 @@ const (
 // keyProblem is the problem details body of RFC 9458 Figure 7.
 const keyProblem = `{"type":"` + KeyProblemType + `","title":"key identifier unknown"}`
 
+// Roles check these media types with odoh.HasContentType, the module's one
+// Content-Type rule.
+
 // KeyProblem returns the body a gateway sends, with status 400 and
 // [ProblemContentType], for an [ErrKeyMismatch] (RFC 9458 §5.3): it is
 // the same for every request, so it says nothing about any.
 func KeyProblem() []byte { return []byte(keyProblem) }
-
-// IsRequestContentType reports whether a Content-Type value names
-// message/ohttp-req (case ignored; the type has no parameters).
-func IsRequestContentType(v string) bool { return mediatype.Is(v, RequestContentType) }
-
-// IsResponseContentType reports whether a Content-Type value names
-// message/ohttp-res.
-func IsResponseContentType(v string) bool { return mediatype.Is(v, ResponseContentType) }
-
-// IsKeysContentType reports whether a Content-Type value names
-// application/ohttp-keys.
-func IsKeysContentType(v string) bool { return mediatype.Is(v, KeysContentType) }

@@ -51,7 +51,7 @@ func firefoxQuery(t testing.TB, authority, name string) *bhttp.Request {
 func fetchOHTTPConfig(t testing.TB, c *http.Client, url string) (*ohttp.KeyConfig, *http.Response, []byte) {
 	t.Helper()
 	resp, body := do(t, c, mustRequest(t, http.MethodGet, url))
-	if resp.StatusCode != http.StatusOK || !ohttp.IsKeysContentType(resp.Header.Get("Content-Type")) {
+	if resp.StatusCode != http.StatusOK || !odoh.HasContentType(resp.Header["Content-Type"], ohttp.KeysContentType) {
 		t.Fatalf("keys: status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	cfgs, err := ohttp.ParseKeyConfigs(body)
