@@ -76,7 +76,7 @@ paddr=$(wait_log "$work/proxy.log" listen)
 start_stub() {
 	local log="$work/stub-$1.log" pidf="$work/stub-$1.pid"
 	shift
-	"$work/odoh" stub -listen 127.0.0.1:0 -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
+	"$work/odoh" stub -listen 127.0.0.1:0 -admin off -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
 		-proxy "https://$paddr/dns-query{?targethost,targetpath}" -target "https://$taddr/dns-query" \
 		-log-format json "$@" 2>"$log" &
 	pids+=($!)

@@ -148,7 +148,7 @@ func TestStubWithDig(t *testing.T) {
 	}
 	s := newStack(t, stackOptions{})
 	port := freePort(t)
-	stub := startCmd(t, "odoh", append([]string{"stub", "-listen", "127.0.0.1:" + port}, s.clientArgs()...)...)
+	stub := startCmd(t, "odoh", append([]string{"stub", "-listen", "127.0.0.1:" + port, "-admin", "127.0.0.1:0"}, s.clientArgs()...)...)
 	waitUDP(t, "127.0.0.1:"+port)
 
 	for _, mode := range []string{"+notcp", "+tcp"} {
