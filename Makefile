@@ -1,7 +1,7 @@
 # odoh — make targets a newcomer can guess. `make check` is what CI runs.
 GO        ?= go
 BIN       ?= bin
-FUZZTIME  ?= 30s
+FUZZTIME  ?= 10m
 STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
@@ -25,7 +25,7 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-## fuzz: every fuzz target for FUZZTIME each (default 30s)
+## fuzz: every fuzz target for FUZZTIME each (default 10m; about 4 hours in all)
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 

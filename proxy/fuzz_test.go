@@ -130,6 +130,16 @@ func (u *fuzzUpstream) recorded() []fuzzCall {
 // rate no sequential fuzzer can exhaust.
 func fuzzHandler(tb testing.TB, open bool) (*Handler, *fuzzUpstream) {
 	tb.Helper()
+	h := fuzzRealHandler(tb, open)
+	up := &fuzzUpstream{}
+	h.upstream = up
+	return h, up
+}
+
+// fuzzRealHandler is fuzzHandler's handler with its real transport to
+// targets.
+func fuzzRealHandler(tb testing.TB, open bool) *Handler {
+	tb.Helper()
 	pol := Policy{Allow: fuzzAllow()}
 	if open {
 		pol.AllowOpen, pol.OpenPorts = true, fuzzOpenPorts()
@@ -145,9 +155,7 @@ func fuzzHandler(tb testing.TB, open bool) (*Handler, *fuzzUpstream) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = h.Close() })
-	up := &fuzzUpstream{}
-	h.upstream = up
-	return h, up
+	return h
 }
 
 // fuzzUpstreamError turns a fuzzed byte into one of the errors real

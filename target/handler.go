@@ -347,6 +347,7 @@ func (h *Handler) resolve(ctx context.Context, wire []byte) (answer, query *dns.
 		r = new(dns.Msg)
 		r.SetRcode(q, dns.RcodeServerFailure)
 		r.RecursionAvailable = true
+		dnscache.SetOPT(r, q) // RFC 6891 §7: an OPT for a query with one
 		return r, q, ResultServFail, true
 	}
 	r.Id = q.Id // echo the client's ID whatever the resolver did

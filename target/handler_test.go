@@ -140,6 +140,43 @@ func TestUpstreamDownIsServFail(t *testing.T) {
 	}
 }
 
+// A SERVFAIL to a query with EDNS(0) carries an OPT record with the
+// query's DO bit (RFC 6891 §7), over ODoH and DoH; one to a query without
+// EDNS(0) carries none. (Found by FuzzUpstreamAnswer: SERVFAILs had no OPT
+// over ODoH, and one without DO over DoH.)
+func TestServFailMirrorsEDNS(t *testing.T) {
+	h := zoneHandler(t, nil)
+	h.DoH = true
+	s := serve(t, h)
+	cfg := fetchConfig(t, s.h2, s.url)
+	for _, edns := range []bool{false, true} {
+		m := new(dns.Msg).SetQuestion("example.net.", dns.TypeA)
+		m.Id = 0x2222
+		if edns {
+			m.SetEdns0(1232, true)
+		}
+		wire, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, viaODoH, _ := odohExchange(t, s.h2, s.url, cfg, wire)
+		resp, body := post(t, s.h2, s.url+odoh.QueryPath, odoh.DoHContentType, wire)
+		viaDoH := new(dns.Msg)
+		if resp.StatusCode != http.StatusOK || viaDoH.Unpack(body) != nil {
+			t.Fatalf("DoH: status %d", resp.StatusCode)
+		}
+		for proto, a := range map[string]*dns.Msg{"ODoH": viaODoH, "DoH": viaDoH} {
+			if a.Rcode != dns.RcodeServerFailure {
+				t.Fatalf("%s: rcode %s, want SERVFAIL", proto, dns.RcodeToString[a.Rcode])
+			}
+			opt := a.IsEdns0()
+			if edns != (opt != nil) || opt != nil && !opt.Do() {
+				t.Errorf("%s: EDNS query %v, answer OPT %v", proto, edns, opt)
+			}
+		}
+	}
+}
+
 func TestQueryTimeoutIsServFail(t *testing.T) {
 	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t)}, target.UpstreamOptions{Timeout: 10 * time.Second})
 	if err != nil {

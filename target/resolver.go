@@ -284,8 +284,26 @@ func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) 
 	if len(m.Question) > 0 && (len(r.Question) != 1 || !sameQuestion(r.Question[0], m.Question[0])) {
 		return nil, errors.New("answer is for another question")
 	}
+	if err := checkRepacks(r); err != nil {
+		return nil, err
+	}
 	r.Id = q.Id
 	return r, nil
+}
+
+// checkRepacks reports whether r, packed again, is a message a client can
+// read. The DNS library unpacks some records it cannot pack back (one with
+// empty RDATA packs without its domain names, which the client then reads
+// as garbage): such an answer is the upstream's failure, never relayed.
+func checkRepacks(r *dns.Msg) error {
+	wire, err := r.Pack()
+	if err == nil {
+		err = new(dns.Msg).Unpack(wire)
+	}
+	if err != nil {
+		return fmt.Errorf("answer cannot be relayed: %w", err)
+	}
+	return nil
 }
 
 func sameQuestion(a, b dns.Question) bool {

@@ -162,3 +162,46 @@ func TestSystemUpstreams(t *testing.T) {
 		t.Errorf("urls %v", urls)
 	}
 }
+
+// An upstream answer that the DNS library unpacks but cannot pack back
+// into a readable message (here an SOA with empty RDATA, which packs
+// without its names) is the upstream's failure: the client gets SERVFAIL,
+// never bytes it cannot read. (Found by FuzzUpstreamAnswer.)
+func TestUpstreamAnswerThatCannotRepackFails(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	// ID (patched), QR RD, one question, one authority record: "." SOA
+	// with RDLENGTH 0.
+	answer := []byte("\x00\x00\x81\x00\x00\x01\x00\x00\x00\x01\x00\x00" +
+		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+		"\x00\x00\x06\x00\x01\x00\x00\x00\x3c\x00\x00")
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n >= 2 {
+				a := append([]byte(nil), answer...)
+				copy(a, buf[:2])
+				_, _ = pc.WriteTo(a, from)
+			}
+		}
+	}()
+	up, err := target.NewUpstreams([]string{"udp://" + pc.LocalAddr().String()}, target.UpstreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	q := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := up.Resolve(ctx, q)
+	if err == nil || !strings.Contains(err.Error(), "cannot be relayed") {
+		t.Fatalf("answer %v, error %v; want the upstream's failure", r, err)
+	}
+}
