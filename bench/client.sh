@@ -12,7 +12,8 @@
 # file, 1000), WARMUP (seconds of unmeasured load per path first, 3),
 # RUN_TIMEOUT (seconds, bound on each dnsperf, 60), BASE (a git revision: its
 # target, proxy and stub are built too and measured beside ours at INFLIGHT,
-# e.g. BASE=HEAD~1 or BASE=main).
+# e.g. BASE=HEAD~1 or BASE=main), PROFILE (a directory: our target, proxy
+# and stubs write their CPU profiles there).
 #
 # Honesty notes:
 # - The stub's answer cache is disabled (-cache-size 0): every query goes
@@ -59,13 +60,15 @@ bench_setup odoh-target odoh-proxy odoh
 bench_zone "$NAMES"
 awk '{print $0 " A"}' "$work/names" >"$work/queries"
 
-"$work/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+# shellcheck disable=SC2046 # prof prints nothing or two words
+"$work/odoh-target" $(prof target) -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 	-local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &
 pids+=($!)
 tpid=$!
 taddr=$(wait_log "$work/target.log" listen)
 
-"$work/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+# shellcheck disable=SC2046
+"$work/odoh-proxy" $(prof proxy) -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/proxy.log" &
 pids+=($!)
 ppid=$!
@@ -74,9 +77,10 @@ paddr=$(wait_log "$work/proxy.log" listen)
 # start_stub NAME [flags]: start a stub logging to stub-NAME.log; its pid
 # goes to $work/stub-NAME.pid.
 start_stub() {
-	local log="$work/stub-$1.log" pidf="$work/stub-$1.pid"
+	local name=$1 log="$work/stub-$1.log" pidf="$work/stub-$1.pid"
 	shift
-	"$work/odoh" stub -listen 127.0.0.1:0 -admin off -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
+	# shellcheck disable=SC2046
+	"$work/odoh" stub $(prof "stub-$name") -listen 127.0.0.1:0 -admin off -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
 		-proxy "https://$paddr/dns-query{?targethost,targetpath}" -target "https://$taddr/dns-query" \
 		-log-format json "$@" 2>"$log" &
 	pids+=($!)

@@ -104,3 +104,11 @@ wait_log() {
 	cat "$1" >&2
 	return 1
 }
+
+# prof NAME: with PROFILE set to a directory, the flag that makes a daemon
+# write its CPU profile there (PROFILE/NAME.prof, on exit) for go tool pprof.
+prof() {
+	[[ -n "${PROFILE:-}" ]] || return 0
+	mkdir -p "$PROFILE"
+	echo "-cpuprofile $(realpath "$PROFILE")/$1.prof"
+}

@@ -9,7 +9,9 @@
 #
 # Knobs (environment): PROCS (h2load processes = connections, default 8),
 # STREAMS (concurrent streams per connection, 16), REQS (requests per process
-# per round, 2500), ROUNDS (3), LOAD_TIMEOUT (seconds per h2load, 60).
+# per round, 2500), ROUNDS (3), LOAD_TIMEOUT (seconds per h2load, 60),
+# BASE (a git revision: its odoh-proxy is built too and measured beside
+# ours), PROFILE (a directory: odoh-proxy writes its CPU profile there).
 #
 # How: the target answers from a local zone. h2load POSTs the one body given
 # with -d, so PROCS processes run in parallel, each with one connection
@@ -44,7 +46,8 @@ tpid=$!
 pids+=("$tpid")
 taddr=$(wait_log "$work/target.log" listen)
 
-"$work/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+# shellcheck disable=SC2046 # prof prints nothing or two words
+"$work/odoh-proxy" $(prof proxy) -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/proxy.log" &
 ppid=$!
 pids+=("$ppid")
@@ -55,11 +58,21 @@ fpid=$!
 pids+=("$fpid")
 faddr=$(wait_log "$work/floor.log" listen)
 
+if baserev=$(bench_base odoh-proxy); then
+	"$work/base/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+		-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/base-proxy.log" &
+	xpid=$!
+	pids+=("$xpid")
+	xaddr=$(wait_log "$work/base-proxy.log" listen)
+fi
+
 direct="https://$taddr/dns-query"
 via="https://$paddr/dns-query?targethost=$taddr&targetpath=%2Fdns-query"
 floor="https://$faddr/dns-query?targethost=$taddr&targetpath=%2Fdns-query"
 
-n=$((PROCS * ROUNDS * 3 + 2))
+base=${xaddr:+"https://$xaddr/dns-query?targethost=$taddr&targetpath=%2Fdns-query"}
+
+n=$((PROCS * ROUNDS * 4 + 2))
 go run ./bench/gen queries -configs "https://$taddr/.well-known/odohconfigs" -ca "$work/cert.pem" \
 	-names "$work/names" -n "$n" -out "$work" >/dev/null
 
@@ -96,27 +109,36 @@ round() {
 round "$direct" 0 500 2 >/dev/null
 round "$via" 0 500 2 >/dev/null
 round "$floor" 0 500 2 >/dev/null
+[[ -n "$base" ]] && round "$base" 0 500 2 >/dev/null
 
 d_ok=0 d_failed=0 d_secs=0 v_ok=0 v_failed=0 v_secs=0 v_cpu=0 t_cpu_d=0 t_cpu_v=0
 f_ok=0 f_failed=0 f_secs=0 f_cpu=0 t_cpu_f=0
+x_ok=0 x_failed=0 x_secs=0 x_cpu=0 t_cpu_x=0
 for r in $(seq 0 $((ROUNDS - 1))); do
 	c0=$(cpu_ticks "$tpid")
-	read -r ok failed secs < <(round "$direct" $((2 + r * 3 * PROCS)) "$REQS" "$PROCS")
+	read -r ok failed secs < <(round "$direct" $((2 + r * 4 * PROCS)) "$REQS" "$PROCS")
 	c1=$(cpu_ticks "$tpid")
 	d_ok=$((d_ok + ok)); d_failed=$((d_failed + failed)); d_secs=$(awk -v a="$d_secs" -v b="$secs" 'BEGIN {print a + b}')
 	t_cpu_d=$((t_cpu_d + c1 - c0))
 
 	c0=$(cpu_ticks "$tpid"); p0=$(cpu_ticks "$ppid")
-	read -r ok failed secs < <(round "$via" $((2 + r * 3 * PROCS + PROCS)) "$REQS" "$PROCS")
+	read -r ok failed secs < <(round "$via" $((2 + r * 4 * PROCS + PROCS)) "$REQS" "$PROCS")
 	c1=$(cpu_ticks "$tpid"); p1=$(cpu_ticks "$ppid")
 	v_ok=$((v_ok + ok)); v_failed=$((v_failed + failed)); v_secs=$(awk -v a="$v_secs" -v b="$secs" 'BEGIN {print a + b}')
 	t_cpu_v=$((t_cpu_v + c1 - c0)); v_cpu=$((v_cpu + p1 - p0))
 
 	c0=$(cpu_ticks "$tpid"); p0=$(cpu_ticks "$fpid")
-	read -r ok failed secs < <(round "$floor" $((2 + r * 3 * PROCS + 2 * PROCS)) "$REQS" "$PROCS")
+	read -r ok failed secs < <(round "$floor" $((2 + r * 4 * PROCS + 2 * PROCS)) "$REQS" "$PROCS")
 	c1=$(cpu_ticks "$tpid"); p1=$(cpu_ticks "$fpid")
 	f_ok=$((f_ok + ok)); f_failed=$((f_failed + failed)); f_secs=$(awk -v a="$f_secs" -v b="$secs" 'BEGIN {print a + b}')
 	t_cpu_f=$((t_cpu_f + c1 - c0)); f_cpu=$((f_cpu + p1 - p0))
+
+	[[ -n "$base" ]] || continue
+	c0=$(cpu_ticks "$tpid"); p0=$(cpu_ticks "$xpid")
+	read -r ok failed secs < <(round "$base" $((2 + r * 4 * PROCS + 3 * PROCS)) "$REQS" "$PROCS")
+	c1=$(cpu_ticks "$tpid"); p1=$(cpu_ticks "$xpid")
+	x_ok=$((x_ok + ok)); x_failed=$((x_failed + failed)); x_secs=$(awk -v a="$x_secs" -v b="$secs" 'BEGIN {print a + b}')
+	t_cpu_x=$((t_cpu_x + c1 - c0)); x_cpu=$((x_cpu + p1 - p0))
 done
 
 row() { # path ok failed secs target-ticks proxy-ticks
@@ -135,6 +157,7 @@ echo "|---|---:|---:|---:|---:|---:|"
 row "h2load → target"               "$d_ok" "$d_failed" "$d_secs" "$t_cpu_d" ""
 row "h2load → odoh-proxy → target"  "$v_ok" "$v_failed" "$v_secs" "$t_cpu_v" "$v_cpu"
 row "h2load → floor relay → target" "$f_ok" "$f_failed" "$f_secs" "$t_cpu_f" "$f_cpu"
+[[ -n "$base" ]] && row "h2load → odoh-proxy $baserev → target" "$x_ok" "$x_failed" "$x_secs" "$t_cpu_x" "$x_cpu"
 awk -v a="$v_ok" -v as="$v_secs" -v b="$d_ok" -v bs="$d_secs" -v f="$v_failed" 'BEGIN {
 	r = (b > 0 && bs > 0 && as > 0) ? (a / as) / (b / bs) : 0
 	printf "\nproxy path / direct: %.2f (target >= 0.70 with 0 failed; proxy path failed: %d)\n", r, f }'
@@ -144,3 +167,8 @@ awk -v a="$f_ok" -v as="$f_secs" -v b="$d_ok" -v bs="$d_secs" 'BEGIN {
 awk -v vc="$v_cpu" -v vo="$v_ok" -v fc="$f_cpu" -v fo="$f_ok" 'BEGIN {
 	r = (vo > 0 && fo > 0 && fc > 0) ? (vc / vo) / (fc / fo) : 0
 	printf "odoh-proxy CPU per query / floor relay'"'"'s: %.2f (target <= 0.75)\n", r }'
+if [[ -n "$base" ]]; then
+	awk -v vc="$v_cpu" -v vo="$v_ok" -v xc="$x_cpu" -v xo="$x_ok" 'BEGIN {
+		r = (vo > 0 && xo > 0 && xc > 0) ? (vc / vo) / (xc / xo) : 0
+		printf "odoh-proxy CPU per query / the same built from '"$baserev"': %.2f\n", r }'
+fi

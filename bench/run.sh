@@ -6,6 +6,9 @@
 #
 #   bash bench/run.sh              (make bench runs it)
 #   ONLY=target bash bench/run.sh  (one part: core, target, proxy or client)
+#   BASE=main make bench           (also build that revision's binaries and
+#                                   measure them beside ours, in the same rounds)
+#   PROFILE=DIR make bench         (the daemons write CPU profiles into DIR)
 #
 # The machine is shared and noisy: each part measures its comparisons side
 # by side in the same run, so read the ratios, not the absolute figures.

@@ -13,7 +13,10 @@
 #
 # Knobs (environment): PROCS (h2load processes = connections, default 8),
 # STREAMS (concurrent streams per connection, 16), REQS (requests per process
-# per round, 1250), ROUNDS (6), LOAD_TIMEOUT (seconds per h2load, 60).
+# per round, 1250), ROUNDS (6), LOAD_TIMEOUT (seconds per h2load, 60), BASE
+# (a git revision: its odoh-target is built too and measured from the local
+# zone beside ours), PROFILE (a directory: the daemons write their CPU
+# profiles there, see bench/lib.sh).
 #
 # Why several h2load processes: h2load POSTs the one body given with -d for
 # every request of a process. To send many distinct pre-encrypted queries
@@ -43,31 +46,39 @@ bench_zone 64 # 64 names, so the queries are distinct
 bench_unbound 64
 
 common=(-listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" -log-format json)
-"$work/odoh-target" "${common[@]}" -doh -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 2>"$work/zone.log" &
+# shellcheck disable=SC2046 # prof prints nothing or two words
+"$work/odoh-target" "${common[@]}" $(prof target-zone) -doh -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 2>"$work/zone.log" &
 zpid=$!
 pids+=("$zpid")
-"$work/odoh-target" "${common[@]}" -upstream "udp://$uaddr" 2>"$work/ub.log" &
+# shellcheck disable=SC2046
+"$work/odoh-target" "${common[@]}" $(prof target-unbound) -upstream "udp://$uaddr" 2>"$work/ub.log" &
 bpid=$!
 pids+=("$bpid")
 "$work/floor" target -listen 127.0.0.1:0 -cert "$work/cert.pem" -key "$work/key.pem" -names "$work/names" 2>"$work/floor.log" &
 fpid=$!
 pids+=("$fpid")
+if baserev=$(bench_base odoh-target); then
+	"$work/base/odoh-target" "${common[@]}" -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 2>"$work/base-zone.log" &
+	xpid=$!
+	pids+=("$xpid")
+	xaddr=$(wait_log "$work/base-zone.log" listen)
+fi
 zaddr=$(wait_log "$work/zone.log" listen)
 baddr=$(wait_log "$work/ub.log" listen)
 faddr=$(wait_log "$work/floor.log" listen)
 
 n=$((PROCS * ROUNDS))
-for s in zone:$zaddr ub:$baddr floor:$faddr; do
+for s in zone:$zaddr ub:$baddr floor:$faddr ${xaddr:+base:$xaddr}; do
 	mkdir -p "$work/q-${s%%:*}"
 	go run ./bench/gen queries -configs "https://${s#*:}/.well-known/odohconfigs" -ca "$work/cert.pem" \
 		-names "$work/names" -n "$n" -out "$work/q-${s%%:*}"
 done
 
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { # PID...: their summed user+system time
-	local p t=0
-	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-	echo "$t"
+cpu_ticks() { # PID...: their user+system times, space-separated
+	local p t=()
+	for p in "$@"; do t+=("$(awk '{print $14 + $15}' "/proc/$p/stat")"); done
+	echo "${t[*]}"
 }
 
 # The paths: KEY URL BODY-PREFIX CONTENT-TYPE PIDS (comma-separated).
@@ -78,9 +89,11 @@ paths=(
 	"floor https://$faddr/dns-query q-floor/odoh $odoh $fpid"
 	"doh https://$zaddr/dns-query q-zone/doh application/dns-message $zpid"
 )
+[[ -n "${xaddr:-}" ]] && paths+=("base https://$xaddr/dns-query q-base/odoh $odoh $xpid")
 
 # round PATH R: one round (PROCS h2load processes in parallel, each with its
-# own body) on PATH; prints "succeeded failed seconds cputicks".
+# own body) on PATH; prints "succeeded failed seconds cputicks
+# cputicks-of-the-first-process".
 round() {
 	local key url prefix ct pidlist ok=0 failed=0 t0 t1 c0 c1 p out s hp=()
 	read -r key url prefix ct pidlist <<<"$1"
@@ -106,7 +119,12 @@ round() {
 		ok=$((ok + s))
 		failed=$((failed + REQS - s))
 	done
-	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $((c1 - c0))"
+	local -a a b
+	read -r -a a <<<"$c0"
+	read -r -a b <<<"$c1"
+	local total=0 i
+	for i in "${!a[@]}"; do total=$((total + b[i] - a[i])); done
+	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $total $((b[0] - a[0]))"
 }
 
 # Warm up every path (connections, pools, goroutine stacks).
@@ -117,16 +135,17 @@ REQS=$REQS_SAVE PROCS=$PROCS_SAVE
 
 # The rounds alternate the paths, so that all see the same machine state
 # (the machine is shared and its speed drifts); totals are summed per path.
-declare -A ok failed secs cpu
+declare -A ok failed secs cpu cpu1
 for path in "${paths[@]}"; do
 	k=${path%% *}
-	ok[$k]=0 failed[$k]=0 secs[$k]=0 cpu[$k]=0
+	# shellcheck disable=SC2034 # read by row and qps
+	ok[$k]=0 failed[$k]=0 secs[$k]=0 cpu[$k]=0 cpu1[$k]=0
 done
 for r in $(seq 0 $((ROUNDS - 1))); do
 	for path in "${paths[@]}"; do
 		k=${path%% *}
-		read -r o f s c < <(round "$path" "$r")
-		ok[$k]=$((ok[$k] + o)) failed[$k]=$((failed[$k] + f)) cpu[$k]=$((cpu[$k] + c))
+		read -r o f s c c1 < <(round "$path" "$r")
+		ok[$k]=$((ok[$k] + o)) failed[$k]=$((failed[$k] + f)) cpu[$k]=$((cpu[$k] + c)) cpu1[$k]=$((cpu1[$k] + c1))
 		secs[$k]=$(awk -v a="${secs[$k]}" -v b="$s" 'BEGIN {print a + b}')
 	done
 done
@@ -135,9 +154,11 @@ allocs=$(go test -run '^$' -bench 'Handler/ODoH' -benchmem -benchtime 2000x ./ta
 	awk '/allocs\/op/ {for (i = 1; i < NF; i++) if ($(i+1) == "allocs/op") print $i}')
 
 qps() { awk -v ok="${ok[$1]}" -v s="${secs[$1]}" 'BEGIN { printf "%.1f", (s > 0 ? ok / s : 0) }'; }
-row() { # LABEL KEY CPU-NOTE
-	awk -v p="$1" -v ok="${ok[$2]}" -v f="${failed[$2]}" -v s="${secs[$2]}" -v c="${cpu[$2]}" -v hz="$ticks" -v note="$3" 'BEGIN {
-		qps = s > 0 ? ok / s : 0; us = ok > 0 ? c / hz * 1e6 / ok : 0
+row() { # LABEL KEY [SECOND-PROCESS]: CPU split between the two processes if named
+	awk -v p="$1" -v ok="${ok[$2]}" -v f="${failed[$2]}" -v s="${secs[$2]}" -v c="${cpu[$2]}" -v c1="${cpu1[$2]}" \
+		-v hz="$ticks" -v other="${3:-}" 'BEGIN {
+		qps = s > 0 ? ok / s : 0; us = ok > 0 ? c / hz * 1e6 / ok : 0; us1 = ok > 0 ? c1 / hz * 1e6 / ok : 0
+		note = other != "" ? sprintf(" (target %.1f + %s %.1f)", us1, other, us - us1) : ""
 		printf "| %-21s | %10.0f | %8d | %6d | %8.1f%s |\n", p, qps, ok, f, us, note }'
 }
 ratio() { # A B: queries/s of A over B
@@ -149,14 +170,18 @@ echo "odoh-target against its floor: $PROCS connections x $STREAMS streams, $n d
 echo
 echo "| path                  | queries/s  |       ok | failed | CPU µs/query |"
 echo "|-----------------------|-----------:|---------:|-------:|-------------:|"
-row "ODoH, local zone" zone ""
-row "ODoH, Unbound (UDP)" ub " (target + Unbound)"
-row "floor (HPKE only)" floor ""
-row "DoH, local zone" doh ""
+row "ODoH, local zone" zone
+row "ODoH, Unbound (UDP)" ub Unbound
+row "floor (HPKE only)" floor
+row "DoH, local zone" doh
+[[ -n "${xaddr:-}" ]] && row "ODoH, zone, $baserev" base
 echo
 echo "Unbound upstream / local zone: $(ratio ub zone) (target >= 0.85)"
 echo "Unbound upstream / floor:      $(ratio ub floor) (target >= 0.85)"
 echo "local zone / floor:            $(ratio zone floor)"
 echo "ODoH / DoH (local zone):       $(ratio zone doh) (target >= 0.50)"
-echo "failed: $((failed[zone] + failed[ub] + failed[floor] + failed[doh])) (target 0)"
+[[ -n "${xaddr:-}" ]] && echo "local zone / the same built from $baserev: $(ratio zone base)"
+nfailed=0
+for k in "${!failed[@]}"; do nfailed=$((nfailed + failed[$k])); done
+echo "failed: $nfailed (target 0)"
 echo "Handler allocations per ODoH query (go test -bench Handler/ODoH): ${allocs:-?}"
