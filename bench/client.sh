@@ -16,8 +16,9 @@
 # and stubs write their CPU profiles there).
 #
 # Honesty notes:
-# - The stub's answer cache is disabled (-cache-size 0): every query goes
-#   through the whole chain, so the figure is not a cache benchmark.
+# - The stub's and the target's answer caches are disabled (-cache-size 0):
+#   every query goes through the whole chain, so the figure is not a cache
+#   benchmark.
 # - The proxy runs with -client-rate 0 -max-concurrent-per-client -1: all load
 #   comes from one address (the stub), which the default per-client limits
 #   (100/s, 64 in progress) would throttle to 429s,
@@ -62,7 +63,7 @@ awk '{print $0 " A"}' "$work/names" >"$work/queries"
 
 # shellcheck disable=SC2046 # prof prints nothing or two words
 "$work/odoh-target" $(prof target) -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
-	-local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &
+	-cache-size 0 -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/target.log" &
 pids+=($!)
 tpid=$!
 taddr=$(wait_log "$work/target.log" listen)
@@ -99,7 +100,7 @@ bench_unbound "$NAMES"
 # beside this one, measured in the same rounds at INFLIGHT.
 if baserev=$(bench_base odoh-target odoh-proxy odoh); then
 	"$work/base/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
-		-local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/base-target.log" &
+		-cache-size 0 -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/base-target.log" &
 	pids+=($!)
 	btpid=$!
 	btaddr=$(wait_log "$work/base-target.log" listen)
@@ -108,7 +109,10 @@ if baserev=$(bench_base odoh-target odoh-proxy odoh); then
 	pids+=($!)
 	bppid=$!
 	bpaddr=$(wait_log "$work/base-proxy.log" listen)
-	"$work/base/odoh" stub -listen 127.0.0.1:0 -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
+	# A stub from before the stub's admin listener has no -admin flag.
+	badmin=()
+	"$work/base/odoh" stub -h 2>&1 | grep -q -- '-admin ADDR' && badmin=(-admin off)
+	"$work/base/odoh" stub -listen 127.0.0.1:0 "${badmin[@]}" -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
 		-proxy "https://$bpaddr/dns-query{?targethost,targetpath}" -target "https://$btaddr/dns-query" \
 		-log-format json 2>"$work/stub-base.log" &
 	pids+=($!)

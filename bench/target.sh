@@ -51,7 +51,7 @@ common=(-listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pe
 zpid=$!
 pids+=("$zpid")
 # shellcheck disable=SC2046
-"$work/odoh-target" "${common[@]}" $(prof target-unbound) -upstream "udp://$uaddr" 2>"$work/ub.log" &
+"$work/odoh-target" "${common[@]}" $(prof target-unbound) -cache-size 0 -upstream "udp://$uaddr" 2>"$work/ub.log" &
 bpid=$!
 pids+=("$bpid")
 "$work/floor" target -listen 127.0.0.1:0 -cert "$work/cert.pem" -key "$work/key.pem" -names "$work/names" 2>"$work/floor.log" &
