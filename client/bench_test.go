@@ -40,7 +40,7 @@ func BenchmarkStubQuery(b *testing.B) {
 			}
 			b.Cleanup(func() { _ = ph.Close() })
 			psrv := odohtest.Serve(b, ca, ph, proxyName)
-			c, err := client.New(client.Options{
+			c, err := client.New(client.Config{
 				Proxies: []string{"https://" + proxyName + ":" + psrv.Port() + "/dns-query{?targethost,targetpath}"},
 				Targets: []string{"https://" + tsrv.Addr + "/dns-query"},
 				HTTP3:   h3,

@@ -2,22 +2,20 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,10 +24,9 @@ import (
 	"github.com/odohd/odoh/odoh"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/net/publicsuffix"
 )
 
-// Defaults for the zero values of Options.
+// Defaults for the zero values of Config.
 const (
 	// DefaultTimeout bounds one Exchange, failover and config fetches
 	// included.
@@ -59,39 +56,9 @@ const (
 	MaxResponseHeaderBytes = 16 << 10
 )
 
-// ConfigSource says where the client gets a target's configs.
-type ConfigSource int
-
-const (
-	// ConfigDefault, the zero value, is ConfigViaProxy when the client has
-	// a proxy, and ConfigFromTarget in direct mode (where the target sees
-	// the client's address with every query anyway).
-	ConfigDefault ConfigSource = iota
-	// ConfigFromTarget fetches https://TARGET/.well-known/odohconfigs
-	// directly, for proxies without a config relay. It costs privacy: the
-	// target sees the client's address at each fetch, and a fetch that
-	// closely precedes a query lets the target tie that query to the
-	// address by timing. With a proxy the client therefore keeps the
-	// configs fresh in the background, at a random point between 80% and
-	// 90% of their max-age, and after a 401 it fails the query
-	// (ErrKeyMismatch) and fetches again after a random delay of up to
-	// RefetchDelay instead of fetching on the query path. A fetch still
-	// happens on the query path for the first query (unless Configs was
-	// called first) and when background fetches have failed until the
-	// configs expired.
-	ConfigFromTarget
-	// ConfigViaProxy fetches the configs through a proxy's config relay,
-	// GET PROXY-ORIGIN/.well-known/odohconfigs?targethost=HOST[:PORT], so
-	// the target never sees the client's address. The proxy must offer
-	// the relay (this project's odoh-proxy does).
-	ConfigViaProxy
-	// ConfigStatic uses Options.StaticConfigs and never fetches. A 401 is
-	// then final.
-	ConfigStatic
-)
-
-// Options configure a Client. Proxies and Targets accept URLs and DNS stamps.
-type Options struct {
+// Config configures a Client. Proxies and Targets accept URLs and DNS
+// stamps; every zero value means the documented default.
+type Config struct {
 	// Proxies are proxy URI templates (RFC 6570, with targethost and
 	// targetpath), plain https proxy URLs, or ODoH relay stamps (sdns://).
 	// Each query goes through a random healthy proxy.
@@ -132,11 +99,14 @@ type Options struct {
 	// Zero means DefaultMaxAttempts.
 	MaxAttempts int
 	// ConfigSource selects how target configs are obtained; the zero value
-	// fetches them through the proxy (see ConfigDefault).
+	// fetches them through the proxy's tunnel (see ConfigDefault).
 	ConfigSource ConfigSource
 	// StaticConfigs is an ObliviousDoHConfigs list used with ConfigStatic;
 	// it applies to every target.
 	StaticConfigs []byte
+	// Pins restrict targets (and proxies) to certificates and config keys
+	// (see Pin). A target stamp's hashes add certificate pins.
+	Pins []Pin
 	// Padding pads query plaintexts to a multiple of this many bytes.
 	// Zero means odoh.QueryBlockSize (128, RFC 8467); -1 disables padding.
 	Padding int
@@ -148,34 +118,24 @@ type Options struct {
 // Client sends DNS queries over ODoH. It is safe for concurrent use and
 // reuses connections; create one and share it.
 type Client struct {
-	opts     Options
 	log      *slog.Logger
 	timeout  time.Duration
 	dialTO   time.Duration
 	cooldown time.Duration
 	attempts int
 	padding  int
-	source   ConfigSource
-	// background: configs come from the target while queries go through
-	// a proxy, so config fetches are kept off the query path.
-	background bool
-	// refreshIn and refetchIn pick the delay of a background fetch: before
-	// expiry of configs of the given lifetime, and after a 401. Fields, so
-	// that tests can shorten them.
-	refreshIn func(ttl time.Duration) time.Duration
-	refetchIn func() time.Duration
-	// bg bounds background and shared fetches; Close cancels it.
-	bg       context.Context
-	bgCancel context.CancelFunc
+	http3    bool
+	rootCAs  *x509.CertPool
 
 	proxies []*endpoint
 	targets []*target
-	// resolve is Options.Resolve plus the relay stamps' addresses; pins
-	// maps a lower-case relay host name to its stamps' hashes.
+	// resolve is Config.Resolve plus the relay stamps' addresses.
 	resolve map[string]string
-	pins    map[string][][]byte
+	// pins are Config.Pins plus the stamps' hashes.
+	pins pins
 	// urls[p][t] is the expanded URL for proxy p and target t.
-	urls [][]string
+	urls    [][]string
+	configs *configs
 
 	hc   *http.Client
 	h3   *http3.Transport
@@ -192,104 +152,38 @@ type endpoint struct {
 type target struct {
 	url       *url.URL
 	str       string
-	cfg       atomic.Pointer[configEntry]
 	downUntil atomic.Int64
-
-	mu       sync.Mutex
-	fetching *fetchCall
-	timer    *time.Timer // the next background fetch
-	fails    int         // background fetches failed in a row
-	refetch  bool        // a refetch after a 401 is scheduled
+	cfg       targetConfigs
 }
 
-type configEntry struct {
-	cfg     *odoh.Config
-	all     []*odoh.Config
-	expires time.Time
-	maxAge  time.Duration
-	static  bool
+// authority is the target's host:port, as CONNECT names it.
+func (t *target) authority() string {
+	if t.url.Port() != "" {
+		return t.url.Host
+	}
+	return net.JoinHostPort(t.url.Hostname(), "443")
 }
 
-type fetchCall struct {
-	done  chan struct{}
-	entry *configEntry
-	err   error
-}
-
-// New validates opts and returns a Client. It does not touch the network.
-func New(opts Options) (*Client, error) {
+// New checks cfg and returns a Client. It does not touch the network.
+func New(cfg Config) (*Client, error) {
 	c := &Client{
-		opts:     opts,
-		log:      opts.Logger,
-		timeout:  orDefault(opts.Timeout, DefaultTimeout),
-		dialTO:   orDefault(opts.DialTimeout, DefaultDialTimeout),
-		cooldown: orDefault(opts.Cooldown, DefaultCooldown),
-		attempts: opts.MaxAttempts,
-		padding:  opts.Padding,
-		source:   opts.ConfigSource,
+		log:      cmp.Or(cfg.Logger, slog.Default()),
+		timeout:  orDefault(cfg.Timeout, DefaultTimeout),
+		dialTO:   orDefault(cfg.DialTimeout, DefaultDialTimeout),
+		cooldown: orDefault(cfg.Cooldown, DefaultCooldown),
+		attempts: cmp.Or(max(cfg.MaxAttempts, 0), DefaultMaxAttempts),
+		padding:  cmp.Or(cfg.Padding, odoh.QueryBlockSize),
+		http3:    cfg.HTTP3,
+		rootCAs:  cfg.RootCAs,
+		resolve:  map[string]string{},
 	}
-	c.refreshIn, c.refetchIn = refreshDelay, refetchDelay
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	if c.attempts <= 0 {
-		c.attempts = DefaultMaxAttempts
-	}
-	if c.padding == 0 {
-		c.padding = odoh.QueryBlockSize
-	}
-	if len(opts.Targets) == 0 {
-		return nil, errors.New("no target configured")
-	}
-	for _, s := range opts.Targets {
-		t, err := parseTarget(s)
-		if err != nil {
-			return nil, err
-		}
-		c.targets = append(c.targets, t)
-	}
-	c.resolve = map[string]string{}
-	for _, s := range opts.Proxies {
-		p, st, err := parseProxy(s)
-		if err != nil {
-			return nil, err
-		}
-		c.proxies = append(c.proxies, &endpoint{tmpl: p})
-		if err := c.addStamp(st); err != nil {
+	steps := []func(Config) error{c.addTargets, c.addProxies, c.addPins, c.checkDirect, c.checkOperators, c.setupConfigs}
+	for _, step := range steps {
+		if err := step(cfg); err != nil {
 			return nil, err
 		}
 	}
-	for k, v := range opts.Resolve {
-		c.resolve[k] = v
-	}
-	if len(c.proxies) == 0 {
-		if !opts.Direct {
-			return nil, ErrNoProxy
-		}
-		if opts.ConfigSource == ConfigViaProxy {
-			return nil, errors.New("configs via proxy need a proxy")
-		}
-		c.log.Warn("odoh client in direct mode: targets see this client's address with its queries")
-	}
-	if c.source == ConfigDefault {
-		// Through the proxy whenever there is one: a direct fetch just
-		// before a query would show the target who asks.
-		c.source = ConfigViaProxy
-		if len(c.proxies) == 0 {
-			c.source = ConfigFromTarget
-		}
-	}
-	c.background = c.source == ConfigFromTarget && len(c.proxies) > 0
-	if !opts.AllowSameOperator {
-		for _, p := range c.proxies {
-			for _, t := range c.targets {
-				pd, td := RegistrableDomain(hostOnly(p.tmpl.Host())), RegistrableDomain(t.url.Hostname())
-				if pd == td {
-					return nil, fmt.Errorf("proxy %q, target %q (%s): %w", p.tmpl, t.str, pd, ErrSameOperator)
-				}
-			}
-		}
-	}
+	maps.Copy(c.resolve, cfg.Resolve)
 	c.urls = make([][]string, len(c.proxies))
 	for i, p := range c.proxies {
 		c.urls[i] = make([]string, len(c.targets))
@@ -297,29 +191,148 @@ func New(opts Options) (*Client, error) {
 			c.urls[i][j] = p.tmpl.Expand(t.url.Host, t.url.Path)
 		}
 	}
-	if c.source == ConfigStatic {
-		cfgs, err := odoh.ParseConfigs(opts.StaticConfigs)
-		if err != nil {
-			return nil, fmt.Errorf("static configs: %w", err)
-		}
-		for _, t := range c.targets {
-			t.cfg.Store(&configEntry{cfg: cfgs[0], all: cfgs, static: true})
-		}
-	}
 	if err := c.setupHTTP(); err != nil {
 		return nil, err
 	}
-	c.bg, c.bgCancel = context.WithCancel(context.Background())
 	return c, nil
 }
 
+func (c *Client) addTargets(cfg Config) error {
+	if len(cfg.Targets) == 0 {
+		return errors.New("no target configured")
+	}
+	for _, s := range cfg.Targets {
+		t, st, err := parseTarget(s)
+		if err != nil {
+			return err
+		}
+		c.targets = append(c.targets, t)
+		for _, h := range st.hashes() {
+			if err := c.pins.add(Pin{Host: t.url.Hostname(), Cert: h}); err != nil {
+				return fmt.Errorf("target stamp %s: %w", t.str, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Client) addProxies(cfg Config) error {
+	for _, s := range cfg.Proxies {
+		p, st, err := parseProxy(s)
+		if err != nil {
+			return err
+		}
+		c.proxies = append(c.proxies, &endpoint{tmpl: p})
+		if err := c.addStamp(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) addPins(cfg Config) error {
+	for _, p := range cfg.Pins {
+		if err := c.pins.add(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Client) checkDirect(cfg Config) error {
+	if len(c.proxies) > 0 {
+		return nil
+	}
+	if !cfg.Direct {
+		return ErrNoProxy
+	}
+	c.log.Warn("odoh client in direct mode: targets see this client's address with its queries")
+	return nil
+}
+
+// checkOperators refuses a proxy and a target of one operator (RFC 9230
+// §11), unless allowed for testing.
+func (c *Client) checkOperators(cfg Config) error {
+	if cfg.AllowSameOperator {
+		return nil
+	}
+	for _, p := range c.proxies {
+		for _, t := range c.targets {
+			pd, td := RegistrableDomain(hostOnly(p.tmpl.Host())), RegistrableDomain(t.url.Hostname())
+			if pd == td {
+				return fmt.Errorf("proxy %q, target %q (%s): %w", p.tmpl, t.str, pd, ErrSameOperator)
+			}
+		}
+	}
+	return nil
+}
+
+// setupConfigs picks the config source (ConfigDefault: the tunnel with a
+// proxy, the target in direct mode) and checks that it can work.
+func (c *Client) setupConfigs(cfg Config) error {
+	src := cfg.ConfigSource
+	if src == ConfigDefault {
+		src = ConfigViaTunnel
+		if len(c.proxies) == 0 {
+			src = ConfigFromTarget
+		}
+	}
+	withProxy := len(c.proxies) > 0
+	switch src {
+	case ConfigStatic:
+		set, err := c.staticSet(cfg.StaticConfigs)
+		if err != nil {
+			return err
+		}
+		c.configs = newConfigs(c, staticSource{set}, false, false)
+		for _, t := range c.targets {
+			t.cfg.cur.Store(set)
+		}
+	case ConfigFromTarget:
+		c.configs = newConfigs(c, targetSource{c}, withProxy, false)
+	case ConfigViaTunnel, ConfigViaRelay:
+		if !withProxy {
+			return fmt.Errorf("configs via the %s need a proxy", src)
+		}
+		if src == ConfigViaTunnel {
+			c.configs = newConfigs(c, tunnelSource{c}, false, true)
+			return nil
+		}
+		for _, t := range c.targets {
+			if c.pins.keys[strings.ToLower(t.url.Hostname())] == nil {
+				return fmt.Errorf("configs via the relay alone for target %s: nothing proves they are the target's; pin its config key (Pin.KeyID) or use the tunnel", t.str)
+			}
+		}
+		c.configs = newConfigs(c, relaySource{c}, false, true)
+	default:
+		return fmt.Errorf("unknown config source %v", src)
+	}
+	return nil
+}
+
+// staticSet parses static configs and checks them against every target's
+// key pins: they apply to every target.
+func (c *Client) staticSet(b []byte) (*configSet, error) {
+	all, err := odoh.ParseConfigs(b)
+	if err != nil {
+		return nil, fmt.Errorf("static configs: %w", err)
+	}
+	set := &configSet{cfg: all[0], all: all}
+	for _, t := range c.targets {
+		if set, err = c.pinned(t, set); err != nil {
+			return nil, fmt.Errorf("static configs: %w", err)
+		}
+	}
+	return set, nil
+}
+
 func (c *Client) setupHTTP() error {
-	tlsConf := &tls.Config{RootCAs: c.opts.RootCAs, MinVersion: tls.VersionTLS12}
-	if len(c.pins) > 0 {
-		tlsConf.VerifyConnection = c.verifyPins
+	tlsConf := &tls.Config{RootCAs: c.rootCAs, MinVersion: tls.VersionTLS12}
+	if len(c.pins.certs) > 0 {
+		tlsConf.VerifyConnection = c.pins.verify
 	}
 	var rt http.RoundTripper
-	if c.opts.HTTP3 {
+	if c.http3 {
 		udp, err := net.ListenUDP("udp", nil)
 		if err != nil {
 			return fmt.Errorf("opening quic socket: %w", err)
@@ -380,14 +393,7 @@ func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, e
 // Close releases the client's connections and stops background config
 // fetches.
 func (c *Client) Close() error {
-	c.bgCancel()
-	for _, t := range c.targets {
-		t.mu.Lock()
-		if t.timer != nil {
-			t.timer.Stop()
-		}
-		t.mu.Unlock()
-	}
+	c.configs.close(c.targets)
 	if c.stop != nil {
 		c.stop()
 	}
@@ -429,15 +435,6 @@ func (c *Client) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	return a, nil
 }
 
-// ExchangeWire is Exchange on wire-format messages.
-func (c *Client) ExchangeWire(ctx context.Context, q []byte) ([]byte, error) {
-	r, err := c.Do(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return r.DNS, nil
-}
-
 // Do sends the wire-format query q and returns the answer with details. It
 // picks a random healthy proxy and target, and fails over to others on
 // transport errors, 5xx answers and bad responses; a 400 is not retried,
@@ -447,7 +444,7 @@ func (c *Client) ExchangeWire(ctx context.Context, q []byte) ([]byte, error) {
 func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 	start := time.Now()
 	if len(q) < 12 {
-		return nil, errors.New("query shorter than a DNS header")
+		return nil, errShortQuery
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -567,11 +564,11 @@ func choose(n int, tried uint64, now time.Time, down func(int) int64) int {
 	return rand.IntN(n)
 }
 
-// try sends q through proxy pi (or directly) to target ti, refreshing the
-// configs once on 401.
+// try sends q through proxy pi (or directly) to target ti, fetching the
+// configs again once on 401.
 func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) {
 	t := c.targets[ti]
-	e, err := c.config(ctx, t, pi)
+	set, err := c.configs.get(ctx, t, pi)
 	if err != nil {
 		return nil, err
 	}
@@ -579,28 +576,19 @@ func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) 
 	if pi >= 0 {
 		postURL = c.urls[pi][ti]
 	}
-	ans, err := c.post(ctx, postURL, e.cfg, q)
-	var he *HTTPError
-	if err == nil || !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized || e.static {
+	ans, err := c.post(ctx, postURL, set.cfg, q)
+	he, ok := errors.AsType[*HTTPError](err)
+	if !ok || he.StatusCode != http.StatusUnauthorized {
 		return ans, err
 	}
-	// 401: the target rotated its keys. Fetch once (shared by every query
-	// that saw the same stale config) and retry this query once.
-	var e2 *configEntry
-	if c.background {
-		// A direct fetch now would be followed at once by this query's
-		// retry: fetch in the background instead, and retry only with
-		// configs that are already newer than the rejected ones.
-		if e2 = c.refetchLater(t, e); e2 == nil {
-			he.Err = ErrKeyMismatch
-			return nil, he
-		}
-	} else if e2, err = c.refresh(ctx, t, e, pi); err != nil {
-		return nil, err
+	// 401: the target rotated its keys.
+	if set, err = c.configs.rejected(ctx, t, set, pi); err != nil {
+		he.Err = err
+		return nil, he
 	}
-	ans, err = c.post(ctx, postURL, e2.cfg, q)
-	if errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized {
-		he.Err = ErrKeyMismatch
+	ans, err = c.post(ctx, postURL, set.cfg, q)
+	if he, ok := errors.AsType[*HTTPError](err); ok && he.StatusCode == http.StatusUnauthorized {
+		he.Err = fmt.Errorf("after fetching the configs again: %w", odoh.ErrKeyMismatch)
 	}
 	return ans, err
 }
@@ -637,12 +625,7 @@ func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q [
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		he := &HTTPError{URL: redactURL(postURL), StatusCode: resp.StatusCode, ProxyStatus: resp.Header.Get("Proxy-Status")}
-		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			he.Err = ErrRedirect
-		}
-		return nil, he
+		return nil, newHTTPError(postURL, resp)
 	}
 	if !odoh.HasContentType(resp.Header["Content-Type"], odoh.ContentType) {
 		return nil, fmt.Errorf("%w: content type %q", ErrBadResponse, resp.Header.Get("Content-Type"))
@@ -656,6 +639,18 @@ func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q [
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	return ans, nil
+}
+
+// newHTTPError describes a non-200 response to a request to u (whose
+// query it drops) and drains a little of its body, so that the
+// connection can be reused.
+func newHTTPError(u string, resp *http.Response) *HTTPError {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	he := &HTTPError{URL: redactURL(u), StatusCode: resp.StatusCode, ProxyStatus: resp.Header.Get("Proxy-Status")}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		he.Err = ErrRedirect
+	}
+	return he
 }
 
 // redactURL drops the query string, which names the target, from URLs
@@ -672,152 +667,4 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-func parseTarget(s string) (*target, error) {
-	if strings.HasPrefix(s, stampPrefix) {
-		st, err := ParseStamp(s)
-		if err != nil {
-			return nil, err
-		}
-		if st.Proto != StampODoHTarget {
-			return nil, fmt.Errorf("target stamp %q is not an ODoH target stamp", s)
-		}
-		s = st.URL()
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("target %q: %w", s, err)
-	}
-	if u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("target %q: want https://host[:port]/path", s)
-	}
-	if u.Path == "" {
-		u.Path = odoh.QueryPath
-	}
-	return &target{url: u, str: u.String()}, nil
-}
-
-// parseProxy parses a proxy template, URL or relay stamp; the stamp is nil
-// for the first two.
-func parseProxy(s string) (*ProxyTemplate, *Stamp, error) {
-	if !strings.HasPrefix(s, stampPrefix) {
-		p, err := ParseProxyTemplate(s)
-		return p, nil, err
-	}
-	st, err := ParseStamp(s)
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.Proto != StampODoHRelay {
-		return nil, nil, fmt.Errorf("proxy stamp %q is not an ODoH relay stamp", s)
-	}
-	p, err := ParseProxyTemplate(st.URL())
-	return p, &st, err
-}
-
-// addStamp records a relay stamp's address and certificate pins.
-func (c *Client) addStamp(st *Stamp) error {
-	if st == nil {
-		return nil
-	}
-	u, err := url.Parse(st.URL())
-	if err != nil {
-		return fmt.Errorf("relay stamp %s: %w", st.URL(), err)
-	}
-	host, port := strings.ToLower(u.Hostname()), u.Port()
-	if port == "" {
-		port = "443"
-	}
-	if st.Addr != "" {
-		addr, err := stampAddr(st.Addr, port)
-		if err != nil {
-			return fmt.Errorf("relay stamp %s: %w", st.URL(), err)
-		}
-		c.resolve[net.JoinHostPort(host, port)] = addr
-	}
-	for _, h := range st.Hashes {
-		if len(h) != sha256.Size {
-			return fmt.Errorf("relay stamp %s: a %d-byte certificate hash, want %d (SHA-256)", st.URL(), len(h), sha256.Size)
-		}
-		if c.pins == nil {
-			c.pins = map[string][][]byte{}
-		}
-		c.pins[host] = append(c.pins[host], h)
-	}
-	return nil
-}
-
-// stampAddr turns a stamp's address (IP, IP:port, [IPv6] or [IPv6]:port)
-// into ip:port, with port when the stamp gives none.
-func stampAddr(a, port string) (string, error) {
-	ip := a
-	if h, p, err := net.SplitHostPort(a); err == nil {
-		ip, port = h, p
-	}
-	ip = strings.Trim(ip, "[]")
-	if _, err := netip.ParseAddr(ip); err != nil {
-		return "", fmt.Errorf("address %q is not an IP address", a)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("address %q: bad port", a)
-	}
-	return net.JoinHostPort(ip, port), nil
-}
-
-// verifyPins runs after the usual certificate verification: a connection
-// to a pinned relay host needs a certificate in its verified chain whose
-// TBSCertificate hashes to one of the pins. An IP-literal host sends no
-// SNI, so there the pins of every pinned IP the leaf is valid for apply.
-func (c *Client) verifyPins(cs tls.ConnectionState) error {
-	var pins [][]byte
-	if cs.ServerName != "" {
-		pins = c.pins[strings.ToLower(cs.ServerName)]
-	} else if len(cs.PeerCertificates) > 0 {
-		for h, p := range c.pins {
-			if _, err := netip.ParseAddr(h); err == nil && cs.PeerCertificates[0].VerifyHostname(h) == nil {
-				pins = append(pins, p...)
-			}
-		}
-	}
-	if len(pins) == 0 {
-		return nil
-	}
-	for _, chain := range cs.VerifiedChains {
-		for _, cert := range chain {
-			sum := sha256.Sum256(cert.RawTBSCertificate)
-			for _, p := range pins {
-				if bytes.Equal(sum[:], p) {
-					return nil
-				}
-			}
-		}
-	}
-	name := cs.ServerName
-	if name == "" {
-		name = "at an IP address"
-	}
-	return fmt.Errorf("relay %s: %w", name, ErrPinMismatch)
-}
-
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return strings.Trim(hostport, "[]")
-}
-
-// RegistrableDomain returns what identifies an operator: the registrable
-// domain (eTLD+1 by the public suffix list) of a host name, or the address
-// itself for an IP literal. Names without a registrable part (localhost, a
-// bare suffix) are returned as they are.
-func RegistrableDomain(host string) string {
-	h := strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
-	if a, err := netip.ParseAddr(h); err == nil {
-		return a.Unmap().WithZone("").String()
-	}
-	if d, err := publicsuffix.EffectiveTLDPlusOne(h); err == nil {
-		return d
-	}
-	return h
 }

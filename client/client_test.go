@@ -60,8 +60,8 @@ func (s *stack) proxyURL(i int) string {
 	return fmt.Sprintf("https://p%d.%s:%s/dns-query{?targethost,targetpath}", i, proxyName, s.psrvs[i].Port())
 }
 
-func (s *stack) options(h3 bool) client.Options {
-	o := client.Options{
+func (s *stack) options(h3 bool) client.Config {
+	o := client.Config{
 		Targets: []string{s.targetURL()},
 		HTTP3:   h3,
 		RootCAs: s.ca.Pool(),
@@ -74,7 +74,7 @@ func (s *stack) options(h3 bool) client.Options {
 	return o
 }
 
-func (s *stack) client(t testing.TB, o client.Options) *client.Client {
+func (s *stack) client(t testing.TB, o client.Config) *client.Client {
 	t.Helper()
 	c, err := client.New(o)
 	if err != nil {
@@ -146,8 +146,13 @@ func TestExchange(t *testing.T) {
 		if r.Proxy != s.proxyURL(0) || r.Target != s.targetURL() || r.Duration <= 0 {
 			t.Errorf("result %+v", r)
 		}
-		if n := s.target.ConfigFetches.Load(); n != 1 {
-			t.Errorf("%d config fetches, want 1 (cached)", n)
+		// One fetch through the tunnel, one by the relay (the test proxy
+		// caches nothing), then none: cached.
+		if n := s.target.ConfigFetches.Load(); n != 2 {
+			t.Errorf("%d config fetches, want 2 (tunnel and relay, then cached)", n)
+		}
+		if n := s.proxies[0].Tunnels.Load(); n != 1 {
+			t.Errorf("%d tunnels, want 1", n)
 		}
 	})
 }
@@ -185,8 +190,8 @@ func TestRefreshOn401(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		if got := s.target.ConfigFetches.Load(); got != 2 {
-			t.Errorf("%d config fetches, want 2 (initial + exactly one refresh)", got)
+		if got := s.target.ConfigFetches.Load(); got != 4 {
+			t.Errorf("%d config fetches, want 4 (tunnel and relay: initial + exactly one refresh)", got)
 		}
 		if s.target.Unauthorized.Load() == 0 {
 			t.Error("no 401 seen: the test did not exercise rotation")
@@ -209,8 +214,8 @@ func TestStatic401IsFinal(t *testing.T) {
 	s.target.Rotate(t)
 	_, err = c.Exchange(t.Context(), query("a.example.", dns.TypeA))
 	var he *client.HTTPError
-	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("err = %v, want HTTP 401", err)
+	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized || !errors.Is(err, odoh.ErrKeyMismatch) {
+		t.Fatalf("err = %v, want HTTP 401 and odoh.ErrKeyMismatch", err)
 	}
 	if s.target.ConfigFetches.Load() != 0 {
 		t.Error("static configs were fetched")
@@ -305,10 +310,16 @@ func TestAllProxiesDown(t *testing.T) {
 	}
 }
 
-func TestConfigViaProxy(t *testing.T) {
+// Configs through the relay alone are used only for a target with a key
+// pin, and then only the pinned config.
+func TestConfigViaRelay(t *testing.T) {
 	s := newStack(t, 1)
 	o := s.options(false)
-	o.ConfigSource = client.ConfigViaProxy
+	o.ConfigSource = client.ConfigViaRelay
+	if _, err := client.New(o); err == nil || !strings.Contains(err.Error(), "pin its config key") {
+		t.Fatalf("relay without a key pin: err = %v", err)
+	}
+	o.Pins = []client.Pin{{Host: targetName, KeyID: s.target.Config().KeyID()}}
 	c := s.client(t, o)
 	if _, err := c.Exchange(t.Context(), query("v.example.", dns.TypeA)); err != nil {
 		t.Fatal(err)
@@ -345,8 +356,8 @@ func TestConfigExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.target.ConfigFetches.Load(); n != 1 {
-		t.Errorf("%d fetches, want 1", n)
+	if n := s.target.ConfigFetches.Load(); n != 2 {
+		t.Errorf("%d fetches, want 2 (tunnel and relay, once)", n)
 	}
 }
 
@@ -379,7 +390,7 @@ func TestSameOperatorRefused(t *testing.T) {
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
-			o := client.Options{Proxies: []string{tc.proxy}, Targets: []string{tc.target}}
+			o := client.Config{Proxies: []string{tc.proxy}, Targets: []string{tc.target}}
 			c, err := client.New(o)
 			if tc.refused != errors.Is(err, client.ErrSameOperator) {
 				t.Fatalf("err = %v, refused want %v", err, tc.refused)
@@ -435,10 +446,11 @@ func TestTimeout(t *testing.T) {
 	o.Proxies = []string{"https://hang.proxy.test/dns-query"}
 	o.Resolve["hang.proxy.test:443"] = ln.Addr().String()
 	c := s.client(t, o)
-	start := time.Now()
 	_, err = c.Exchange(context.Background(), query("t.example.", dns.TypeA))
-	if err == nil || time.Since(start) > 2*time.Second {
-		t.Fatalf("err = %v after %v", err, time.Since(start))
+	// The query's own deadline ended it, while the configs tunnel hung in
+	// its TLS handshake with the proxy (DialTimeout is 2 s, Timeout 0.3 s).
+	if !errors.Is(err, context.DeadlineExceeded) || client.Classify(err) != client.ReasonTimeout {
+		t.Fatalf("err = %v (%s), want the query's deadline", err, client.Classify(err))
 	}
 }
 
@@ -493,28 +505,31 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// With a proxy and no ConfigSource, configs come through the proxy's relay,
-// on the first query and after a 401 alike: the target never sees the
-// client's address next to a query.
-func TestConfigDefaultViaProxy(t *testing.T) {
+// With a proxy and no ConfigSource, configs come through the proxy's
+// tunnel (checked against its relay), on the first query and after a 401
+// alike: the target never sees the client's address next to a query.
+func TestConfigDefaultViaTunnel(t *testing.T) {
 	s := newStack(t, 1)
 	c := s.client(t, s.options(false))
 	if _, err := c.Exchange(t.Context(), query("a.example.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.proxies[0].Requests.Load(); n != 2 {
-		t.Fatalf("proxy saw %d requests, want 2 (configs and query)", n)
+	if n := s.proxies[0].Requests.Load(); n != 3 {
+		t.Fatalf("proxy saw %d requests, want 3 (CONNECT, relay and query)", n)
 	}
 	s.target.Rotate(t)
 	if _, err := c.Exchange(t.Context(), query("b.example.", dns.TypeA)); err != nil {
 		t.Fatal(err)
 	}
-	// 401, configs through the relay, the retried query.
-	if n := s.proxies[0].Requests.Load(); n != 5 {
-		t.Errorf("proxy saw %d requests, want 5", n)
+	// 401, CONNECT, relay, the retried query.
+	if n := s.proxies[0].Requests.Load(); n != 7 {
+		t.Errorf("proxy saw %d requests, want 7", n)
 	}
-	if n := s.target.ConfigFetches.Load(); n != 2 {
-		t.Errorf("%d config fetches, want 2", n)
+	if n := s.target.ConfigFetches.Load(); n != 4 {
+		t.Errorf("%d config fetches, want 4", n)
+	}
+	if n := s.proxies[0].Tunnels.Load(); n != 2 {
+		t.Errorf("%d tunnels, want 2", n)
 	}
 }
 
@@ -535,8 +550,8 @@ func TestConfigFromTargetBackground(t *testing.T) {
 	s.target.Rotate(t)
 	_, err := c.Exchange(t.Context(), query("b.example.", dns.TypeA))
 	var he *client.HTTPError
-	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized || !errors.Is(err, client.ErrKeyMismatch) {
-		t.Fatalf("err = %v, want a 401 with ErrKeyMismatch", err)
+	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized || !errors.Is(err, odoh.ErrKeyMismatch) {
+		t.Fatalf("err = %v, want a 401 with odoh.ErrKeyMismatch", err)
 	}
 	if n := s.target.ConfigFetches.Load(); n != 1 {
 		t.Fatalf("%d config fetches right after the 401, want 1: fetched on the query path", n)
@@ -590,9 +605,9 @@ func TestConfigDirectMode(t *testing.T) {
 	}
 }
 
-// A proxy whose config relay fails is the proxy's fault: it is avoided for
-// its cooldown, not retried for every query.
-func TestConfigRelayFailureBlamesProxy(t *testing.T) {
+// A proxy whose configs tunnel fails is the proxy's fault: it is avoided
+// for its cooldown, not retried for every query.
+func TestConfigFetchFailureBlamesProxy(t *testing.T) {
 	s := newStack(t, 2)
 	s.proxies[0].Down.Store(true)
 	o := s.options(false)
@@ -678,7 +693,7 @@ func TestRelayStampPinsAndAddr(t *testing.T) {
 					}
 					return
 				}
-				if err == nil || !strings.Contains(err.Error(), "pinned hashes") {
+				if err == nil || !strings.Contains(err.Error(), "pinned TBSCertificate hashes") {
 					t.Fatalf("err = %v, want a pin mismatch", err)
 				}
 				if !errors.Is(err, client.ErrPinMismatch) {
@@ -698,7 +713,7 @@ func TestRelayStampBadFields(t *testing.T) {
 		{Proto: client.StampODoHRelay, Addr: "192.0.2.1:99999", Host: "relay.example", Path: "/p"},
 		{Proto: client.StampODoHRelay, Hashes: [][]byte{{1, 2, 3}}, Host: "relay.example", Path: "/p"},
 	} {
-		_, err := client.New(client.Options{Proxies: []string{st.String()}, Targets: []string{"https://odoh.example.net/dns-query"}})
+		_, err := client.New(client.Config{Proxies: []string{st.String()}, Targets: []string{"https://odoh.example.net/dns-query"}})
 		if err == nil {
 			t.Errorf("stamp %+v accepted", st)
 		}

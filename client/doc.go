@@ -3,29 +3,54 @@
 // a proxy, a Stub that serves a whole machine's DNS over ODoH, and DNS stamps
 // (sdns://) for interoperating with the DNS-stub ecosystem.
 //
-// A Client is configured with proxies (RFC 6570 URI templates such as
-// https://proxy.example/dns-query{?targethost,targetpath}, plain https URLs,
-// or relay stamps) and targets (https URLs or target stamps). Each query goes
-// through a random healthy proxy to a random healthy target; on a transport
-// error, a 5xx or a bad response the next query-attempt uses another pair. A
-// proxy and a target with the same registrable domain are refused, since one
-// operator would then learn both who asks and what. Without a proxy the
-// client refuses to work unless Options.Direct says otherwise.
+// A Client is made with New(Config). Its proxies are RFC 6570 URI templates
+// such as https://proxy.example/dns-query{?targethost,targetpath}, plain
+// https URLs, or relay stamps; its targets are https URLs or target stamps.
+// Each query goes through a random healthy proxy to a random healthy
+// target; on a transport error, a 5xx or a bad response the next
+// query-attempt uses another pair. A proxy and a target with the same
+// registrable domain are refused, since one operator would then learn both
+// who asks and what. Without a proxy the client refuses to work unless
+// Config.Direct says otherwise.
 //
-// Target configs come from a proxy's config relay (the default with a
-// proxy, so that the target never sees the client's address), from the
-// target's /.well-known/odohconfigs (the default in direct mode; with a
-// proxy only when chosen, see ConfigFromTarget for its privacy cost), or
-// from static bytes, and are cached for their max-age. A 401 means the
-// target rotated its keys: the configs are fetched again, once for all
-// concurrent queries, and each query is retried once (from the target with
-// a proxy: in the background, and the query fails). A 400 is never retried. Responses are checked as RFC 9230 §4.3 and §7
-// require (content type, message type, nonce length, authentication, zero
-// padding), redirects are never followed, and requests carry no cookies,
-// no User-Agent and no client state: only Content-Type, Accept and
-// Cache-Control. Queries travel with DNS ID 0 and are padded to 128-byte
-// blocks (RFC 8467).
+// # Configs that no proxy can forge
 //
-// HTTP/2 is the default transport; Options.HTTP3 swaps in quic-go's HTTP/3
-// transport.
+// Two properties hold by default: the target never sees the client's
+// address, and the proxy can never make the client use a key that the
+// target did not publish. Configs are therefore fetched in a TLS session
+// of the client's own with the target, carried through the proxy by
+// CONNECT (ConfigViaTunnel): the target's certificate is verified for its
+// name, so the proxy relays bytes it can neither read nor alter, and the
+// target sees the proxy's address. The same configs are also fetched from
+// the proxy's config relay, which caches one copy for all its clients, and
+// the client uses only a config present in both: a target that handed one
+// client a key of its own, to link that client's queries, is refused
+// (ErrInconsistentConfigs), with a tolerance for the moment of a key
+// rotation (see ConfigViaTunnel). A proxy without the tunnel gets
+// ErrNoTunnel, not a silent fallback to configs it could have forged; the
+// other sources are the target itself (ConfigFromTarget: authenticated,
+// but the target sees the client's address), static configs
+// (ConfigStatic), and the relay alone for targets whose config key is
+// pinned (ConfigViaRelay). Pins (Config.Pins, and target stamps with
+// hashes) restrict a target to certificates and config keys whatever path
+// the configs come by; see Pin.
+//
+// Fetched configs are cached for their max-age. A fetch that fails is
+// remembered for a backoff (from 5 to 10 s, doubling up to 5 minutes), so
+// that queries meanwhile fail at once with its error, and it is logged at
+// warn level once, not at every query. A 401 means the target rotated its
+// keys: the configs are fetched again, once for all concurrent queries,
+// and each query is retried once (with ConfigFromTarget and a proxy: in
+// the background, and the query fails). A 400 is never retried.
+//
+// Responses are checked as RFC 9230 §4.3 and §7 require (content type,
+// message type, nonce length, authentication, zero padding), redirects are
+// never followed, and requests carry no cookies, no User-Agent and no
+// client state: only Content-Type, Accept and Cache-Control. Queries travel
+// with DNS ID 0 and are padded to 128-byte blocks (RFC 8467). Errors wrap
+// the sentinels of errors.go; Classify names their cause without names or
+// addresses, for logs and metrics.
+//
+// HTTP/2 is the default transport; Config.HTTP3 swaps in quic-go's HTTP/3
+// transport, and the configs tunnel then rides HTTP/3 too.
 package client

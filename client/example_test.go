@@ -9,7 +9,7 @@ import (
 )
 
 func Example() {
-	c, err := client.New(client.Options{
+	c, err := client.New(client.Config{
 		Proxies: []string{"https://proxy.example/dns-query{?targethost,targetpath}"},
 		Targets: []string{"https://odoh.example.net/dns-query"},
 	})
@@ -48,7 +48,7 @@ func ExampleParseStamp() {
 // A stub resolver on loopback answering through ODoH; cancelling ctx (on
 // SIGTERM, say) drains it.
 func ExampleNewStub() {
-	c, err := client.New(client.Options{
+	c, err := client.New(client.Config{
 		Proxies: []string{"https://proxy.example/dns-query{?targethost,targetpath}"},
 		Targets: []string{"https://odoh.example.net/dns-query"},
 	})

@@ -6,5 +6,5 @@ import "time"
 // expiry, given the configs' lifetime, and after a 401), so that tests need
 // not wait for real max-ages. Call it before the first query.
 func SetFetchDelays(c *Client, refresh func(ttl time.Duration) time.Duration, refetch func() time.Duration) {
-	c.refreshIn, c.refetchIn = refresh, refetch
+	c.configs.refreshIn, c.configs.refetchIn = refresh, refetch
 }

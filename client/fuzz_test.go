@@ -71,21 +71,22 @@ func FuzzStampString(f *testing.F) {
 	f.Add(true, uint64(7), "", "odoh.cloudflare-dns.com", "/dns-query", []byte{}, "")
 	f.Add(false, uint64(6), "192.0.2.7:8443", "relay.example:8443", "/proxy", bytes.Repeat([]byte{0xaa}, 32), "9.9.9.9")
 	f.Add(false, uint64(0), "", "r.example", "/", []byte{}, "")
+	f.Add(true, uint64(1), "", "odoh.example", "/dns-query", bytes.Repeat([]byte{0xbb}, 32), "")
 	f.Fuzz(func(t *testing.T, target bool, props uint64, addr, host, path string, hash []byte, bootstrap string) {
 		st := Stamp{Proto: StampODoHRelay, Props: props, Addr: addr, Host: host, Path: path}
+		if len(hash) > 0 {
+			st.Hashes = [][]byte{hash, hash}
+		}
 		if target {
-			st = Stamp{Proto: StampODoHTarget, Props: props, Host: host, Path: path}
+			st = Stamp{Proto: StampODoHTarget, Props: props, Host: host, Path: path, Hashes: st.Hashes}
 		} else {
-			if len(hash) > 0 {
-				st.Hashes = [][]byte{hash, hash}
-			}
 			if bootstrap != "" {
 				st.Bootstrap = []string{bootstrap}
 			}
 		}
 		enc, err := st.Encode()
 		if host == "" || !strings.HasPrefix(path, "/") || len(host) > 255 || len(path) > 255 ||
-			!target && (len(addr) > 255 || len(hash) > 127 || len(bootstrap) > 127) {
+			len(hash) > 127 || !target && (len(addr) > 255 || len(bootstrap) > 127) {
 			// Outside the format: refused, never a stamp that decodes
 			// to something else.
 			if err == nil || st.String() != "" {
@@ -151,7 +152,7 @@ func FuzzProxyTemplate(f *testing.F) {
 				t.Fatalf("%q: targetpath %d times in %s", tmpl, n, e)
 			}
 		}
-		tg, err := parseTarget(targetURL)
+		tg, _, err := parseTarget(targetURL)
 		if err != nil {
 			return
 		}
@@ -260,7 +261,7 @@ const (
 )
 
 // fuzzClient returns a client whose HTTP goes to a fuzzTransport.
-func fuzzClient(tb testing.TB, src ConfigSource, static []byte) (*Client, *fuzzTransport, *odoh.PrivateKey) {
+func fuzzClient(tb testing.TB, src ConfigSource, static []byte, pins ...Pin) (*Client, *fuzzTransport, *odoh.PrivateKey) {
 	tb.Helper()
 	key, err := odoh.GenerateKey(odoh.DefaultSuite())
 	if err != nil {
@@ -271,8 +272,8 @@ func fuzzClient(tb testing.TB, src ConfigSource, static []byte) (*Client, *fuzzT
 			tb.Fatal(err)
 		}
 	}
-	c, err := New(Options{Proxies: []string{fuzzProxy}, Targets: []string{fuzzTarget}, ConfigSource: src,
-		StaticConfigs: static, MaxAttempts: 1, Logger: slog.New(slog.DiscardHandler)})
+	c, err := New(Config{Proxies: []string{fuzzProxy}, Targets: []string{fuzzTarget}, ConfigSource: src,
+		StaticConfigs: static, Pins: pins, MaxAttempts: 1, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func fuzzClient(tb testing.TB, src ConfigSource, static []byte) (*Client, *fuzzT
 	c.hc.Transport = ft
 	// No background fetch (ConfigFromTarget) during a fuzz run: it would
 	// interleave its requests with the fuzzed ones.
-	c.refreshIn = func(time.Duration) time.Duration { return 24 * time.Hour }
+	c.configs.refreshIn = func(time.Duration) time.Duration { return 24 * time.Hour }
 	return c, ft, key
 }
 
@@ -446,10 +447,11 @@ func FuzzResponse(f *testing.F) {
 }
 
 // FuzzConfigsResponse feeds the client's configs fetch (from the target,
-// or through the proxy's relay) arbitrary answers. Errors wrap ErrConfig
-// (and the HTTPError for a non-200); what parses is exactly what
-// odoh.ParseConfigs reads from the body, cached for a max-age within
-// [MinConfigTTL, MaxConfigTTL] (DefaultConfigTTL without one).
+// or through the proxy's relay with a key pin) arbitrary answers. Errors
+// wrap ErrConfig (and the HTTPError for a non-200); what parses is exactly
+// what odoh.ParseConfigs reads from the body (through the relay: only the
+// pinned config, and ErrPinMismatch without it), cached for a max-age
+// within [MinConfigTTL, MaxConfigTTL] (DefaultConfigTTL without one).
 func FuzzConfigsResponse(f *testing.F) {
 	key, err := odoh.GenerateKey(odoh.DefaultSuite())
 	if err != nil {
@@ -457,7 +459,7 @@ func FuzzConfigsResponse(f *testing.F) {
 	}
 	good, _ := odoh.MarshalConfigs(key.Config())
 	direct, dft, _ := fuzzClient(f, ConfigFromTarget, nil)
-	relay, rft, _ := fuzzClient(f, ConfigViaProxy, nil)
+	relay, rft, _ := fuzzClient(f, ConfigViaRelay, nil, Pin{Host: "target.example", KeyID: key.Config().KeyID()})
 	f.Add(200, "max-age=300", good, uint8(1), false)
 	f.Add(200, "", good, uint8(0), true)
 	f.Add(200, "public, MAX-AGE=\"5\"", good, uint8(1), true)
@@ -508,6 +510,21 @@ func FuzzConfigsResponse(f *testing.F) {
 				t.Fatalf("bad configs: error %v", err)
 			}
 			return
+		}
+		if viaProxy {
+			var pinned []*odoh.Config
+			for _, w := range want {
+				if w.Equal(key.Config()) {
+					pinned = append(pinned, w)
+				}
+			}
+			if len(pinned) == 0 {
+				if !errors.Is(err, ErrConfig) || !errors.Is(err, ErrPinMismatch) {
+					t.Fatalf("no pinned config: error %v", err)
+				}
+				return
+			}
+			want = pinned
 		}
 		if err != nil || len(got) != 1 || len(got[0].Configs) != len(want) {
 			t.Fatalf("configs %v, %v; want %d", got, err, len(want))

@@ -29,22 +29,32 @@ const stampPrefix = "sdns://"
 // (draft-denis-dns-stamps). A target stamp (0x05) holds Props, Host and Path;
 // a relay stamp (0x85) also holds Addr, Hashes and Bootstrap, like a DoH
 // stamp.
+//
+// A pinned target stamp is this package's extension: a target stamp
+// followed by the hashes, in the relay stamp's encoding of them,
+//
+//	0x05 || props || LP(host) || LP(path) || VLP(hash1, …, hashn)
+//
+// so that a target's certificate pins (see Pin) travel with it. A stamp
+// without hashes is the standard form; software that does not know the
+// extension refuses a pinned stamp as having trailing bytes, rather than
+// dropping the pin.
 type Stamp struct {
 	Proto StampProto
 	Props uint64
 	// Addr is the relay's optional IP address, with an optional port
 	// (relay only). A Client given the stamp dials it for Host.
 	Addr string
-	// Hashes are SHA-256 hashes of TBSCertificates in the relay's chain
-	// (relay only). A Client given the stamp requires one of them in the
-	// relay's verified chain.
+	// Hashes are SHA-256 hashes of TBSCertificates in the server's chain
+	// (a relay's, or a pinned target's). A Client given the stamp requires
+	// one of them in the server's verified chain.
 	Hashes [][]byte
 	// Host is the hostname, with an optional :port.
 	Host string
 	// Path is the absolute HTTP path.
 	Path string
 	// Bootstrap lists resolvers for the relay's name (relay only). A
-	// Client does not use them: give Addr, or Options.Resolve.
+	// Client does not use them: give Addr, or Config.Resolve.
 	Bootstrap []string
 }
 
@@ -98,6 +108,11 @@ func ParseStamp(s string) (Stamp, error) {
 		return st, fmt.Errorf("stamp %q: bad path: %w", s, errStamp)
 	}
 	st.Host, st.Path = string(host), string(path)
+	if st.Proto == StampODoHTarget && len(r.b) > 0 {
+		if st.Hashes, ok = r.vlp(); !ok || len(st.Hashes) == 1 && len(st.Hashes[0]) == 0 {
+			return st, fmt.Errorf("stamp %q: bad hashes: %w", s, errStamp)
+		}
+	}
 	if st.Proto == StampODoHRelay && len(r.b) > 0 {
 		bs, ok := r.vlp()
 		if !ok {
@@ -133,12 +148,12 @@ func (s Stamp) Encode() (string, error) {
 	if s.Host == "" || !strings.HasPrefix(s.Path, "/") {
 		return "", fmt.Errorf("stamp needs a host and an absolute path: %w", errStamp)
 	}
-	if s.Proto == StampODoHTarget {
-		return s.encode(), nil // a target stamp has no address or lists
+	if s.Proto == StampODoHTarget && (s.Addr != "" || len(s.Bootstrap) > 0) {
+		return "", fmt.Errorf("a target stamp has no address or bootstrap resolvers: %w", errStamp)
 	}
 	for _, h := range s.Hashes {
-		if len(h) > 127 {
-			return "", fmt.Errorf("stamp hash is %d bytes, over 127: %w", len(h), errStamp)
+		if len(h) > 127 || len(h) == 0 && s.Proto == StampODoHTarget {
+			return "", fmt.Errorf("stamp hash is %d bytes, want 1 to 127: %w", len(h), errStamp)
 		}
 	}
 	for _, x := range s.Bootstrap {
@@ -170,6 +185,9 @@ func (s Stamp) encode() string {
 	}
 	b = appendLP(b, []byte(s.Host))
 	b = appendLP(b, []byte(s.Path))
+	if s.Proto == StampODoHTarget && len(s.Hashes) > 0 {
+		b = appendVLP(b, s.Hashes)
+	}
 	if s.Proto == StampODoHRelay && len(s.Bootstrap) > 0 {
 		var bs [][]byte
 		for _, x := range s.Bootstrap {

@@ -16,6 +16,7 @@ import (
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/dnsname"
 	"github.com/odohd/odoh/internal/dualport"
+	"github.com/odohd/odoh/odoh"
 )
 
 // Defaults for the zero values of StubConfig.
@@ -384,7 +385,7 @@ func failureReason(err error) string {
 		return errNameBusy.Error()
 	case errors.Is(err, ErrConfig):
 		return "target configs unavailable" + cached
-	case errors.Is(err, ErrKeyMismatch):
+	case errors.Is(err, odoh.ErrKeyMismatch):
 		return "target rejected its key even after a configs refresh" + cached
 	case errors.Is(err, ErrPinMismatch):
 		return "relay certificate matches no pin of its stamp" + cached

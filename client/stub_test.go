@@ -117,6 +117,9 @@ func TestStubCache(t *testing.T) {
 func TestStubServfail(t *testing.T) {
 	s := newStack(t, 1)
 	st := startStub(t, s.client(t, s.options(false)), 100)
+	// Configs first: a failed configs fetch would be remembered for a
+	// backoff, and this test is about the query.
+	exchangeStub(t, st.Addr(), "udp", query("warm.example.", dns.TypeA))
 	s.proxies[0].Down.Store(true)
 	q := query("fail.example.", dns.TypeA)
 	q.SetEdns0(1232, false)

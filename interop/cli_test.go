@@ -55,8 +55,9 @@ func (s *stack) clientArgs(extra ...string) []string {
 }
 
 // The CLI looks names up through the real proxy and target, as a user
-// would run it: dig-like text, JSON, HTTP/3, configs through the relay (the
-// default with a proxy) and, when chosen, from the target.
+// would run it: dig-like text, JSON, HTTP/3, configs through the proxy's
+// tunnel (the default with a proxy) and, when chosen, from the target or
+// from the relay with a key pin.
 func TestCLIQuery(t *testing.T) {
 	s := newStack(t, stackOptions{})
 
@@ -70,7 +71,9 @@ func TestCLIQuery(t *testing.T) {
 		}
 	}
 
-	for _, extra := range [][]string{{"-json"}, {"-json", "-http3"}, {"-json", "-configs-via-proxy"}, {"-json", "-configs-from-target"}} {
+	host, _, _ := net.SplitHostPort(s.Target.Listen)
+	pin := host + "=key:" + configsOf(t, s).KeyID
+	for _, extra := range [][]string{{"-json"}, {"-json", "-http3"}, {"-json", "-configs-via-relay", "-pin", pin}, {"-json", "-configs-from-target"}} {
 		out, errOut, code := runCLI(t, s.clientArgs(append(extra, "www.example.test", "AAAA")...)...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", extra, code, errOut)
@@ -115,16 +118,27 @@ func TestCLIErrors(t *testing.T) {
 // prints them.
 func configsHex(t *testing.T, s *stack) string {
 	t.Helper()
+	return configsOf(t, s).Config
+}
+
+// configsOf returns the target's first config as `odoh configs -json`
+// prints it.
+func configsOf(t *testing.T, s *stack) struct{ Config, KeyID string } {
+	t.Helper()
 	out, errOut, code := runCLI(t, append([]string{"configs", "-json"}, s.clientArgs()...)...)
 	if code != 0 {
 		t.Fatalf("configs: exit %d: %s", code, errOut)
 	}
+	type config struct {
+		Config string
+		KeyID  string `json:"key_id"`
+	}
 	var r []struct {
-		Configs []struct{ Config string }
+		Configs []config
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		// A single object rather than a list.
-		var one struct{ Configs []struct{ Config string } }
+		var one struct{ Configs []config }
 		if err2 := json.Unmarshal([]byte(out), &one); err2 != nil {
 			t.Fatalf("configs output: %v\n%s", err, out)
 		}
@@ -133,7 +147,7 @@ func configsHex(t *testing.T, s *stack) string {
 	if len(r) == 0 || len(r[0].Configs) == 0 {
 		t.Fatalf("no configs in %s", out)
 	}
-	return r[0].Configs[0].Config
+	return struct{ Config, KeyID string }(r[0].Configs[0])
 }
 
 // The stub answers dig over UDP and TCP through the real proxy and target,

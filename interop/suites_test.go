@@ -56,8 +56,8 @@ www.example.test. 300 IN A 192.0.2.80
 			t.Cleanup(func() { relay.Close() })
 			proxyAddr := serveInProcess(t, ca, relay)
 
-			// A lookup, configs relayed by the proxy.
-			c, err := client.New(client.Options{
+			// A lookup, configs through the proxy (its tunnel, checked against its relay).
+			c, err := client.New(client.Config{
 				Proxies:           []string{"https://" + proxyAddr + "/dns-query{?targethost,targetpath}"},
 				Targets:           []string{"https://" + targetAddr + "/dns-query"},
 				RootCAs:           ca.Pool(),

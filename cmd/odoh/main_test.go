@@ -191,8 +191,9 @@ func TestURLList(t *testing.T) {
 	}
 }
 
-// With -proxy, configs come through the proxy's relay unless
-// -configs-from-target says otherwise; with -direct, from the target.
+// With -proxy, configs come through the proxy's tunnel (the client's
+// default) unless -configs-from-target or -configs-via-relay says
+// otherwise; with -direct, from the target.
 func TestConfigSourceFlags(t *testing.T) {
 	const (
 		proxy  = "https://proxy.example/dns-query{?targethost,targetpath}"
@@ -203,12 +204,13 @@ func TestConfigSourceFlags(t *testing.T) {
 		want client.ConfigSource
 		bad  bool
 	}{
-		{[]string{"-proxy", proxy, "-target", target}, client.ConfigViaProxy, false},
-		{[]string{"-proxy", proxy, "-target", target, "-configs-via-proxy"}, client.ConfigViaProxy, false},
+		{[]string{"-proxy", proxy, "-target", target}, client.ConfigDefault, false},
+		{[]string{"-proxy", proxy, "-target", target, "-configs-via-relay", "-pin", "odoh.example.net=key:ab"}, client.ConfigViaRelay, false},
 		{[]string{"-proxy", proxy, "-target", target, "-configs-from-target"}, client.ConfigFromTarget, false},
-		{[]string{"-direct", "-target", target}, client.ConfigFromTarget, false},
+		{[]string{"-direct", "-target", target}, client.ConfigDefault, false},
+		{[]string{"-proxy", proxy, "-target", target, "-pin", "odoh.example.net=sha1:ab"}, 0, true},
 		{[]string{"-proxy", proxy, "-target", target, "-config", "00", "-configs-from-target"}, 0, true},
-		{[]string{"-proxy", proxy, "-target", target, "-configs-via-proxy", "-configs-from-target"}, 0, true},
+		{[]string{"-proxy", proxy, "-target", target, "-configs-via-relay", "-configs-from-target"}, 0, true},
 	}
 	for _, tc := range testCases {
 		var o options
@@ -227,7 +229,7 @@ func TestConfigSourceFlags(t *testing.T) {
 			t.Errorf("%q: source %v, err %v; want %v", tc.args, co.ConfigSource, err, tc.want)
 		}
 	}
-	_, errOut, code := runBin(t, nil, "-proxy", proxy, "-target", target, "-configs-via-proxy", "-configs-from-target", "example.com")
+	_, errOut, code := runBin(t, nil, "-proxy", proxy, "-target", target, "-configs-via-relay", "-configs-from-target", "example.com")
 	if code != 2 || !strings.Contains(errOut, "exclude each other") {
 		t.Errorf("both sources: exit %d, stderr %q", code, errOut)
 	}

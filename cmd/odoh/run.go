@@ -54,15 +54,23 @@ a flag beats the environment):
   -ca FILE              PEM CA certificates to trust instead of the system roots
   -resolve HOST:PORT:ADDR  dial ADDR for HOST:PORT (like curl --resolve); repeatable
   -timeout D            timeout of one query (default 5s)
-  -configs-via-proxy    fetch target configs through the proxy's config relay
-                        (the default with -proxy: the target never sees your address)
+                        Target configs come, by default with -proxy, from the target
+                        itself in a TLS session tunnelled through the proxy (CONNECT):
+                        the proxy cannot forge them, the target never sees your
+                        address, and they are checked against the proxy's relay
   -configs-from-target  fetch target configs from the target itself, for a proxy
-                        without a config relay. Privacy cost: the target sees your
+                        without the tunnel. Privacy cost: the target sees your
                         address at each fetch and can tie a query sent right after
                         it to you by timing; the stub refreshes configs in the
                         background before they expire, and after a 401 fails that
                         query and fetches again a few seconds later. The default
                         with -direct (the target sees your address anyway)
+  -configs-via-relay    fetch target configs through the proxy's config relay
+                        alone; needs a key pin (-pin HOST=key:HEX) for each target
+  -pin HOST=cert:HEX    accept only a certificate chain for HOST holding a
+                        TBSCertificate with this SHA-256 hash; repeatable
+  -pin HOST=key:HEX     accept only configs of target HOST with this key id (as
+                        "odoh configs" prints it), whatever path they come by
   -config HEX           use this ObliviousDoHConfigs (hex) instead of fetching
   -config-file FILE     use the ObliviousDoHConfigs in FILE instead of fetching
   -allow-same-operator  accept a proxy and target of one operator (testing only)
@@ -115,8 +123,8 @@ Examples:
 // options are every flag of every subcommand; each subcommand reads its own.
 type options struct {
 	proxies, targets            urlList
-	resolve                     cli.Strings
-	direct, http3, viaProxy     bool
+	resolve, pins               cli.Strings
+	direct, http3, viaRelay     bool
 	fromTarget                  bool
 	allowSame, jsonOut, version bool
 	caFile, configHex, cfgFile  string
@@ -148,7 +156,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.resolve, "resolve", "")
 	fs.BoolVar(&o.direct, "direct", false, "")
 	fs.BoolVar(&o.http3, "http3", false, "")
-	fs.BoolVar(&o.viaProxy, "configs-via-proxy", false, "")
+	fs.Var(&o.pins, "pin", "")
+	fs.BoolVar(&o.viaRelay, "configs-via-relay", false, "")
 	fs.BoolVar(&o.fromTarget, "configs-from-target", false, "")
 	fs.BoolVar(&o.allowSame, "allow-same-operator", false, "")
 	fs.BoolVar(&o.jsonOut, "json", false, "")
@@ -245,6 +254,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "odoh:", err)
+		if h := hint(err); h != "" {
+			fmt.Fprintln(stderr, "odoh:", h)
+		}
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.code == 2 {
@@ -257,8 +269,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func (o *options) clientOptions(logger *slog.Logger) (client.Options, error) {
-	co := client.Options{
+func (o *options) clientOptions(logger *slog.Logger) (client.Config, error) {
+	co := client.Config{
 		Proxies:           o.proxies,
 		Targets:           o.targets,
 		Direct:            o.direct,
@@ -301,11 +313,18 @@ func (o *options) clientOptions(logger *slog.Logger) (client.Options, error) {
 			co.Resolve[hp] = net.JoinHostPort(addr, port)
 		}
 	}
-	if o.viaProxy && o.fromTarget {
-		return co, usageErr("-configs-via-proxy and -configs-from-target exclude each other")
+	for _, s := range o.pins {
+		p, err := client.ParsePin(s)
+		if err != nil {
+			return co, usageErr("-pin: %v", err)
+		}
+		co.Pins = append(co.Pins, p)
 	}
-	if (o.viaProxy || o.fromTarget) && (o.configHex != "" || o.cfgFile != "") {
-		return co, usageErr("-config and -config-file fetch nothing: drop -configs-via-proxy and -configs-from-target")
+	if o.viaRelay && o.fromTarget {
+		return co, usageErr("-configs-via-relay and -configs-from-target exclude each other")
+	}
+	if (o.viaRelay || o.fromTarget) && (o.configHex != "" || o.cfgFile != "") {
+		return co, usageErr("-config and -config-file fetch nothing: drop -configs-via-relay and -configs-from-target")
 	}
 	switch {
 	case o.configHex != "" || o.cfgFile != "":
@@ -327,14 +346,27 @@ func (o *options) clientOptions(logger *slog.Logger) (client.Options, error) {
 		co.ConfigSource, co.StaticConfigs = client.ConfigStatic, b
 	case o.fromTarget:
 		co.ConfigSource = client.ConfigFromTarget
-	case o.viaProxy || len(o.proxies) > 0:
-		// With a proxy, configs come through it unless the user accepts
-		// the cost of fetching them from the target.
-		co.ConfigSource = client.ConfigViaProxy
-	default:
-		co.ConfigSource = client.ConfigFromTarget // direct: nothing to hide
+	case o.viaRelay:
+		co.ConfigSource = client.ConfigViaRelay
 	}
+	// Otherwise the client's default: the tunnel with a proxy, the target
+	// in direct mode (the target sees your address anyway).
 	return co, nil
+}
+
+// hint says what to do about an error, where the flags can help.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, client.ErrNoProxy):
+		return "give -proxy URL, or -direct to query the target without one (the target then sees your address)"
+	case errors.Is(err, client.ErrNoTunnel):
+		return "this proxy cannot carry a configs fetch that it cannot forge: use -configs-from-target " +
+			"(the target then sees your address at each fetch), -config or -config-file, " +
+			"or -configs-via-relay with -pin HOST=key:HEX"
+	case errors.Is(err, client.ErrInconsistentConfigs):
+		return "the target may be giving you a key of its own, or the proxy's relay lies: try another proxy or target"
+	}
+	return ""
 }
 
 func newClient(o *options, logger *slog.Logger) (*client.Client, error) {
@@ -479,7 +511,7 @@ func runConfigs(ctx context.Context, o *options, pos []string, logger *slog.Logg
 	if len(pos) != 0 {
 		return usageErr("configs takes no arguments")
 	}
-	if len(o.proxies) == 0 && !o.viaProxy {
+	if len(o.proxies) == 0 && !o.viaRelay {
 		// Fetching configs from the target directly needs no proxy: only
 		// the address is exposed, and no query follows.
 		o.direct = true

@@ -272,14 +272,21 @@ func Answer(query []byte) ([]byte, error) {
 }
 
 // Proxy is a forwarding ODoH proxy double: POST /dns-query?targethost=&targetpath=
-// (or the path form /p/{targethost}/{targetpath}) and a config relay at
-// GET /.well-known/odohconfigs?targethost=. It never follows redirects and
-// forwards status, Content-Type and body unchanged.
+// (or the path form /p/{targethost}/{targetpath}), a config relay at
+// GET /.well-known/odohconfigs?targethost= (uncached: each relayed request
+// is a fetch at the target) and a CONNECT tunnel to any host it maps. It
+// never follows redirects and forwards status, Content-Type and body
+// unchanged.
 type Proxy struct {
 	// Client reaches targets; its transport maps every host to Dial.
 	Client *http.Client
-	// Requests counts forwarded requests.
+	addrs  map[string]string
+	// Requests counts requests, CONNECT included.
 	Requests atomic.Int64
+	// Tunnels counts CONNECT tunnels opened.
+	Tunnels atomic.Int64
+	// NoTunnel makes CONNECT fail as at a plain ODoH relay (405).
+	NoTunnel atomic.Bool
 	// lastHeaders are the client's headers on the last request.
 	lastHeaders atomic.Pointer[http.Header]
 	// Down makes the proxy answer 503 to everything.
@@ -304,7 +311,7 @@ func NewProxy(ca *testca.CA, addrs map[string]string) *Proxy {
 			return d.DialContext(ctx, network, addr)
 		},
 	}
-	return &Proxy{Client: &http.Client{
+	return &Proxy{addrs: addrs, Client: &http.Client{
 		Transport:     tr,
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -318,6 +325,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.lastHeaders.Store(&h)
 	if p.Down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method == http.MethodConnect {
+		p.tunnel(w, r)
 		return
 	}
 	var host, path string
@@ -377,6 +388,61 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Proxy-Status", fmt.Sprintf("test; received-status=%d", resp.StatusCode))
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// tunnel serves CONNECT over HTTP/2 or HTTP/3: the stream carries the
+// bytes of a TCP connection to the mapped address of r.Host.
+func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request) {
+	if p.NoTunnel.Load() {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	addr := r.Host // unmapped hosts are dialled as they are (IP literals)
+	if a, ok := p.addrs[addr]; ok {
+		addr = a
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		w.Header().Set("Proxy-Status", "test; error=connection_refused")
+		http.Error(w, "connect", http.StatusBadGateway)
+		return
+	}
+	defer conn.Close()
+	p.Tunnels.Add(1)
+	Splice(w, r, conn)
+}
+
+// Splice answers a CONNECT (HTTP/2 or HTTP/3) with 200 and copies bytes
+// between the stream and conn until either side ends.
+func Splice(w http.ResponseWriter, r *http.Request, conn net.Conn) {
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(conn, r.Body)
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		close(done)
+	}()
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := conn.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil || rc.Flush() != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	_ = conn.Close()
+	_ = r.Body.Close() // unblocks the copy above
+	<-done
 }
 
 // LastHeaders returns the client's headers on the last request.

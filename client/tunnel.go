@@ -1,0 +1,154 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/odohd/odoh/odoh"
+)
+
+// tunnelConfigs fetches t's configs in a TLS session of the client's own
+// with the target, through proxy p's CONNECT tunnel (see ConfigViaTunnel).
+func (c *Client) tunnelConfigs(ctx context.Context, p *endpoint, t *target) (*configSet, error) {
+	conn, err := c.openTunnel(ctx, p, t.authority())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	tc := tls.Client(conn, &tls.Config{
+		ServerName: t.url.Hostname(),
+		RootCAs:    c.rootCAs,
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		// No ClientSessionCache: nothing resumed, so no ticket ties this
+		// fetch to the next one.
+		VerifyConnection: c.pins.verify,
+	})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		// The tunnel did not lead to the target (or the target's
+		// certificate is not what it should be): the proxy's fault
+		// unless shown otherwise, so that another proxy is tried.
+		return nil, &relayError{fmt.Errorf("%w: TLS with target %s through the tunnel of %s: %w",
+			ErrConfig, t.url.Host, p.tmpl.Origin(), orCtx(ctx, err))}
+	}
+	u := url.URL{Scheme: "https", Host: t.url.Host, Path: odoh.ConfigsPath}
+	set, err := getConfigs(ctx, &oneShot{conn: tc}, u.String(), "the tunnel to ")
+	if err != nil {
+		return nil, orCtx(ctx, err)
+	}
+	return set, nil
+}
+
+// orCtx adds ctx's error to err when ctx ended: closing the tunnel on
+// cancellation shows up as a closed pipe otherwise.
+func orCtx(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	return err
+}
+
+// openTunnel asks proxy p to CONNECT to authority (host:port) and returns
+// the stream. It rides the client's pooled connection to the proxy: over
+// HTTP/2 and HTTP/3 the tunnel is one more stream.
+func (c *Client) openTunnel(ctx context.Context, p *endpoint, authority string) (net.Conn, error) {
+	pr, pw := io.Pipe()
+	req := (&http.Request{
+		Method: http.MethodConnect,
+		URL:    &url.URL{Scheme: "https", Host: p.tmpl.Host()},
+		Host:   authority,
+		Header: http.Header{"User-Agent": hdrUA},
+		Body:   pr,
+	}).WithContext(ctx)
+	resp, err := c.hc.Transport.RoundTrip(req)
+	if err != nil {
+		_ = pw.Close()
+		return nil, &relayError{fmt.Errorf("opening a tunnel through %s: %w", p.tmpl.Origin(), err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		_ = pw.Close()
+		he := newHTTPError(p.tmpl.Origin(), resp)
+		resp.Body.Close()
+		he.URL = "CONNECT " + authority + " via " + p.tmpl.Origin()
+		if he.ProxyStatus == "" && knowsNoConnect(he.StatusCode) {
+			he.Err = ErrNoTunnel
+		}
+		return nil, &relayError{he}
+	}
+	return &tunnelConn{r: resp.Body, w: pw}, nil
+}
+
+// knowsNoConnect reports whether a status is what a server that does not
+// tunnel answers to CONNECT: Go's and most servers route it like any
+// request and find no handler (404), refuse the method (405, 501), or
+// call the request malformed (400).
+func knowsNoConnect(status int) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+// tunnelConn is a CONNECT stream as a net.Conn: reads come from the
+// response body, writes go to the request body. Deadlines are not
+// supported; the caller bounds the tunnel with its context.
+type tunnelConn struct {
+	r    io.ReadCloser
+	w    *io.PipeWriter
+	once sync.Once
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *tunnelConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+func (c *tunnelConn) Close() error {
+	c.once.Do(func() {
+		_ = c.w.Close()
+		_ = c.r.Close()
+	})
+	return nil
+}
+
+func (c *tunnelConn) LocalAddr() net.Addr              { return tunnelAddr{} }
+func (c *tunnelConn) RemoteAddr() net.Addr             { return tunnelAddr{} }
+func (c *tunnelConn) SetDeadline(time.Time) error      { return nil }
+func (c *tunnelConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *tunnelConn) SetWriteDeadline(time.Time) error { return nil }
+
+type tunnelAddr struct{}
+
+func (tunnelAddr) Network() string { return "tunnel" }
+func (tunnelAddr) String() string  { return "tunnel" }
+
+// oneShot is an http.RoundTripper for a single HTTP/1.1 request on conn,
+// which then closes.
+type oneShot struct {
+	conn net.Conn
+	used bool
+}
+
+var errOneShot = errors.New("tunnel already used")
+
+func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
+	if o.used {
+		return nil, errOneShot
+	}
+	o.used = true
+	req.Close = true
+	if err := req.Write(o.conn); err != nil {
+		return nil, err
+	}
+	return http.ReadResponse(bufio.NewReader(o.conn), req)
+}
