@@ -44,7 +44,7 @@ func FuzzRawHTTPResponse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c, err := New(Options{Proxies: []string{fuzzProxy}, Targets: []string{fuzzTarget}, ConfigSource: ConfigStatic,
+	c, err := New(Config{Proxies: []string{fuzzProxy}, Targets: []string{fuzzTarget}, ConfigSource: ConfigStatic,
 		StaticConfigs: static, MaxAttempts: 1, RootCAs: ca.Pool(), Timeout: 10 * time.Second,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
