@@ -14,9 +14,13 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-## test: every test, with the race detector
+## test: every test, with the race detector; the interop fault scenarios
+## (TestFault*) run last and print their results
 test:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m -skip '^TestFault' ./...
+	@log=$$(mktemp); $(GO) test -race -count=1 -timeout 10m -v -run '^TestFault' ./interop/ >$$log 2>&1; rc=$$?; \
+	grep -E '^ +faults_test.go:[0-9]+: fault |^--- (PASS|FAIL)|^(ok|FAIL)[[:space:]]' $$log | sed -E 's/^ +faults_test.go:[0-9]+: /    /'; \
+	[ $$rc -eq 0 ] || cat $$log; rm -f $$log; exit $$rc
 
 ## lint: gofmt, go vet, staticcheck
 lint:

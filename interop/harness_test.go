@@ -131,6 +131,12 @@ type stack struct {
 	Unbound string
 	Target  *daemon
 	Proxy   *daemon
+
+	// What the fault tests need to stop and restart the parts.
+	UnboundServer         *testunbound.Server
+	CertFile, KeyFile     string
+	SeedFile              string
+	targetArgs, proxyArgs []string // as started, with their listen addresses
 }
 
 // Names Unbound answers, and the address each maps to.
@@ -149,20 +155,40 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	ca := testca.New(t)
 	certFile, keyFile := ca.Issue(t)
 	s := &stack{CA: ca, CAFile: ca.CAFile(t)}
-	s.Unbound = testunbound.Start(t, testunbound.Options{Zones: []string{"example.test."}, LocalData: zoneData})
+	s.UnboundServer = testunbound.StartServer(t, testunbound.Options{Zones: []string{"example.test."}, LocalData: zoneData})
+	s.Unbound = s.UnboundServer.Addr
 	seed := filepath.Join(t.TempDir(), "seed")
 	if err := os.WriteFile(seed, bytes.Repeat([]byte{0x5e}, 32), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.Target = start(t, "odoh-target", append([]string{
-		"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
+	s.CertFile, s.KeyFile, s.SeedFile = certFile, keyFile, seed
+	s.targetArgs = append([]string{
+		"-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
 		"-seed-file", seed, "-upstream", "udp://" + s.Unbound,
-	}, o.targetArgs...)...)
-	s.Proxy = start(t, "odoh-proxy", append([]string{
-		"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
+	}, o.targetArgs...)
+	s.Target = start(t, "odoh-target", append([]string{"-listen", "127.0.0.1:0"}, s.targetArgs...)...)
+	s.targetArgs = append([]string{"-listen", s.Target.Listen}, s.targetArgs...)
+	s.proxyArgs = append([]string{
+		"-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
 		"-allow-target", s.Target.Listen, "-ca", s.CAFile,
-	}, o.proxyArgs...)...)
+	}, o.proxyArgs...)
+	s.Proxy = start(t, "odoh-proxy", append([]string{"-listen", "127.0.0.1:0"}, s.proxyArgs...)...)
+	s.proxyArgs = append([]string{"-listen", s.Proxy.Listen}, s.proxyArgs...)
 	return s
+}
+
+// restartTarget starts a new odoh-target on the address and with the
+// flags of the first (after the test stopped it).
+func (s *stack) restartTarget(t *testing.T) {
+	t.Helper()
+	s.Target = start(t, "odoh-target", s.targetArgs...)
+}
+
+// restartProxy starts a new odoh-proxy on the address and with the flags
+// of the first (after the test stopped it).
+func (s *stack) restartProxy(t *testing.T) {
+	t.Helper()
+	s.Proxy = start(t, "odoh-proxy", s.proxyArgs...)
 }
 
 // httpClient returns a client speaking h2 (or h3) that trusts the test CA

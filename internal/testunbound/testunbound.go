@@ -81,6 +81,43 @@ func LargeTXT(i int) string {
 // Start runs Unbound with opts and returns its "127.0.0.1:PORT".
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
+	return StartServer(t, opts).Addr
+}
+
+// Server is a running Unbound that a test can stop and start again on the
+// same address: an upstream outage.
+type Server struct {
+	// Addr is "127.0.0.1:PORT", the same across restarts.
+	Addr string
+
+	t    testing.TB
+	bin  string
+	dir  string
+	stop func()
+}
+
+// Stop stops Unbound and waits for it to exit; it answers nothing until
+// Restart.
+func (s *Server) Stop() {
+	s.stop()
+}
+
+// Restart starts Unbound again on its address, with the same
+// configuration, and returns once it answers.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.stop()
+	stop, err := run(s.t, s.bin, s.dir, s.Addr)
+	if err != nil {
+		s.t.Fatalf("testunbound: restarting: %v\n%s", err, logTail(s.dir))
+	}
+	s.stop = stop
+}
+
+// StartServer is Start returning the Server, for tests that stop and
+// restart it.
+func StartServer(t testing.TB, opts Options) *Server {
+	t.Helper()
 	bin := binary()
 	if bin == "" {
 		msg := "testunbound: unbound not installed (apt-get install unbound)"
@@ -100,12 +137,13 @@ func Start(t testing.TB, opts Options) string {
 		if err := os.WriteFile(filepath.Join(dir, "unbound.conf"), []byte(config(dir, port, opts)), 0o600); err != nil {
 			t.Fatalf("testunbound: writing config: %v", err)
 		}
-		if lastErr = run(t, bin, dir, addr); lastErr == nil {
-			return addr
+		var stop func()
+		if stop, lastErr = run(t, bin, dir, addr); lastErr == nil {
+			return &Server{Addr: addr, t: t, bin: bin, dir: dir, stop: stop}
 		}
 	}
 	t.Fatalf("testunbound: %v\n%s", lastErr, logTail(dir))
-	return ""
+	return nil
 }
 
 func binary() string {
@@ -119,19 +157,20 @@ func binary() string {
 }
 
 // run starts Unbound and waits until it answers; on success it registers
-// its stop with t.Cleanup.
-func run(t testing.TB, bin, dir, addr string) error {
+// its stop with t.Cleanup and returns it (a stop of an exited Unbound
+// returns at once).
+func run(t testing.TB, bin, dir, addr string) (func(), error) {
 	cmd := exec.Command(bin, "-d", "-c", filepath.Join(dir, "unbound.conf"))
 	cmd.Dir = dir
 	setPdeathsig(cmd)
 	out, err := os.Create(filepath.Join(dir, "unbound.out"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", bin, err)
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -152,10 +191,10 @@ func run(t testing.TB, bin, dir, addr string) error {
 	for {
 		select {
 		case <-exited:
-			return fmt.Errorf("unbound exited during start-up (%s)", cmd.ProcessState)
+			return nil, fmt.Errorf("unbound exited during start-up (%s)", cmd.ProcessState)
 		case <-ctx.Done():
 			stop()
-			return errors.New("unbound did not answer within " + startTimeout.String())
+			return nil, errors.New("unbound did not answer within " + startTimeout.String())
 		default:
 		}
 		if _, _, err := c.ExchangeContext(ctx, probe, addr); err == nil {
@@ -169,7 +208,7 @@ func run(t testing.TB, bin, dir, addr string) error {
 			t.Logf("testunbound: %s\n%s", addr, logTail(dir))
 		}
 	})
-	return nil
+	return stop, nil
 }
 
 func config(dir string, port int, opts Options) string {

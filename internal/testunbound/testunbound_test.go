@@ -121,3 +121,22 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// A stopped Server answers nothing; restarted, it answers again on the
+// same address.
+func TestServerStopRestart(t *testing.T) {
+	s := StartServer(t, Options{Zones: []string{"r.test."}, LocalData: []string{"a.r.test. 60 IN A 192.0.2.9"}})
+	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond}
+	q := new(dns.Msg).SetQuestion("a.r.test.", dns.TypeA)
+	if r, _, err := c.Exchange(q, s.Addr); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("before the stop: %v %v", r, err)
+	}
+	s.Stop()
+	if _, _, err := c.Exchange(q, s.Addr); err == nil {
+		t.Fatal("a stopped Unbound answered")
+	}
+	s.Restart()
+	if r, _, err := c.Exchange(q, s.Addr); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("after the restart: %v %v", r, err)
+	}
+}
