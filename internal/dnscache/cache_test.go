@@ -204,3 +204,30 @@ func TestConfigLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestTTLs: an answer's TTLs never exceed what is left of its cached
+// lifetime (MaxTTL caps them); an answer that is not cached (TTL 0 here)
+// keeps its TTLs.
+func TestTTLs(t *testing.T) {
+	c, clk := newTest(t, Config{MaxTTL: 100 * time.Second})
+	u := &upstream{answer: a("t.test.", 300)}
+	r, _ := resolve(t, c, u, "t.test.", dns.TypeA)
+	if ttl := r.Answer[0].Header().Ttl; ttl != 100 {
+		t.Errorf("first answer TTL %d, want 100 (MaxTTL)", ttl)
+	}
+	clk.Advance(30 * time.Second)
+	r, _ = resolve(t, c, u, "t.test.", dns.TypeA)
+	if ttl := r.Answer[0].Header().Ttl; ttl != 70 {
+		t.Errorf("cached answer TTL %d after 30 s, want 70", ttl)
+	}
+	u.answer = func(q *dns.Msg) (*dns.Msg, error) {
+		r, _ := a(q.Question[0].Name, 0)(q)
+		rr, _ := dns.NewRR(q.Question[0].Name + " 600 IN TXT extra")
+		r.Extra = []dns.RR{rr}
+		return r, nil
+	}
+	r, _ = resolve(t, c, u, "zero.test.", dns.TypeA)
+	if r.Extra[0].Header().Ttl != 600 || c.Len() != 1 {
+		t.Errorf("uncached answer: extra TTL %d, %d entries; want 600 and 1", r.Extra[0].Header().Ttl, c.Len())
+	}
+}

@@ -88,8 +88,9 @@ func keep(r *dns.Msg, now time.Time) *stored {
 }
 
 // reply builds the answer to q from a stored answer: a copy with q's ID,
-// question and header bits, TTLs counted down (or StaleTTL for a stale
-// answer), AD only for requesters that asked for it (RFC 6840 §5.8) and an
+// question and header bits, TTLs counted down and at most the entry's
+// remaining lifetime (so that no downstream cache keeps it longer than
+// this one), or StaleTTL for a stale answer, AD only for requesters that asked for it (RFC 6840 §5.8) and an
 // OPT record made for q, with "Stale Answer" (RFC 8914) added if stale.
 func reply(q *dns.Msg, a *stored, now time.Time, stale bool) *dns.Msg {
 	r := a.msg.Copy()
@@ -104,9 +105,15 @@ func reply(q *dns.Msg, a *stored, now time.Time, stale bool) *dns.Msg {
 	if !q.AuthenticatedData && !do {
 		r.AuthenticatedData = false
 	}
-	age := uint32(0)
+	age, left := uint32(0), ^uint32(0)
 	if d := now.Sub(a.at); d > 0 {
 		age = uint32(min(d/time.Second, 1<<31))
+	}
+	if a.expires.After(a.at) { // a cached answer, not one passed on
+		left = 0
+		if d := a.expires.Sub(now); d > 0 {
+			left = uint32(min((d+time.Second-1)/time.Second, 1<<31))
+		}
 	}
 	for _, sec := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
 		for _, rr := range sec {
@@ -115,7 +122,7 @@ func reply(q *dns.Msg, a *stored, now time.Time, stale bool) *dns.Msg {
 			case stale:
 				h.Ttl = StaleTTL
 			default:
-				h.Ttl -= min(age, h.Ttl)
+				h.Ttl = min(h.Ttl-min(age, h.Ttl), left)
 			}
 		}
 	}
