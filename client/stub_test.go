@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -224,8 +225,9 @@ func TestStubInFlightPerName(t *testing.T) {
 }
 
 // realStack is a client stack through the real target: client → proxy
-// double → target.Handler → upstreams.
-func realStack(t testing.TB, cache *target.Cache, upstreams ...string) *stack {
+// double → target.Handler → upstreams. Its second result counts the
+// queries that reach the target.
+func realStack(t testing.TB, cache *target.Cache, upstreams ...string) (*stack, *atomic.Int64) {
 	t.Helper()
 	pool, err := target.NewUpstreams(upstreams, target.UpstreamOptions{Timeout: time.Second})
 	if err != nil {
@@ -237,14 +239,21 @@ func realStack(t testing.TB, cache *target.Cache, upstreams ...string) *stack {
 		t.Fatal(err)
 	}
 	h := &target.Handler{Keys: keys, Resolver: &target.Chain{Upstream: pool, Cache: cache}, Logger: slog.New(slog.DiscardHandler)}
+	queries := new(atomic.Int64)
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			queries.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	})
 	s := &stack{ca: testca.New(t), resolve: map[string]string{}}
-	s.tsrv = odohtest.Serve(t, s.ca, h, targetName)
+	s.tsrv = odohtest.Serve(t, s.ca, counted, targetName)
 	s.resolve[s.targetHost()] = s.tsrv.Addr
 	p := odohtest.NewProxy(s.ca, s.resolve)
 	srv := odohtest.Serve(t, s.ca, p, "p0."+proxyName)
 	s.resolve["p0."+proxyName+":"+srv.Port()] = srv.Addr
 	s.proxies, s.psrvs = []*odohtest.Proxy{p}, []*odohtest.Server{srv}
-	return s
+	return s, queries
 }
 
 // ecsUpstream is a DNS server on loopback that answers every A query and,
@@ -283,7 +292,7 @@ func ecsUpstream(t testing.TB) string {
 // first with an ECS option: it gets the echo of its own subnet, and the
 // second never sees it, whether it asks before or after.
 func TestStubNeverSharesECS(t *testing.T) {
-	s := realStack(t, nil, ecsUpstream(t))
+	s, _ := realStack(t, nil, ecsUpstream(t))
 	st := startStub(t, s.client(t, s.options(false)), 0)
 	withECS := func() *dns.Msg {
 		q := query("shared.example.", dns.TypeA)
