@@ -332,3 +332,71 @@ func TestStubNeverSharesECS(t *testing.T) {
 	exchangeStub(t, st.Addr(), "udp", withECS())
 	assertNoECS("a client after a second ECS query", exchangeStub(t, st.Addr(), "udp", plain()))
 }
+
+// shortTTLUpstream answers every A query with addr, TTL 1 s.
+func shortTTLUpstream(t testing.TB, addr *atomic.Pointer[string]) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		r := new(dns.Msg).SetReply(q)
+		rr, _ := dns.NewRR(q.Question[0].Name + " 1 IN A " + *addr.Load())
+		r.Answer = []dns.RR{rr}
+		_ = w.WriteMsg(r)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return "udp://" + pc.LocalAddr().String()
+}
+
+// TestStubServeStale: the stub's serve-stale sequence. An answer is cached;
+// the proxy goes down; the expired answer is served with TTL 30 and the
+// Extended DNS Error "Stale Answer" to a client with EDNS; the proxy comes
+// back and, once the failure expires, the fresh answer flows; a stale
+// answer past StaleAge is SERVFAIL.
+func TestStubServeStale(t *testing.T) {
+	addr := new(atomic.Pointer[string])
+	v1 := "192.0.2.1"
+	addr.Store(&v1)
+	s, _ := realStack(t, nil, shortTTLUpstream(t, addr))
+	st := runStub(t, client.StubConfig{Client: s.client(t, s.options(false)), Addr: "127.0.0.1:0",
+		StaleAge: 3 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	q := query("stale.example.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	ask := func() *dns.Msg { t.Helper(); return exchangeStub(t, st.Addr(), "udp", q) }
+	if a := ask(); len(a.Answer) != 1 {
+		t.Fatalf("first answer %v", a)
+	}
+	s.proxies[0].Down.Store(true)
+	time.Sleep(1100 * time.Millisecond) // the answer expires
+	a := ask()
+	var ede bool
+	for _, o := range a.IsEdns0().Option {
+		ede = ede || o.(*dns.EDNS0_EDE).InfoCode == dns.ExtendedErrorCodeStaleAnswer
+	}
+	if a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1 || a.Answer[0].Header().Ttl != 30 || !ede {
+		t.Fatalf("with the proxy down: %v; want the stale answer, TTL 30, EDE 3", a)
+	}
+	v2 := "192.0.2.2"
+	addr.Store(&v2)
+	s.proxies[0].Down.Store(false)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		a = ask()
+		if len(a.Answer) == 1 && a.Answer[0].(*dns.A).A.String() == "192.0.2.2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy back: still %v", a)
+		}
+	}
+	s.proxies[0].Down.Store(true)
+	time.Sleep(4100 * time.Millisecond) // expired (1 s) and past StaleAge (3 s)
+	if a := ask(); a.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("stale answer past StaleAge: %v, want SERVFAIL", a)
+	}
+}
