@@ -3,7 +3,6 @@ package client_test
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/odohd/odoh/client"
+	"github.com/odohd/odoh/internal/testdns"
 	"github.com/odohd/odoh/target"
 )
 
@@ -28,12 +28,8 @@ type vanished struct {
 
 func startVanished(t testing.TB, delay time.Duration) *vanished {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &vanished{addr: pc.LocalAddr().String()}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	v := &vanished{}
+	v.addr = testdns.Start(t, func(w dns.ResponseWriter, q *dns.Msg) {
 		v.queries.Add(1)
 		if !v.back.Load() {
 			time.Sleep(delay)
@@ -44,12 +40,7 @@ func startVanished(t testing.TB, delay time.Duration) *vanished {
 		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.90")
 		r.Answer = []dns.RR{rr}
 		_ = w.WriteMsg(r)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	}).Addr
 	return v
 }
 

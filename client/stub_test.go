@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/odohd/odoh/client"
 	"github.com/odohd/odoh/client/internal/odohtest"
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testdns"
 	"github.com/odohd/odoh/target"
 )
 
@@ -260,11 +260,7 @@ func realStack(t testing.TB, cache *target.Cache, upstreams ...string) (*stack, 
 // as resolvers do, echoes the query's ECS option with a scope.
 func ecsUpstream(t testing.TB) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	return testdns.Start(t, func(w dns.ResponseWriter, q *dns.Msg) {
 		r := new(dns.Msg).SetReply(q)
 		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.44")
 		r.Answer = append(r.Answer, rr)
@@ -279,13 +275,7 @@ func ecsUpstream(t testing.TB) string {
 			}
 		}
 		_ = w.WriteMsg(r)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return "udp://" + pc.LocalAddr().String()
+	}).URL()
 }
 
 // TestStubNeverSharesECS: two clients of one stub ask for one name, the
@@ -336,22 +326,12 @@ func TestStubNeverSharesECS(t *testing.T) {
 // shortTTLUpstream answers every A query with addr, TTL 1 s.
 func shortTTLUpstream(t testing.TB, addr *atomic.Pointer[string]) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	return testdns.Start(t, func(w dns.ResponseWriter, q *dns.Msg) {
 		r := new(dns.Msg).SetReply(q)
 		rr, _ := dns.NewRR(q.Question[0].Name + " 1 IN A " + *addr.Load())
 		r.Answer = []dns.RR{rr}
 		_ = w.WriteMsg(r)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return "udp://" + pc.LocalAddr().String()
+	}).URL()
 }
 
 // TestStubServeStale: the stub's serve-stale sequence. An answer is cached;

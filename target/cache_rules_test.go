@@ -2,7 +2,6 @@ package target_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/odohd/odoh/internal/testdns"
 	"github.com/odohd/odoh/internal/testunbound"
 	"github.com/odohd/odoh/target"
 )
@@ -525,22 +525,21 @@ func hasEDE(r *dns.Msg, code uint16) bool {
 	return false
 }
 
-// scripted is a UDP and TCP DNS server on 127.0.0.1 answering with a
-// function the test sets (nil: no answer at all); it can be stopped (its
-// port then refuses) and started again on the same port.
+// loopback is a DNS server on 127.0.0.1 answering with a function the test
+// sets (nil: no answer at all); it can be stopped (its port then refuses)
+// and started again on the same port.
 type loopback struct {
 	addr    string
 	queries atomic.Int64
 	answer  atomic.Pointer[func(*dns.Msg) *dns.Msg]
 	mu      sync.Mutex
-	srv     *dns.Server
+	srv     *testdns.Server
 }
 
 func startLoopback(t *testing.T, answer func(*dns.Msg) *dns.Msg) *loopback {
 	t.Helper()
 	s := &loopback{addr: "127.0.0.1:0"}
 	s.start(t, answer)
-	t.Cleanup(func() { s.stop(t) })
 	return s
 }
 
@@ -551,34 +550,19 @@ func (s *loopback) set(answer func(*dns.Msg) *dns.Msg) { s.answer.Store(&answer)
 func (s *loopback) start(t *testing.T, answer func(*dns.Msg) *dns.Msg) {
 	t.Helper()
 	s.set(answer)
-	pc, err := net.ListenPacket("udp", s.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = pc.LocalAddr().String()
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	srv := testdns.StartOn(t, s.addr, func(w dns.ResponseWriter, q *dns.Msg) {
 		s.queries.Add(1)
 		if r := (*s.answer.Load())(q); r != nil {
 			_ = w.WriteMsg(r)
 		}
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
+	})
 	s.mu.Lock()
-	s.srv = srv
+	s.addr, s.srv = srv.Addr, srv
 	s.mu.Unlock()
 }
 
-func (s *loopback) stop(t *testing.T) {
+func (s *loopback) stop(*testing.T) {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv != nil {
-		if err := srv.Shutdown(); err != nil && !errors.Is(err, net.ErrClosed) {
-			t.Logf("stopping the scripted upstream: %v", err)
-		}
-	}
+	defer s.mu.Unlock()
+	s.srv.Stop()
 }

@@ -2,7 +2,6 @@ package target_test
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/odohd/odoh/internal/testdns"
 	"github.com/odohd/odoh/target"
 )
 
@@ -25,12 +25,8 @@ type echoUpstream struct {
 
 func startEchoUpstream(t *testing.T) *echoUpstream {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &echoUpstream{addr: pc.LocalAddr().String()}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	u := &echoUpstream{}
+	u.addr = testdns.Start(t, func(w dns.ResponseWriter, q *dns.Msg) {
 		r := new(dns.Msg).SetReply(q)
 		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.44")
 		r.Answer = append(r.Answer, rr)
@@ -57,12 +53,7 @@ func startEchoUpstream(t *testing.T) *echoUpstream {
 		u.seen = append(u.seen, opts)
 		u.mu.Unlock()
 		_ = w.WriteMsg(r)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	}).Addr
 	return u
 }
 

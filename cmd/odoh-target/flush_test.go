@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -11,30 +10,22 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testdns"
 )
 
 // changingDNS is an upstream on loopback whose A answer the test changes.
 func changingDNS(t *testing.T) (string, *atomic.Pointer[string]) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr := new(atomic.Pointer[string])
 	v1 := "192.0.2.1"
 	addr.Store(&v1)
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	srv := testdns.Start(t, func(w dns.ResponseWriter, q *dns.Msg) {
 		r := new(dns.Msg).SetReply(q)
 		rr, _ := dns.NewRR(q.Question[0].Name + " 300 IN A " + *addr.Load())
 		r.Answer = append(r.Answer, rr)
 		_ = w.WriteMsg(r)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return pc.LocalAddr().String(), addr
+	})
+	return srv.Addr, addr
 }
 
 // TestCacheFlushOverAdmin: a name is cached, changed upstream, flushed
