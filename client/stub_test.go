@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 	"github.com/odohd/odoh/client/internal/odohtest"
 	"github.com/odohd/odoh/internal/testca"
 	"github.com/odohd/odoh/internal/testdns"
+	"github.com/odohd/odoh/internal/testlog"
 	"github.com/odohd/odoh/target"
 )
 
@@ -378,5 +380,34 @@ func TestStubServeStale(t *testing.T) {
 	time.Sleep(4100 * time.Millisecond) // expired (1 s) and past StaleAge (3 s)
 	if a := ask(); a.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("stale answer past StaleAge: %v, want SERVFAIL", a)
+	}
+}
+
+// TestStubLogsServfailReasons: at the default level the stub says why it
+// answers SERVFAIL, once per reason in 10 s however many queries fail, and
+// never with a name or an address.
+func TestStubLogsServfailReasons(t *testing.T) {
+	s := newStack(t, 1)
+	logs := &testlog.Buffer{}
+	st := runStub(t, client.StubConfig{Client: s.client(t, s.options(false)), Addr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	exchangeStub(t, st.Addr(), "udp", query("warm.example.", dns.TypeA))
+	s.proxies[0].Down.Store(true)
+	for i := range 20 {
+		if a := exchangeStub(t, st.Addr(), "udp", query(fmt.Sprintf("secret-%d.example.", i), dns.TypeA)); a.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("query %d: %s", i, dns.RcodeToString[a.Rcode])
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, `"msg":"answering SERVFAIL"`); n != 1 {
+		t.Errorf("%d SERVFAIL lines for 20 failures of one reason, want 1:\n%s", n, out)
+	}
+	if !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, `"reason":"proxy or target answered HTTP 503"`) {
+		t.Errorf("no warning naming the reason:\n%s", out)
+	}
+	for _, secret := range []string{"secret-", "127.0.0.1", proxyName, targetName} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log shows %q:\n%s", secret, out)
+		}
 	}
 }
