@@ -566,3 +566,30 @@ func (s *loopback) stop(*testing.T) {
 	defer s.mu.Unlock()
 	s.srv.Stop()
 }
+
+// TestServfailHasOPT: the target's own SERVFAIL, when no upstream answers,
+// carries an OPT record for a query that had one (RFC 6891 §7), and a
+// cached failure answers the same.
+func TestServfailHasOPT(t *testing.T) {
+	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t)}, target.UpstreamOptions{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	h := zoneHandler(t, up)
+	h.Resolver.(*target.Chain).Cache = newCache(t, target.CacheConfig{})
+	s := serve(t, h)
+	cfg := fetchConfig(t, s.h2, s.url)
+	q := new(dns.Msg).SetQuestion("example.net.", dns.TypeA)
+	q.SetEdns0(1232, true)
+	wire, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		_, m, _ := odohExchange(t, s.h2, s.url, cfg, wire)
+		if m.Rcode != dns.RcodeServerFailure || m.IsEdns0() == nil || !m.IsEdns0().Do() {
+			t.Errorf("answer %d: %s, OPT %v; want SERVFAIL with an OPT record", i, dns.RcodeToString[m.Rcode], m.IsEdns0())
+		}
+	}
+}
