@@ -168,8 +168,11 @@ func TestStubAmplification(t *testing.T) {
 	if r := float64(after.upstream) / float64(after.sent); r > 0.05 {
 		t.Errorf("upstream ÷ client queries %.4f with coalescing and failure caching, want at most 0.05", r)
 	}
-	if r := float64(before.upstream) / float64(before.sent); r < 0.5 {
-		t.Errorf("upstream ÷ client queries %.4f with the caches off: the comparison measures nothing", r)
+	// With the caches off every client query goes upstream (on a loaded
+	// machine some are still in flight when the count is taken, and
+	// clients time out and ask again): far more than with them.
+	if rb, ra := float64(before.upstream)/float64(before.sent), float64(after.upstream)/float64(after.sent); rb < 10*ra {
+		t.Errorf("upstream ÷ client queries %.4f with the caches off, %.4f with them: the comparison measures nothing", rb, ra)
 	}
 	// Both caches hold a failure at most 1 s; 3 s leaves room for a busy
 	// machine, and catches a failure held 5 s or a 30 s health backoff.
