@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/httpbody"
+	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -50,7 +51,7 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := clientKey(r.RemoteAddr)
-	if !h.admit(w, client) {
+	if !h.admit(w, r, client) {
 		return
 	}
 	defer h.leave(client)
@@ -65,6 +66,7 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 	e, err := h.configs.get(r.Context(), t)
 	if err != nil {
 		if errors.Is(err, errConfigsBusy) {
+			httpserve.CountRefused(r)
 			h.metrics.rateLimited.Inc()
 			w.Header()["Retry-After"] = retryAfter
 			h.fail(w, http.StatusServiceUnavailable, odoh.ProxyHTTPRequestDenied, err.Error(), resRateLimited)

@@ -24,6 +24,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/httpbody"
+	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -395,7 +396,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := clientKey(r.RemoteAddr)
-	if !h.admit(w, client) {
+	if !h.admit(w, r, client) {
 		return
 	}
 	defer h.leave(client)
@@ -451,6 +452,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	// client that is slow to send holds its own slots, nobody else's.
 	if n := h.inflight.Add(1); n > h.maxConcurrent {
 		h.inflight.Add(-1)
+		httpserve.CountRefused(r)
 		h.metrics.rateLimited.Inc()
 		w.Header()["Retry-After"] = retryAfter
 		h.fail(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "too many concurrent requests", resRateLimited)
@@ -521,14 +523,16 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 // admit applies the client's rate limit and takes one of its slots,
 // answering 429 if either is exhausted. A true result must be matched by
 // leave.
-func (h *Handler) admit(w http.ResponseWriter, client netip.Addr) bool {
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, client netip.Addr) bool {
 	if h.limiter != nil && !h.limiter.allow(client, time.Now()) {
+		httpserve.CountRefused(r)
 		h.metrics.rateLimited.Inc()
 		w.Header()["Retry-After"] = retryAfter
 		h.fail(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "client rate limit", resRateLimited)
 		return false
 	}
 	if h.clients != nil && !h.clients.acquire(client) {
+		httpserve.CountRefused(r)
 		h.metrics.rateLimited.Inc()
 		w.Header()["Retry-After"] = retryAfter
 		h.fail(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "too many concurrent requests from this client", resRateLimited)

@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
@@ -16,10 +17,18 @@ import (
 // the stub and the target).
 const DefaultGCPercent = 400
 
+// DefaultMemoryLimit is the Go runtime's soft memory limit of the daemons,
+// in MiB. At their default connection and request caps
+// (internal/httpserve) a server's live memory stays near 600 MiB however
+// clients behave; near the limit the collector works harder, rather than
+// letting -gc-percent's heap growth take the process past 1 GiB.
+const DefaultMemoryLimit = 800
+
 // Runtime holds the flags that tune or observe the Go runtime of a daemon:
-// -gc-percent and -cpuprofile.
+// -gc-percent, -memory-limit and -cpuprofile.
 type Runtime struct {
 	GCPercent  int
+	MemoryMiB  int
 	CPUProfile string
 
 	fs     *flag.FlagSet
@@ -31,6 +40,7 @@ type Runtime struct {
 func (r *Runtime) AddFlags(fs *flag.FlagSet, prefix string) {
 	r.fs, r.prefix = fs, prefix
 	fs.IntVar(&r.GCPercent, "gc-percent", DefaultGCPercent, "Go garbage collector target `percent` (as GOGC; used unless GOGC is set)")
+	fs.IntVar(&r.MemoryMiB, "memory-limit", DefaultMemoryLimit, "Go soft memory limit in `MiB` (as GOMEMLIMIT; used unless GOMEMLIMIT is set; 0: none)")
 	fs.StringVar(&r.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (debugging; off by default)")
 }
 
@@ -38,9 +48,16 @@ func (r *Runtime) AddFlags(fs *flag.FlagSet, prefix string) {
 // environment variable), or when GOGC is unset; an explicit GOGC otherwise
 // keeps its usual meaning.
 func (r *Runtime) gcApplies(getenv func(string) string) bool {
+	return r.applies("gc-percent", "GOGC", getenv)
+}
+
+// applies reports whether the flag name is to be used rather than the Go
+// variable goVar: when given (flag or environment variable), or when
+// goVar is unset.
+func (r *Runtime) applies(name, goVar string, getenv func(string) string) bool {
 	given := false
-	r.fs.Visit(func(f *flag.Flag) { given = given || f.Name == "gc-percent" })
-	return given || getenv(EnvName(r.prefix, "gc-percent")) != "" || getenv("GOGC") == ""
+	r.fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given || getenv(EnvName(r.prefix, name)) != "" || getenv(goVar) == ""
 }
 
 // Apply sets the GC target and starts the CPU profile, if asked; call it
@@ -49,6 +66,16 @@ func (r *Runtime) gcApplies(getenv func(string) string) bool {
 func (r *Runtime) Apply() (stop func(), err error) {
 	if r.gcApplies(os.Getenv) {
 		debug.SetGCPercent(r.GCPercent)
+	}
+	if r.applies("memory-limit", "GOMEMLIMIT", os.Getenv) {
+		if r.MemoryMiB < 0 {
+			return nil, fmt.Errorf("-memory-limit %d: want MiB, or 0 for none", r.MemoryMiB)
+		}
+		limit := int64(math.MaxInt64)
+		if r.MemoryMiB > 0 {
+			limit = int64(r.MemoryMiB) << 20
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	if r.CPUProfile == "" {
 		return func() {}, nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 )
 
@@ -56,5 +57,38 @@ func TestCPUProfile(t *testing.T) {
 	}
 	if _, err := StartCPUProfile(filepath.Join(t.TempDir(), "missing", "cpu.prof")); err == nil {
 		t.Fatal("profile in a missing directory: no error")
+	}
+}
+
+func TestRuntimeMemoryLimit(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var r Runtime
+	r.AddFlags(fs, "ODOH_TEST")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if !r.applies("memory-limit", "GOMEMLIMIT", getenv) || r.MemoryMiB != DefaultMemoryLimit {
+		t.Errorf("default: %d", r.MemoryMiB)
+	}
+	env["GOMEMLIMIT"] = "2GiB"
+	if r.applies("memory-limit", "GOMEMLIMIT", getenv) {
+		t.Error("GOMEMLIMIT set: -memory-limit still applies")
+	}
+	if err := fs.Parse([]string{"-memory-limit", "300"}); err != nil {
+		t.Fatal(err)
+	}
+	if !r.applies("memory-limit", "GOMEMLIMIT", getenv) || r.MemoryMiB != 300 {
+		t.Error("the flag does not beat GOMEMLIMIT")
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	stop, err := r.Apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
+		t.Errorf("limit %d, want 300 MiB", got)
 	}
 }

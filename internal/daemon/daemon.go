@@ -110,6 +110,11 @@ func (d *Daemon) Serve(ctx context.Context, s Service) error {
 		IdleTimeout:          f.IdleTimeout,
 		MaxHeaderBytes:       f.MaxHeaderBytes,
 		MaxConcurrentStreams: uint32(f.MaxStreams),
+		MaxConns:             f.MaxConns,
+		MaxConnsPerClient:    f.MaxConnsPerClient,
+		MaxRequests:          f.MaxRequests,
+		ResetBudget:          f.ResetBudget,
+		ProxyProtocolFrom:    f.proxyFrom,
 	}
 	if err := srv.Listen(); err != nil {
 		return err
@@ -129,6 +134,9 @@ func (d *Daemon) Serve(ctx context.Context, s Service) error {
 		}
 	}
 	attrs := []any{"listen", srv.BoundAddr(), "admin", adminAddr(adm), "http3", !f.NoHTTP3}
+	if len(f.proxyFrom) > 0 {
+		attrs = append(attrs, "proxy_protocol_from", f.ProxyProtocolFrom.String())
+	}
 	attrs = append(attrs, s.LogAttrs...)
 	attrs = append(attrs, "version", build.Version)
 	d.logger.Info(s.Name+" serving", attrs...)

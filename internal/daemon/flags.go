@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/odohd/odoh/internal/admin"
@@ -31,6 +33,13 @@ type ServerFlags struct {
 	// The limits of internal/httpserve.Server.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	MaxHeaderBytes, MaxStreams                                int
+	// The connection caps and the reset budget of httpserve.Server
+	// (0: its default, -1: none).
+	MaxConns, MaxConnsPerClient, MaxRequests, ResetBudget int
+	// ProxyProtocolFrom lists the load balancers (CIDR prefixes or
+	// addresses) trusted to send PROXY protocol headers; empty: none.
+	ProxyProtocolFrom cli.Strings
+	proxyFrom         []netip.Prefix
 	// NoHTTP3 serves TCP only.
 	NoHTTP3 bool
 	// DrainTimeout and Lameduck are cli.Hooks' settings for a stop.
@@ -71,10 +80,15 @@ func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix, adminAddr string) {
 	fs.StringVar(&f.AdminAddr, "admin", adminAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
 	fs.IntVar(&f.MaxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
 	fs.IntVar(&f.MaxStreams, "max-streams", httpserve.DefaultMaxConcurrentStreams, "concurrent requests per HTTP/2 or HTTP/3 connection")
-	fs.DurationVar(&f.ReadHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound reading request headers")
-	fs.DurationVar(&f.ReadTimeout, "read-timeout", httpserve.DefaultReadTimeout, "bound reading a request")
+	fs.DurationVar(&f.ReadHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound the TLS or QUIC handshake and reading request headers")
+	fs.DurationVar(&f.ReadTimeout, "read-timeout", httpserve.DefaultReadTimeout, "bound reading a request, body included (a late body closes its HTTP/1.1 or HTTP/2 connection)")
 	fs.DurationVar(&f.WriteTimeout, "write-timeout", httpserve.DefaultWriteTimeout, "bound writing a response")
 	fs.DurationVar(&f.IdleTimeout, "idle-timeout", httpserve.DefaultIdleTimeout, "close connections idle this long")
+	fs.IntVar(&f.MaxConns, "max-conns", httpserve.DefaultMaxConns, "connections held at once, TCP and QUIC together (more are refused before TLS; -1: no cap)")
+	fs.IntVar(&f.MaxConnsPerClient, "max-conns-per-client", httpserve.DefaultMaxConnsPerClient, "connections one client IP (or IPv6 /64) may hold (more are refused before TLS; -1: no cap)")
+	fs.IntVar(&f.MaxRequests, "max-requests", httpserve.DefaultMaxRequests, "requests handled at once over all connections (more: 503; -1: no cap)")
+	fs.IntVar(&f.ResetBudget, "reset-budget", httpserve.DefaultResetBudget, "reset or refused streams a connection may have beyond its answered ones before it is closed (-1: no budget)")
+	fs.Var(&f.ProxyProtocolFrom, "proxy-protocol-from", "trust PROXY protocol v1/v2 headers on TCP from these load balancer `CIDRs` (comma-separated or repeated; off by default: a PROXY header is refused)")
 	fs.BoolVar(&f.NoHTTP3, "no-http3", false, "serve TCP only (no HTTP/3, no Alt-Svc)")
 	fs.DurationVar(&f.DrainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
 	fs.DurationVar(&f.Lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
@@ -122,7 +136,41 @@ func (f *ServerFlags) Validate(own func() error) error {
 	if f.MaxStreams <= 0 || f.MaxHeaderBytes <= 0 {
 		return errors.New("-max-streams and -max-header-bytes must be positive")
 	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"-max-conns", f.MaxConns}, {"-max-conns-per-client", f.MaxConnsPerClient},
+		{"-max-requests", f.MaxRequests}, {"-reset-budget", f.ResetBudget}} {
+		if v.n < -1 {
+			return fmt.Errorf("%s must be positive, or -1 for none", v.name)
+		}
+	}
+	f.proxyFrom = f.proxyFrom[:0]
+	for _, s := range f.ProxyProtocolFrom {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("-proxy-protocol-from: %w", err)
+		}
+		f.proxyFrom = append(f.proxyFrom, p)
+	}
 	return nil
+}
+
+// parsePrefix parses a CIDR prefix or a single address (its /32 or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("bad prefix %q: want CIDR such as 10.0.0.0/8 or an address", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad address %q: want CIDR such as 10.0.0.0/8 or an address", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // adminOn reports whether the admin listener is wanted.

@@ -31,12 +31,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/odohd/odoh/internal/connlimit"
 	"github.com/odohd/odoh/internal/dualport"
 )
 
@@ -44,8 +47,10 @@ import (
 const (
 	// DefaultReadHeaderTimeout bounds reading a request's headers.
 	DefaultReadHeaderTimeout = 10 * time.Second
-	// DefaultReadTimeout bounds reading a whole request, body included.
-	DefaultReadTimeout = 30 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included
+	// (an ODoH query is at most 64 KiB); a body that misses it closes its
+	// HTTP/1.1 or HTTP/2 connection.
+	DefaultReadTimeout = 10 * time.Second
 	// DefaultWriteTimeout bounds the handling and writing of a response.
 	DefaultWriteTimeout = 30 * time.Second
 	// DefaultIdleTimeout closes connections idle for this long.
@@ -55,6 +60,23 @@ const (
 	// DefaultMaxConcurrentStreams bounds the concurrent requests on one
 	// HTTP/2 or HTTP/3 connection.
 	DefaultMaxConcurrentStreams = 256
+	// DefaultResetBudget is how many more reset or refused streams than
+	// answered ones a connection may have before it is closed: four times
+	// DefaultMaxConcurrentStreams, as net/http's own cap on streams reset
+	// before their handler started.
+	DefaultResetBudget = 4 * DefaultMaxConcurrentStreams
+	// DefaultMaxConns and DefaultMaxConnsPerClient cap the connections
+	// held (TCP and QUIC together), DefaultMaxRequests the requests in
+	// progress over all of them. Measured with bench/conncost.sh, an idle
+	// HTTP/3 connection costs a daemon about 96 KiB of RSS (HTTP/2:
+	// 67 KiB) and a request whose 64 KiB body is still arriving about
+	// 92 KiB: 4096 connections and 2048 such requests hold about 570 MiB,
+	// under the runtime's 800 MiB soft limit (internal/cli) and so under
+	// 1 GiB whatever clients do. 64 connections per client leave the
+	// overall cap to 64 addresses at least.
+	DefaultMaxConns          = 4096
+	DefaultMaxConnsPerClient = 64
+	DefaultMaxRequests       = 2048
 	// AltSvcMaxAge is the ma= lifetime, in seconds, of the Alt-Svc header.
 	AltSvcMaxAge = 86400
 )
@@ -94,13 +116,37 @@ type Server struct {
 	// MaxConcurrentStreams bounds concurrent requests per connection on
 	// both protocols. Zero means DefaultMaxConcurrentStreams.
 	MaxConcurrentStreams uint32
+	// MaxConns and MaxConnsPerClient cap the connections held, TCP and
+	// QUIC together, in all and from one client address (IPv6: /64);
+	// beyond them new connections are refused before TLS (see
+	// internal/connlimit). Zero means DefaultMaxConns and
+	// DefaultMaxConnsPerClient, negative no cap.
+	MaxConns, MaxConnsPerClient int
+	// MaxRequests caps the requests being handled at once, over every
+	// connection and both protocols; more are answered 503 at once.
+	// Zero means DefaultMaxRequests, negative no cap.
+	MaxRequests int
+	// ResetBudget is how many more streams a connection may have reset
+	// by its client or refused by the handler (CountRefused) than
+	// answered, before it is closed. Zero means DefaultResetBudget,
+	// negative no budget.
+	ResetBudget int
+	// ProxyProtocolFrom are the load balancers trusted to start each TCP
+	// connection with a PROXY protocol header naming the client (whose
+	// address is then the request's RemoteAddr and the one the caps
+	// count). From anywhere else a PROXY header is refused. HTTP/3 (UDP)
+	// has no PROXY protocol.
+	ProxyProtocolFrom []netip.Prefix
 
-	mu   sync.Mutex
-	tcp  net.Listener
-	udp  net.PacketConn
-	h1   *http.Server
-	h3   *http3.Server
-	shut bool
+	mu    sync.Mutex
+	tcp   net.Listener
+	udp   net.PacketConn
+	lim   *connlimit.Limiter
+	quicT *quic.Transport
+	quicL *quic.Listener
+	h1    *http.Server
+	h3    *http3.Server
+	shut  bool
 }
 
 // Listen binds the TCP socket and, unless DisableHTTP3 is set, the UDP
@@ -136,8 +182,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("httpserve: %w", err)
 	}
 	s.tcp, s.udp = tcp, udp
-	s.setup()
-	return nil
+	return s.setup()
 }
 
 func (s *Server) check() error {
@@ -152,9 +197,17 @@ func (s *Server) check() error {
 }
 
 // setup builds both servers; s.mu is held.
-func (s *Server) setup() {
+func (s *Server) setup() error {
 	logger := s.logger()
 	port := s.tcp.Addr().(*net.TCPAddr).Port
+	s.lim = connlimit.New(orCap(s.MaxConns, DefaultMaxConns), orCap(s.MaxConnsPerClient, DefaultMaxConnsPerClient))
+	s.tcp = connlimit.NewListener(s.tcp, connlimit.ListenerConfig{
+		Limiter:       s.lim,
+		ProxyFrom:     s.ProxyProtocolFrom,
+		HeaderTimeout: orDuration(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		Logger:        logger,
+	})
+	budget := orCap(s.ResetBudget, DefaultResetBudget)
 
 	tcpTLS := s.TLSConfig.Clone()
 	tcpTLS.NextProtos = []string{"h2", "http/1.1"}
@@ -162,10 +215,13 @@ func (s *Server) setup() {
 		tcpTLS.MinVersion = tls.VersionTLS12
 	}
 	tcpHandler := s.Handler
+	maxReq := int64(orCap(s.MaxRequests, DefaultMaxRequests))
+	running := new(atomic.Int64)
+	tcpHandler = &guard{next: tcpHandler, maxRequests: maxReq, running: running}
 	if !s.DisableHTTP3 {
 		// One shared, read-only value: no allocation per request.
 		altSvc := []string{fmt.Sprintf(`h3=":%d"; ma=%d`, port, AltSvcMaxAge)}
-		next := s.Handler
+		next := tcpHandler
 		tcpHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header()["Alt-Svc"] = altSvc
 			next.ServeHTTP(w, r)
@@ -182,11 +238,18 @@ func (s *Server) setup() {
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: int(orStreams(s.MaxConcurrentStreams))},
 		ErrorLog:          errorLog(logger),
 	}
-	if s.DisableHTTP3 {
-		return
+	if budget > 0 {
+		s.h1.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+			return withConnState(ctx, budget, nil)
+		}
 	}
+	if s.DisableHTTP3 {
+		return nil
+	}
+	// One cap of requests for both protocols: the guards share a count.
+	h3Handler := &guard{next: s.h3Handler(), maxRequests: maxReq, running: running}
 	s.h3 = &http3.Server{
-		Handler:        s.h3Handler(),
+		Handler:        h3Handler,
 		TLSConfig:      s.TLSConfig,
 		MaxHeaderBytes: orInt(s.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		IdleTimeout:    orDuration(s.IdleTimeout, DefaultIdleTimeout),
@@ -200,6 +263,26 @@ func (s *Server) setup() {
 			Allow0RTT: false,
 		},
 	}
+	if budget > 0 {
+		s.h3.ConnContext = func(ctx context.Context, c *quic.Conn) context.Context {
+			return withConnState(ctx, budget, c)
+		}
+	}
+	// Our own transport, for its hooks that see a client's address
+	// before any handshake work: the connection caps.
+	s.quicT = &quic.Transport{
+		Conn:                s.udp,
+		ConnContext:         s.lim.QUICConnContext,
+		VerifySourceAddress: s.lim.QUICVerifySourceAddress,
+	}
+	ln, err := s.quicT.Listen(http3.ConfigureTLSConfig(s.TLSConfig), s.h3.QUICConfig)
+	if err != nil {
+		_ = s.tcp.Close()
+		_ = s.udp.Close()
+		return fmt.Errorf("httpserve: listening on quic: %w", err)
+	}
+	s.quicL = ln
+	return nil
 }
 
 // h3Handler applies the read and write timeouts per request, as net/http
@@ -263,12 +346,19 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.mu.Unlock()
 		return nil
 	}
-	h1, h3, tcp, udp := s.h1, s.h3, s.tcp, s.udp
+	h1, h3, tcp, ln := s.h1, s.h3, s.tcp, s.quicL
 	s.mu.Unlock()
 
 	h1.BaseContext = func(net.Listener) context.Context { return ctx }
 	if h3 != nil {
-		h3.ConnContext = func(context.Context, *quic.Conn) context.Context { return ctx }
+		// Requests derive from ctx; the connection's own state rides on.
+		own := h3.ConnContext
+		h3.ConnContext = func(_ context.Context, c *quic.Conn) context.Context {
+			if own != nil {
+				return own(ctx, c)
+			}
+			return ctx
+		}
 	}
 
 	errc := make(chan error, 2)
@@ -276,7 +366,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { errc <- serveErr(h1.ServeTLS(tcp, "", ""), "tcp") }()
 	if h3 != nil {
 		n++
-		go func() { errc <- serveErr(h3.Serve(udp), "udp") }()
+		go func() { errc <- serveErr(h3.ServeListener(ln), "udp") }()
 	}
 	stop := context.AfterFunc(ctx, func() { _ = s.close() })
 	defer stop()
@@ -310,7 +400,7 @@ func serveErr(err error, proto string) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shut = true
-	h1, h3, tcp, udp := s.h1, s.h3, s.tcp, s.udp
+	h1, h3, tcp, ln, tr, udp := s.h1, s.h3, s.tcp, s.quicL, s.quicT, s.udp
 	s.mu.Unlock()
 	if h1 == nil {
 		return nil
@@ -324,8 +414,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	})
 	if h3 != nil {
 		wg.Go(func() {
+			// Handshakes in flight are refused; established connections
+			// get their GOAWAY from Shutdown.
+			_ = ln.Close()
 			err3 = h3.Shutdown(ctx)
-			// The server does not close a socket it was handed.
+			// Neither the server nor the transport closes what it was
+			// handed.
+			_ = tr.Close()
 			if err := udp.Close(); err != nil && !errors.Is(err, net.ErrClosed) && err3 == nil {
 				err3 = err
 			}
@@ -346,7 +441,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) close() error {
 	s.mu.Lock()
 	s.shut = true
-	h1, h3, tcp, udp := s.h1, s.h3, s.tcp, s.udp
+	h1, h3, tcp, ln, tr, udp := s.h1, s.h3, s.tcp, s.quicL, s.quicT, s.udp
 	s.mu.Unlock()
 	if h1 == nil {
 		return nil
@@ -354,7 +449,9 @@ func (s *Server) close() error {
 	err := h1.Close()
 	_ = tcp.Close()
 	if h3 != nil {
+		_ = ln.Close()
 		err = errors.Join(err, h3.Close())
+		_ = tr.Close()
 		if cerr := udp.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 			err = errors.Join(err, cerr)
 		}
@@ -384,6 +481,28 @@ func orInt(v, def int) int {
 		return def
 	}
 	return v
+}
+
+// orCap is a cap's value: def for zero, no cap (0) for negative.
+func orCap(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// ConnStats returns the connection caps' counts (zero before Listen).
+func (s *Server) ConnStats() connlimit.Stats {
+	s.mu.Lock()
+	lim := s.lim
+	s.mu.Unlock()
+	if lim == nil {
+		return connlimit.Stats{}
+	}
+	return lim.Stats()
 }
 
 func orStreams(v uint32) uint32 {
