@@ -70,7 +70,7 @@ func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := clientKey(r.RemoteAddr)
-	if !h.admit(w, client) {
+	if !h.admit(w, r, client) {
 		h.metrics.tunnels[tunnelRateLimited].Inc()
 		return
 	}
