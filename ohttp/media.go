@@ -30,3 +30,11 @@ const keyProblem = `{"type":"` + KeyProblemType + `","title":"key identifier unk
 // [ProblemContentType], for an [ErrKeyMismatch] (RFC 9458 §5.3): it is
 // the same for every request, so it says nothing about any.
 func KeyProblem() []byte { return []byte(keyProblem) }
+
+// MaxDNSMessageSize bounds an Encapsulated Request or Response that
+// carries one DNS message (at most 65535 bytes, RFC 1035 §4.2.2) in Binary
+// HTTP: room for the message, its request or response head, padding to a
+// 468-byte block (RFC 8467) and the encapsulation (at most 72 bytes). The
+// gateway, the relay and the client of DNS over Oblivious HTTP all bound
+// bodies with it.
+const MaxDNSMessageSize = 65535 + 4096

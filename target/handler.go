@@ -17,6 +17,7 @@ import (
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
 )
 
 // Handler defaults.
@@ -77,7 +78,8 @@ type Handler struct {
 	// Path is the path of DNS queries; "" means odoh.QueryPath.
 	Path string
 	// MaxBodySize bounds request bodies; zero means the largest query
-	// message of the Keyring's suite (odoh.MaxQuerySizeFor).
+	// message of the Keyring's suite (odoh.MaxQuerySizeFor), and for the
+	// OHTTP gateway ohttp.MaxDNSMessageSize.
 	MaxBodySize int
 	// QueryTimeout bounds one resolution; zero means DefaultQueryTimeout.
 	QueryTimeout time.Duration
@@ -192,9 +194,9 @@ func (h *Handler) fail(w http.ResponseWriter, req request, status int, res Resul
 
 // readBody reads the request body into a pooled buffer. It returns the
 // status to answer on failure (413 over the limit, 400 otherwise).
-func (h *Handler) readBody(r *http.Request) (*[]byte, int) {
+func (h *Handler) readBody(r *http.Request, limit int) (*[]byte, int) {
 	bp := h.getBuf()
-	b, err := httpbody.Read(r.Body, (*bp)[:0], r.ContentLength, int64(h.maxBody()))
+	b, err := httpbody.Read(r.Body, (*bp)[:0], r.ContentLength, int64(limit))
 	*bp = b
 	if err != nil {
 		h.putBuf(bp)
@@ -212,6 +214,15 @@ func (h *Handler) maxBody() int {
 		return h.MaxBodySize
 	}
 	return odoh.MaxQuerySizeFor(h.Keys.suite)
+}
+
+// maxBodyFor is the body limit of a protocol: an Encapsulated Request
+// carries a whole Binary HTTP request around its DNS query.
+func (h *Handler) maxBodyFor(proto int) int {
+	if proto == protoOHTTP && h.MaxBodySize <= 0 {
+		return ohttp.MaxDNSMessageSize
+	}
+	return h.maxBody()
 }
 
 func (h *Handler) getBuf() *[]byte {
@@ -234,7 +245,7 @@ func (h *Handler) putBuf(bp *[]byte) {
 // body reads the request body into a pooled buffer, or answers the
 // failure (413 over the limit, 400 otherwise) and returns nil.
 func (h *Handler) body(w http.ResponseWriter, r *http.Request, req request) *[]byte {
-	bp, status := h.readBody(r)
+	bp, status := h.readBody(r, h.maxBodyFor(req.proto))
 	if status == 0 {
 		return bp
 	}
