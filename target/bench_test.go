@@ -12,6 +12,7 @@ import (
 
 	"github.com/odohd/odoh/internal/testunbound"
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
 	"github.com/odohd/odoh/target"
 )
 
@@ -37,7 +38,7 @@ func (*body) Close() error { return nil }
 
 // benchHandler measures one request as the h2 server hands it to h:
 // answered from the local zone, 256 distinct queries in turn.
-func benchHandler(b *testing.B, h *target.Handler, ct string, seal func(wire []byte) []byte) {
+func benchHandler(b *testing.B, h *target.Handler, path, ct string, seal func(wire []byte) []byte) {
 	bodies := make([][]byte, 256)
 	for i := range bodies {
 		bodies[i] = seal(query(b, "www.zone.test.", dns.TypeA, uint16(i)))
@@ -45,7 +46,7 @@ func benchHandler(b *testing.B, h *target.Handler, ct string, seal func(wire []b
 	w := &discardWriter{h: make(http.Header)}
 	rb := &body{}
 	req := (&http.Request{
-		Method: http.MethodPost, URL: &url.URL{Path: odoh.QueryPath},
+		Method: http.MethodPost, URL: &url.URL{Path: path},
 		Proto: "HTTP/2.0", ProtoMajor: 2,
 		Header: http.Header{"Content-Type": {ct}}, Body: rb,
 	}).WithContext(b.Context())
@@ -72,7 +73,7 @@ func BenchmarkHandler(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchHandler(b, h, odoh.ContentType, func(wire []byte) []byte {
+		benchHandler(b, h, odoh.QueryPath, odoh.ContentType, func(wire []byte) []byte {
 			msg, _, err := odoh.SealQuery(key.Config(), wire)
 			if err != nil {
 				b.Fatal(err)
@@ -81,7 +82,27 @@ func BenchmarkHandler(b *testing.B) {
 		})
 	})
 	b.Run("DoH", func(b *testing.B) {
-		benchHandler(b, zoneHandler(b, nil), "application/dns-message", func(wire []byte) []byte { return wire })
+		benchHandler(b, zoneHandler(b, nil), odoh.QueryPath, "application/dns-message", func(wire []byte) []byte { return wire })
+	})
+	b.Run("OHTTP", func(b *testing.B) {
+		h := ohttpHandler(b, nil)
+		body, _, err := h.Keys.OHTTPConfigs()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfgs, err := ohttp.ParseKeyConfigs(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchHandler(b, h, target.OHTTPGatewayPath, ohttp.RequestContentType, func(wire []byte) []byte {
+			r := firefoxQuery(b, gatewayAuthority, "www.zone.test.")
+			r.Content = wire
+			msg, _, err := ohttp.EncapsulateRequest(cfgs[0], encode(b, r))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return msg
+		})
 	})
 }
 

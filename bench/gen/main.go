@@ -11,6 +11,10 @@
 //	    fetches the target's configs (or reads them from FILE) and writes
 //	    DIR/odoh-I.bin and DIR/doh-I.bin for I in [0, N), query I asking
 //	    for name I mod len(names), type A, with a random DNS ID.
+//	    With -ohttp-keys URL|FILE and -ohttp-authority HOST[:PORT] it also
+//	    writes DIR/ohttp-I.bin: the same query as a DoH POST to that
+//	    authority's /dns-query in Binary HTTP, encapsulated to the gateway's
+//	    key configuration (Oblivious HTTP).
 //
 // Query bodies are sealed with odoh.SealQuery, as a real client would, so
 // each carries its own HPKE encapsulation.
@@ -39,7 +43,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/odohd/odoh/bhttp"
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
 )
 
 func main() {
@@ -70,10 +76,18 @@ func run(args []string) error {
 		namesFile := fs.String("names", "", "file of names to ask for, one a line")
 		n := fs.Int("n", 64, "number of distinct queries")
 		out := fs.String("out", ".", "output directory")
+		ohttpKeys := fs.String("ohttp-keys", "", "OHTTP key configuration URL (application/ohttp-keys) or file; empty: no ohttp-I.bin")
+		ohttpAuthority := fs.String("ohttp-authority", "", "the gateway's DoH authority (HOST[:PORT]) named inside the OHTTP queries")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return writeQueries(*configs, *caFile, *namesFile, *n, *out)
+		if err := writeQueries(*configs, *caFile, *namesFile, *n, *out); err != nil {
+			return err
+		}
+		if *ohttpKeys == "" {
+			return nil
+		}
+		return writeOHTTPQueries(*ohttpKeys, *caFile, *ohttpAuthority, *namesFile, *n, *out)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
@@ -132,6 +146,50 @@ func freePort() error {
 		return nil
 	}
 	return errors.New("no port free for both TCP and UDP")
+}
+
+// writeOHTTPQueries writes DIR/ohttp-I.bin (see the package doc).
+func writeOHTTPQueries(keysSrc, caFile, authority, namesFile string, n int, out string) error {
+	if authority == "" {
+		return errors.New("-ohttp-keys needs -ohttp-authority")
+	}
+	raw, err := readConfigs(keysSrc, caFile)
+	if err != nil {
+		return err
+	}
+	cfgs, err := ohttp.ParseKeyConfigs(raw)
+	if err != nil {
+		return err
+	}
+	names, err := readNames(namesFile)
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		m := new(dns.Msg).SetQuestion(names[i%len(names)], dns.TypeA)
+		wire, err := m.Pack()
+		if err != nil {
+			return err
+		}
+		r := &bhttp.Request{Method: "POST", Scheme: "https", Authority: authority, Path: odoh.QueryPath,
+			Header: bhttp.Fields{
+				{Name: "accept", Value: odoh.DoHContentType},
+				{Name: "content-type", Value: odoh.DoHContentType},
+			},
+			Content: wire}
+		inner, err := r.Append(nil, bhttp.Encoding{Truncate: true})
+		if err != nil {
+			return err
+		}
+		msg, _, err := ohttp.EncapsulateRequest(cfgs[0], inner)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, fmt.Sprintf("ohttp-%d.bin", i)), msg, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readConfigs(src, caFile string) ([]byte, error) {
