@@ -37,7 +37,9 @@ fuzz:
 fuzz-short:
 	FUZZTIME=5s ./scripts/fuzz.sh
 
-## bench: the protocol core against bare circl, then the load benchmarks (h2load, dnsperf)
+## bench: the protocol core against bare circl, then the load benchmarks (h2load, dnsperf),
+##        each hop against its floor (bench/floor); BASE=rev also measures rev's binaries
+##        in the same rounds, PROFILE=dir writes the daemons' CPU profiles
 bench:
 	./bench/run.sh
 

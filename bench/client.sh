@@ -218,6 +218,9 @@ awk -v a="${h3:-0}" -v b="${h2:-0}" 'BEGIN { if (b > 0) printf "h3/h2 throughput
 if [[ -n "${bsaddr:-}" ]]; then
 	base=$(best "base-$INFLIGHT" throughput | cut -d' ' -f1)
 	awk -v a="${h2:-0}" -v b="${base:-0}" 'BEGIN { if (b > 0) printf "stub chain h2 / the same built from '"$baserev"', '"$INFLIGHT"' in flight: %.2f (target ≥ 1.30)\n", a / b }'
+	read -r _ _ _ _ _ _ o1 o2 o3 <<<"$(best "h2-$INFLIGHT" throughput)"
+	read -r _ _ _ _ _ _ b1 b2 b3 <<<"$(best "base-$INFLIGHT" throughput)"
+	[[ "$o1$o2$o3$b1$b2$b3" =~ ^[0-9]+$ ]] && awk -v o="$((o1 + o2 + o3))" -v b="$((b1 + b2 + b3))" 'BEGIN { if (o > 0) printf "the same by CPU per query (stub + proxy + target, steadier on a shared machine): %.2f\n", b / o }'
 fi
 echo "1 in flight: one query every 10 ms (dnsperf -Q 100), so q/s is \"–\"; the row is about latency"
 echo "targets: stub h2 ≥ 4000 q/s with 0 lost at 64 in flight; ≤ 1 ms average at 1 in flight"

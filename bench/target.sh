@@ -161,6 +161,10 @@ row() { # LABEL KEY [SECOND-PROCESS]: CPU split between the two processes if nam
 		note = other != "" ? sprintf(" (target %.1f + %s %.1f)", us1, other, us - us1) : ""
 		printf "| %-21s | %10.0f | %8d | %6d | %8.1f%s |\n", p, qps, ok, f, us, note }'
 }
+cpuratio() { # A B: CPU per query of B over A's (the throughput A would have over B, CPU-bound)
+	awk -v ca="${cpu[$1]}" -v oa="${ok[$1]}" -v cb="${cpu[$2]}" -v ob="${ok[$2]}" 'BEGIN {
+		printf "%.2f", (ca > 0 && oa > 0 && ob > 0 ? (cb / ob) / (ca / oa) : 0) }'
+}
 ratio() { # A B: queries/s of A over B
 	awk -v a="$(qps "$1")" -v b="$(qps "$2")" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 }
@@ -179,6 +183,8 @@ echo
 echo "Unbound upstream / local zone: $(ratio ub zone) (target >= 0.85)"
 echo "Unbound upstream / floor:      $(ratio ub floor) (target >= 0.85)"
 echo "local zone / floor:            $(ratio zone floor)"
+echo "the same by CPU per query (steadier on a shared machine; Unbound's CPU counted):"
+echo "  Unbound upstream / local zone: $(cpuratio ub zone); / floor: $(cpuratio ub floor)"
 echo "ODoH / DoH (local zone):       $(ratio zone doh) (target >= 0.50)"
 [[ -n "${xaddr:-}" ]] && echo "local zone / the same built from $baserev: $(ratio zone base)"
 nfailed=0
