@@ -27,6 +27,7 @@ const (
 	ProxyHTTPResponseBodySize    ProxyError = "http_response_body_size"   // §2.3.21
 	ProxyHTTPResponseTimeout     ProxyError = "http_response_timeout"     // §2.3.26
 	ProxyHTTPProtocolError       ProxyError = "http_protocol_error"       // §2.3.28
+	ProxyInternalError           ProxyError = "proxy_internal_error"      // §2.3.30
 )
 
 // nextHopErrors are the error types of RFC 9209 §2.3 that concern the next

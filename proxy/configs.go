@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/httpbody"
-	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -31,58 +30,44 @@ type configCache struct {
 	fetching int                     // fetches running
 }
 
-// errConfigsBusy refuses a configs miss when the fetch cap is reached or
-// the cache is full of entries still being fetched.
-var errConfigsBusy = errors.New("too many configs fetches in progress")
-
 type configEntry struct {
 	done    chan struct{} // closed when the fetch finished
 	body    []byte        // a well-framed ObliviousDoHConfigs list
 	fetched time.Time
 	expires time.Time
-	err     *upstreamError
+	err     *failure
 }
 
 // serveConfigs answers GET /.well-known/odohconfigs?targethost=HOST.
 func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
+	if err := h.relayConfigs(w, r); err != nil {
+		h.answerError(w, r, err)
+	}
+}
+
+func (h *Handler) relayConfigs(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header()["Allow"] = allowGet
-		h.fail(w, http.StatusMethodNotAllowed, odoh.ProxyHTTPRequestError, "method not allowed", resBadRequest)
-		return
+		return errMethodNotGet
 	}
 	client := clientKey(r.RemoteAddr)
-	if !h.admit(w, r, client) {
-		return
+	if err := h.admit(client); err != nil {
+		return err
 	}
 	defer h.leave(client)
-	pol, t, _, ok := h.requestTarget(w, r.URL.RawQuery, false)
-	if !ok {
-		return
-	}
-	if den := pol.check(t); den != nil {
-		h.fail(w, http.StatusForbidden, den.kind, den.details, resDenied)
-		return
+	t, _, err := h.route(r.URL.RawQuery, false)
+	if err != nil {
+		return err
 	}
 	e, err := h.configs.get(r.Context(), t)
 	if err != nil {
-		if errors.Is(err, errConfigsBusy) {
-			httpserve.CountRefused(r)
-			h.metrics.rateLimited.Inc()
-			w.Header()["Retry-After"] = retryAfter
-			h.fail(w, http.StatusServiceUnavailable, odoh.ProxyHTTPRequestDenied, err.Error(), resRateLimited)
-			return
-		}
-		if ue, ok := errors.AsType[*upstreamError](err); ok {
-			h.fail(w, ue.status, ue.kind, "", resultFor(ue.status))
-			return
+		if f, ok := errors.AsType[*failure](err); ok {
+			return f // busy (503), or the fetch's failure
 		}
 		if clientGone(r) {
-			h.clientClosed()
-			return
+			return errClientGone
 		}
 		// The client's context ended otherwise (a deadline of its own).
-		h.fail(w, http.StatusGatewayTimeout, odoh.ProxyHTTPResponseTimeout, "", resUpstreamTimeout)
-		return
+		return errClientDeadline
 	}
 	remaining := max(0, int(time.Until(e.expires)/time.Second))
 	hdr := w.Header()
@@ -99,6 +84,7 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(e.body)
 	}
 	h.metrics.results[resConfigs].Inc()
+	return nil
 }
 
 // get returns a fresh entry for t, fetching it if needed.
@@ -227,7 +213,7 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 			if e.err == nil {
 				e.body, err = httpbody.Read(resp.Body, nil, resp.ContentLength, odoh.MaxConfigsSize)
 				if errors.Is(err, httpbody.ErrTooLarge) {
-					err = &upstreamError{http.StatusBadGateway, odoh.ProxyHTTPResponseBodySize, err}
+					err = &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPResponseBodySize, err: err}
 				}
 			}
 			resp.Body.Close()
@@ -243,9 +229,9 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 
 // accept checks the target's response to a configs fetch and sets the
 // entry's lifetime and media type.
-func (c *configCache) accept(e *configEntry, resp *http.Response) *upstreamError {
+func (c *configCache) accept(e *configEntry, resp *http.Response) *failure {
 	if resp.StatusCode != http.StatusOK {
-		return &upstreamError{http.StatusBadGateway, odoh.ProxyHTTPProtocolError, errors.New("configs status " + strconv.Itoa(resp.StatusCode))}
+		return &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPProtocolError, err: errors.New("configs status " + strconv.Itoa(resp.StatusCode))}
 	}
 	// The proxy is a shared cache of its targets' configs.
 	age := c.minAge
@@ -260,10 +246,10 @@ func (c *configCache) accept(e *configEntry, resp *http.Response) *upstreamError
 // checkConfigs accepts a body that is a well-framed ObliviousDoHConfigs
 // list. A list with no config this proxy's odoh package supports is still
 // relayed: clients may support suites or versions it does not.
-func checkConfigs(body []byte) *upstreamError {
+func checkConfigs(body []byte) *failure {
 	_, err := odoh.ParseConfigs(body)
 	if err == nil || errors.Is(err, odoh.ErrUnsupported) && !errors.Is(err, odoh.ErrMalformed) {
 		return nil
 	}
-	return &upstreamError{http.StatusBadGateway, odoh.ProxyHTTPProtocolError, fmt.Errorf("target configs: %w", err)}
+	return &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPProtocolError, err: fmt.Errorf("target configs: %w", err)}
 }

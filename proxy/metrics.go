@@ -25,16 +25,6 @@ var resultNames = [numResults]string{
 	"forwarded", "bad_request", "denied", "rate_limited", "upstream_error", "upstream_timeout", "configs", "client_closed",
 }
 
-func resultFor(status int) result {
-	switch status {
-	case 403:
-		return resDenied
-	case 504:
-		return resUpstreamTimeout
-	}
-	return resUpstreamError
-}
-
 // tunnelResult is the bounded label of odoh_proxy_tunnels_total.
 type tunnelResult int
 
@@ -112,3 +102,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// count reports one request's result.
+func (h *Handler) count(r result) { h.metrics.results[r].Inc() }

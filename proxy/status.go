@@ -11,19 +11,131 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/odoh"
 )
 
-// upstreamError is a failure to get a response from a target, classified
-// for Proxy-Status.
-type upstreamError struct {
-	status int // 403, 502 or 504
-	kind   odoh.ProxyError
-	err    error
+// failure is a request the proxy answers itself, with an error status and
+// a Proxy-Status error type. Every stage of a request returns one (or
+// errClientGone) when the request cannot go on, and answerError, the one
+// place that writes them, turns it into the response.
+type failure struct {
+	status   int // 4xx or 5xx
+	kind     odoh.ProxyError
+	details  string   // the Proxy-Status details, for people; "" for none
+	received int      // the target's status, when its response was at fault
+	allow    []string // the Allow header of a 405
+	err      error    // the cause, if any (logs, errors.Is)
 }
 
-func (e *upstreamError) Error() string { return string(e.kind) + ": " + e.err.Error() }
-func (e *upstreamError) Unwrap() error { return e.err }
+func (f *failure) Error() string {
+	s := string(f.kind)
+	if f.details != "" {
+		s += ": " + f.details
+	}
+	if f.err != nil {
+		s += ": " + f.err.Error()
+	}
+	return s
+}
+
+func (f *failure) Unwrap() error { return f.err }
+
+// result is the request's label of odoh_proxy_requests_total: by status,
+// which the stages choose to say just that.
+func (f *failure) result() result {
+	switch f.status {
+	case http.StatusForbidden:
+		return resDenied
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return resRateLimited
+	case http.StatusGatewayTimeout:
+		return resUpstreamTimeout
+	}
+	if f.status >= 500 {
+		return resUpstreamError
+	}
+	return resBadRequest
+}
+
+// requestError is a 4xx refusal of a malformed request.
+func requestError(status int, details string) *failure {
+	return &failure{status: status, kind: odoh.ProxyHTTPRequestError, details: details}
+}
+
+// denied is a refusal for capacity: 429 or 503, with Retry-After.
+func denied(status int, details string) *failure {
+	return &failure{status: status, kind: odoh.ProxyHTTPRequestDenied, details: details}
+}
+
+// The refusals that carry nothing of the request; they are never mutated.
+var (
+	errMethodNotPost  = &failure{status: http.StatusMethodNotAllowed, kind: odoh.ProxyHTTPRequestError, details: "method not allowed", allow: allowPost}
+	errMethodNotGet   = &failure{status: http.StatusMethodNotAllowed, kind: odoh.ProxyHTTPRequestError, details: "method not allowed", allow: allowGet}
+	errNotODoH        = requestError(http.StatusUnsupportedMediaType, "content type must be "+odoh.ContentType)
+	errBodyTooLarge   = requestError(http.StatusRequestEntityTooLarge, "body too large")
+	errBodyTimeout    = requestError(http.StatusRequestTimeout, "body read timeout")
+	errBodyRead       = requestError(http.StatusBadRequest, "reading body failed")
+	errEmptyBody      = requestError(http.StatusBadRequest, "empty body")
+	errBadTargetHost  = requestError(http.StatusBadRequest, "malformed targethost")
+	errBadTargetPath  = requestError(http.StatusBadRequest, "malformed targetpath")
+	errClientRate     = denied(http.StatusTooManyRequests, "client rate limit")
+	errClientSlots    = denied(http.StatusTooManyRequests, "too many concurrent requests from this client")
+	errConcurrency    = denied(http.StatusTooManyRequests, "too many concurrent requests")
+	errConfigsBusy    = denied(http.StatusServiceUnavailable, "too many configs fetches in progress")
+	errClientDeadline = &failure{status: http.StatusGatewayTimeout, kind: odoh.ProxyHTTPResponseTimeout}
+)
+
+// errClientGone ends a request whose client went away before its answer:
+// there is nobody to answer, and the target did nothing wrong.
+var errClientGone = errors.New("client went away")
+
+// answerError answers a request that one of its stages ended with err: the
+// status, Allow (405) or Retry-After (429, 503), Cache-Control: no-store,
+// Proxy-Status naming the error type, a short text body, and the metrics.
+func (h *Handler) answerError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errClientGone) {
+		h.count(resClientClosed)
+		return
+	}
+	f := h.writeFailure(w, r, err)
+	h.count(f.result())
+}
+
+// writeFailure writes the response to a stage's error (not errClientGone)
+// and returns the failure it wrote; the caller counts it. A refusal for
+// capacity also counts against the connection's reset budget.
+func (h *Handler) writeFailure(w http.ResponseWriter, r *http.Request, err error) *failure {
+	f, ok := errors.AsType[*failure](err)
+	if !ok {
+		// A stage returned what it should have classified: a bug, which
+		// still gets an answer.
+		f = &failure{status: http.StatusInternalServerError, kind: odoh.ProxyInternalError, err: err}
+	}
+	hdr := w.Header()
+	switch f.status {
+	case http.StatusMethodNotAllowed:
+		hdr["Allow"] = f.allow
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		httpserve.CountRefused(r)
+		hdr["Retry-After"] = retryAfter
+		h.metrics.rateLimited.Inc()
+	}
+	hdr["Proxy-Status"] = []string{h.status.errorValue(f.kind, f.details, f.received)}
+	writeError(w, f.status)
+	return f
+}
+
+// writeError writes an error status with a short text body that no browser
+// sniffs into anything else.
+func writeError(w http.ResponseWriter, status int) {
+	hdr := w.Header()
+	hdr["Cache-Control"] = noStore
+	hdr["Content-Type"] = textPlain
+	hdr["X-Content-Type-Options"] = nosniff
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, http.StatusText(status)+"\n")
+}
 
 // dialError carries the classification the dialer made, so that a failure
 // deep inside the transport still names its cause.
@@ -37,10 +149,9 @@ func (e *dialError) Unwrap() error { return e.err }
 
 // classify maps an error from the upstream round trip (or from reading the
 // response body) to a status and a Proxy-Status error type.
-func classify(ctx context.Context, err error) *upstreamError {
-	var ue *upstreamError
-	if errors.As(err, &ue) {
-		return ue
+func classify(ctx context.Context, err error) *failure {
+	if f, ok := errors.AsType[*failure](err); ok {
+		return f
 	}
 	var de *dialError
 	if errors.As(err, &de) {
@@ -48,14 +159,14 @@ func classify(ctx context.Context, err error) *upstreamError {
 		if de.kind == odoh.ProxyDestinationIPProhibited {
 			status = http.StatusForbidden
 		}
-		return &upstreamError{status, de.kind, err}
+		return &failure{status: status, kind: de.kind, err: err}
 	}
 	// The response deadline ran out: whatever was in progress, the target
 	// was too slow.
 	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errResponseDeadline) {
-		return &upstreamError{http.StatusGatewayTimeout, odoh.ProxyHTTPResponseTimeout, err}
+		return &failure{status: http.StatusGatewayTimeout, kind: odoh.ProxyHTTPResponseTimeout, err: err}
 	}
-	return &upstreamError{http.StatusBadGateway, classifyNet(err), err}
+	return &failure{status: http.StatusBadGateway, kind: classifyNet(err), err: err}
 }
 
 // errResponseDeadline is the cause of the per-request upstream deadline.

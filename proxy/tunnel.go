@@ -64,32 +64,41 @@ func newTunnels(cfg Config) *tunnels {
 // the stream is bounded in bytes and time, and must start with a TLS
 // handshake record.
 func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request) {
+	if err := h.tunnel(w, r); err != nil && !errors.Is(err, errClientGone) {
+		// Tunnels are counted apart from requests.
+		h.countTunnel(h.writeFailure(w, r, err).tunnelResult())
+	}
+}
+
+// Refusals of a tunnel that carry nothing of the request.
+var (
+	errNoTunnel       = &failure{status: http.StatusMethodNotAllowed, kind: odoh.ProxyHTTPRequestError, details: "no tunnel here", allow: allowPost}
+	errBadAuthority   = requestError(http.StatusBadRequest, "malformed CONNECT authority")
+	errTooManyTunnels = denied(http.StatusTooManyRequests, "too many tunnels")
+	errCannotHijack   = &failure{status: http.StatusInternalServerError, kind: odoh.ProxyHTTPRequestError, details: "cannot hijack"}
+)
+
+// tunnel runs a tunnel's stages: the same admission, policy and dialer as
+// a query, then the splice.
+func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request) error {
 	if h.tunnels == nil || r.Header.Get(":protocol") != "" {
-		w.Header()["Allow"] = allowPost
-		h.failTunnel(w, http.StatusMethodNotAllowed, odoh.ProxyHTTPRequestError, "no tunnel here", tunnelRefused)
-		return
+		return errNoTunnel
 	}
 	client := clientKey(r.RemoteAddr)
-	if !h.admit(w, r, client) {
-		h.metrics.tunnels[tunnelRateLimited].Inc()
-		return
+	if err := h.admit(client); err != nil {
+		return err
 	}
 	defer h.leave(client)
 	t, err := parseTargetHost(r.Host)
 	if err != nil || !hasPort(r.Host) {
-		h.failTunnel(w, http.StatusBadRequest, odoh.ProxyHTTPRequestError, "malformed CONNECT authority", tunnelRefused)
-		return
+		return errBadAuthority
 	}
 	if den := h.policy.Load().check(t); den != nil {
-		h.failTunnel(w, http.StatusForbidden, den.kind, den.details, tunnelDenied)
-		return
+		return &failure{status: http.StatusForbidden, kind: den.kind, details: den.details}
 	}
 	release, ok := h.tunnels.acquire(client)
 	if !ok {
-		h.metrics.rateLimited.Inc()
-		w.Header()["Retry-After"] = retryAfter
-		h.failTunnel(w, http.StatusTooManyRequests, odoh.ProxyHTTPRequestDenied, "too many tunnels", tunnelRateLimited)
-		return
+		return errTooManyTunnels
 	}
 	defer release()
 
@@ -97,26 +106,36 @@ func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	up, err := h.dialer.dialTCP(ctx, t.key)
 	if err != nil {
-		ue := classify(ctx, err)
-		res := tunnelUpstreamError
-		if ue.status == http.StatusForbidden {
-			res = tunnelDenied
-		}
-		h.failTunnel(w, ue.status, ue.kind, "", res)
-		return
+		return classify(ctx, err)
 	}
 	defer up.Close()
-	h.metrics.tunnels[tunnelOpened].Inc()
+	h.countTunnel(tunnelOpened)
 	down, err := h.acceptTunnel(w, r, ctx)
 	if err != nil {
-		return // the client went away, or hijacking failed
+		return err
 	}
 	defer down.Close()
 	h.metrics.tunnelsOpen.Inc()
 	defer h.metrics.tunnelsOpen.Dec()
-	n := splice(ctx, down, up, h.tunnels.maxBytes, h.metrics.tunnels[tunnelCut].Inc)
+	n := splice(ctx, down, up, h.tunnels.maxBytes, func() { h.countTunnel(tunnelCut) })
 	h.metrics.tunnelBytes.Add(float64(n))
+	return nil
 }
+
+// tunnelResult is the tunnel's label for a failure, by status.
+func (f *failure) tunnelResult() tunnelResult {
+	switch {
+	case f.status == http.StatusForbidden:
+		return tunnelDenied
+	case f.status == http.StatusTooManyRequests:
+		return tunnelRateLimited
+	case f.status == http.StatusBadGateway || f.status == http.StatusGatewayTimeout:
+		return tunnelUpstreamError
+	}
+	return tunnelRefused
+}
+
+func (h *Handler) countTunnel(r tunnelResult) { h.metrics.tunnels[r].Inc() }
 
 // acquire takes a tunnel slot of the client's and one of the overall cap.
 func (t *tunnels) acquire(client netip.Addr) (release func(), ok bool) {
@@ -134,14 +153,6 @@ func (t *tunnels) acquire(client netip.Addr) (release func(), ok bool) {
 	}, true
 }
 
-// failTunnel refuses a tunnel as fail refuses a query, counted apart.
-func (h *Handler) failTunnel(w http.ResponseWriter, status int, kind odoh.ProxyError, details string, res tunnelResult) {
-	hdr := w.Header()
-	hdr["Proxy-Status"] = []string{h.status.errorValue(kind, details, 0)}
-	writeError(w, status)
-	h.metrics.tunnels[res].Inc()
-}
-
 // hasPort reports whether a CONNECT authority names a port, as RFC 9110
 // §9.3.6 requires.
 func hasPort(authority string) bool {
@@ -151,7 +162,8 @@ func hasPort(authority string) bool {
 
 // acceptTunnel answers 200 and returns the client's side of the tunnel:
 // the hijacked connection on HTTP/1.1, the request stream on HTTP/2 and
-// HTTP/3.
+// HTTP/3. Once the 200 is out, an error is errClientGone: there is nobody
+// left to answer.
 func (h *Handler) acceptTunnel(w http.ResponseWriter, r *http.Request, ctx context.Context) (io.ReadWriteCloser, error) {
 	rc := http.NewResponseController(w)
 	// The streams' own deadlines are a backstop, a little after ctx's: the
@@ -161,13 +173,12 @@ func (h *Handler) acceptTunnel(w http.ResponseWriter, r *http.Request, ctx conte
 	if r.ProtoMajor == 1 {
 		conn, brw, err := rc.Hijack()
 		if err != nil {
-			h.failTunnel(w, http.StatusInternalServerError, odoh.ProxyHTTPRequestError, "cannot hijack", tunnelRefused)
-			return nil, err
+			return nil, errCannotHijack
 		}
 		_ = conn.SetDeadline(deadline)
 		if _, err := io.WriteString(conn, "HTTP/1.1 200 OK\r\n\r\n"); err != nil {
 			conn.Close()
-			return nil, err
+			return nil, errClientGone
 		}
 		return &hijacked{Conn: conn, r: brw.Reader}, nil
 	}
@@ -175,7 +186,7 @@ func (h *Handler) acceptTunnel(w http.ResponseWriter, r *http.Request, ctx conte
 	_ = rc.SetWriteDeadline(deadline)
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
-		return nil, err
+		return nil, errClientGone
 	}
 	return &stream{w: w, rc: rc, body: r.Body}, nil
 }
