@@ -231,7 +231,7 @@ func TestStubInFlightPerName(t *testing.T) {
 // queries that reach the target.
 func realStack(t testing.TB, cache *target.Cache, upstreams ...string) (*stack, *atomic.Int64) {
 	t.Helper()
-	pool, err := target.NewUpstreams(upstreams, target.UpstreamOptions{Timeout: time.Second})
+	pool, err := target.NewUpstreams(target.UpstreamsConfig{URLs: upstreams, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,10 @@ func realStack(t testing.TB, cache *target.Cache, upstreams ...string) (*stack, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &target.Handler{Keys: keys, Resolver: &target.Chain{Upstream: pool, Cache: cache}, Logger: slog.New(slog.DiscardHandler)}
+	h, err := target.New(target.Config{Keys: keys, Resolver: &target.Chain{Upstream: pool, Cache: cache}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	queries := new(atomic.Int64)
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {

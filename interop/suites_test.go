@@ -48,7 +48,11 @@ www.example.test. 300 IN A 192.0.2.80
 			}
 			chain := &target.Chain{}
 			chain.SetZone(zone)
-			targetAddr := serveInProcess(t, ca, &target.Handler{Keys: keys, Resolver: chain})
+			h, err := target.New(target.Config{Keys: keys, Resolver: chain})
+			if err != nil {
+				t.Fatal(err)
+			}
+			targetAddr := serveInProcess(t, ca, h)
 			relay, err := proxy.New(proxy.Config{Policy: proxy.Policy{Allow: []string{targetAddr}}, RootCAs: ca.Pool()})
 			if err != nil {
 				t.Fatal(err)

@@ -68,8 +68,9 @@ func benchHandler(b *testing.B, h *target.Handler, path, ct string, seal func(wi
 // (make bench prints the ODoH allocs/op).
 func BenchmarkHandler(b *testing.B) {
 	b.Run("ODoH", func(b *testing.B) {
-		h := zoneHandler(b, nil)
-		key, err := h.Keys.Current()
+		c := zoneConfig(b, nil)
+		h := newHandler(b, c)
+		key, err := c.Keys.Current()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -85,8 +86,9 @@ func BenchmarkHandler(b *testing.B) {
 		benchHandler(b, zoneHandler(b, nil), odoh.QueryPath, "application/dns-message", func(wire []byte) []byte { return wire })
 	})
 	b.Run("OHTTP", func(b *testing.B) {
-		h := ohttpHandler(b, nil)
-		body, _, err := h.Keys.OHTTPConfigs()
+		c := ohttpConfig(b, nil)
+		h := newHandler(b, c)
+		body, _, err := c.Keys.OHTTPConfigs()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -118,7 +120,7 @@ func BenchmarkUpstream(b *testing.B) {
 	addr := testunbound.Start(b, testunbound.Options{Zones: []string{"ub.test."}, LocalData: data})
 	for _, scheme := range []string{"udp", "tcp"} {
 		b.Run(scheme, func(b *testing.B) {
-			up, err := target.NewUpstreams([]string{scheme + "://" + addr}, target.UpstreamOptions{})
+			up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{scheme + "://" + addr}})
 			if err != nil {
 				b.Fatal(err)
 			}

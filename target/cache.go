@@ -26,7 +26,7 @@ const (
 	DefaultCacheStaleAge = dnscache.DefaultStaleAge
 )
 
-// CacheMetrics receives what a Cache reports (see NewMetrics for the
+// CacheMetrics receives what a Cache reports (internal/metrics.Cache is the
 // Prometheus implementation).
 type CacheMetrics interface {
 	CacheHit()              // answered from a live entry

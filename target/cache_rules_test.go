@@ -53,7 +53,7 @@ func (p *countingPool) total() int {
 
 // cachedChain is a Chain with a cache on a fake clock over the upstreams
 // at urls.
-func cachedChain(t *testing.T, cfg target.CacheConfig, o target.UpstreamOptions, urls ...string) (*target.Chain, *countingPool, *fakeClock) {
+func cachedChain(t *testing.T, cfg target.CacheConfig, o target.UpstreamsConfig, urls ...string) (*target.Chain, *countingPool, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_700_000_000, 0))
@@ -63,7 +63,8 @@ func cachedChain(t *testing.T, cfg target.CacheConfig, o target.UpstreamOptions,
 	if o.Now == nil {
 		o.Now = clock.Now
 	}
-	pool, err := target.NewUpstreams(urls, o)
+	o.URLs = urls
+	pool, err := target.NewUpstreams(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func slackUnbound(t *testing.T) string {
 // the same below a wildcard, for the asked name and for another one.
 func TestCacheSlackSequence(t *testing.T) {
 	ub := slackUnbound(t)
-	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamOptions{}, "udp://"+ub)
+	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, "udp://"+ub)
 	for _, tc := range []struct{ name, other, addr string }{
 		{"app.slack.test.", "", "192.0.2.10"},
 		{"api.wild.test.", "edge.wild.test.", "192.0.2.12"},
@@ -179,7 +180,7 @@ func nsecUpstream(t *testing.T) *loopback {
 // neighbours the NSEC covers.
 func TestCacheNoNSECSynthesis(t *testing.T) {
 	up := nsecUpstream(t)
-	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamOptions{}, up.url())
+	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, up.url())
 	for _, name := range []string{"api.nsec.test.", "\\000.api.nsec.test."} {
 		if r, err := ask(t, c, "api.nsec.test.", dns.TypeAAAA, true, false); err != nil || len(r.Answer) != 0 {
 			t.Fatalf("AAAA: %v %v", r, err)
@@ -214,7 +215,7 @@ func TestCacheKey(t *testing.T) {
 		}
 		return r
 	})
-	c, _, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamOptions{}, up.url())
+	c, _, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, up.url())
 	get := func(name string, do, cd bool) *dns.Msg {
 		r, err := ask(t, c, name, dns.TypeA, do, cd)
 		if err != nil {
@@ -272,7 +273,7 @@ func TestCacheNegativeTTL(t *testing.T) {
 		{"host.neg.test.", dns.TypeTXT, 0, dns.RcodeSuccess, 120},
 		{"nope.neg.test.", dns.TypeA, 50 * time.Second, dns.RcodeNameError, 50},
 	} {
-		c, pool, clock := cachedChain(t, target.CacheConfig{MaxNegativeTTL: tc.cap, StaleAge: -1}, target.UpstreamOptions{}, "udp://"+ub)
+		c, pool, clock := cachedChain(t, target.CacheConfig{MaxNegativeTTL: tc.cap, StaleAge: -1}, target.UpstreamsConfig{}, "udp://"+ub)
 		r := mustAsk(t, c, tc.name, tc.qtype)
 		if r.Rcode != tc.rcode || len(r.Answer) != 0 {
 			t.Fatalf("%s: %v", tc.name, r)
@@ -293,7 +294,7 @@ func TestCacheNegativeTTL(t *testing.T) {
 	}
 
 	noSOA := startLoopback(t, func(q *dns.Msg) *dns.Msg { return new(dns.Msg).SetRcode(q, dns.RcodeNameError) })
-	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamOptions{}, noSOA.url())
+	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, noSOA.url())
 	mustAsk(t, c, "x.test.", dns.TypeA)
 	mustAsk(t, c, "x.test.", dns.TypeA)
 	if pool.total() != 2 {
@@ -320,7 +321,7 @@ func TestCacheFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, pool, clock := cachedChain(t, target.CacheConfig{FailureTTL: tc.ttl},
-				target.UpstreamOptions{Timeout: 50 * time.Millisecond, MaxFails: -1}, tc.up.url())
+				target.UpstreamsConfig{Timeout: 50 * time.Millisecond, MaxFails: -1}, tc.up.url())
 			for i, life := range tc.want {
 				r, err := ask(t, c, "fail.test.", dns.TypeA, false, false)
 				if (err == nil) == (tc.up == silent) || err == nil && r.Rcode != dns.RcodeServerFailure {
@@ -350,7 +351,7 @@ func TestCacheServeStale(t *testing.T) {
 		return r
 	})
 	c, _, clock := cachedChain(t, target.CacheConfig{StaleAge: time.Hour},
-		target.UpstreamOptions{Timeout: 200 * time.Millisecond}, up.url())
+		target.UpstreamsConfig{Timeout: 200 * time.Millisecond}, up.url())
 	mustAsk(t, c, "stale.test.", dns.TypeA)
 	up.stop(t)
 	clock.Advance(61 * time.Second)
@@ -394,7 +395,7 @@ func TestCacheStaleOnlyWhenEveryUpstreamFails(t *testing.T) {
 		}
 	}
 	first, second := startLoopback(t, answer("192.0.2.50")), startLoopback(t, answer("192.0.2.51"))
-	c, _, clock := cachedChain(t, target.CacheConfig{}, target.UpstreamOptions{Timeout: 200 * time.Millisecond}, first.url(), second.url())
+	c, _, clock := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{Timeout: 200 * time.Millisecond}, first.url(), second.url())
 	mustAsk(t, c, "one.test.", dns.TypeA)
 	first.stop(t)
 	clock.Advance(61 * time.Second)
@@ -410,7 +411,7 @@ func TestCacheStaleOnlyWhenEveryUpstreamFails(t *testing.T) {
 func TestCacheRecoveryDespiteHealthBackoff(t *testing.T) {
 	up := startLoopback(t, func(q *dns.Msg) *dns.Msg { return nil })
 	c, pool, clock := cachedChain(t, target.CacheConfig{StaleAge: -1},
-		target.UpstreamOptions{Timeout: 50 * time.Millisecond, MaxFails: 1, MinBackoff: 30 * time.Second, MaxBackoff: 30 * time.Second},
+		target.UpstreamsConfig{Timeout: 50 * time.Millisecond, MaxFails: 1, MinBackoff: 30 * time.Second, MaxBackoff: 30 * time.Second},
 		up.url())
 	for range 3 {
 		if _, err := ask(t, c, "back.test.", dns.TypeA, false, false); err == nil {
@@ -439,7 +440,7 @@ func TestCacheCoalescing(t *testing.T) {
 		r.Answer = []dns.RR{rr}
 		return r
 	})
-	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamOptions{}, up.url())
+	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, up.url())
 	var wg sync.WaitGroup
 	var ok atomic.Int64
 	for i := range 50 {
@@ -469,7 +470,7 @@ func TestCacheHTTPSAndSVCB(t *testing.T) {
 			"_dns.svc.test. 300 IN SVCB 1 dns.svc.test. alpn=dot port=853 ipv4hint=192.0.2.81",
 		},
 	})
-	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamOptions{}, "udp://"+ub)
+	c, pool, _ := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, "udp://"+ub)
 	for _, tc := range []struct {
 		name  string
 		qtype uint16
@@ -571,14 +572,14 @@ func (s *loopback) stop(*testing.T) {
 // carries an OPT record for a query that had one (RFC 6891 §7), and a
 // cached failure answers the same.
 func TestServfailHasOPT(t *testing.T) {
-	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t)}, target.UpstreamOptions{Timeout: 100 * time.Millisecond})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t)}, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(up.Close)
-	h := zoneHandler(t, up)
-	h.Resolver.(*target.Chain).Cache = newCache(t, target.CacheConfig{})
-	s := serve(t, h)
+	c := zoneConfig(t, up)
+	c.Resolver.(*target.Chain).Cache = newCache(t, target.CacheConfig{})
+	s := serve(t, newHandler(t, c))
 	cfg := fetchConfig(t, s.h2, s.url)
 	q := new(dns.Msg).SetQuestion("example.net.", dns.TypeA)
 	q.SetEdns0(1232, true)

@@ -4,12 +4,13 @@
 //
 // The pieces, each usable on its own:
 //
-//   - [Handler] is the http.Handler for POST /dns-query (ODoH, and plain DoH
-//     of RFC 8484 when enabled) and GET /.well-known/odohconfigs. It maps
-//     errors to the status codes of RFC 9230 §4.3 and §8: 401 for an unknown
-//     key ID, 400 for anything malformed or undecryptable, 405, 415 and 413
-//     for method, media type and size. A resolution failure is an encrypted
-//     SERVFAIL with status 200, never a dropped connection.
+//   - [Handler], made by [New], is the http.Handler for POST /dns-query
+//     (ODoH, and plain DoH of RFC 8484 when enabled) and GET
+//     /.well-known/odohconfigs. It maps errors to the status codes of RFC
+//     9230 §4.3 and §8: 401 for an unknown key ID, 400 for anything
+//     malformed or undecryptable, 405, 415 and 413 for method, media type
+//     and size. A resolution failure is an encrypted SERVFAIL with status
+//     200, never a dropped connection.
 //   - [Keyring] holds the keys: derived from a secret seed and the rotation
 //     epoch, so that every replica sharing the seed accepts the same keys
 //     without coordination; the previous, the current and the next epoch
@@ -19,8 +20,12 @@
 //     upstream for a backoff after repeated failures; [Zone] answers
 //     from an RFC 1035 zone file; [Cache] keeps answers for their TTL;
 //     [Chain] puts them together (zone, then cache, then upstreams).
-//   - [Metrics] holds the Prometheus collectors the handler and the pool
-//     update. Their labels carry no addresses and no names.
+//   - [Metrics] and [UpstreamMetrics] are what the handler and the pool
+//     report (the Prometheus side is the daemon's). Their labels carry no
+//     addresses and no names.
+//
+// Every type is made with New…(…Config), whose zero fields mean documented
+// defaults: [New], [NewKeyring], [NewUpstreams], [NewCache].
 //
 // Privacy: nothing here logs a query, a client address, a key or the seed.
 package target

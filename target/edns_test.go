@@ -109,7 +109,7 @@ func chainResolve(t *testing.T, c *target.Chain, q *dns.Msg) *dns.Msg {
 // cookie; each client gets an OPT record built from its own query.
 func TestNoOptionLeaksBetweenClients(t *testing.T) {
 	up := startEchoUpstream(t)
-	pool, err := target.NewUpstreams([]string{"udp://" + up.addr}, target.UpstreamOptions{})
+	pool, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + up.addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestNoOptionLeaksBetweenClients(t *testing.T) {
 // is never handed out; each requester gets one of its own.
 func TestCacheStoresNoOPT(t *testing.T) {
 	up := startEchoUpstream(t)
-	pool, err := target.NewUpstreams([]string{"udp://" + up.addr}, target.UpstreamOptions{})
+	pool, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + up.addr}})
 	if err != nil {
 		t.Fatal(err)
 	}

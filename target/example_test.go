@@ -18,7 +18,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pool, err := target.NewUpstreams([]string{"udp://192.0.2.53", "tls://192.0.2.54:853"}, target.UpstreamOptions{})
+	pool, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://192.0.2.53", "tls://192.0.2.54:853"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -35,7 +35,10 @@ www.internal. 300 IN A 10.0.0.1
 	}
 	chain := &target.Chain{Upstream: pool, Cache: cache}
 	chain.SetZone(zone)
-	h := &target.Handler{Keys: keys, Resolver: chain, DoH: true}
+	h, err := target.New(target.Config{Keys: keys, Resolver: chain, DoH: true})
+	if err != nil {
+		log.Fatal(err)
+	}
 	var _ http.Handler = h // serve it over HTTPS (h2 and h3)
 	fmt.Println(zone.Len(), "local records")
 	// Output: 2 local records
@@ -44,7 +47,8 @@ www.internal. 300 IN A 10.0.0.1
 // A failover pool that skips an upstream for 5 s once it has failed twice
 // in a row, doubling the wait up to a minute while probes keep failing.
 func ExampleNewUpstreams() {
-	pool, err := target.NewUpstreams([]string{"udp://192.0.2.53", "tls://192.0.2.54:853"}, target.UpstreamOptions{
+	pool, err := target.NewUpstreams(target.UpstreamsConfig{
+		URLs:       []string{"udp://192.0.2.53", "tls://192.0.2.54:853"},
 		Timeout:    time.Second,
 		MaxFails:   2,
 		MinBackoff: 5 * time.Second,
@@ -54,7 +58,7 @@ func ExampleNewUpstreams() {
 		log.Fatal(err)
 	}
 	defer pool.Close()
-	_, err = target.NewUpstreams([]string{"udp://192.0.2.53"}, target.UpstreamOptions{MinBackoff: time.Minute, MaxBackoff: time.Second})
+	_, err = target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://192.0.2.53"}, MinBackoff: time.Minute, MaxBackoff: time.Second})
 	fmt.Println(err)
 	// Output: upstreams: maximum backoff 1s is below the minimum 1m0s
 }

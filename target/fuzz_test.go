@@ -102,8 +102,8 @@ func FuzzHandler(f *testing.F) {
 	}
 	chain := &target.Chain{} // the zone, no upstream: never a socket
 	chain.SetZone(mustZone(f))
-	h := &target.Handler{Keys: keys, Resolver: chain, MaxBodySize: fuzzMaxBody,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := newHandler(f, target.Config{Keys: keys, Resolver: chain, MaxBodySize: fuzzMaxBody,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 
 	key, err := keys.Current()
 	if err != nil {

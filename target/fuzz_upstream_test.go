@@ -160,14 +160,17 @@ func FuzzUpstreamAnswer(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	ups, err := NewUpstreams([]string{"udp://192.0.2.53"}, UpstreamOptions{MaxFails: -1})
+	ups, err := NewUpstreams(UpstreamsConfig{URLs: []string{"udp://192.0.2.53"}, MaxFails: -1})
 	if err != nil {
 		f.Fatal(err)
 	}
 	wire := &wireUpstream{}
 	ups.ups[0] = wire
 	chain := &Chain{Upstream: ups}
-	h := &Handler{Keys: keys, Resolver: chain, DoH: true, Logger: slog.New(slog.DiscardHandler)}
+	h, err := New(Config{Keys: keys, Resolver: chain, DoH: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.Fatal(err)
+	}
 	key, err := keys.Current()
 	if err != nil {
 		f.Fatal(err)

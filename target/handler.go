@@ -1,9 +1,11 @@
 package target
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -46,13 +48,46 @@ var (
 	hdrTextPlain = []string{"text/plain; charset=utf-8"}
 )
 
-// Handler serves DNS over ODoH (RFC 9230) and, when DoH is set, plain DNS
+// Config configures a Handler. Zero values mean the documented defaults.
+type Config struct {
+	// Keys decrypts queries and serves the configs. Required.
+	Keys *Keyring
+	// Resolver answers the decrypted queries. Required.
+	Resolver Resolver
+	// DoH also serves plain DNS over HTTPS (RFC 8484) on Path.
+	DoH bool
+	// Path is the path of DNS queries; "" means odoh.QueryPath.
+	Path string
+	// MaxBodySize bounds request bodies (413 beyond); zero means the
+	// largest query message of the Keyring's suite (odoh.MaxQuerySizeFor),
+	// and for the OHTTP gateway ohttp.MaxDNSMessageSize.
+	MaxBodySize int
+	// QueryTimeout bounds one resolution, failover included (SERVFAIL
+	// beyond); zero means DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// PaddingBlock pads answers to a multiple of this many bytes (RFC 8467
+	// §4.1): ODoH answers inside the encryption, and DoH answers to queries
+	// that carry EDNS(0) with the EDNS(0) Padding option (RFC 7830, as RFC
+	// 8484 §8 recommends). Zero means odoh.ResponseBlockSize (468), a
+	// negative value disables padding.
+	PaddingBlock int
+	// OHTTP configures the Oblivious HTTP gateway (see OHTTPConfig); the
+	// zero value serves none.
+	OHTTP OHTTPConfig
+	// Metrics, if not nil, receives a count of each request.
+	Metrics Metrics
+	// Logger receives internal errors (never request data); nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves DNS over ODoH (RFC 9230) and, with Config.DoH, plain DNS
 // over HTTPS (RFC 8484), plus the configs endpoint:
 //
 //	POST Path                      ODoH (odoh.ContentType)
-//	POST Path, GET Path?dns=…      DoH (odoh.DoHContentType), if DoH is set
+//	POST Path, GET Path?dns=…      DoH (odoh.DoHContentType), with DoH
 //	GET  odoh.ConfigsPath          the current ObliviousDoHConfigs
-//	POST /.well-known/ohttp-gateway  DoH over Oblivious HTTP, if OHTTP is set
+//	POST /.well-known/ohttp-gateway  DoH over Oblivious HTTP, with OHTTP
 //	GET  /.well-known/ohttp-gateway, /ohttp-keys  its key configuration
 //
 // Statuses follow RFC 9230 §4.3 and §8: 401 for an unknown key ID; 400 for
@@ -66,39 +101,55 @@ var (
 // always carries the client's DNS ID and is padded to a multiple of
 // PaddingBlock bytes (DoH answers when the query had EDNS(0)).
 //
-// Set the fields before serving and do not change them afterwards.
-// The handler logs nothing per request.
+// Create one with New; it is safe for concurrent use and logs nothing per
+// request.
 type Handler struct {
-	// Keys decrypts queries and serves the configs. Required.
-	Keys *Keyring
-	// Resolver answers the decrypted queries. Required.
-	Resolver Resolver
-	// DoH also serves plain DNS over HTTPS (RFC 8484) on Path.
-	DoH bool
-	// Path is the path of DNS queries; "" means odoh.QueryPath.
-	Path string
-	// MaxBodySize bounds request bodies; zero means the largest query
-	// message of the Keyring's suite (odoh.MaxQuerySizeFor), and for the
-	// OHTTP gateway ohttp.MaxDNSMessageSize.
-	MaxBodySize int
-	// QueryTimeout bounds one resolution; zero means DefaultQueryTimeout.
-	QueryTimeout time.Duration
-	// PaddingBlock pads answers to a multiple of this many bytes (RFC 8467
-	// §4.1): ODoH answers inside the encryption, and DoH answers to queries
-	// that carry EDNS(0) with the EDNS(0) Padding option (RFC 7830, as RFC
-	// 8484 §8 recommends). Zero means odoh.ResponseBlockSize (468), a
-	// negative value disables padding.
-	PaddingBlock int
-	// OHTTP configures the Oblivious HTTP gateway (see OHTTPConfig); the
-	// zero value serves none.
-	OHTTP OHTTPConfig
-	// Metrics, if not nil, counts requests.
-	Metrics *Metrics
-	// Logger receives internal errors (never request data); nil means
-	// slog.Default().
-	Logger *slog.Logger
+	keys         *Keyring
+	resolver     Resolver
+	doh          bool
+	path         string
+	maxBody      int
+	maxOHTTPBody int // an Encapsulated Request carries a whole Binary HTTP request
+	queryTimeout time.Duration
+	padding      int // the block; 0: none
+	ohttp        OHTTPConfig
+	metrics      Metrics
+	log          *slog.Logger
+	allow        []string // the Allow header of a 405
 
 	bufs sync.Pool // of *[]byte
+}
+
+// New checks c and returns its Handler.
+func New(c Config) (*Handler, error) {
+	switch {
+	case c.Keys == nil:
+		return nil, errors.New("target: no keyring")
+	case c.Resolver == nil:
+		return nil, errors.New("target: no resolver")
+	case c.MaxBodySize < 0:
+		return nil, fmt.Errorf("target: negative body limit %d", c.MaxBodySize)
+	case c.QueryTimeout < 0:
+		return nil, fmt.Errorf("target: negative query timeout %v", c.QueryTimeout)
+	}
+	h := &Handler{
+		keys:         c.Keys,
+		resolver:     c.Resolver,
+		doh:          c.DoH,
+		path:         cmp.Or(c.Path, odoh.QueryPath),
+		maxBody:      cmp.Or(c.MaxBodySize, odoh.MaxQuerySizeFor(c.Keys.suite)),
+		maxOHTTPBody: cmp.Or(c.MaxBodySize, ohttp.MaxDNSMessageSize),
+		queryTimeout: cmp.Or(c.QueryTimeout, DefaultQueryTimeout),
+		padding:      max(cmp.Or(c.PaddingBlock, odoh.ResponseBlockSize), 0),
+		ohttp:        c.OHTTP,
+		metrics:      c.Metrics,
+		log:          cmp.Or(c.Logger, slog.Default()),
+		allow:        hdrAllowPost,
+	}
+	if h.doh {
+		h.allow = hdrAllowBoth
+	}
+	return h, nil
 }
 
 // request is the per-request state the handler keeps together.
@@ -109,12 +160,8 @@ type request struct {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := h.Path
-	if path == "" {
-		path = odoh.QueryPath
-	}
 	switch r.URL.Path {
-	case path:
+	case h.path:
 		h.serveDNS(w, r)
 	case odoh.ConfigsPath:
 		h.serveConfigs(w, r)
@@ -141,88 +188,128 @@ func hasType(r *http.Request, mediaType string) bool {
 	return odoh.HasContentType(r.Header["Content-Type"], mediaType)
 }
 
+// A DNS request is a few stages, each returning a value or an error: a
+// *statusError for what the client did wrong, an *internalError for what
+// went wrong here. answerError, the one place that writes errors, turns it
+// into the response.
+
+// serveDNS dispatches a DNS request by method and media type.
 func (h *Handler) serveDNS(w http.ResponseWriter, r *http.Request) {
 	req := request{proto: protoODoH, transport: transportOf(r), start: time.Now()}
-	switch r.Method {
-	case http.MethodPost:
-		switch {
-		case hasType(r, odoh.ContentType):
-			h.serveODoH(w, r, req)
-		case h.DoH && hasType(r, odoh.DoHContentType):
-			req.proto = protoDoH
-			h.serveDoHPost(w, r, req)
-		default:
-			h.fail(w, req, http.StatusUnsupportedMediaType, ResultUnsupportedMediaType)
-		}
-	case http.MethodGet:
-		if h.DoH {
-			req.proto = protoDoH
-			h.serveDoHGet(w, r, req)
-			return
-		}
-		h.fail(w, req, http.StatusMethodNotAllowed, ResultMethodNotAllowed)
+	var err error
+	switch {
+	case r.Method == http.MethodPost && hasType(r, odoh.ContentType):
+		err = h.serveODoH(w, r, req)
+	case h.doh && (r.Method == http.MethodGet || r.Method == http.MethodPost && hasType(r, odoh.DoHContentType)):
+		req.proto = protoDoH
+		err = h.serveDoH(w, r, req)
+	case r.Method == http.MethodPost:
+		err = errMediaType
 	default:
-		if h.DoH && r.Method == http.MethodHead {
+		if h.doh && r.Method == http.MethodHead {
 			req.proto = protoDoH
 		}
-		h.fail(w, req, http.StatusMethodNotAllowed, ResultMethodNotAllowed)
+		err = errMethod
+	}
+	if err != nil {
+		h.answerError(w, req, err)
 	}
 }
 
-// fail answers an error with an empty body. ODoH errors carry the ODoH media
-// type, as every ODoH response does.
-func (h *Handler) fail(w http.ResponseWriter, req request, status int, res Result) {
-	hdr := w.Header()
-	hdr["Cache-Control"] = hdrNoStore
-	hdr["Content-Length"] = hdrZero
-	if req.proto == protoODoH {
-		hdr["Content-Type"] = hdrODoH
-	} else {
-		hdr["Content-Type"] = hdrTextPlain
-		hdr["X-Content-Type-Options"] = hdrNoSniff
+// serveODoH answers an ODoH query: read, open, resolve, pack, seal.
+func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request) error {
+	bp, err := h.readBody(r, h.maxBody)
+	if err != nil {
+		return err
 	}
-	if status == http.StatusMethodNotAllowed {
-		if h.DoH {
-			hdr["Allow"] = hdrAllowBoth
-		} else {
-			hdr["Allow"] = hdrAllowPost
+	defer h.putBuf(bp)
+	q, err := h.open(*bp)
+	if err != nil {
+		return err
+	}
+	answer, _, res, err := h.resolve(r.Context(), q.DNS)
+	if err != nil {
+		return err
+	}
+	out := h.getBuf()
+	defer h.putBuf(out)
+	if *out, err = packAnswer(answer, *out); err != nil {
+		return &internalError{"packing answer", err}
+	}
+	body, err := h.seal(q, *out)
+	if err != nil {
+		return &internalError{"sealing answer", err}
+	}
+	h.write(w, req, res, hdrODoH, hdrNoStore, body)
+	return nil
+}
+
+// serveDoH answers a plain DoH query (POST body or GET ?dns=): read,
+// resolve, pad, pack.
+func (h *Handler) serveDoH(w http.ResponseWriter, r *http.Request, req request) error {
+	var wire []byte
+	if r.Method == http.MethodGet {
+		var err error
+		if wire, err = h.dnsParam(r.URL.Query()); err != nil {
+			return err
 		}
+	} else {
+		bp, err := h.readBody(r, h.maxBody)
+		if err != nil {
+			return err
+		}
+		defer h.putBuf(bp)
+		wire = *bp
 	}
-	w.WriteHeader(status)
-	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
+	answer, q, res, err := h.resolve(r.Context(), wire)
+	if err != nil {
+		return err
+	}
+	if h.padding > 0 && q.IsEdns0() != nil {
+		padEDNS(answer, h.padding)
+	}
+	out := h.getBuf()
+	defer h.putBuf(out)
+	if *out, err = packAnswer(answer, *out); err != nil {
+		return &internalError{"packing answer", err}
+	}
+	h.write(w, req, res, hdrDoH, []string{dohCacheControl(answer)}, *out)
+	return nil
 }
 
-// readBody reads the request body into a pooled buffer. It returns the
-// status to answer on failure (413 over the limit, 400 otherwise).
-func (h *Handler) readBody(r *http.Request, limit int) (*[]byte, int) {
+// dohCacheControl is the Cache-Control of a DoH answer: RFC 8484 §5.1,
+// freshness no longer than the smallest TTL, for answers and negative
+// answers; no-store for the rest.
+func dohCacheControl(answer *dns.Msg) string {
+	if ttl, ok := dnscache.TTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
+		return "max-age=" + strconv.FormatUint(uint64(ttl), 10)
+	}
+	return "no-store"
+}
+
+// padding returns the bytes that bring n to a multiple of block (RFC 8467
+// §4.1 block-length padding); none for a block of 0.
+func padding(n, block int) int {
+	if block <= 0 {
+		return 0
+	}
+	return (block - n%block) % block
+}
+
+// readBody reads the request body into a pooled buffer (413 over limit,
+// 400 for a broken body).
+func (h *Handler) readBody(r *http.Request, limit int) (*[]byte, error) {
 	bp := h.getBuf()
 	b, err := httpbody.Read(r.Body, (*bp)[:0], r.ContentLength, int64(limit))
 	*bp = b
 	if err != nil {
 		h.putBuf(bp)
 		if errors.Is(err, httpbody.ErrTooLarge) {
-			return nil, http.StatusRequestEntityTooLarge
+			return nil, errTooLarge
 		}
-		return nil, http.StatusBadRequest
+		return nil, errBadRequest
 	}
-	return bp, 0
-}
-
-// maxBody is the request body limit in force.
-func (h *Handler) maxBody() int {
-	if h.MaxBodySize > 0 {
-		return h.MaxBodySize
-	}
-	return odoh.MaxQuerySizeFor(h.Keys.suite)
-}
-
-// maxBodyFor is the body limit of a protocol: an Encapsulated Request
-// carries a whole Binary HTTP request around its DNS query.
-func (h *Handler) maxBodyFor(proto int) int {
-	if proto == protoOHTTP && h.MaxBodySize <= 0 {
-		return ohttp.MaxDNSMessageSize
-	}
-	return h.maxBody()
+	return bp, nil
 }
 
 func (h *Handler) getBuf() *[]byte {
@@ -242,97 +329,71 @@ func (h *Handler) putBuf(bp *[]byte) {
 	}
 }
 
-// body reads the request body into a pooled buffer, or answers the
-// failure (413 over the limit, 400 otherwise) and returns nil.
-func (h *Handler) body(w http.ResponseWriter, r *http.Request, req request) *[]byte {
-	bp, status := h.readBody(r, h.maxBodyFor(req.proto))
-	if status == 0 {
-		return bp
+// dnsParam decodes the dns parameter of a DoH GET (RFC 8484 §4.1): 413
+// over the body limit, 400 if missing or not base64url.
+func (h *Handler) dnsParam(q url.Values) ([]byte, error) {
+	param := q.Get("dns")
+	if base64.RawURLEncoding.DecodedLen(len(param)) > h.maxBody {
+		return nil, errTooLarge
 	}
-	res := ResultBadRequest
-	if status == http.StatusRequestEntityTooLarge {
-		res = ResultTooLarge
+	wire, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(param, "="))
+	if err != nil || len(wire) == 0 {
+		return nil, errBadRequest
 	}
-	h.fail(w, req, status, res)
-	return nil
+	return wire, nil
 }
 
-func (h *Handler) serveODoH(w http.ResponseWriter, r *http.Request, req request) {
-	bp := h.body(w, r, req)
-	if bp == nil {
-		return
-	}
-	defer h.putBuf(bp)
-	m, err := odoh.ParseMessage(*bp)
+// open parses and decrypts an ODoH query: 401 for a key the target does
+// not hold, 400 for anything else wrong with it.
+func (h *Handler) open(body []byte) (*odoh.Query, error) {
+	m, err := odoh.ParseMessage(body)
 	if err != nil || m.Type != odoh.MessageTypeQuery {
-		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
-		return
+		return nil, errBadRequest
 	}
-	key := h.Keys.Lookup(m.KeyID)
+	key := h.keys.Lookup(m.KeyID)
 	if key == nil {
-		h.fail(w, req, http.StatusUnauthorized, ResultKeyMismatch)
-		return
+		return nil, errKeyMismatch
 	}
 	q, err := key.OpenQuery(m)
-	if err != nil {
-		if errors.Is(err, odoh.ErrKeyMismatch) {
-			h.fail(w, req, http.StatusUnauthorized, ResultKeyMismatch)
-		} else {
-			h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
-		}
-		return
+	switch {
+	case errors.Is(err, odoh.ErrKeyMismatch):
+		return nil, errKeyMismatch
+	case err != nil:
+		return nil, errBadRequest
 	}
-	answer, _, res, ok := h.resolve(r.Context(), q.DNS)
-	if !ok {
-		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
-		return
-	}
-	out := h.getBuf()
-	defer h.putBuf(out)
-	wire, err := packAnswer(answer, *out)
-	if err != nil {
-		h.internalError(w, req, "packing answer", err)
-		return
-	}
-	*out = wire
-	body, err := h.seal(q, wire)
-	if err != nil {
-		h.internalError(w, req, "sealing answer", err)
-		return
-	}
-	hdr := w.Header()
-	hdr["Content-Type"] = hdrODoH
-	hdr["Cache-Control"] = hdrNoStore
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
+	return q, nil
 }
 
 // seal encrypts the answer with the configured padding, which the odoh
 // package caps at the size limits.
 func (h *Handler) seal(q *odoh.Query, wire []byte) ([]byte, error) {
-	return q.SealResponsePadded(wire, q.ResponsePadding(len(wire), h.paddingBlock()))
+	return q.SealResponsePadded(wire, q.ResponsePadding(len(wire), h.padding))
 }
 
-func (h *Handler) internalError(w http.ResponseWriter, req request, what string, err error) {
-	h.logger().Error("answering a query failed", "step", what, "err", err)
-	h.fail(w, req, http.StatusInternalServerError, ResultInternalError)
+// write answers 200 with body.
+func (h *Handler) write(w http.ResponseWriter, req request, res result, contentType, cacheControl []string, body []byte) {
+	hdr := w.Header()
+	hdr["Content-Type"] = contentType
+	hdr["Cache-Control"] = cacheControl
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	h.observe(req, res)
 }
 
-func (h *Handler) logger() *slog.Logger {
-	if h.Logger != nil {
-		return h.Logger
+func (h *Handler) observe(req request, res result) {
+	if h.metrics != nil {
+		h.metrics.Request(protoNames[req.proto], transportNames[req.transport], resultNames[res], time.Since(req.start))
 	}
-	return slog.Default()
 }
 
-// resolve parses the DNS query and answers it. ok is false when the
-// message does not parse (the caller answers 400).
-func (h *Handler) resolve(ctx context.Context, wire []byte) (answer, query *dns.Msg, res Result, ok bool) {
+// resolve parses the DNS query and answers it: 400 when the message does
+// not parse. A message that is no valid query gets FORMERR (NOTIMP for
+// another opcode), a resolution failure SERVFAIL.
+func (h *Handler) resolve(ctx context.Context, wire []byte) (answer, query *dns.Msg, res result, err error) {
 	q := new(dns.Msg)
 	if err := q.Unpack(wire); err != nil {
-		return nil, nil, ResultBadRequest, false
+		return nil, nil, resBadRequest, errBadRequest
 	}
 	if q.Response || len(q.Question) != 1 || q.Opcode != dns.OpcodeQuery {
 		r := new(dns.Msg)
@@ -345,24 +406,20 @@ func (h *Handler) resolve(ctx context.Context, wire []byte) (answer, query *dns.
 		if len(q.Question) == 1 {
 			r.Question = q.Question
 		}
-		return r, q, ResultOK, true
+		return r, q, resOK, nil
 	}
-	timeout := h.QueryTimeout
-	if timeout <= 0 {
-		timeout = DefaultQueryTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, h.queryTimeout)
 	defer cancel()
-	r, err := h.Resolver.Resolve(ctx, q)
+	r, err := h.resolver.Resolve(ctx, q)
 	if err != nil || r == nil {
 		r = new(dns.Msg)
 		r.SetRcode(q, dns.RcodeServerFailure)
 		r.RecursionAvailable = true
 		dnscache.SetOPT(r, q) // RFC 6891 §7: an OPT for a query with one
-		return r, q, ResultServFail, true
+		return r, q, resServFail, nil
 	}
 	r.Id = q.Id // echo the client's ID whatever the resolver did
-	return r, q, ResultOK, true
+	return r, q, resOK, nil
 }
 
 // padEDNS pads r, once packed, to a multiple of block bytes with the
@@ -407,95 +464,6 @@ func packAnswer(r *dns.Msg, buf []byte) ([]byte, error) {
 	return t.PackBuffer(buf[:cap(buf)])
 }
 
-func (h *Handler) serveDoHPost(w http.ResponseWriter, r *http.Request, req request) {
-	bp := h.body(w, r, req)
-	if bp == nil {
-		return
-	}
-	defer h.putBuf(bp)
-	h.answerDoH(w, r.Context(), req, *bp)
-}
-
-func (h *Handler) serveDoHGet(w http.ResponseWriter, r *http.Request, req request) {
-	wire, status, res := h.dnsParam(r.URL.Query())
-	if status != 0 {
-		h.fail(w, req, status, res)
-		return
-	}
-	h.answerDoH(w, r.Context(), req, wire)
-}
-
-// dnsParam decodes the dns parameter of a DoH GET (RFC 8484 §4.1), or
-// returns the status and result to answer: 413 over the body limit, 400 if
-// missing or not base64url.
-func (h *Handler) dnsParam(q url.Values) ([]byte, int, Result) {
-	param := q.Get("dns")
-	if base64.RawURLEncoding.DecodedLen(len(param)) > h.maxBody() {
-		return nil, http.StatusRequestEntityTooLarge, ResultTooLarge
-	}
-	wire, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(param, "="))
-	if err != nil || len(wire) == 0 {
-		return nil, http.StatusBadRequest, ResultBadRequest
-	}
-	return wire, 0, ResultOK
-}
-
-func (h *Handler) answerDoH(w http.ResponseWriter, ctx context.Context, req request, wire []byte) {
-	answer, q, res, ok := h.resolve(ctx, wire)
-	if !ok {
-		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
-		return
-	}
-	if block := h.paddingBlock(); block > 0 && q.IsEdns0() != nil {
-		padEDNS(answer, block)
-	}
-	out := h.getBuf()
-	defer h.putBuf(out)
-	body, err := packAnswer(answer, *out)
-	if err != nil {
-		h.internalError(w, req, "packing answer", err)
-		return
-	}
-	*out = body
-	hdr := w.Header()
-	hdr["Content-Type"] = hdrDoH
-	hdr["Cache-Control"] = []string{dohCacheControl(answer)}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-	h.Metrics.observeRequest(req.proto, req.transport, res, time.Since(req.start))
-}
-
-// dohCacheControl is the Cache-Control of a DoH answer: RFC 8484 §5.1,
-// freshness no longer than the smallest TTL, for answers and negative
-// answers; no-store for the rest.
-func dohCacheControl(answer *dns.Msg) string {
-	if ttl, ok := dnscache.TTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
-		return "max-age=" + strconv.FormatUint(uint64(ttl), 10)
-	}
-	return "no-store"
-}
-
-// paddingBlock is the block answers are padded to; 0 means no padding.
-func (h *Handler) paddingBlock() int {
-	switch {
-	case h.PaddingBlock == 0:
-		return odoh.ResponseBlockSize
-	case h.PaddingBlock < 0:
-		return 0
-	}
-	return h.PaddingBlock
-}
-
-// padding returns the bytes that bring n to a multiple of block (RFC 8467
-// §4.1 block-length padding).
-func padding(n, block int) int {
-	if block <= 0 {
-		return 0
-	}
-	return (block - n%block) % block
-}
-
 // serveConfigs serves the current ObliviousDoHConfigs with a max-age that
 // never outlives the key's acceptance (see Keyring).
 func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
@@ -506,9 +474,9 @@ func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	body, maxAge, err := h.Keys.Configs()
+	body, maxAge, err := h.keys.Configs()
 	if err != nil {
-		h.logger().Error("serving configs failed", "err", err)
+		h.log.Error("serving configs failed", "err", err)
 		hdr["Cache-Control"] = hdrNoStore
 		http.Error(w, "no keys", http.StatusInternalServerError)
 		return

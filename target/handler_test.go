@@ -26,11 +26,28 @@ func newKeyring(t testing.TB, seed []byte, now func() time.Time) *target.Keyring
 	return k
 }
 
-func zoneHandler(t testing.TB, upstream target.Resolver) *target.Handler {
+// newHandler returns target.New(c), failing the test on error.
+func newHandler(t testing.TB, c target.Config) *target.Handler {
+	t.Helper()
+	h, err := target.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// zoneConfig configures a handler with DoH, answering from the test zone
+// and then upstream, with random keys.
+func zoneConfig(t testing.TB, upstream target.Resolver) target.Config {
 	t.Helper()
 	chain := &target.Chain{Upstream: upstream}
 	chain.SetZone(mustZone(t))
-	return &target.Handler{Keys: newKeyring(t, nil, nil), Resolver: chain, DoH: true}
+	return target.Config{Keys: newKeyring(t, nil, nil), Resolver: chain, DoH: true}
+}
+
+func zoneHandler(t testing.TB, upstream target.Resolver) *target.Handler {
+	t.Helper()
+	return newHandler(t, zoneConfig(t, upstream))
 }
 
 // checkODoHHeaders checks what every ODoH response must carry.
@@ -46,7 +63,7 @@ func checkODoHHeaders(t *testing.T, resp *http.Response) {
 
 func TestODoHLocalZone(t *testing.T) {
 	// The upstream is dead: a local-zone answer must not need it.
-	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t)}, target.UpstreamOptions{Timeout: 100 * time.Millisecond})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t)}, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +105,7 @@ func TestODoHUnbound(t *testing.T) {
 		Zones:     []string{"ub.test."},
 		LocalData: []string{"host.ub.test. 300 IN A 192.0.2.77"},
 	})
-	up, err := target.NewUpstreams([]string{"udp://" + addr}, target.UpstreamOptions{})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +131,13 @@ func TestODoHUnbound(t *testing.T) {
 }
 
 func TestUpstreamDownIsServFail(t *testing.T) {
-	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t), "tcp://" + deadUDP(t)}, target.UpstreamOptions{Timeout: 150 * time.Millisecond})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t), "tcp://" + deadUDP(t)}, Timeout: 150 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := zoneHandler(t, up)
-	h.QueryTimeout = 2 * time.Second
-	s := serve(t, h)
+	hc := zoneConfig(t, up)
+	hc.QueryTimeout = 2 * time.Second
+	s := serve(t, newHandler(t, hc))
 	for name, c := range s.clients() {
 		t.Run(name, func(t *testing.T) {
 			cfg := fetchConfig(t, c, s.url)
@@ -145,9 +162,7 @@ func TestUpstreamDownIsServFail(t *testing.T) {
 // EDNS(0) carries none. (Found by FuzzUpstreamAnswer: SERVFAILs had no OPT
 // over ODoH, and one without DO over DoH.)
 func TestServFailMirrorsEDNS(t *testing.T) {
-	h := zoneHandler(t, nil)
-	h.DoH = true
-	s := serve(t, h)
+	s := serve(t, zoneHandler(t, nil)) // with DoH
 	cfg := fetchConfig(t, s.h2, s.url)
 	for _, edns := range []bool{false, true} {
 		m := new(dns.Msg).SetQuestion("example.net.", dns.TypeA)
@@ -178,13 +193,13 @@ func TestServFailMirrorsEDNS(t *testing.T) {
 }
 
 func TestQueryTimeoutIsServFail(t *testing.T) {
-	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t)}, target.UpstreamOptions{Timeout: 10 * time.Second})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t)}, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := zoneHandler(t, up)
-	h.QueryTimeout = 200 * time.Millisecond
-	s := serve(t, h)
+	hc := zoneConfig(t, up)
+	hc.QueryTimeout = 200 * time.Millisecond
+	s := serve(t, newHandler(t, hc))
 	cfg := fetchConfig(t, s.h2, s.url)
 	start := time.Now()
 	resp, m, _ := odohExchange(t, s.h2, s.url, cfg, query(t, "example.net.", dns.TypeA, 9))
@@ -198,10 +213,10 @@ func TestQueryTimeoutIsServFail(t *testing.T) {
 
 // TestStatuses walks the target rows of RFC 9230 part 1 E and F.
 func TestStatuses(t *testing.T) {
-	h := zoneHandler(t, nil)
-	h.DoH = false
-	h.MaxBodySize = 1024
-	s := serve(t, h)
+	c := zoneConfig(t, nil)
+	c.DoH = false
+	c.MaxBodySize = 1024
+	s := serve(t, newHandler(t, c))
 	cfg := fetchConfig(t, s.h2, s.url)
 	good, _, err := odoh.SealQuery(cfg, query(t, "www.zone.test.", dns.TypeA, 1))
 	if err != nil {
@@ -350,9 +365,9 @@ func TestRotationOverHTTP(t *testing.T) {
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_700_000_000, 0).Truncate(time.Hour).Add(10 * time.Minute))
 	seed := bytes.Repeat([]byte{7}, odoh.SeedSize)
-	h := zoneHandler(t, nil)
-	h.Keys = newKeyring(t, seed, clock.Now)
-	s := serve(t, h)
+	c := zoneConfig(t, nil)
+	c.Keys = newKeyring(t, seed, clock.Now)
+	s := serve(t, newHandler(t, c))
 	wire := query(t, "www.zone.test.", dns.TypeA, 5)
 
 	maxAge := func() time.Duration {
@@ -400,9 +415,9 @@ func TestRotationOverHTTP(t *testing.T) {
 
 func TestSharedSeedReplicas(t *testing.T) {
 	seed := bytes.Repeat([]byte{0x42}, odoh.SeedSize)
-	a, b := zoneHandler(t, nil), zoneHandler(t, nil)
+	a, b := zoneConfig(t, nil), zoneConfig(t, nil)
 	a.Keys, b.Keys = newKeyring(t, seed, nil), newKeyring(t, seed, nil)
-	sa, sb := serve(t, a), serve(t, b)
+	sa, sb := serve(t, newHandler(t, a)), serve(t, newHandler(t, b))
 	cfgA, cfgB := fetchConfig(t, sa.h2, sa.url), fetchConfig(t, sb.h2, sb.url)
 	if !cfgA.Equal(cfgB) {
 		t.Fatalf("replicas publish different configs: %v, %v", cfgA, cfgB)
@@ -417,9 +432,9 @@ func TestSharedSeedReplicas(t *testing.T) {
 		}
 	}
 	// A target with another seed refuses them.
-	c := zoneHandler(t, nil)
+	c := zoneConfig(t, nil)
 	c.Keys = newKeyring(t, bytes.Repeat([]byte{0x43}, odoh.SeedSize), nil)
-	sc := serve(t, c)
+	sc := serve(t, newHandler(t, c))
 	if resp, _, _ := odohExchange(t, sc.h2, sc.url, cfgA, wire); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("other seed: status %d, want 401", resp.StatusCode)
 	}
@@ -436,16 +451,16 @@ func TestDoHPadding(t *testing.T) {
 		LocalData:  []string{"host.ub.test. 300 IN A 192.0.2.77"},
 		LargeNames: []string{"big.ub.test."},
 	})
-	up, err := target.NewUpstreams([]string{"udp://" + addr}, target.UpstreamOptions{})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(up.Close)
 	h := zoneHandler(t, up)
 	s := serve(t, h)
-	unpadded := zoneHandler(t, up)
+	unpadded := zoneConfig(t, up)
 	unpadded.PaddingBlock = -1
-	su := serve(t, unpadded)
+	su := serve(t, newHandler(t, unpadded))
 
 	ask := func(t *testing.T, s *testServer, name string, qtype uint16, edns bool) (*dns.Msg, int) {
 		t.Helper()
@@ -530,7 +545,7 @@ func TestODoHPaddingBlock(t *testing.T) {
 	}
 	chain := &target.Chain{}
 	chain.SetZone(z)
-	s := serve(t, &target.Handler{Keys: newKeyring(t, nil, nil), Resolver: chain, PaddingBlock: block})
+	s := serve(t, newHandler(t, target.Config{Keys: newKeyring(t, nil, nil), Resolver: chain, PaddingBlock: block}))
 	cfg := fetchConfig(t, s.h2, s.url)
 	// R = type ‖ LP16(nonce16) ‖ LP16(ct); ct = R_plain + 16-byte tag.
 	plainLen := func(body []byte) int { return len(body) - 1 - 2 - 16 - 2 - 16 }

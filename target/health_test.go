@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/internal/testunbound"
 	"github.com/odohd/odoh/target"
 )
@@ -100,13 +101,14 @@ func TestUpstreamHealth(t *testing.T) {
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_700_000_000, 0))
 	reg := prometheus.NewRegistry()
-	metrics, err := target.NewMetrics(reg, nil)
+	tm, err := metrics.NewTarget(reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := target.NewUpstreams([]string{"udp://" + dead.addr, "udp://" + ub}, target.UpstreamOptions{
+	up, err := target.NewUpstreams(target.UpstreamsConfig{
+		URLs:    []string{"udp://" + dead.addr, "udp://" + ub},
 		Timeout: 100 * time.Millisecond, MaxFails: 3, MinBackoff: time.Second, MaxBackoff: 4 * time.Second,
-		Now: clock.Now, Metrics: metrics,
+		Now: clock.Now, Metrics: tm,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +208,8 @@ func TestUpstreamsAllDownStillTried(t *testing.T) {
 	a, b := startFakeUpstream(t), startFakeUpstream(t)
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_700_000_000, 0))
-	up, err := target.NewUpstreams([]string{"udp://" + a.addr, "udp://" + b.addr}, target.UpstreamOptions{
+	up, err := target.NewUpstreams(target.UpstreamsConfig{
+		URLs:    []string{"udp://" + a.addr, "udp://" + b.addr},
 		Timeout: 50 * time.Millisecond, MaxFails: 1, Now: clock.Now,
 	})
 	if err != nil {
@@ -242,7 +245,8 @@ func TestUpstreamHealthDisabledAndBadOptions(t *testing.T) {
 	dead := startFakeUpstream(t)
 	ub := startFakeUpstream(t)
 	ub.alive.Store(true)
-	up, err := target.NewUpstreams([]string{"udp://" + dead.addr, "udp://" + ub.addr}, target.UpstreamOptions{
+	up, err := target.NewUpstreams(target.UpstreamsConfig{
+		URLs:    []string{"udp://" + dead.addr, "udp://" + ub.addr},
 		Timeout: 30 * time.Millisecond, MaxFails: -1,
 	})
 	if err != nil {
@@ -255,12 +259,13 @@ func TestUpstreamHealthDisabledAndBadOptions(t *testing.T) {
 	if n := dead.queries.Load(); n != 5 {
 		t.Errorf("health tracking disabled: %d attempts at the dead upstream, want 5", n)
 	}
-	for _, o := range []target.UpstreamOptions{
+	for _, o := range []target.UpstreamsConfig{
 		{MinBackoff: -time.Second},
 		{MaxBackoff: -time.Second},
 		{MinBackoff: 10 * time.Second, MaxBackoff: time.Second},
 	} {
-		if _, err := target.NewUpstreams([]string{"udp://127.0.0.1:53"}, o); err == nil {
+		o.URLs = []string{"udp://127.0.0.1:53"}
+		if _, err := target.NewUpstreams(o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}
 	}
@@ -272,7 +277,7 @@ func TestUpstreamTimeoutAboveTwoSeconds(t *testing.T) {
 	slow := startFakeUpstream(t)
 	slow.alive.Store(true)
 	slow.delay.Store(int64(2300 * time.Millisecond))
-	up, err := target.NewUpstreams([]string{"udp://" + slow.addr}, target.UpstreamOptions{Timeout: 5 * time.Second})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + slow.addr}, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // Paths of the Oblivious HTTP gateway (RFC 9458), served when
-// Handler.OHTTP.Authorities is set.
+// Config.OHTTP.Authorities is set.
 const (
 	// OHTTPGatewayPath is the Oblivious Gateway Resource: POST
 	// message/ohttp-req gets message/ohttp-res; GET gets the key
@@ -76,7 +76,7 @@ func (c *OHTTPConfig) serves(a string) bool {
 
 // serveOHTTP routes the gateway's paths.
 func (h *Handler) serveOHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.OHTTP.enabled() {
+	if !h.ohttp.enabled() {
 		http.NotFound(w, r)
 		return
 	}
@@ -101,9 +101,9 @@ func (h *Handler) serveOHTTP(w http.ResponseWriter, r *http.Request) {
 // than the key is accepted (see Keyring).
 func (h *Handler) serveOHTTPKeys(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
-	body, maxAge, err := h.Keys.OHTTPConfigs()
+	body, maxAge, err := h.keys.OHTTPConfigs()
 	if err != nil {
-		h.logger().Error("serving OHTTP key configurations failed", "err", err)
+		h.log.Error("serving OHTTP key configurations failed", "err", err)
 		hdr["Cache-Control"] = hdrNoStore
 		http.Error(w, "no keys", http.StatusInternalServerError)
 		return
@@ -121,33 +121,44 @@ func (h *Handler) serveOHTTPKeys(w http.ResponseWriter, r *http.Request) {
 // request inside and encapsulates the answer.
 func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) {
 	req := request{proto: protoOHTTP, transport: transportOf(r), start: time.Now()}
-	if !odoh.HasContentType(r.Header["Content-Type"], ohttp.RequestContentType) {
-		h.fail(w, req, http.StatusUnsupportedMediaType, ResultUnsupportedMediaType)
-		return
+	if err := h.gateway(w, r, req); err != nil {
+		if errors.Is(err, errOHTTPKey) {
+			h.keyProblem(w, req)
+			return
+		}
+		h.answerError(w, req, err)
 	}
-	bp := h.body(w, r, req)
-	if bp == nil {
-		return
+}
+
+// errOHTTPKey refuses a request for a key the gateway does not hold (or a
+// KEM or symmetric pair the key does not offer).
+var errOHTTPKey = errors.New("ohttp: unknown key")
+
+// gateway runs the gateway's stages: media type, read, decapsulate, answer
+// the inner request, pad, encapsulate.
+func (h *Handler) gateway(w http.ResponseWriter, r *http.Request, req request) error {
+	if !odoh.HasContentType(r.Header["Content-Type"], ohttp.RequestContentType) {
+		return errMediaType
+	}
+	bp, err := h.readBody(r, h.maxOHTTPBody)
+	if err != nil {
+		return err
 	}
 	defer h.putBuf(bp)
 	hd, err := ohttp.ParseRequestHeader(*bp)
 	if err != nil {
-		h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
-		return
+		return errBadRequest
 	}
-	key := h.Keys.LookupOHTTP(hd.KeyID)
+	key := h.keys.LookupOHTTP(hd.KeyID)
 	if key == nil {
-		h.keyProblem(w, req)
-		return
+		return errOHTTPKey
 	}
 	inner, gw, err := key.DecapsulateRequest(*bp)
-	if err != nil {
-		if errors.Is(err, ohttp.ErrKeyMismatch) {
-			h.keyProblem(w, req)
-		} else {
-			h.fail(w, req, http.StatusBadRequest, ResultBadRequest)
-		}
-		return
+	switch {
+	case errors.Is(err, ohttp.ErrKeyMismatch):
+		return errOHTTPKey
+	case err != nil:
+		return errBadRequest
 	}
 	dnsBuf := h.getBuf()
 	defer h.putBuf(dnsBuf)
@@ -156,7 +167,7 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) {
 	defer h.putBuf(out)
 	plain, err := res.Append((*out)[:0], bhttp.Encoding{Truncate: true})
 	if err == nil {
-		if pad := padding(len(plain), h.paddingBlock()); pad > 0 {
+		if pad := padding(len(plain), h.padding); pad > 0 {
 			plain = append(plain, make([]byte, pad)...)
 		}
 		*out = plain
@@ -166,16 +177,10 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) {
 		body, err = gw.EncapsulateResponse(plain)
 	}
 	if err != nil {
-		h.internalError(w, req, "encapsulating answer", err)
-		return
+		return &internalError{"encapsulating answer", err}
 	}
-	hdr := w.Header()
-	hdr["Content-Type"] = hdrOHTTPRes
-	hdr["Cache-Control"] = hdrPrivate
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-	h.Metrics.observeRequest(req.proto, req.transport, result, time.Since(req.start))
+	h.write(w, req, result, hdrOHTTPRes, hdrPrivate, body)
+	return nil
 }
 
 // keyProblem answers a request for a key the gateway does not hold with
@@ -189,67 +194,60 @@ func (h *Handler) keyProblem(w http.ResponseWriter, req request) {
 	hdr["X-Content-Type-Options"] = hdrNoSniff
 	w.WriteHeader(http.StatusBadRequest)
 	_, _ = w.Write(body)
-	h.Metrics.observeRequest(req.proto, req.transport, ResultKeyMismatch, time.Since(req.start))
+	h.observe(req, resKeyMismatch)
 }
 
 // innerDoH answers the Binary HTTP request found inside an Encapsulated
 // Request: a DoH request (RFC 8484 §4.1) for the Handler's own path at one
 // of the gateway's authorities, or an error response. The answer is packed
 // into *buf, which the response's content aliases.
-func (h *Handler) innerDoH(ctx context.Context, inner []byte, buf *[]byte) (*bhttp.Response, Result) {
+func (h *Handler) innerDoH(ctx context.Context, inner []byte, buf *[]byte) (*bhttp.Response, result) {
 	r, err := bhttp.ParseRequest(inner)
 	if err != nil {
-		return innerError(http.StatusBadRequest), ResultBadRequest
+		return innerError(http.StatusBadRequest), resBadRequest
 	}
 	path, rawQuery, _ := strings.Cut(r.Path, "?")
-	dohPath := h.Path
-	if dohPath == "" {
-		dohPath = odoh.QueryPath
-	}
 	switch {
-	case !strings.EqualFold(r.Scheme, "https") || !h.OHTTP.serves(r.Authority):
+	case !strings.EqualFold(r.Scheme, "https") || !h.ohttp.serves(r.Authority):
 		// RFC 9110 §15.5.20: not a target this gateway answers for.
-		return innerError(http.StatusMisdirectedRequest), ResultBadRequest
-	case path != dohPath:
-		return innerError(http.StatusNotFound), ResultBadRequest
+		return innerError(http.StatusMisdirectedRequest), resBadRequest
+	case path != h.path:
+		return innerError(http.StatusNotFound), resBadRequest
 	case strings.EqualFold(r.Header.Get("expect"), "100-continue"):
 		// RFC 9458 §5.1: the gateway must refuse a 100-continue expectation.
-		return innerError(http.StatusExpectationFailed), ResultBadRequest
+		return innerError(http.StatusExpectationFailed), resBadRequest
 	}
 	var wire []byte
 	switch r.Method {
 	case http.MethodPost:
 		if !odoh.HasContentType(r.Header.Values("content-type"), odoh.DoHContentType) {
-			return innerError(http.StatusUnsupportedMediaType), ResultUnsupportedMediaType
+			return innerError(http.StatusUnsupportedMediaType), resUnsupportedMedia
 		}
 		wire = r.Content
 	case http.MethodGet:
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
-			return innerError(http.StatusBadRequest), ResultBadRequest
+			return innerError(http.StatusBadRequest), resBadRequest
 		}
-		var status int
-		var res Result
-		if wire, status, res = h.dnsParam(q); status != 0 {
-			return innerError(status), res
+		if wire, err = h.dnsParam(q); err != nil {
+			se := err.(*statusError)
+			return innerError(se.status), se.res
 		}
 	default:
 		e := innerError(http.StatusMethodNotAllowed)
 		e.Header = bhttp.Fields{{Name: "allow", Value: "GET, POST"}}
-		return e, ResultMethodNotAllowed
+		return e, resMethodNotAllowed
 	}
-	answer, _, res, ok := h.resolve(ctx, wire)
-	if !ok {
-		return innerError(http.StatusBadRequest), ResultBadRequest
+	answer, _, res, err := h.resolve(ctx, wire)
+	if err != nil {
+		return innerError(http.StatusBadRequest), resBadRequest
 	}
 	packed, err := packAnswer(answer, *buf)
-	if err == nil {
-		*buf = packed
-	}
 	if err != nil {
-		h.logger().Error("answering a query failed", "step", "packing answer", "err", err)
-		return innerError(http.StatusInternalServerError), ResultInternalError
+		h.log.Error("answering a query failed", "step", "packing answer", "err", err)
+		return innerError(http.StatusInternalServerError), resInternalError
 	}
+	*buf = packed
 	return &bhttp.Response{
 		Status: http.StatusOK,
 		Header: bhttp.Fields{

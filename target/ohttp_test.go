@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/odohd/odoh/bhttp"
+	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/ohttp"
 	"github.com/odohd/odoh/target"
@@ -20,15 +21,21 @@ import (
 
 const gatewayAuthority = "dns.example"
 
+// ohttpConfig configures a handler with the gateway and without plain DoH.
+func ohttpConfig(t testing.TB, keys *target.Keyring) target.Config {
+	t.Helper()
+	c := zoneConfig(t, nil)
+	c.DoH = false // the gateway answers DoH inside OHTTP even when plain DoH is off
+	if keys != nil {
+		c.Keys = keys
+	}
+	c.OHTTP = target.OHTTPConfig{Authorities: []string{gatewayAuthority}}
+	return c
+}
+
 func ohttpHandler(t testing.TB, keys *target.Keyring) *target.Handler {
 	t.Helper()
-	h := zoneHandler(t, nil)
-	h.DoH = false // the gateway answers DoH inside OHTTP even when plain DoH is off
-	if keys != nil {
-		h.Keys = keys
-	}
-	h.OHTTP = target.OHTTPConfig{Authorities: []string{gatewayAuthority}}
-	return h
+	return newHandler(t, ohttpConfig(t, keys))
 }
 
 // firefoxQuery is a DoH query as Firefox puts it inside OHTTP (TRR.cpp,
@@ -99,12 +106,13 @@ func encode(t testing.TB, r *bhttp.Request) []byte {
 
 func TestOHTTPGateway(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := ohttpHandler(t, nil)
-	var err error
-	if h.Metrics, err = target.NewMetrics(reg, nil); err != nil {
+	hc := ohttpConfig(t, nil)
+	tm, err := metrics.NewTarget(reg, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := serve(t, h)
+	hc.Metrics = tm
+	s := serve(t, newHandler(t, hc))
 	for name, c := range s.clients() {
 		t.Run(name, func(t *testing.T) {
 			cfg, resp, body := fetchOHTTPConfig(t, c, s.url+target.OHTTPGatewayPath)
@@ -115,10 +123,10 @@ func TestOHTTPGateway(t *testing.T) {
 			if !bytes.Equal(body, body2) {
 				t.Error("the two key paths serve different configurations")
 			}
-			if cur, _ := h.Keys.Current(); bytes.Equal(cfg.PublicKey(), cur.Config().PublicKey()) {
+			if cur, _ := hc.Keys.Current(); bytes.Equal(cfg.PublicKey(), cur.Config().PublicKey()) {
 				t.Error("OHTTP and ODoH share a key")
 			}
-			if want := uint8(h.Keys.Epoch()); cfg.KeyID() != want {
+			if want := uint8(hc.Keys.Epoch()); cfg.KeyID() != want {
 				t.Errorf("key ID %d, want the epoch mod 256, %d", cfg.KeyID(), want)
 			}
 
@@ -213,9 +221,9 @@ func TestOHTTPInnerErrors(t *testing.T) {
 }
 
 func TestOHTTPOuterErrors(t *testing.T) {
-	h := ohttpHandler(t, nil)
-	h.MaxBodySize = 1000
-	s := serve(t, h)
+	c := ohttpConfig(t, nil)
+	c.MaxBodySize = 1000
+	s := serve(t, newHandler(t, c))
 	cfg, _, _ := fetchOHTTPConfig(t, s.h2, s.url+target.OHTTPGatewayPath)
 	good, _, err := ohttp.EncapsulateRequest(cfg, encode(t, firefoxQuery(t, gatewayAuthority, "www.zone.test.")))
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,8 +36,12 @@ const (
 // ErrNoUpstream is returned by Upstreams.Resolve when every upstream failed.
 var ErrNoUpstream = errors.New("no upstream answered")
 
-// UpstreamOptions configures NewUpstreams.
-type UpstreamOptions struct {
+// UpstreamsConfig configures NewUpstreams. Zero values mean the defaults.
+type UpstreamsConfig struct {
+	// URLs are the upstreams, in failover order: udp://HOST[:53] (TCP
+	// when truncated), tcp://HOST[:53], tls://HOST[:853] and
+	// https://HOST/PATH; a bare HOST[:PORT] is udp://. Required.
+	URLs []string
 	// Timeout bounds one attempt at one upstream; zero means
 	// DefaultUpstreamTimeout. The caller's context bounds the whole query.
 	Timeout time.Duration
@@ -51,8 +54,8 @@ type UpstreamOptions struct {
 	// Dialer dials every upstream connection; nil means a net.Dialer.
 	// Tests use it to map names to loopback addresses.
 	Dialer *net.Dialer
-	// Metrics, if not nil, records upstream latencies, errors and health.
-	Metrics *Metrics
+	// Metrics, if not nil, receives upstream latencies, errors and health.
+	Metrics UpstreamMetrics
 	// MaxFails is how many consecutive failures mark an upstream down;
 	// zero means DefaultMaxFails, a negative value disables health
 	// tracking (every query tries the upstreams in order).
@@ -100,7 +103,7 @@ type Upstreams struct {
 	health  []health // parallel to ups
 	policy  healthPolicy
 	timeout time.Duration
-	metrics *Metrics
+	metrics UpstreamMetrics
 }
 
 // upstream is one resolver of the pool.
@@ -109,8 +112,9 @@ type upstream interface {
 	close()
 }
 
-// NewUpstreams returns a pool of the upstreams in urls, in failover order.
-func NewUpstreams(urls []string, o UpstreamOptions) (*Upstreams, error) {
+// NewUpstreams returns a pool of the upstreams in o.URLs, in failover order.
+func NewUpstreams(o UpstreamsConfig) (*Upstreams, error) {
+	urls := o.URLs
 	if len(urls) == 0 {
 		return nil, errors.New("upstreams: no upstream given")
 	}
@@ -150,7 +154,11 @@ func NewUpstreams(urls []string, o UpstreamOptions) (*Upstreams, error) {
 	}}
 	bufs := &bufPool{}
 	for i, raw := range urls {
-		up, err := newUpstream(raw, o, bufs, func() { o.Metrics.observeMismatch(i) })
+		up, err := newUpstream(raw, o, bufs, func() {
+			if o.Metrics != nil {
+				o.Metrics.UpstreamMismatch(i)
+			}
+		})
 		if err != nil {
 			u.Close()
 			return nil, fmt.Errorf("upstream %d: %w", i, err)
@@ -159,12 +167,12 @@ func NewUpstreams(urls []string, o UpstreamOptions) (*Upstreams, error) {
 	}
 	u.health = make([]health, len(u.ups))
 	for i := range u.ups {
-		u.metrics.setUpstreamUp(i, true)
+		u.setUp(i, true)
 	}
 	return u, nil
 }
 
-func newUpstream(raw string, o UpstreamOptions, bufs *bufPool, mismatch func()) (upstream, error) {
+func newUpstream(raw string, o UpstreamsConfig, bufs *bufPool, mismatch func()) (upstream, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "udp://" + raw
 	}
@@ -251,17 +259,19 @@ func (u *Upstreams) try(ctx context.Context, i int, q *dns.Msg, probe bool) (*dn
 	start := time.Now()
 	r, err := exchangeID(actx, u.ups[i], q)
 	cancel()
-	u.metrics.observeUpstream(i, time.Since(start), err)
+	if u.metrics != nil {
+		u.metrics.UpstreamExchange(i, time.Since(start), err != nil)
+	}
 	switch {
 	case u.policy.maxFails <= 0:
 	case err == nil:
 		if u.health[i].succeeded() {
-			u.metrics.setUpstreamUp(i, true)
+			u.setUp(i, true)
 		}
 	case ctx.Err() == nil:
 		// Only the upstream's own failures count, not the caller giving up.
 		if u.health[i].failed(&u.policy, u.policy.now().UnixNano(), probe) {
-			u.metrics.setUpstreamUp(i, false)
+			u.setUp(i, false)
 		}
 	}
 	if err != nil {
@@ -317,6 +327,13 @@ func (u *Upstreams) Close() {
 	}
 }
 
+// setUp reports the health of upstream i.
+func (u *Upstreams) setUp(i int, up bool) {
+	if u.metrics != nil {
+		u.metrics.UpstreamUp(i, up)
+	}
+}
+
 // SystemUpstreams returns udp:// upstream URLs for the nameservers of a
 // resolv.conf file (normally /etc/resolv.conf).
 func SystemUpstreams(resolvConf string) ([]string, error) {
@@ -333,7 +350,3 @@ func SystemUpstreams(resolvConf string) ([]string, error) {
 	}
 	return urls, nil
 }
-
-// upstreamLabel is the metric label of upstream i: its index, never its
-// address.
-func upstreamLabel(i int) string { return strconv.Itoa(i) }

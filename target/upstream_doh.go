@@ -22,7 +22,7 @@ type dohUpstream struct {
 	tr     *http.Transport
 }
 
-func newDoHUpstream(u *url.URL, t *tls.Config, o UpstreamOptions) *dohUpstream {
+func newDoHUpstream(u *url.URL, t *tls.Config, o UpstreamsConfig) *dohUpstream {
 	tr := &http.Transport{
 		DialContext:         o.Dialer.DialContext,
 		TLSClientConfig:     t,

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/target"
 )
 
@@ -154,7 +155,7 @@ func TestUpstreamPooledSockets(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			s := startScripted(t, network, func(q *dns.Msg) []*dns.Msg { return []*dns.Msg{aAnswer(q, "192.0.2.7")} })
-			up, err := target.NewUpstreams([]string{network + "://" + s.addr}, target.UpstreamOptions{})
+			up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{network + "://" + s.addr}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,11 +205,11 @@ func TestUpstreamDropsMismatchedAnswers(t *testing.T) {
 				return []*dns.Msg{wrongID, wrongName, wrongType, wrongClass, notResponse, aAnswer(q, "192.0.2.7")}
 			})
 			reg := prometheus.NewRegistry()
-			metrics, err := target.NewMetrics(reg, nil)
+			tm, err := metrics.NewTarget(reg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			up, err := target.NewUpstreams([]string{network + "://" + s.addr}, target.UpstreamOptions{Metrics: metrics})
+			up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{network + "://" + s.addr}, Metrics: tm})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +244,7 @@ func TestUpstreamSocketClosedAfterTimeout(t *testing.T) {
 		}
 		return []*dns.Msg{aAnswer(q, "192.0.2.7")}
 	})
-	up, err := target.NewUpstreams([]string{"udp://" + s.addr}, target.UpstreamOptions{Timeout: 100 * time.Millisecond, MaxFails: -1})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + s.addr}, Timeout: 100 * time.Millisecond, MaxFails: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ type streamUpstream struct {
 	mismatch func()
 }
 
-func newStreamUpstream(addr string, t *tls.Config, o UpstreamOptions, bufs *bufPool, mismatch func()) *streamUpstream {
+func newStreamUpstream(addr string, t *tls.Config, o UpstreamsConfig, bufs *bufPool, mismatch func()) *streamUpstream {
 	return &streamUpstream{addr: addr, tls: t, dialer: o.Dialer, pool: newConnPool(o.MaxIdleConns), bufs: bufs, mismatch: mismatch}
 }
 

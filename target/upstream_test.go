@@ -35,7 +35,7 @@ func resolve(t *testing.T, r target.Resolver, name string, qtype uint16) *dns.Ms
 
 func TestUpstreamTruncationRetriesOverTCP(t *testing.T) {
 	addr := testunbound.Start(t, testunbound.Options{Zones: []string{"ub.test."}, LargeNames: []string{"big.ub.test."}})
-	up, err := target.NewUpstreams([]string{"udp://" + addr}, target.UpstreamOptions{})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + addr}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestUpstreamStreamsReuseConnections(t *testing.T) {
 	}{{"tcp", nil}, {"tls", ca.ServerTLS(t)}} {
 		t.Run(tc.scheme, func(t *testing.T) {
 			addr, ln := startDNS(t, tc.conf)
-			up, err := target.NewUpstreams([]string{tc.scheme + "://" + addr}, target.UpstreamOptions{TLSConfig: ca.ClientTLS()})
+			up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{tc.scheme + "://" + addr}, TLSConfig: ca.ClientTLS()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +115,7 @@ func TestUpstreamStreamsReuseConnections(t *testing.T) {
 func TestUpstreamDoH(t *testing.T) {
 	// A DoH upstream: another target's handler in DoH mode.
 	s := serve(t, zoneHandler(t, nil))
-	up, err := target.NewUpstreams([]string{s.url + odoh.QueryPath}, target.UpstreamOptions{TLSConfig: s.tls})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{s.url + odoh.QueryPath}, TLSConfig: s.tls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +127,7 @@ func TestUpstreamDoH(t *testing.T) {
 
 func TestUpstreamFailover(t *testing.T) {
 	addr := testunbound.Start(t, testunbound.Options{Zones: []string{"ub.test."}, LocalData: []string{"a.ub.test. 60 IN A 192.0.2.5"}})
-	up, err := target.NewUpstreams([]string{"udp://" + deadUDP(t), "tcp://127.0.0.1:9", "udp://" + addr},
-		target.UpstreamOptions{Timeout: 200 * time.Millisecond})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t), "tcp://127.0.0.1:9", "udp://" + addr}, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +140,11 @@ func TestUpstreamFailover(t *testing.T) {
 
 func TestNewUpstreamsRejects(t *testing.T) {
 	for _, u := range []string{"ftp://x", "udp://", "tcp://host/path", "udp://user@host"} {
-		if _, err := target.NewUpstreams([]string{u}, target.UpstreamOptions{}); err == nil {
+		if _, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{u}}); err == nil {
 			t.Errorf("%q accepted", u)
 		}
 	}
-	if _, err := target.NewUpstreams(nil, target.UpstreamOptions{}); err == nil {
+	if _, err := target.NewUpstreams(target.UpstreamsConfig{URLs: nil}); err == nil {
 		t.Error("empty list accepted")
 	}
 }
@@ -192,7 +191,7 @@ func TestUpstreamAnswerThatCannotRepackFails(t *testing.T) {
 			}
 		}
 	}()
-	up, err := target.NewUpstreams([]string{"udp://" + pc.LocalAddr().String()}, target.UpstreamOptions{})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + pc.LocalAddr().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}

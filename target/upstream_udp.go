@@ -23,7 +23,7 @@ type udpUpstream struct {
 	mismatch func() // counts a dropped answer
 }
 
-func newUDPUpstream(addr string, o UpstreamOptions, bufs *bufPool, mismatch func()) *udpUpstream {
+func newUDPUpstream(addr string, o UpstreamsConfig, bufs *bufPool, mismatch func()) *udpUpstream {
 	return &udpUpstream{
 		addr: addr, dialer: o.Dialer, bufs: bufs, mismatch: mismatch,
 		pool: newConnPool(DefaultMaxIdleUDPSockets),

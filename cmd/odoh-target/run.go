@@ -189,7 +189,7 @@ type state struct {
 	log     *slog.Logger
 	keys    *target.Keyring
 	chain   *target.Chain
-	metrics *target.Metrics
+	metrics *metrics.Target
 }
 
 func serve(ctx context.Context, c *config, logger *slog.Logger) error {
@@ -209,7 +209,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 	if st.keys, err = target.NewKeyring(target.KeyringConfig{Seed: seed, Period: c.rotate}); err != nil {
 		return err
 	}
-	if st.metrics, err = target.NewMetrics(d.Registry, st.keys); err != nil {
+	if st.metrics, err = metrics.NewTarget(d.Registry, st.keys.Epoch); err != nil {
 		return err
 	}
 	upstreams := []string(c.upstreams)
@@ -218,7 +218,8 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 			return fmt.Errorf("no -upstream and no system resolver: %w", err)
 		}
 	}
-	pool, err := target.NewUpstreams(upstreams, target.UpstreamOptions{
+	pool, err := target.NewUpstreams(target.UpstreamsConfig{
+		URLs:       upstreams,
 		Timeout:    c.upstreamTimeout,
 		MaxFails:   c.upstreamMaxFails,
 		MinBackoff: c.upstreamBackoff,
@@ -263,7 +264,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 	if st.chain.Cache != nil {
 		flusher = st.chain.Cache
 	}
-	h := &target.Handler{
+	h, err := target.New(target.Config{
 		Keys:         st.keys,
 		Resolver:     st.chain,
 		DoH:          c.doh,
@@ -273,6 +274,9 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		OHTTP:        target.OHTTPConfig{Authorities: c.ohttpAuthorities},
 		Metrics:      st.metrics,
 		Logger:       logger,
+	})
+	if err != nil {
+		return err
 	}
 	return d.Serve(ctx, daemon.Service{
 		Cache:   flusher,
