@@ -83,7 +83,7 @@ func (h *Handler) relayConfigs(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(e.body)
 	}
-	h.metrics.results[resConfigs].Inc()
+	h.count(resConfigs)
 	return nil
 }
 

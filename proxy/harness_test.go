@@ -21,6 +21,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/internal/testca"
 	"github.com/odohd/odoh/internal/testlog"
 	"github.com/odohd/odoh/odoh"
@@ -109,7 +110,11 @@ func startProxy(t testing.TB, ca *testca.CA, cfg Config) *testProxy {
 	if cfg.Resolver == nil {
 		cfg.Resolver = noResolver()
 	}
-	cfg.Registerer = tp.reg
+	m, err := metrics.NewProxy(tp.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Metrics = m
 	cfg.Logger = slog.New(slog.NewTextHandler(tp.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h, err := New(cfg)
 	if err != nil {

@@ -1,12 +1,38 @@
 package proxy
 
-import (
-	"fmt"
+import "time"
 
-	"github.com/prometheus/client_golang/prometheus"
-)
+// Metrics receives what a Handler reports; nil reports nothing.
+// Implementations are called on the hot path and must be cheap and safe for
+// concurrent use; internal/metrics has the Prometheus one. No label carries
+// an address or a target name.
+type Metrics interface {
+	// Request counts one request answered, by result: "forwarded" (the
+	// target's answer, any status), "bad_request" (4xx), "denied" (403),
+	// "rate_limited" (429, 503), "upstream_error" (502), "upstream_timeout"
+	// (504), "configs" (configs relayed) or "client_closed" (the client
+	// went away before its answer; not the target's fault).
+	Request(result string)
+	// RateLimited counts a request refused for capacity (429 or 503).
+	RateLimited()
+	// Inflight adds delta (1 or -1) to the queries being forwarded.
+	Inflight(delta int)
+	// UpstreamDuration observes the time from sending a query to a target
+	// to having its whole response (or failing).
+	UpstreamDuration(d time.Duration)
+	// Tunnel counts a CONNECT tunnel by result: "opened", "refused"
+	// (malformed or disabled), "denied" (policy), "rate_limited",
+	// "upstream_error" or "cut" (an opened tunnel ended by its byte or
+	// time limit, or carrying no TLS; also counted as opened).
+	Tunnel(result string)
+	// TunnelsOpen adds delta (1 or -1) to the tunnels open now.
+	TunnelsOpen(delta int)
+	// TunnelBytes adds the bytes one tunnel carried, both directions.
+	TunnelBytes(n int64)
+}
 
-// result is the bounded label of odoh_proxy_requests_total.
+// result is the outcome of one request: it indexes resultNames, the
+// result label of Metrics.Request.
 type result int
 
 const (
@@ -25,7 +51,8 @@ var resultNames = [numResults]string{
 	"forwarded", "bad_request", "denied", "rate_limited", "upstream_error", "upstream_timeout", "configs", "client_closed",
 }
 
-// tunnelResult is the bounded label of odoh_proxy_tunnels_total.
+// tunnelResult is the outcome of one CONNECT tunnel: it indexes
+// tunnelResultNames, the result label of Metrics.Tunnel.
 type tunnelResult int
 
 const (
@@ -42,66 +69,19 @@ var tunnelResultNames = [numTunnelResults]string{
 	"opened", "refused", "denied", "rate_limited", "upstream_error", "cut",
 }
 
-// metrics are resolved once so the hot path only does atomic adds. No
-// label carries an address or a target name.
-type metrics struct {
-	results          [numResults]prometheus.Counter
-	rateLimited      prometheus.Counter
-	inflight         prometheus.Gauge
-	upstreamDuration prometheus.Histogram
-	tunnels          [numTunnelResults]prometheus.Counter
-	tunnelsOpen      prometheus.Gauge
-	tunnelBytes      prometheus.Counter
-}
+// noMetrics reports nothing: the Handler's Metrics when Config has none.
+type noMetrics struct{}
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoh_proxy_requests_total",
-		Help: "Requests answered, by result: forwarded (the target's answer, any status), bad_request, denied, rate_limited, upstream_error, upstream_timeout, configs, client_closed (the client went away first; not the target's fault).",
-	}, []string{"result"})
-	m := &metrics{
-		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "odoh_proxy_rate_limited_total",
-			Help: "Requests refused for capacity: 429 (per-client rate limit, per-client or global concurrency cap) or 503 (configs fetch cap).",
-		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "odoh_proxy_inflight_requests",
-			Help: "Queries being forwarded now.",
-		}),
-		upstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "odoh_proxy_upstream_duration_seconds",
-			Help:    "Time from sending a query to a target to having its whole response (or failing).",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}),
-	}
-	for i, n := range resultNames {
-		m.results[i] = requests.WithLabelValues(n)
-	}
-	tunnels := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoh_proxy_tunnels_total",
-		Help: "CONNECT tunnels for configs fetches, by result: opened, refused (malformed or disabled), denied (policy), rate_limited, upstream_error, cut (an opened tunnel ended by its byte or time limit, or carrying no TLS; also counted as opened).",
-	}, []string{"result"})
-	for i, n := range tunnelResultNames {
-		m.tunnels[i] = tunnels.WithLabelValues(n)
-	}
-	m.tunnelsOpen = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "odoh_proxy_tunnels_open",
-		Help: "CONNECT tunnels open now.",
-	})
-	m.tunnelBytes = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "odoh_proxy_tunnel_bytes_total",
-		Help: "Bytes carried by CONNECT tunnels, both directions.",
-	})
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{requests, m.rateLimited, m.inflight, m.upstreamDuration, tunnels, m.tunnelsOpen, m.tunnelBytes} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("proxy: registering metrics: %w", err)
-		}
-	}
-	return m, nil
-}
+func (noMetrics) Request(string)                 {}
+func (noMetrics) RateLimited()                   {}
+func (noMetrics) Inflight(int)                   {}
+func (noMetrics) UpstreamDuration(time.Duration) {}
+func (noMetrics) Tunnel(string)                  {}
+func (noMetrics) TunnelsOpen(int)                {}
+func (noMetrics) TunnelBytes(int64)              {}
 
 // count reports one request's result.
-func (h *Handler) count(r result) { h.metrics.results[r].Inc() }
+func (h *Handler) count(r result) { h.metrics.Request(resultNames[r]) }
+
+// countTunnel reports one tunnel's result.
+func (h *Handler) countTunnel(r tunnelResult) { h.metrics.Tunnel(tunnelResultNames[r]) }

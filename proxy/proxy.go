@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
@@ -155,8 +154,8 @@ type Config struct {
 	// never client addresses: today only failed configs fetches, at debug
 	// level, naming the (allowlisted) target. Nil means slog.Default().
 	Logger *slog.Logger
-	// Registerer receives the proxy's metrics; nil registers none.
-	Registerer prometheus.Registerer
+	// Metrics, if not nil, receives the proxy's counts.
+	Metrics Metrics
 }
 
 // Handler is the relay. Create it with New; it is safe for concurrent use.
@@ -213,7 +212,7 @@ type Handler struct {
 	bufs     sync.Pool   // *exchange
 	configs  *configCache
 	tunnels  *tunnels // nil when disabled
-	metrics  *metrics
+	metrics  Metrics
 }
 
 // New checks cfg and returns a Handler. Call Close when done with it.
@@ -276,10 +275,9 @@ func New(cfg Config) (*Handler, error) {
 		m:          make(map[string]*configEntry),
 	}
 	h.tunnels = newTunnels(cfg)
-	h.metrics, err = newMetrics(cfg.Registerer)
-	if err != nil {
-		_ = h.closeRT()
-		return nil, err
+	h.metrics = cfg.Metrics
+	if h.metrics == nil {
+		h.metrics = noMetrics{}
 	}
 	return h, nil
 }

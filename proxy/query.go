@@ -95,14 +95,14 @@ func (h *Handler) enter() error {
 		h.inflight.Add(-1)
 		return errConcurrency
 	}
-	h.metrics.inflight.Inc()
+	h.metrics.Inflight(1)
 	return nil
 }
 
 // exit gives back the slot enter took.
 func (h *Handler) exit() {
 	h.inflight.Add(-1)
-	h.metrics.inflight.Dec()
+	h.metrics.Inflight(-1)
 }
 
 // route reads targethost (and targetpath, if withPath) from a raw query,
@@ -227,7 +227,7 @@ func (h *Handler) forward(r *http.Request, u *url.URL, hdr http.Header, ex *exch
 			err = &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPResponseBodySize, err: err}
 		}
 	}
-	h.metrics.upstreamDuration.Observe(time.Since(start).Seconds())
+	h.metrics.UpstreamDuration(time.Since(start))
 	switch {
 	case err == nil:
 		return resp, nil
@@ -291,7 +291,7 @@ func (h *Handler) relay(w http.ResponseWriter, resp *http.Response, body []byte)
 	hdr["Proxy-Status"] = h.status.receivedStatus(resp.StatusCode)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
-	h.metrics.results[resForwarded].Inc()
+	h.count(resForwarded)
 }
 
 // clientGone reports whether r's client went away (net/http and quic-go

@@ -5,20 +5,22 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // limiterShards spreads clients over independently locked maps so that the
 // limiter is no global lock on the request path.
 const limiterShards = 32
 
-// limiter is a per-client token bucket: rate tokens per second, at most
-// burst stored. Clients are keyed by IP address, IPv6 by /64 (one
-// subscriber's prefix). Memory is bounded by maxClients; a full shard first
-// forgets clients whose buckets are full again (they are indistinguishable
-// from new ones), then an arbitrary one.
+// limiter is a per-client token bucket (golang.org/x/time/rate): rate
+// tokens per second, at most burst stored. Clients are keyed by IP address,
+// IPv6 by /64 (one subscriber's prefix). Memory is bounded by maxClients; a
+// full shard first forgets clients whose buckets are full again (they are
+// indistinguishable from new ones), then an arbitrary one.
 type limiter struct {
-	rate     float64 // tokens per nanosecond
-	burst    float64
+	rate     rate.Limit
+	burst    int
 	perShard int
 	seed     maphash.Seed
 	shards   [limiterShards]limiterShard
@@ -26,24 +28,19 @@ type limiter struct {
 
 type limiterShard struct {
 	mu sync.Mutex
-	m  map[netip.Addr]*bucket
+	m  map[netip.Addr]*rate.Limiter
 	_  [40]byte // keep shards on separate cache lines
-}
-
-type bucket struct {
-	tokens float64
-	last   int64 // unix nanoseconds of the last update
 }
 
 func newLimiter(ratePerSec float64, burst, maxClients int) *limiter {
 	l := &limiter{
-		rate:     ratePerSec / float64(time.Second),
-		burst:    float64(burst),
+		rate:     rate.Limit(ratePerSec),
+		burst:    burst,
 		perShard: max(1, maxClients/limiterShards),
 		seed:     maphash.MakeSeed(),
 	}
 	for i := range l.shards {
-		l.shards[i].m = make(map[netip.Addr]*bucket)
+		l.shards[i].m = make(map[netip.Addr]*rate.Limiter)
 	}
 	return l
 }
@@ -66,37 +63,23 @@ func clientKey(remoteAddr string) netip.Addr {
 func (l *limiter) allow(key netip.Addr, now time.Time) bool {
 	b16 := key.As16()
 	sh := &l.shards[maphash.Bytes(l.seed, b16[:])%limiterShards]
-	t := now.UnixNano()
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	b := sh.m[key]
 	if b == nil {
 		if len(sh.m) >= l.perShard {
-			sh.evict(l, t)
+			sh.evict(l, now)
 		}
-		b = &bucket{tokens: l.burst, last: t}
+		b = rate.NewLimiter(l.rate, l.burst)
 		sh.m[key] = b
 	}
-	l.refill(b, t)
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-func (l *limiter) refill(b *bucket, t int64) {
-	if d := t - b.last; d > 0 {
-		b.tokens = min(l.burst, b.tokens+float64(d)*l.rate)
-		b.last = t
-	}
+	sh.mu.Unlock()
+	return b.AllowN(now, 1)
 }
 
 // evict makes room in a full shard; sh.mu is held.
-func (sh *limiterShard) evict(l *limiter, t int64) {
+func (sh *limiterShard) evict(l *limiter, now time.Time) {
 	for k, b := range sh.m {
-		l.refill(b, t)
-		if b.tokens >= l.burst {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(sh.m, k)
 		}
 	}

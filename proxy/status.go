@@ -119,7 +119,7 @@ func (h *Handler) writeFailure(w http.ResponseWriter, r *http.Request, err error
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		httpserve.CountRefused(r)
 		hdr["Retry-After"] = retryAfter
-		h.metrics.rateLimited.Inc()
+		h.metrics.RateLimited()
 	}
 	hdr["Proxy-Status"] = []string{h.status.errorValue(f.kind, f.details, f.received)}
 	writeError(w, f.status)

@@ -115,10 +115,10 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer down.Close()
-	h.metrics.tunnelsOpen.Inc()
-	defer h.metrics.tunnelsOpen.Dec()
+	h.metrics.TunnelsOpen(1)
+	defer h.metrics.TunnelsOpen(-1)
 	n := splice(ctx, down, up, h.tunnels.maxBytes, func() { h.countTunnel(tunnelCut) })
-	h.metrics.tunnelBytes.Add(float64(n))
+	h.metrics.TunnelBytes(n)
 	return nil
 }
 
@@ -134,8 +134,6 @@ func (f *failure) tunnelResult() tunnelResult {
 	}
 	return tunnelRefused
 }
-
-func (h *Handler) countTunnel(r tunnelResult) { h.metrics.tunnels[r].Inc() }
 
 // acquire takes a tunnel slot of the client's and one of the overall cap.
 func (t *tunnels) acquire(client netip.Addr) (release func(), ok bool) {

@@ -18,6 +18,7 @@ import (
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/proxy"
 )
@@ -259,6 +260,10 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 	if c.allowOpen {
 		logger.Warn("-allow-open: this is an open relay")
 	}
+	pm, err := metrics.NewProxy(d.Registry)
+	if err != nil {
+		return err
+	}
 	rate := c.clientRate
 	if rate == 0 {
 		rate = -1 // the flag's 0 means no limit
@@ -289,7 +294,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		MaxTunnelsPerClient:    c.maxTunnelsPerClient,
 		TunnelTimeout:          c.tunnelTimeout,
 		Logger:                 logger,
-		Registerer:             d.Registry,
+		Metrics:                pm,
 	})
 	if err != nil {
 		return err
