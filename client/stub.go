@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,6 @@ import (
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/dnsname"
 	"github.com/odohd/odoh/internal/dualport"
-	"github.com/odohd/odoh/odoh"
 )
 
 // Defaults for the zero values of StubConfig.
@@ -320,15 +320,15 @@ func (s *Stub) answer(r *dns.Msg) *dns.Msg {
 		return servfail(r)
 	}
 	if a.Rcode == dns.RcodeServerFailure {
-		s.servfail.note("the target answered SERVFAIL")
+		s.servfail.note("target_servfail")
 	}
 	return a
 }
 
 // Errors of the stub's own limits: the query never left the stub.
 var (
-	errOverloaded = fmt.Errorf("too many queries in flight (max in flight): %w", dnscache.ErrNotSent)
-	errNameBusy   = fmt.Errorf("too many queries in flight for one name (max in flight per name): %w", dnscache.ErrNotSent)
+	errOverloaded = fmt.Errorf("too many queries in flight (MaxInFlight): %w", dnscache.ErrNotSent)
+	errNameBusy   = fmt.Errorf("too many queries in flight for one name (MaxInFlightPerName): %w", dnscache.ErrNotSent)
 )
 
 // forward sends q through ODoH within the stub's limits.
@@ -367,43 +367,25 @@ func servfail(r *dns.Msg) *dns.Msg {
 	return m
 }
 
-// failureReason names why a query failed, from a fixed set of texts that
-// carry no name and no address (the error itself may carry URLs).
+// failureReason names why a query failed without a name or an address:
+// the stub's own limits, else the client's Classify (with the status of an
+// HTTP error), marked when the cache answered a failure it holds.
 func failureReason(err error) string {
-	var (
-		httpErr *HTTPError
-		netErr  net.Error
-	)
-	cached := ""
-	if errors.Is(err, dnscache.ErrCachedFailure) {
-		cached = " (cached failure)"
-	}
 	switch {
 	case errors.Is(err, errOverloaded):
-		return errOverloaded.Error()
+		return "max_inflight"
 	case errors.Is(err, errNameBusy):
-		return errNameBusy.Error()
-	case errors.Is(err, ErrConfig):
-		return "target configs unavailable" + cached
-	case errors.Is(err, odoh.ErrKeyMismatch):
-		return "target rejected its key even after a configs refresh" + cached
-	case errors.Is(err, ErrPinMismatch):
-		return "relay certificate matches no pin of its stamp" + cached
-	case errors.Is(err, ErrRedirect):
-		return "proxy or target answered with a redirect" + cached
-	case errors.Is(err, ErrBadResponse):
-		return "bad odoh response" + cached
-	case errors.As(err, &httpErr):
-		return fmt.Sprintf("proxy or target answered HTTP %d%s", httpErr.StatusCode, cached)
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timed out" + cached
-	case errors.Is(err, context.Canceled):
-		return "stub shutting down"
-	case errors.As(err, &netErr):
-		return "proxy or target unreachable" + cached
-	default:
-		return "odoh exchange failed" + cached
+		return "max_inflight_per_name"
 	}
+	reason := string(Classify(err))
+	var he *HTTPError
+	if errors.As(err, &he) {
+		reason += " " + strconv.Itoa(he.StatusCode)
+	}
+	if errors.Is(err, dnscache.ErrCachedFailure) {
+		reason += " (cached failure)"
+	}
+	return reason
 }
 
 // servfailLog logs each reason for answering SERVFAIL at most once every

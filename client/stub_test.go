@@ -405,7 +405,7 @@ func TestStubLogsServfailReasons(t *testing.T) {
 	if n := strings.Count(out, `"msg":"answering SERVFAIL"`); n != 1 {
 		t.Errorf("%d SERVFAIL lines for 20 failures of one reason, want 1:\n%s", n, out)
 	}
-	if !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, `"reason":"proxy or target answered HTTP 503"`) {
+	if !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, `"reason":"http_status 503"`) {
 		t.Errorf("no warning naming the reason:\n%s", out)
 	}
 	for _, secret := range []string{"secret-", "127.0.0.1", proxyName, targetName} {
