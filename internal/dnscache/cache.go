@@ -263,7 +263,11 @@ func Cacheable(q *dns.Msg) bool {
 // passThrough forwards q without its cookie and makes the answer's OPT for
 // q, with the upstream's ECS echo when q sent ECS.
 func passThrough(ctx context.Context, q *dns.Msg, fetch Fetch) (*dns.Msg, error) {
-	r, err := fetch(ctx, ForwardQuery(q))
+	fq := q
+	if hasCookie(q) {
+		fq = ForwardQuery(q) // a copy only when there is something to drop
+	}
+	r, err := fetch(ctx, fq)
 	if err != nil {
 		return nil, err
 	}

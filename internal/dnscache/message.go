@@ -68,6 +68,17 @@ func ForwardQuery(q *dns.Msg) *dns.Msg {
 	return m
 }
 
+func hasCookie(q *dns.Msg) bool {
+	if opt := q.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if o.Option() == dns.EDNS0COOKIE {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // DropCookies removes COOKIE options from opt, in place.
 func DropCookies(opt *dns.OPT) {
 	kept := opt.Option[:0]
