@@ -83,10 +83,10 @@ Stub options:
   -cache-size N         cached answers and failures (default 10000; 0 disables
                         the cache: every query is forwarded, uncoalesced)
   -max-cache-ttl D      cap on cached lifetimes (default 1h)
-  -max-negative-cache-ttl D  cap on cached NXDOMAIN/NODATA lifetimes (default 1h)
-  -failure-cache-ttl D  cache SERVFAIL and failures from 1s, doubling while they
+  -cache-max-negative-ttl D  cap on cached NXDOMAIN/NODATA lifetimes (default 1h)
+  -cache-failure-ttl D  cache SERVFAIL and failures from 1s, doubling while they
                         last, up to D (1s to 5m, RFC 9520; default 1s)
-  -stale-age D          answer from expired entries at most D old while the
+  -cache-stale-age D    answer from expired entries at most D old while the
                         target cannot answer, marked stale (RFC 8767; default
                         24h, at most 24h; 0 never)
   -max-inflight N       concurrent queries; beyond it SERVFAIL (default 1024)
@@ -172,9 +172,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.maxCacheTTL, "max-cache-ttl", client.DefaultMaxCacheTTL, "")
 	fs.IntVar(&o.maxInFlight, "max-inflight", client.DefaultMaxInFlight, "")
 	fs.IntVar(&o.maxInFlightPerName, "max-inflight-per-name", client.DefaultMaxInFlightPerName, "")
-	fs.DurationVar(&o.maxNegCacheTTL, "max-negative-cache-ttl", client.DefaultMaxNegativeCacheTTL, "")
-	fs.DurationVar(&o.failureCacheTTL, "failure-cache-ttl", client.DefaultFailureCacheTTL, "")
-	fs.DurationVar(&o.staleAge, "stale-age", client.DefaultStaleAge, "")
+	fs.DurationVar(&o.maxNegCacheTTL, "cache-max-negative-ttl", client.DefaultMaxNegativeCacheTTL, "")
+	fs.DurationVar(&o.failureCacheTTL, "cache-failure-ttl", client.DefaultFailureCacheTTL, "")
+	fs.DurationVar(&o.staleAge, "cache-stale-age", client.DefaultStaleAge, "")
 	fs.StringVar(&o.admin, "admin", admin.StubAddr, "")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Second, "")
 	o.runtime.AddFlags(fs, "ODOH")
