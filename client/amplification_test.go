@@ -57,7 +57,9 @@ type hammer struct {
 func (h *hammer) run(t testing.TB, addr, name string, clients int, stop <-chan struct{}, wg *sync.WaitGroup) {
 	for range clients {
 		wg.Go(func() {
-			c := &dns.Client{Net: "udp", Timeout: time.Second}
+			// Dialling UDP only binds a socket, but a starved machine
+			// (the whole suite under -race) can take its time.
+			c := &dns.Client{Net: "udp", DialTimeout: 30 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
 			conn, err := c.Dial(addr)
 			if err != nil {
 				t.Error(err)
