@@ -386,12 +386,16 @@ type exchange struct {
 	req, resp []byte
 	refs      atomic.Int32
 	pool      *sync.Pool
+	// getBody is newBody bound once, so that a request's GetBody costs no
+	// allocation of its own.
+	getBody func() (io.ReadCloser, error)
 }
 
 func (h *Handler) getExchange() *exchange {
 	ex, _ := h.bufs.Get().(*exchange)
 	if ex == nil {
 		ex = &exchange{req: make([]byte, 0, 1024), resp: make([]byte, 0, 2048), pool: &h.bufs}
+		ex.getBody = ex.newBody
 	}
 	ex.refs.Store(1)
 	return ex

@@ -249,7 +249,7 @@ func (h *Handler) roundTrip(ctx context.Context, u *url.URL, hdr http.Header, ex
 		ProtoMinor:    1,
 		Header:        hdr,
 		Body:          body,
-		GetBody:       ex.newBody,
+		GetBody:       ex.getBody,
 		ContentLength: int64(len(ex.req)),
 		Host:          u.Host,
 	}
