@@ -24,6 +24,7 @@ type configCache struct {
 	minAge, maxAge time.Duration
 	maxSize        int
 	maxFetches     int
+	now            func() time.Time // the cache's clock; tests set their own
 
 	mu       sync.Mutex
 	m        map[string]*configEntry // by canonical target key
@@ -69,7 +70,7 @@ func (h *Handler) relayConfigs(w http.ResponseWriter, r *http.Request) error {
 		// The client's context ended otherwise (a deadline of its own).
 		return errClientDeadline
 	}
-	remaining := max(0, int(time.Until(e.expires)/time.Second))
+	remaining := max(0, int(e.expires.Sub(h.configs.now())/time.Second))
 	hdr := w.Header()
 	// The body is checked to be configs and always typed as opaque bytes:
 	// the target's own media type (text/html, say) would let it serve
@@ -89,7 +90,7 @@ func (h *Handler) relayConfigs(w http.ResponseWriter, r *http.Request) error {
 
 // get returns a fresh entry for t, fetching it if needed.
 func (c *configCache) get(ctx context.Context, t *target) (*configEntry, error) {
-	now := time.Now()
+	now := c.now()
 	c.mu.Lock()
 	e := c.m[t.key]
 	if e != nil {
@@ -161,7 +162,8 @@ func (c *configCache) evictLocked(now time.Time) {
 // ones instead of serving the old until they expire. Configs younger than
 // minAge stay: clients cannot make the proxy fetch a target's configs more
 // often than that.
-func (c *configCache) markStale(t *target, now time.Time) {
+func (c *configCache) markStale(t *target) {
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.m[t.key]
@@ -238,7 +240,7 @@ func (c *configCache) accept(e *configEntry, resp *http.Response) *failure {
 	if a, ok := odoh.MaxAge(resp.Header["Cache-Control"], true); ok {
 		age = min(max(a, c.minAge), c.maxAge)
 	}
-	e.fetched = time.Now()
+	e.fetched = c.now()
 	e.expires = e.fetched.Add(age)
 	return nil
 }

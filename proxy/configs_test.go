@@ -334,8 +334,10 @@ func TestConfigsRefreshAfter401(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusUnauthorized) // every query uses an old key now
 	})
-	const minAge = 300 * time.Millisecond
+	const minAge = 30 * time.Second
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ConfigsMinAge: minAge})
+	clock := newTestClock()
+	tp.h.configs.now = clock.now // before any request
 	cfgURL := tp.base + odoh.ConfigsPath + "?targethost=" + tgt.hostPort()
 	getConfigs := func() []byte {
 		t.Helper()
@@ -351,33 +353,45 @@ func TestConfigsRefreshAfter401(t *testing.T) {
 		wantProxyStatus(t, resp, http.StatusUnauthorized, relayed)
 	}
 
-	fetchedAt := time.Now()
 	if !bytes.Equal(getConfigs(), oldCfg) {
 		t.Fatal("first configs are not the target's")
 	}
 	current.Store(&newCfg) // the target's seed changes
 
-	// A 401 right after the fetch keeps the configs: no refetch storm.
+	// A 401 within ConfigsMinAge of the fetch keeps the configs: no
+	// refetch storm.
+	clock.advance(minAge - time.Second)
 	query()
-	if time.Since(fetchedAt) < minAge {
-		if !bytes.Equal(getConfigs(), oldCfg) || fetches.Load() != 1 {
-			t.Fatalf("configs refetched within ConfigsMinAge (%d fetches)", fetches.Load())
-		}
+	if !bytes.Equal(getConfigs(), oldCfg) || fetches.Load() != 1 {
+		t.Fatalf("configs refetched within ConfigsMinAge (%d fetches)", fetches.Load())
 	}
 
-	time.Sleep(minAge)
+	// Past it, a 401 drops them and the next client gets the new ones.
+	clock.advance(time.Second)
 	query()
-	refetchedAt := time.Now()
-	if got := getConfigs(); !bytes.Equal(got, newCfg) {
+	if got := getConfigs(); !bytes.Equal(got, newCfg) || fetches.Load() != 2 {
 		t.Fatalf("after a 401 the relay still serves the stale configs (%d fetches)", fetches.Load())
 	}
 	// More 401s from clients still on the old key do not refetch again.
+	clock.advance(minAge - time.Second)
 	query()
 	query()
 	if !bytes.Equal(getConfigs(), newCfg) {
 		t.Error("new configs lost")
 	}
-	if n := fetches.Load(); n != 2 && time.Since(refetchedAt) < minAge {
+	if n := fetches.Load(); n != 2 {
 		t.Errorf("%d configs fetches, want 2", n)
 	}
 }
+
+// testClock is a clock that moves only when told to.
+type testClock struct{ t atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.t.Store(time.Unix(1_700_000_000, 0).UnixNano())
+	return c
+}
+
+func (c *testClock) now() time.Time          { return time.Unix(0, c.t.Load()) }
+func (c *testClock) advance(d time.Duration) { c.t.Add(int64(d)) }

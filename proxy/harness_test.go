@@ -103,6 +103,12 @@ type testProxy struct {
 
 func startProxy(t testing.TB, ca *testca.CA, cfg Config) *testProxy {
 	t.Helper()
+	return startProxyServer(t, ca, cfg, nil)
+}
+
+// startProxyServer is startProxy with a say in the server's settings.
+func startProxyServer(t testing.TB, ca *testca.CA, cfg Config, server func(*httpserve.Server)) *testProxy {
+	t.Helper()
 	tp := &testProxy{reg: prometheus.NewRegistry(), logs: &testlog.Buffer{}}
 	if cfg.RootCAs == nil {
 		cfg.RootCAs = ca.Pool()
@@ -123,6 +129,9 @@ func startProxy(t testing.TB, ca *testca.CA, cfg Config) *testProxy {
 	t.Cleanup(func() { _ = h.Close() })
 	tp.h = h
 	tp.srv = &httpserve.Server{Addr: "127.0.0.1:0", Handler: h, TLSConfig: ca.ServerTLS(t), Logger: slog.New(slog.DiscardHandler)}
+	if server != nil {
+		server(tp.srv)
+	}
 	if err := tp.srv.Listen(); err != nil {
 		t.Fatal(err)
 	}

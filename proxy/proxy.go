@@ -272,6 +272,7 @@ func New(cfg Config) (*Handler, error) {
 		maxAge:     orInt(cfg.ConfigsMaxAge, DefaultConfigsMaxAge),
 		maxSize:    orInt(cfg.MaxCachedConfigs, DefaultMaxCachedConfigs),
 		maxFetches: orInt(cfg.MaxConfigsFetches, DefaultMaxConfigsFetches),
+		now:        time.Now,
 		m:          make(map[string]*configEntry),
 	}
 	h.tunnels = newTunnels(cfg)

@@ -321,12 +321,10 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
+			// Each failure is named by the limit that ended it; one not
+			// applied would leave the client waiting for its own timeout.
 			resp, _ := post(t, tp.h2, tp.queryURL(tc.host, "%2Fdns-query"), []byte("q"), nil)
 			wantProxyStatus(t, resp, tc.status, tc.kind)
-			if d := time.Since(start); d > 2500*time.Millisecond {
-				t.Errorf("took %v, beyond the configured timeouts", d)
-			}
 		})
 	}
 }

@@ -62,7 +62,7 @@ func (h *Handler) relayQuery(w http.ResponseWriter, r *http.Request) error {
 	if resp.StatusCode == http.StatusUnauthorized {
 		// The target no longer has the key the client used (RFC 9230 §4.3):
 		// the client will refetch configs through us, so ours are stale.
-		h.configs.markStale(t, time.Now())
+		h.configs.markStale(t)
 	}
 	h.relay(w, resp, ex.resp)
 	return nil

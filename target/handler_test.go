@@ -135,13 +135,14 @@ func TestUpstreamDownIsServFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The query timeout is far beyond the client's: the SERVFAIL can only
+	// come from both upstreams failing.
 	hc := zoneConfig(t, up)
-	hc.QueryTimeout = 2 * time.Second
+	hc.QueryTimeout = time.Hour
 	s := serve(t, newHandler(t, hc))
 	for name, c := range s.clients() {
 		t.Run(name, func(t *testing.T) {
 			cfg := fetchConfig(t, c, s.url)
-			start := time.Now()
 			resp, m, _ := odohExchange(t, c, s.url, cfg, query(t, "example.net.", dns.TypeA, 0x1234))
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d, want 200", resp.StatusCode)
@@ -149,9 +150,6 @@ func TestUpstreamDownIsServFail(t *testing.T) {
 			checkODoHHeaders(t, resp)
 			if m.Rcode != dns.RcodeServerFailure || m.Id != 0x1234 {
 				t.Errorf("answer rcode %s id %#x, want SERVFAIL %#x", dns.RcodeToString[m.Rcode], m.Id, 0x1234)
-			}
-			if d := time.Since(start); d > 1500*time.Millisecond {
-				t.Errorf("SERVFAIL took %v, want about 2 × 150ms", d)
 			}
 		})
 	}
@@ -193,7 +191,9 @@ func TestServFailMirrorsEDNS(t *testing.T) {
 }
 
 func TestQueryTimeoutIsServFail(t *testing.T) {
-	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t)}, Timeout: 10 * time.Second})
+	// The upstream never answers and its own timeout is far beyond the
+	// client's: the SERVFAIL can only come from the query timeout.
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t)}, Timeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,13 +201,9 @@ func TestQueryTimeoutIsServFail(t *testing.T) {
 	hc.QueryTimeout = 200 * time.Millisecond
 	s := serve(t, newHandler(t, hc))
 	cfg := fetchConfig(t, s.h2, s.url)
-	start := time.Now()
 	resp, m, _ := odohExchange(t, s.h2, s.url, cfg, query(t, "example.net.", dns.TypeA, 9))
 	if resp.StatusCode != http.StatusOK || m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("status %d rcode %v, want 200 SERVFAIL", resp.StatusCode, m)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("query timeout of 200ms took %v", d)
 	}
 }
 

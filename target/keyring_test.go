@@ -141,22 +141,40 @@ func TestKeyringMinPeriod(t *testing.T) {
 func TestKeyringConcurrentLookups(t *testing.T) {
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_800_000_000, 0))
-	k := newKeyring(t, bytes.Repeat([]byte{3}, odoh.SeedSize), clock.Now)
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for range 200 {
+	seed := bytes.Repeat([]byte{3}, odoh.SeedSize)
+	k := newKeyring(t, seed, clock.Now)
+	// In each round the clock stands still while four goroutines race to
+	// rebuild the epoch's keys (every third round crosses an epoch) and
+	// look their key up: each must get the key a fresh keyring derives at
+	// that time, and find it again by its key ID.
+	for round := range 60 {
+		at := clock.Now()
+		want, err := newKeyring(t, seed, func() time.Time { return at }).Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				<-start
 				cur, err := k.Current()
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				_ = k.Lookup(cur.KeyID())
-				clock.Advance(time.Minute)
-			}
-		})
+				if !cur.Config().Equal(want.Config()) {
+					t.Errorf("round %d: current key %v, want %v", round, cur.Config(), want.Config())
+				}
+				if got := k.Lookup(cur.KeyID()); got == nil || !got.Config().Equal(cur.Config()) {
+					t.Errorf("round %d: the current key's ID looks up %v", round, got)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		clock.Advance(20 * time.Minute)
 	}
-	wg.Wait()
 }
 
 // TestKeyringAcceptsNextEpoch: a replica whose clock runs ahead publishes

@@ -17,7 +17,6 @@ import (
 	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/daemon"
-	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/proxy"
@@ -92,10 +91,6 @@ type config struct {
 	clientRate                                           float64
 	connectTimeout, tlsTimeout, responseTimeout          time.Duration
 	configsMinAge, configsMaxAge                         time.Duration
-	// onServing, if set, gets the query server and the admin address once
-	// they listen: tests use it to break the server from under the daemon.
-	// No flag sets it.
-	onServing func(srv *httpserve.Server, adminAddr string)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -307,7 +302,6 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		Reload:  func() error { return reloadPolicy(c, h, logger) },
 		LogAttrs: []any{"targets", len(pol.Allow), "open", c.allowOpen,
 			"target_http3", c.targetHTTP3},
-		OnServing: c.onServing,
 	})
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/dnscache"
-	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/target"
@@ -92,10 +91,6 @@ type config struct {
 	upstreamMaxFails                                   int
 	doh                                                bool
 	cacheSize, maxBody, paddingBlock                   int
-	// onServing, if set, gets the query server and the admin address once
-	// they listen: tests use it to break the server from under the daemon.
-	// No flag sets it.
-	onServing func(srv *httpserve.Server, adminAddr string)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -288,7 +283,6 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		LogAttrs: []any{"doh", c.doh, "ohttp", len(c.ohttpAuthorities) > 0,
 			"upstreams", len(upstreams), "local_zone_records", zoneLen(st.chain.Zone()),
 			"cache_size", c.cacheSize, "rotate", c.rotate.String(), "seeded", seed != nil},
-		OnServing: c.onServing,
 	})
 }
 

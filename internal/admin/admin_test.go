@@ -156,22 +156,6 @@ func TestDuplicateRegistration(t *testing.T) {
 	}
 }
 
-// TestDefaultAddrs: the defaults are loopback and distinct, so that the
-// three programs run on one host without "address already in use".
-func TestDefaultAddrs(t *testing.T) {
-	seen := map[string]bool{}
-	for _, a := range []string{TargetAddr, ProxyAddr, StubAddr} {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil || host != "127.0.0.1" || port == "9090" {
-			t.Errorf("default admin address %q: want 127.0.0.1 and not Prometheus's 9090", a)
-		}
-		if seen[port] {
-			t.Errorf("port %s is the default of two programs", port)
-		}
-		seen[port] = true
-	}
-}
-
 func TestListenWithoutAddr(t *testing.T) {
 	s, err := New(Options{})
 	if err != nil {

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/tls"
 	"os"
 	"path/filepath"
@@ -106,22 +107,50 @@ func TestNewReloaderErrors(t *testing.T) {
 
 func TestGetCertificateConcurrentWithReload(t *testing.T) {
 	ca := testca.New(t)
-	certFile, keyFile := ca.Issue(t)
+	certA, keyA := ca.Issue(t, "a.test")
+	certB, keyB := ca.Issue(t, "b.test")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	copyFile(t, certA, certFile)
+	copyFile(t, keyA, keyFile)
 	r, err := NewReloader(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Reloads swap between A and B while handshakes pick certificates:
+	// each pick is a whole pair, A's or B's, never one's certificate with
+	// the other's key; every reload of a matching pair succeeds.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range 50 {
-			_ = r.Reload()
+		for i := range 50 {
+			c, k := certA, keyA
+			if i%2 == 0 {
+				c, k = certB, keyB
+			}
+			copyFile(t, c, certFile)
+			copyFile(t, k, keyFile)
+			if err := r.Reload(); err != nil {
+				t.Errorf("reload %d: %v", i, err)
+			}
 		}
 	}()
-	for range 50 {
-		if c, _ := r.GetCertificate(nil); c == nil {
-			t.Fatal("nil certificate")
+	for range 200 {
+		c, err := r.GetCertificate(nil)
+		if err != nil || c == nil || c.Leaf == nil {
+			t.Fatalf("GetCertificate = %v, %v", c, err)
+		}
+		name := c.Leaf.DNSNames[0]
+		if name != "a.test" && name != "b.test" {
+			t.Fatalf("certificate for %v", c.Leaf.DNSNames)
+		}
+		signer, ok := c.PrivateKey.(crypto.Signer)
+		if !ok || !signer.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(c.Leaf.PublicKey) {
+			t.Fatalf("%s: the private key is not the certificate's", name)
 		}
 	}
 	<-done
+	if c, _ := r.GetCertificate(nil); c.Leaf.DNSNames[0] != "a.test" {
+		t.Errorf("after the last reload (A): %v", c.Leaf.DNSNames)
+	}
 }

@@ -3,17 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/odohd/odoh/internal/admin"
-	"github.com/odohd/odoh/internal/httpserve"
-	"github.com/odohd/odoh/internal/testca"
 )
 
 // fakeServer serves until ctx is cancelled or Shutdown, or returns what
@@ -109,57 +101,4 @@ func TestGroupStopsTogether(t *testing.T) {
 			t.Errorf("Serve after cancellation returned %v, want nil", err)
 		}
 	})
-}
-
-// TestGroupQueryServerDiesAdminFollows runs what the daemons run: Run with
-// a Group of a real HTTPS server and a real admin server. When the HTTPS
-// server stops serving under it, Run must return an error (the daemon
-// exits non-zero) and /readyz must stop answering 200.
-func TestGroupQueryServerDiesAdminFollows(t *testing.T) {
-	ca := testca.New(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := &httpserve.Server{Addr: "127.0.0.1:0", TLSConfig: ca.ServerTLS(t), Logger: logger,
-		Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	adm, err := admin.New(admin.Options{Addr: "127.0.0.1:0", Namespace: "test", Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := adm.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = adm.Shutdown(context.Background()) })
-	g := NewGroup(srv, adm)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(context.Background(), logger, Hooks{Start: g.Serve, Drain: g.Shutdown, Signals: make(chan os.Signal)})
-	}()
-
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	readyz := func() (int, error) {
-		resp, err := client.Get("http://" + adm.BoundAddr() + "/readyz")
-		if err != nil {
-			return 0, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode, nil
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for code, _ := readyz(); code != http.StatusOK; code, _ = readyz() {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never answered 200")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-
-	_ = srv.Close() // the query server stops serving, nobody asked it to
-	if err := wait(t, done); err == nil {
-		t.Error("Run returned nil after the query server stopped: the daemon would exit 0")
-	}
-	if code, err := readyz(); err == nil {
-		t.Errorf("/readyz answers %d after the query server died, want no answer", code)
-	}
 }
