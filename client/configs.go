@@ -153,7 +153,7 @@ type relaySource struct{ c *Client }
 func (s relaySource) fetch(ctx context.Context, t *target, pi int) (*configSet, error) {
 	p := s.c.proxies[max(pi, 0)]
 	u := p.tmpl.Origin() + odoh.ConfigsPath + "?" + url.Values{"targethost": {t.url.Host}}.Encode()
-	set, err := getConfigs(ctx, s.c.hc.Transport, u, "the proxy's config relay ")
+	set, err := getConfigs(ctx, s.c.hc.Transport, u, " (the proxy's config relay)")
 	if err != nil {
 		// The proxy's fault, unless its Proxy-Status blames the target.
 		return nil, &relayError{err}
@@ -214,9 +214,9 @@ func consistent(t *target, tun, rel *configSet, now time.Time) (*configSet, erro
 		ErrConfig, t.url.Host, tun.cfg.KeyID(), rel.cfg.KeyID(), ErrInconsistentConfigs)
 }
 
-// getConfigs GETs a configs list at u over rt; what names the path in
+// getConfigs GETs a configs list at u over rt; via names the path in
 // errors ("" for the target itself).
-func getConfigs(ctx context.Context, rt http.RoundTripper, u, what string) (*configSet, error) {
+func getConfigs(ctx context.Context, rt http.RoundTripper, u, via string) (*configSet, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -224,19 +224,19 @@ func getConfigs(ctx context.Context, rt http.RoundTripper, u, what string) (*con
 	req.Header = http.Header{"User-Agent": hdrUA}
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetching %s%s: %w", ErrConfig, what, redactURL(u), err)
+		return nil, fmt.Errorf("%w: fetching %s%s: %w", ErrConfig, redactURL(u), via, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: %s%w", ErrConfig, what, newHTTPError(u, resp))
+		return nil, fmt.Errorf("%w%s: %w", ErrConfig, via, newHTTPError(u, resp))
 	}
 	body, err := httpbody.Read(resp.Body, nil, resp.ContentLength, odoh.MaxConfigsSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading %s%s: %w", ErrConfig, what, redactURL(u), err)
+		return nil, fmt.Errorf("%w: reading %s%s: %w", ErrConfig, redactURL(u), via, err)
 	}
 	set, err := newConfigSet(body, resp.Header["Cache-Control"], time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("%w: parsing configs from %s%s: %w", ErrConfig, what, redactURL(u), err)
+		return nil, fmt.Errorf("%w: parsing configs from %s%s: %w", ErrConfig, redactURL(u), via, err)
 	}
 	return set, nil
 }

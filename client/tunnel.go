@@ -43,7 +43,7 @@ func (c *Client) tunnelConfigs(ctx context.Context, p *endpoint, t *target) (*co
 			ErrConfig, t.url.Host, p.tmpl.Origin(), orCtx(ctx, err))}
 	}
 	u := url.URL{Scheme: "https", Host: t.url.Host, Path: odoh.ConfigsPath}
-	set, err := getConfigs(ctx, &oneShot{conn: tc}, u.String(), "the tunnel to ")
+	set, err := getConfigs(ctx, &oneShot{conn: tc}, u.String(), " through the tunnel of "+p.tmpl.Origin())
 	if err != nil {
 		return nil, orCtx(ctx, err)
 	}
@@ -81,7 +81,7 @@ func (c *Client) openTunnel(ctx context.Context, p *endpoint, authority string) 
 		he := newHTTPError(p.tmpl.Origin(), resp)
 		resp.Body.Close()
 		he.URL = "CONNECT " + authority + " via " + p.tmpl.Origin()
-		if he.ProxyStatus == "" && knowsNoConnect(he.StatusCode) {
+		if knowsNoConnect(he.StatusCode, he.ProxyStatus) {
 			he.Err = ErrNoTunnel
 		}
 		return nil, &relayError{he}
@@ -89,14 +89,18 @@ func (c *Client) openTunnel(ctx context.Context, p *endpoint, authority string) 
 	return &tunnelConn{r: resp.Body, w: pw}, nil
 }
 
-// knowsNoConnect reports whether a status is what a server that does not
-// tunnel answers to CONNECT: Go's and most servers route it like any
-// request and find no handler (404), refuse the method (405, 501), or
-// call the request malformed (400).
-func knowsNoConnect(status int) bool {
+// knowsNoConnect reports whether a status is what a server without the
+// tunnel answers to CONNECT: 405 or 501, the method refused (this
+// project's proxy with tunnels off says 405 too), or 400 or 404 without a
+// Proxy-Status (Go's and most servers route CONNECT like any request and
+// find no handler, or call it malformed; this project's proxy, refusing
+// one destination, says why in Proxy-Status).
+func knowsNoConnect(status int, proxyStatus string) bool {
 	switch status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return true
+	case http.StatusBadRequest, http.StatusNotFound:
+		return proxyStatus == ""
 	}
 	return false
 }

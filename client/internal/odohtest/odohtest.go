@@ -59,6 +59,8 @@ type Target struct {
 	mu   sync.Mutex
 	seed []byte           // the key's seed, for crafting defects below the odoh API
 	key  *odoh.PrivateKey // the key published and accepted
+	// configPeers are the remote addresses of the configs fetches.
+	configPeers []string
 
 	defect atomic.Int32
 	// Counters for assertions.
@@ -110,6 +112,13 @@ func (t *Target) Config() *odoh.Config {
 // instead of max-age=MaxAge.
 func (t *Target) SetCacheControl(lines []string) { t.cacheControl.Store(&lines) }
 
+// ConfigPeers returns the remote address of every configs fetch so far.
+func (t *Target) ConfigPeers() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.configPeers...)
+}
+
 // SetDefect selects the defect injected from now on.
 func (t *Target) SetDefect(d Defect) { t.defect.Store(int32(d)) }
 
@@ -126,6 +135,9 @@ func (t *Target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case odoh.ConfigsPath:
 		t.ConfigFetches.Add(1)
+		t.mu.Lock()
+		t.configPeers = append(t.configPeers, r.RemoteAddr)
+		t.mu.Unlock()
 		b, err := odoh.MarshalConfigs(t.Config())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -464,16 +476,44 @@ type Server struct {
 // loopback defaults) until the test ends.
 func Serve(tb testing.TB, ca *testca.CA, h http.Handler, names ...string) *Server {
 	tb.Helper()
-	names = append(names, testca.DefaultNames()...)
 	s := &httpserve.Server{
 		Addr:      "127.0.0.1:0",
 		Handler:   h,
-		TLSConfig: ca.ServerTLS(tb, names...),
+		TLSConfig: ca.ServerTLS(tb, append(names, testca.DefaultNames()...)...),
 		Logger:    discardLogger(),
 	}
 	if err := s.Listen(); err != nil {
 		tb.Fatal(err)
 	}
+	return start(tb, s)
+}
+
+// ServeDual serves h like Serve on 127.0.0.1 and also on [::1] at the
+// same port, so that a test can tell connections apart by their address
+// family: Addr is the IPv4 one, IPv6 the other.
+func ServeDual(tb testing.TB, ca *testca.CA, h http.Handler, names ...string) (s *Server, ipv6 string) {
+	tb.Helper()
+	tlsConf := ca.ServerTLS(tb, append(names, testca.DefaultNames()...)...)
+	for range 20 {
+		s4 := &httpserve.Server{Addr: "127.0.0.1:0", Handler: h, TLSConfig: tlsConf, Logger: discardLogger()}
+		if err := s4.Listen(); err != nil {
+			tb.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(s4.BoundAddr())
+		s6 := &httpserve.Server{Addr: "[::1]:" + port, Handler: h, TLSConfig: tlsConf, Logger: discardLogger()}
+		if err := s6.Listen(); err != nil {
+			_ = s4.Close() // the port is taken on ::1: another one
+			continue
+		}
+		start(tb, s6)
+		return start(tb, s4), s6.BoundAddr()
+	}
+	tb.Fatal("no port free on both 127.0.0.1 and ::1")
+	return nil, ""
+}
+
+// start serves s until the test ends.
+func start(tb testing.TB, s *httpserve.Server) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = s.Serve(ctx); close(done) }()
