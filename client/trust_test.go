@@ -253,11 +253,14 @@ func flipTunnel(addr string) func(http.ResponseWriter, *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_ = rc.Flush()
 		var fromClient atomic.Int32
+		body, done := r.Body, make(chan struct{})
+		defer func() { _ = conn.Close(); _ = body.Close(); <-done }()
 		go func() {
+			defer close(done)
 			var rs tlsRecords
 			buf := make([]byte, 16<<10)
 			for {
-				n, err := r.Body.Read(buf)
+				n, err := body.Read(buf)
 				_ = rs.feed(buf[:n], func(rec []byte) error {
 					if rec[0] == 23 {
 						fromClient.Add(1)
@@ -272,15 +275,15 @@ func flipTunnel(addr string) func(http.ResponseWriter, *http.Request) {
 			}
 		}()
 		var rs tlsRecords
-		done := false
+		flippedOne := false
 		buf := make([]byte, 16<<10)
 		for {
 			n, err := conn.Read(buf)
 			werr := rs.feed(buf[:n], func(rec []byte) error {
-				if rec[0] == 23 && !done && fromClient.Load() >= 2 {
+				if rec[0] == 23 && !flippedOne && fromClient.Load() >= 2 {
 					rec = bytes.Clone(rec)
 					rec[len(rec)/2] ^= 0x01
-					done = true
+					flippedOne = true
 				}
 				if _, err := w.Write(rec); err != nil {
 					return err
@@ -321,9 +324,12 @@ func replayTunnel(addr string) func(http.ResponseWriter, *http.Request) {
 		rc := http.NewResponseController(w)
 		w.WriteHeader(http.StatusOK)
 		_ = rc.Flush()
-		go func() { _, _ = io.Copy(io.Discard, r.Body) }()
+		body, done := r.Body, make(chan struct{})
+		go func() { _, _ = io.Copy(io.Discard, body); close(done) }()
 		_, _ = w.Write(rec)
 		_ = rc.Flush()
+		_ = body.Close()
+		<-done
 	}
 }
 

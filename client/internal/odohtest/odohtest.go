@@ -432,9 +432,9 @@ func Splice(w http.ResponseWriter, r *http.Request, conn net.Conn) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	done := make(chan struct{})
+	body, done := r.Body, make(chan struct{})
 	go func() {
-		_, _ = io.Copy(conn, r.Body)
+		_, _ = io.Copy(conn, body)
 		if tc, ok := conn.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
@@ -453,7 +453,7 @@ func Splice(w http.ResponseWriter, r *http.Request, conn net.Conn) {
 		}
 	}
 	_ = conn.Close()
-	_ = r.Body.Close() // unblocks the copy above
+	_ = body.Close() // unblocks the copy above
 	<-done
 }
 
