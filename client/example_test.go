@@ -70,3 +70,19 @@ func ExampleNewStub() {
 	fmt.Println(<-done)
 	// Output: <nil>
 }
+
+// A target pinned by a config's key ID, as "odoh configs" prints it:
+// whatever path its configs come by, only that key is used.
+func ExampleParsePin() {
+	p, err := client.ParsePin("odoh.example.net=key:8a3c1f00")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s %x\n", p.Host, p.KeyID)
+	_, err = client.ParsePin("odoh.example.net=sha1:00")
+	fmt.Println(err)
+	// Output:
+	// odoh.example.net 8a3c1f00
+	// pin "odoh.example.net=sha1:00": kind "sha1", want cert or key
+}

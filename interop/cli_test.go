@@ -114,6 +114,26 @@ func TestCLIErrors(t *testing.T) {
 	}
 }
 
+// Through a proxy without the configs tunnel (odoh-proxy -no-tunnel, as
+// a plain relay), the CLI says so and names the options, and sends no
+// query; with -configs-from-target it answers.
+func TestCLIProxyWithoutTunnel(t *testing.T) {
+	s := newStack(t, stackOptions{proxyArgs: []string{"-no-tunnel"}})
+	_, errOut, code := runCLI(t, s.clientArgs("www.example.test")...)
+	want := "odoh: target configs unavailable: CONNECT " + s.Target.Listen + " via https://" + s.Proxy.Listen +
+		" answered HTTP 405 (Proxy-Status: odoh-proxy; error=http_request_error; details=\"no tunnel here\"): proxy offers no configs tunnel\n" +
+		"odoh: this proxy cannot carry a configs fetch that it cannot forge: use -configs-from-target " +
+		"(the target then sees your address at each fetch), -config or -config-file, or -configs-via-relay with -pin HOST=key:HEX\n"
+	// After the one warning of the failed fetch (its log line).
+	if code != 1 || !strings.HasSuffix(errOut, want) || strings.Count(errOut, "level=WARN") != 1 {
+		t.Fatalf("exit %d, stderr:\n%q\nwant:\n%q", code, errOut, want)
+	}
+	out, errOut, code := runCLI(t, s.clientArgs("-configs-from-target", "www.example.test")...)
+	if code != 0 || !strings.Contains(out, "192.0.2.80") {
+		t.Fatalf("-configs-from-target: exit %d: %s", code, errOut)
+	}
+}
+
 // configsHex returns the target's configs in hex, as `odoh configs -json`
 // prints them.
 func configsHex(t *testing.T, s *stack) string {
