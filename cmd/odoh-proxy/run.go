@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,6 +96,15 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
+	fs := newFlagSet(c, stderr)
+	if err := c.server.Parse(fs, args, c.check); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newFlagSet defines every flag on a new flag set, bound to c.
+func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs := daemon.NewFlagSet("odoh-proxy", stderr, usageText, examplesText)
 	c.server.AddFlags(fs, "ODOH_PROXY", admin.ProxyAddr)
 	// A relay also holds connections to targets: say which ones these bound.
@@ -128,10 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.maxCachedConfigs, "max-cached-configs", proxy.DefaultMaxCachedConfigs, "targets whose configs the relay caches (bounds its memory)")
 	fs.DurationVar(&c.configsMinAge, "configs-min-age", proxy.DefaultConfigsMinAge, "cache relayed target configs at least this long")
 	fs.DurationVar(&c.configsMaxAge, "configs-max-age", proxy.DefaultConfigsMaxAge, "cache relayed target configs at most this long")
-	if err := c.server.Parse(fs, args, c.check); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return fs
 }
 
 // check validates the daemon's own flags.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,6 +96,15 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
+	fs := newFlagSet(c, stderr)
+	if err := c.server.Parse(fs, args, c.check); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newFlagSet defines every flag on a new flag set, bound to c.
+func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs := daemon.NewFlagSet("odoh-target", stderr, usageText, examplesText)
 	c.server.AddFlags(fs, "ODOH_TARGET", admin.TargetAddr)
 	fs.Var(&c.upstreams, "upstream", "upstream resolver `URL` (repeatable; failover in order)")
@@ -116,10 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.cacheStaleAge, "cache-stale-age", target.DefaultCacheStaleAge, "serve answers expired at most this long while every upstream fails (RFC 8767; 0: never, at most 24h)")
 	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `bytes` (larger: 413)")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
-	if err := c.server.Parse(fs, args, c.check); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return fs
 }
 
 // check validates the daemon's own flags.
