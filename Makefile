@@ -5,8 +5,27 @@ FUZZTIME  ?= 10m
 STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
+# Nested modules, kept apart so that the odoh module does not depend on
+# what only their tests and builds need: deploy/kubernetes (the manifests'
+# tests, on k8s.io/api and kustomize) is vetted and tested with the rest;
+# deploy/compose/coredns-build (a ten-line main that builds CoreDNS for
+# the compose test) is only gofmt-checked, since vetting it would compile
+# CoreDNS's dependencies for nothing.
+SUBMODULES := deploy/kubernetes
 
-.PHONY: all build test lint fuzz fuzz-short bench bench-go bench-smoke demo check clean
+# make image: the container images, built from the Dockerfile with
+# binaries compiled here (no registry needed). CONTAINER=docker
+# IMAGE_BUILD_FLAGS= builds with Docker; --format docker keeps the
+# HEALTHCHECK, which podman's default OCI format drops.
+CONTAINER         ?= podman
+IMAGE_PREFIX      ?= localhost/
+IMAGE_TAG         ?= latest
+IMAGE_BUILD_FLAGS ?= --format docker
+IMAGE_ROOTFS      ?= $(BIN)/image/rootfs
+CA_BUNDLE         ?= /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: all build test lint fuzz fuzz-short bench bench-go bench-smoke demo check clean \
+	image coredns-image compose-secrets docs
 
 all: build
 
@@ -14,10 +33,11 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-## test: every test, with the race detector; the interop fault scenarios
-## (TestFault*) run last and print their results
+## test: every test, with the race detector (the nested module's too); the
+## interop fault scenarios (TestFault*) run last and print their results
 test:
 	$(GO) test -race -count=1 -timeout 20m -skip '^TestFault' ./...
+	cd deploy/kubernetes && $(GO) test -race -count=1 ./...
 	@log=$$(mktemp); $(GO) test -race -count=1 -timeout 10m -v -run '^TestFault' ./interop/ >$$log 2>&1; rc=$$?; \
 	grep -E '^ +faults_test.go:[0-9]+: fault |^--- (PASS|FAIL)|^(ok|FAIL)[[:space:]]' $$log | sed -E 's/^ +faults_test.go:[0-9]+: /    /'; \
 	[ $$rc -eq 0 ] || cat $$log; rm -f $$log; exit $$rc
@@ -28,6 +48,7 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	for m in $(SUBMODULES); do (cd $$m && $(GO) vet ./... && $(STATICCHECK) ./...) || exit 1; done
 
 ## fuzz: every fuzz target for FUZZTIME each (default 10m; about 4 hours in all)
 fuzz:
@@ -53,9 +74,34 @@ bench-smoke:
 	PROCS=2 REQS=200 ROUNDS=1 ./bench/proxy.sh
 	DURATION=1 WARMUP=1 ROUNDS=1 NAMES=50 ./bench/client.sh
 
-## demo: the whole system on this machine: target, proxy, stub, and a lookup
-demo: build
-	./scripts/demo.sh
+## demo: the whole system on this machine: target, proxy, stub, and a lookup (builds first)
+demo:
+	BIN='$(BIN)' LDFLAGS='$(LDFLAGS)' ./scripts/demo.sh
+
+## image: the images odoh-target, odoh-proxy and odoh (IMAGE_PREFIX, IMAGE_TAG) with podman
+image:
+	@[ -r $(CA_BUNDLE) ] || { echo "no CA bundle at $(CA_BUNDLE): apt-get install ca-certificates, or set CA_BUNDLE"; exit 1; }
+	rm -rf $(IMAGE_ROOTFS)
+	mkdir -p $(IMAGE_ROOTFS)/usr/local/bin $(IMAGE_ROOTFS)/etc/ssl/certs
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_ROOTFS)/usr/local/bin/ ./cmd/...
+	cp $(CA_BUNDLE) $(IMAGE_ROOTFS)/etc/ssl/certs/ca-certificates.crt
+	for t in odoh-target odoh-proxy odoh; do \
+		$(CONTAINER) build $(IMAGE_BUILD_FLAGS) --build-arg BINARIES=context \
+			--build-arg ROOTFS=$(IMAGE_ROOTFS) --build-arg VERSION=$(VERSION) \
+			--target $$t -t $(IMAGE_PREFIX)$$t:$(IMAGE_TAG) . || exit 1; \
+	done
+
+## coredns-image: CoreDNS built from source as a scratch image, for docker-compose.yml where it cannot be pulled
+coredns-image:
+	./scripts/coredns-image.sh
+
+## compose-secrets: the CA, certificates and seed that docker-compose.yml mounts (deploy/compose/secrets)
+compose-secrets:
+	./scripts/compose-secrets.sh
+
+## docs: regenerate the README's flag reference from the flag definitions
+docs:
+	ODOH_UPDATE_README=1 $(GO) test ./cmd/... -run TestREADMEReference -count=1
 
 ## check: everything CI runs
 check: lint bench-smoke test fuzz-short
