@@ -228,6 +228,13 @@ func (s *Stub) Serve(ctx context.Context) error {
 		cancel()
 	case <-s.ctx.Done(): // Shutdown or Close
 	case err := <-errc:
+		if err == nil {
+			// A server returns nil only once Shutdown or Close stopped
+			// it: the end of serving, which may win the race with
+			// s.ctx.Done() above, not a failure.
+			<-errc
+			return nil
+		}
 		// One server failed, maybe before it started: closing the
 		// sockets stops the other.
 		s.serving.Store(false)
