@@ -9,7 +9,7 @@
 #
 #   odoh-target   ENTRYPOINT odoh-target, ports 443/tcp and 443/udp, admin 9551
 #   odoh-proxy    ENTRYPOINT odoh-proxy,  ports 443/tcp and 443/udp, admin 9552
-#   odoh          ENTRYPOINT odoh (the CLI; "odoh stub" serves DNS on 53)
+#   odoh          ENTRYPOINT odoh (the CLI; "odoh stub" serves DNS), admin 9553
 #
 # Where the binaries come from is the build argument BINARIES:
 #
@@ -67,6 +67,12 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/odoh-proxy", "-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/odoh-proxy"]
 
+# The CLI for one-off lookups (podman run --rm localhost/odoh -proxy … NAME),
+# and the stub: podman run -e ODOH_LISTEN=:53 … localhost/odoh stub (binding
+# 53 needs the sysctl net.ipv4.ip_unprivileged_port_start=53). The health
+# check asks the stub's admin listener; a one-off lookup exits before it runs.
 FROM base AS odoh
-EXPOSE 53/udp 53/tcp
+EXPOSE 53/udp 53/tcp 9553/tcp
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/odoh", "stub", "-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/odoh"]

@@ -84,11 +84,14 @@ func TestContainers(t *testing.T) {
 			if want := []string{"/usr/local/bin/" + name}; !slices.Equal(c.Entrypoint, want) {
 				t.Errorf("%s: entrypoint %q, want %q", name, c.Entrypoint, want)
 			}
+			want := []string{"CMD", "/usr/local/bin/" + name, "-healthcheck"}
+			if name == "odoh" {
+				want = []string{"CMD", "/usr/local/bin/odoh", "stub", "-healthcheck"}
+			}
+			if health == nil || !slices.Equal(health.Test, want) {
+				t.Errorf("%s: healthcheck %+v, want %q (run without a shell)", name, health, want)
+			}
 			if name != "odoh" {
-				want := []string{"CMD", "/usr/local/bin/" + name, "-healthcheck"}
-				if health == nil || !slices.Equal(health.Test, want) {
-					t.Errorf("%s: healthcheck %+v, want %q (run without a shell)", name, health, want)
-				}
 				for _, p := range []string{"443/tcp", "443/udp"} {
 					if _, ok := c.ExposedPorts[p]; !ok {
 						t.Errorf("%s: %s not exposed (%v)", name, p, c.ExposedPorts)

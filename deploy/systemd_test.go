@@ -2,12 +2,14 @@ package deploy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -150,36 +152,47 @@ func checkUnit(t *testing.T, name string) {
 	}
 }
 
-// TestNotifyReadiness: each binary a unit runs tells the service manager
-// READY=1 once it serves, brackets a SIGHUP reload and says STOPPING=1 on
-// SIGTERM, over a real $NOTIFY_SOCKET, as systemd's Type=notify needs.
-func TestNotifyReadiness(t *testing.T) {
+// TestReadiness: each binary a unit (or an image's HEALTHCHECK) runs tells
+// the service manager READY=1 once it serves, brackets a SIGHUP reload and
+// says STOPPING=1 on SIGTERM, over a real $NOTIFY_SOCKET as systemd's
+// Type=notify needs; and its -healthcheck mode finds it ready while it runs
+// and not once it has stopped.
+func TestReadiness(t *testing.T) {
 	needTools(t, "go")
 	bin := binaries(t)
 	ca := testca.New(t)
 	cert, key := ca.Issue(t)
 	testCases := []struct {
-		name string
-		args []string
+		name  string
+		cmd   []string // before the flags
+		flags []string
 	}{
-		{"odoh-target", []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", cert, "-key", key,
+		{"odoh-target", nil, []string{"-listen", "127.0.0.1:0", "-cert", cert, "-key", key,
 			"-upstream", "udp://127.0.0.1:9"}},
-		{"odoh-proxy", []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-cert", cert, "-key", key,
+		{"odoh-proxy", nil, []string{"-listen", "127.0.0.1:0", "-cert", cert, "-key", key,
 			"-allow-target", "odoh.example"}},
-		{"odoh", []string{"stub", "-listen", "127.0.0.1:0", "-proxy", "https://proxy.example/dns-query{?targethost,targetpath}",
+		{"odoh", []string{"stub"}, []string{"-listen", "127.0.0.1:0",
+			"-proxy", "https://proxy.example/dns-query{?targethost,targetpath}",
 			"-target", "https://odoh.example/dns-query"}},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
+			adminAddr := "127.0.0.1:" + freePort(t, false)
+			healthcheck := func() cmdResult {
+				args := append(slices.Clone(tc.cmd), "-healthcheck", "-admin", adminAddr)
+				return runCmd(t, "", nil, time.Minute, filepath.Join(bin, tc.name), args...)
+			}
 			sock := filepath.Join(t.TempDir(), "notify")
 			conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			cmd := exec.Command(filepath.Join(bin, tc.name), tc.args...)
+			args := append(append(slices.Clone(tc.cmd), tc.flags...), "-admin", adminAddr)
+			cmd := exec.Command(filepath.Join(bin, tc.name), args...)
 			cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
-			cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+			var logs bytes.Buffer
+			cmd.Stdout, cmd.Stderr = io.Discard, &logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -192,13 +205,16 @@ func TestNotifyReadiness(t *testing.T) {
 				buf := make([]byte, 512)
 				n, err := conn.Read(buf)
 				if err != nil {
-					t.Fatalf("waiting for %s: %v", want, err)
+					t.Fatalf("waiting for %s: %v\nlogs:\n%s", want, err, logs.String())
 				}
 				if got := strings.SplitN(string(buf[:n]), "\n", 2)[0]; got != want {
 					t.Fatalf("notified %q, want %q", buf[:n], want)
 				}
 			}
 			expect("READY=1")
+			if r := healthcheck(); r.code != 0 || strings.TrimSpace(r.out) != "ready" {
+				t.Errorf("-healthcheck of the running %s: exit %d: %s", tc.name, r.code, r.out)
+			}
 			if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +225,10 @@ func TestNotifyReadiness(t *testing.T) {
 			}
 			expect("STOPPING=1")
 			if err := cmd.Wait(); err != nil {
-				t.Errorf("exit after SIGTERM: %v", err)
+				t.Errorf("exit after SIGTERM: %v\n%s", err, logs.String())
+			}
+			if r := healthcheck(); r.code != 1 || !strings.Contains(r.out, adminAddr) {
+				t.Errorf("-healthcheck of the stopped %s: exit %d: %s", tc.name, r.code, r.out)
 			}
 		})
 	}

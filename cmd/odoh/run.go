@@ -93,6 +93,8 @@ Stub options:
   -max-inflight-per-name N  concurrent queries for one name (default 8)
   -admin ADDR           serve /healthz, /readyz, /metrics and POST /cache/flush
                         on ADDR (plain HTTP; default 127.0.0.1:9553; off disables)
+  -healthcheck          ask the running stub's -admin listener for /readyz, exit 0
+                        if ready and 1 if not (a container HEALTHCHECK)
   -drain-timeout D      how long SIGTERM waits for queries in flight (default 5s)
   -gc-percent N         Go garbage collector target percent, as GOGC (default 400;
                         used unless GOGC is set)
@@ -133,6 +135,7 @@ type options struct {
 
 	listen      string
 	admin       string
+	healthcheck bool
 	cacheSize   int
 	maxCacheTTL time.Duration
 	maxInFlight int
@@ -162,6 +165,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.allowSame, "allow-same-operator", false, "")
 	fs.BoolVar(&o.jsonOut, "json", false, "")
 	fs.BoolVar(&o.version, "version", false, "")
+	fs.BoolVar(&o.healthcheck, "healthcheck", false, "")
 	fs.StringVar(&o.caFile, "ca", "", "")
 	fs.StringVar(&o.configHex, "config", "", "")
 	fs.StringVar(&o.cfgFile, "config-file", "", "")
@@ -250,7 +254,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "keygen":
 		err = runKeygen(&o, pos, stdout)
 	case "stub":
-		err = runStub(ctx, &o, pos, logger)
+		if o.healthcheck {
+			err = runHealthcheck(ctx, &o, stdout)
+		} else {
+			err = runStub(ctx, &o, pos, logger)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "odoh:", err)
@@ -667,6 +675,16 @@ func runKeygen(o *options, pos []string, stdout io.Writer) error {
 	// No key ID to show: odoh-target derives a new key from the seed for
 	// every rotation period.
 	fmt.Fprintf(stdout, "wrote %s (32-byte seed, mode 0600): give it to every odoh-target replica with -seed-file\n", o.out)
+	return nil
+}
+
+// runHealthcheck is "odoh stub -healthcheck": it asks the stub running
+// with the same -admin whether it is ready.
+func runHealthcheck(ctx context.Context, o *options, stdout io.Writer) error {
+	if err := admin.Check(ctx, o.admin); err != nil {
+		return fmt.Errorf("stub not ready: %w", err)
+	}
+	fmt.Fprintln(stdout, "ready")
 	return nil
 }
 

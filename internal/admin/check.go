@@ -21,7 +21,11 @@ const CheckTimeout = 3 * time.Second
 // shell or curl declare a HEALTHCHECK. An unspecified host (":9551",
 // "0.0.0.0:9551", "[::]:9551") is asked on loopback, where a listener bound
 // to every address also answers.
+// An addr of "off" or "" (the listener disabled) is an error that says so.
 func Check(ctx context.Context, addr string) error {
+	if addr == "" || addr == "off" {
+		return errors.New("the admin listener is off (-admin off): nothing to ask; give -admin (or its environment variable) as the program has it")
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("admin address %q: %w", addr, err)
