@@ -2,7 +2,8 @@
 # deploy/measure.sh — the figures the Kubernetes resource requests and
 # limits are sized from (README "Kubernetes"): CPU per query and memory of
 # odoh-target and odoh-proxy, each as a Deployment replica runs it
-# (GOMAXPROCS as the machine, default flags but the rate limits), under
+# (GOMAXPROCS as the machine, default flags but the per-client limits: all
+# load comes from one address here), under
 #   1. a throughput load: h2load → proxy → target, PROCS connections × STREAMS
 #      streams, REQS requests each (default 8 × 16 × 5000);
 #   2. a connection load: CONNS client connections open at once through the
@@ -30,7 +31,7 @@ pids+=("$tpid")
 taddr=$(wait_log "$work/target.log" listen)
 "$work/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 	-allow-target "$taddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 \
-	-max-concurrent 100000 2>"$work/proxy.log" &
+	-max-concurrent 100000 -max-conns-per-client -1 2>"$work/proxy.log" &
 ppid=$!
 pids+=("$ppid")
 paddr=$(wait_log "$work/proxy.log" listen)

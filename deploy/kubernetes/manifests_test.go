@@ -331,8 +331,13 @@ func checkRole(t *testing.T, r *rendered, role string) {
 	if env[prefix+"LISTEN"].Value != ":443" {
 		t.Errorf("%sLISTEN = %q, want :443 (Alt-Svc advertises the port the pod listens on)", prefix, env[prefix+"LISTEN"].Value)
 	}
-	if g := env["GOMEMLIMIT"].ValueFrom; g == nil || g.ResourceFieldRef == nil || g.ResourceFieldRef.Resource != "limits.memory" {
-		t.Error("GOMEMLIMIT does not follow the memory limit")
+	// The Go heap's soft limit sits below the memory limit, with room for
+	// what is not heap (stacks, the runtime, the binary), so that the
+	// collector works harder before the kernel kills the pod.
+	if soft, err := strconv.Atoi(env[prefix+"MEMORY_LIMIT"].Value); err != nil || soft <= 0 {
+		t.Errorf("%sMEMORY_LIMIT = %q, want a soft limit in MiB", prefix, env[prefix+"MEMORY_LIMIT"].Value)
+	} else if hard := c.Resources.Limits.Memory().Value() >> 20; float64(soft) > 0.85*float64(hard) {
+		t.Errorf("soft memory limit %d MiB is not below the container's %d MiB with room to spare", soft, hard)
 	}
 	for _, e := range c.EnvFrom {
 		if e.ConfigMapRef == nil || r.configMaps[e.ConfigMapRef.Name] == nil {
