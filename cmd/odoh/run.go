@@ -98,6 +98,8 @@ Stub options:
   -drain-timeout D      how long SIGTERM waits for queries in flight (default 5s)
   -gc-percent N         Go garbage collector target percent, as GOGC (default 400;
                         used unless GOGC is set)
+  -memory-limit MiB     Go soft memory limit, as GOMEMLIMIT (default 800; 0: none;
+                        used unless GOMEMLIMIT is set)
   -cpuprofile FILE      write a Go CPU profile of the stub's whole run to FILE
                         (for go tool pprof; off by default)
 Stamp options:

@@ -203,9 +203,17 @@ func UsageText(text string) map[string]Doc {
 		}
 		if m := flagLineRE.FindStringSubmatch(line); m != nil {
 			last = nil
+			arg, usage := strings.TrimSpace(m[2]), strings.TrimSpace(m[3])
 			for _, n := range strings.Split(m[1], ",") {
 				n = strings.TrimPrefix(strings.TrimSpace(n), "-")
-				out[n] = Doc{Section: section, Arg: strings.TrimSpace(m[2]), Usage: strings.TrimSpace(m[3])}
+				if d, ok := out[n]; ok {
+					// A flag with a line per form of its argument:
+					// one row, each form's description in turn.
+					d.Usage += "; -" + n + " " + arg + ": " + usage
+					out[n] = d
+				} else {
+					out[n] = Doc{Section: section, Arg: arg, Usage: usage}
+				}
 				last = append(last, n)
 			}
 			continue
@@ -225,5 +233,5 @@ func UsageText(text string) map[string]Doc {
 
 var (
 	sectionRE  = regexp.MustCompile(`^([A-Z][a-z]+) options:$`)
-	flagLineRE = regexp.MustCompile(`^  (-[a-z0-9-]+(?:, -[a-z0-9-]+)*)((?: [A-Z][A-Z:]*)?)\s{2,}(\S.*)$`)
+	flagLineRE = regexp.MustCompile(`^  (-[a-z0-9-]+(?:, -[a-z0-9-]+)*)((?: \S+)?)\s{2,}(\S.*)$`)
 )

@@ -17,6 +17,8 @@ Options (every flag also reads P_<FLAG>):
                         continued here; repeatable
   -http3                use HTTP/3
   -resolve HOST:PORT:ADDR  dial ADDR
+  -pin HOST=cert:HEX    a certificate pin
+  -pin HOST=key:HEX     a key pin
 Stub options:
   -listen ADDR          UDP and TCP address
   -a, -b                two at once
@@ -30,6 +32,7 @@ func TestUsageText(t *testing.T) {
 		"proxy":   {"", "URL", "the proxy, a template continued here; repeatable"},
 		"http3":   {"", "", "use HTTP/3"},
 		"resolve": {"", "HOST:PORT:ADDR", "dial ADDR"},
+		"pin":     {"", "HOST=cert:HEX", "a certificate pin; -pin HOST=key:HEX: a key pin"},
 		"listen":  {"stub", "ADDR", "UDP and TCP address"},
 		"a":       {"stub", "", "two at once"},
 		"b":       {"stub", "", "two at once"},
@@ -68,7 +71,7 @@ func TestRowsAndMarkdown(t *testing.T) {
 
 func TestRowsFromUsageText(t *testing.T) {
 	fs := flag.NewFlagSet("p", flag.ContinueOnError)
-	for _, n := range []string{"proxy", "http3", "resolve", "listen", "a", "b"} {
+	for _, n := range []string{"proxy", "http3", "resolve", "pin", "listen", "a", "b"} {
 		fs.String(n, "", "")
 	}
 	rows, err := Rows(fs, "P", UsageText(usage))
