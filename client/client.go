@@ -73,6 +73,11 @@ type Config struct {
 	// Targets are target URLs (https://host[:port]/dns-query) or ODoH
 	// target stamps. Each query goes to a random healthy target.
 	Targets []string
+	// OHTTP are DNS over HTTPS resolvers reached through Oblivious HTTP
+	// relays (see OHTTPTarget), the targets of Firefox's OHTTP mode. They
+	// take part beside Targets: each query goes to a random healthy one of
+	// either kind, through its own relay.
+	OHTTP []OHTTPTarget
 	// Direct allows querying targets without a proxy when Proxies is empty.
 	// The target then learns both the client's address and its queries.
 	Direct bool
@@ -129,6 +134,7 @@ type Client struct {
 
 	proxies []*endpoint
 	targets []*target
+	ohttp   []*ohttpTarget // after targets in the index space of pick
 	// resolve is Config.Resolve plus the relay stamps' addresses.
 	resolve map[string]string
 	// pins are Config.Pins plus the stamps' hashes.
@@ -177,7 +183,7 @@ func New(cfg Config) (*Client, error) {
 		rootCAs:  cfg.RootCAs,
 		resolve:  map[string]string{},
 	}
-	steps := []func(Config) error{c.addTargets, c.addProxies, c.addPins, c.checkDirect, c.checkOperators, c.setupConfigs}
+	steps := []func(Config) error{c.addOHTTP, c.addTargets, c.addProxies, c.addPins, c.checkDirect, c.checkOperators, c.setupConfigs}
 	for _, step := range steps {
 		if err := step(cfg); err != nil {
 			return nil, err
@@ -198,7 +204,7 @@ func New(cfg Config) (*Client, error) {
 }
 
 func (c *Client) addTargets(cfg Config) error {
-	if len(cfg.Targets) == 0 {
+	if len(cfg.Targets) == 0 && len(c.ohttp) == 0 {
 		return errors.New("no target configured")
 	}
 	for _, s := range cfg.Targets {
@@ -240,8 +246,8 @@ func (c *Client) addPins(cfg Config) error {
 }
 
 func (c *Client) checkDirect(cfg Config) error {
-	if len(c.proxies) > 0 {
-		return nil
+	if len(c.proxies) > 0 || len(c.targets) == 0 {
+		return nil // OHTTP targets bring their relays
 	}
 	if !cfg.Direct {
 		return ErrNoProxy
@@ -255,6 +261,9 @@ func (c *Client) checkDirect(cfg Config) error {
 func (c *Client) checkOperators(cfg Config) error {
 	if cfg.AllowSameOperator {
 		return nil
+	}
+	if err := c.checkOHTTPOperators(); err != nil {
+		return err
 	}
 	for _, p := range c.proxies {
 		for _, t := range c.targets {
@@ -463,15 +472,18 @@ func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 				return nil, fmt.Errorf("%w: short dns answer", ErrBadResponse)
 			}
 			ans[0], ans[1] = id0, id1
-			r := &Result{DNS: ans, Target: c.targets[ti].str, Duration: time.Since(start)}
+			r := &Result{DNS: ans, Target: c.targetName(ti), Duration: time.Since(start)}
+			if oh := c.ohttpAt(ti); oh != nil {
+				r.Proxy = oh.relay
+			}
 			if pi >= 0 {
 				r.Proxy = c.proxies[pi].tmpl.String()
 				if c.proxies[pi].downUntil.Load() != 0 {
 					c.proxies[pi].downUntil.Store(0)
 				}
 			}
-			if c.targets[ti].downUntil.Load() != 0 {
-				c.targets[ti].downUntil.Store(0)
+			if down := c.targetDown(ti); down.Load() != 0 {
+				down.Store(0)
 			}
 			return r, nil
 		}
@@ -480,8 +492,9 @@ func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 			break
 		}
 		until := time.Now().Add(c.cooldown).UnixNano()
-		if targetFault(err) {
-			c.targets[ti].downUntil.Store(until)
+		if targetFault(err) || c.ohttpAt(ti) != nil {
+			// An OHTTP relay serves its one gateway: they fail together.
+			c.targetDown(ti).Store(until)
 		} else if pi >= 0 {
 			c.proxies[pi].downUntil.Store(until)
 		}
@@ -529,14 +542,15 @@ func retryable(err error) bool {
 
 // pick chooses a proxy (-1 in direct mode) and a target: random among the
 // healthy ones not yet tried for this query, then among untried, then any.
+// An OHTTP target (see ohttpAt) brings its own relay and gets no proxy.
 func (c *Client) pick(triedP, triedT *uint64, now time.Time) (int, int) {
+	ti := choose(len(c.targets)+len(c.ohttp), *triedT, now, func(i int) int64 { return c.targetDown(i).Load() })
+	*triedT |= 1 << (ti % 64)
 	pi := -1
-	if len(c.proxies) > 0 {
+	if len(c.proxies) > 0 && c.ohttpAt(ti) == nil {
 		pi = choose(len(c.proxies), *triedP, now, func(i int) int64 { return c.proxies[i].downUntil.Load() })
 		*triedP |= 1 << (pi % 64)
 	}
-	ti := choose(len(c.targets), *triedT, now, func(i int) int64 { return c.targets[i].downUntil.Load() })
-	*triedT |= 1 << (ti % 64)
 	return pi, ti
 }
 
@@ -567,6 +581,9 @@ func choose(n int, tried uint64, now time.Time, down func(int) int64) int {
 // try sends q through proxy pi (or directly) to target ti, fetching the
 // configs again once on 401.
 func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) {
+	if oh := c.ohttpAt(ti); oh != nil {
+		return c.tryOHTTP(ctx, oh, q)
+	}
 	t := c.targets[ti]
 	set, err := c.configs.get(ctx, t, pi)
 	if err != nil {

@@ -193,18 +193,13 @@ func (s tunnelSource) fetch(ctx context.Context, t *target, pi int) (*configSet,
 // proxy): the first of tun's configs that rel also holds; tun itself,
 // once, when they are disjoint near a rotation; otherwise an error.
 func consistent(t *target, tun, rel *configSet, now time.Time) (*configSet, error) {
-	for _, c := range tun.all {
-		for _, r := range rel.all {
-			if c.Equal(r) {
-				out := *tun
-				out.cfg = c
-				return &out, nil
-			}
-		}
-	}
 	last := t.cfg.cur.Load()
-	rotating := min(tun.maxAge, rel.maxAge) <= ConsistencyWindow
-	if rotating && (last == nil || !last.unconfirmed) {
+	switch c, ok := agree(tun.all, rel.all); {
+	case ok:
+		out := *tun
+		out.cfg = c
+		return &out, nil
+	case rotating(tun.maxAge, rel.maxAge) && (last == nil || !last.unconfirmed):
 		out := *tun
 		out.unconfirmed = true
 		out.expires = now.Add(min(tun.maxAge, rel.maxAge))
@@ -212,6 +207,29 @@ func consistent(t *target, tun, rel *configSet, now time.Time) (*configSet, erro
 	}
 	return nil, fmt.Errorf("%w: %s published key %x through the tunnel, the proxy's relay holds %x for every client: %w",
 		ErrConfig, t.url.Host, tun.cfg.KeyID(), rel.cfg.KeyID(), ErrInconsistentConfigs)
+}
+
+// agree is the key consistency rule of the tunnel (see ConfigViaTunnel):
+// the first of the target's own configurations (tun, authenticated) that
+// the relay's copy (rel, shared by every client) also holds. The ODoH
+// configs and the OHTTP key configurations both follow it.
+func agree[C interface{ Equal(C) bool }](tun, rel []C) (C, bool) {
+	for _, c := range tun {
+		for _, r := range rel {
+			if c.Equal(r) {
+				return c, true
+			}
+		}
+	}
+	var zero C
+	return zero, false
+}
+
+// rotating reports whether disjoint tunnel and relay sets, cached for
+// these lifetimes, may be a key rotation in progress (ConsistencyWindow)
+// rather than a target handing out keys per client.
+func rotating(tunAge, relAge time.Duration) bool {
+	return min(tunAge, relAge) <= ConsistencyWindow
 }
 
 // getConfigs GETs a configs list at u over rt; via names the path in

@@ -19,15 +19,32 @@ import (
 // tunnelConfigs fetches t's configs in a TLS session of the client's own
 // with the target, through proxy p's CONNECT tunnel (see ConfigViaTunnel).
 func (c *Client) tunnelConfigs(ctx context.Context, p *endpoint, t *target) (*configSet, error) {
-	conn, err := c.openTunnel(ctx, p, t.authority())
+	tc, err := c.tunnelTLS(ctx, p, t.authority(), t.url.Hostname())
+	if err != nil {
+		return nil, err
+	}
+	defer tc.Close()
+	u := url.URL{Scheme: "https", Host: t.url.Host, Path: odoh.ConfigsPath}
+	set, err := getConfigs(ctx, &oneShot{conn: tc}, u.String(), " through the tunnel of "+p.tmpl.Origin())
+	if err != nil {
+		return nil, orCtx(ctx, err)
+	}
+	return set, nil
+}
+
+// tunnelTLS opens proxy p's CONNECT tunnel to authority and runs the
+// client's own TLS session in it with the server name host, verified with
+// the client's roots and pins; closing the connection (or ctx ending)
+// closes the tunnel. Both the ODoH configs and the OHTTP keys are fetched
+// this way.
+func (c *Client) tunnelTLS(ctx context.Context, p *endpoint, authority, host string) (*tls.Conn, error) {
+	conn, err := c.openTunnel(ctx, p, authority)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
 	tc := tls.Client(conn, &tls.Config{
-		ServerName: t.url.Hostname(),
+		ServerName: host,
 		RootCAs:    c.rootCAs,
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
@@ -36,18 +53,15 @@ func (c *Client) tunnelConfigs(ctx context.Context, p *endpoint, t *target) (*co
 		VerifyConnection: c.pins.verify,
 	})
 	if err := tc.HandshakeContext(ctx); err != nil {
+		stop()
+		_ = conn.Close()
 		// The tunnel did not lead to the target (or the target's
 		// certificate is not what it should be): the proxy's fault
 		// unless shown otherwise, so that another proxy is tried.
 		return nil, &relayError{fmt.Errorf("%w: TLS with target %s through the tunnel of %s: %w",
-			ErrConfig, t.url.Host, p.tmpl.Origin(), orCtx(ctx, err))}
+			ErrConfig, authority, p.tmpl.Origin(), orCtx(ctx, err))}
 	}
-	u := url.URL{Scheme: "https", Host: t.url.Host, Path: odoh.ConfigsPath}
-	set, err := getConfigs(ctx, &oneShot{conn: tc}, u.String(), " through the tunnel of "+p.tmpl.Origin())
-	if err != nil {
-		return nil, orCtx(ctx, err)
-	}
-	return set, nil
+	return tc, nil
 }
 
 // orCtx adds ctx's error to err when ctx ended: closing the tunnel on

@@ -49,6 +49,15 @@ a flag beats the environment):
                         plain https URL or relay stamp (a stamp's certificate
                         hashes are enforced and its address is dialled); repeatable
   -target URL           target URL (https://host/dns-query) or target stamp; repeatable
+  -ohttp-relay URL      also (or only) query a DoH resolver through this Oblivious HTTP
+                        relay (RFC 9458; Firefox's network.trr.ohttp.relay_uri), e.g.
+                        odoh-proxy's https://relay.example/ohttp/dns.example
+  -ohttp-doh URL        the resolver's DoH URL behind the gateway (network.trr.ohttp.uri)
+  -ohttp-keys URL       the gateway's key configuration (network.trr.ohttp.config_uri;
+                        default: the relay URL, odoh-proxy's copy shared by every
+                        client). Unless it is at the gateway's own origin, the keys
+                        are also fetched from the gateway in a TLS session tunnelled
+                        through the relay (CONNECT) and must agree with it
   -direct               allow querying the target without a proxy
   -http3                use HTTP/3 instead of HTTP/2
   -ca FILE              PEM CA certificates to trust instead of the system roots
@@ -122,11 +131,15 @@ Examples:
   odoh keygen -out /etc/odoh/seed
   odoh stub -listen 127.0.0.1:5353 -proxy https://proxy.example/proxy \
        -target https://odoh.example.net/dns-query
+  odoh -ohttp-relay https://relay.example/ohttp/dns.example \
+       -ohttp-doh https://dns.example/dns-query example.com   # as Firefox's OHTTP mode
 `
 
 // options are every flag of every subcommand; each subcommand reads its own.
 type options struct {
 	proxies, targets            urlList
+	ohttpRelay, ohttpKeys       string
+	ohttpDoH                    string
 	resolve, pins               cli.Strings
 	direct, http3, viaRelay     bool
 	fromTarget                  bool
@@ -158,6 +171,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.Var(&o.proxies, "proxy", "")
 	fs.Var(&o.targets, "target", "")
+	fs.StringVar(&o.ohttpRelay, "ohttp-relay", "", "")
+	fs.StringVar(&o.ohttpKeys, "ohttp-keys", "", "")
+	fs.StringVar(&o.ohttpDoH, "ohttp-doh", "", "")
 	fs.Var(&o.resolve, "resolve", "")
 	fs.BoolVar(&o.direct, "direct", false, "")
 	fs.BoolVar(&o.http3, "http3", false, "")
@@ -289,10 +305,18 @@ func (o *options) clientOptions(logger *slog.Logger) (client.Config, error) {
 		AllowSameOperator: o.allowSame,
 		Logger:            logger,
 	}
-	if len(o.targets) == 0 {
-		return co, usageErr("no target: give -target URL (or ODOH_TARGET)")
+	switch {
+	case (o.ohttpRelay == "") != (o.ohttpDoH == ""):
+		return co, usageErr("an OHTTP resolver needs both -ohttp-relay and -ohttp-doh")
+	case o.ohttpKeys != "" && o.ohttpRelay == "":
+		return co, usageErr("-ohttp-keys needs -ohttp-relay and -ohttp-doh")
+	case o.ohttpRelay != "":
+		co.OHTTP = []client.OHTTPTarget{{Relay: o.ohttpRelay, Keys: o.ohttpKeys, DoH: o.ohttpDoH}}
 	}
-	if len(o.proxies) == 0 && !o.direct {
+	if len(o.targets) == 0 && len(co.OHTTP) == 0 {
+		return co, usageErr("no target: give -target URL (or ODOH_TARGET), or -ohttp-relay and -ohttp-doh")
+	}
+	if len(o.proxies) == 0 && !o.direct && len(o.targets) > 0 {
 		return co, usageErr("no proxy: give -proxy URL, or -direct to let the target see your address")
 	}
 	if o.caFile != "" {

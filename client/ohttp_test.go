@@ -1,0 +1,232 @@
+package client_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/bhttp"
+	"github.com/odohd/odoh/client"
+	"github.com/odohd/odoh/client/internal/odohtest"
+	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/target"
+)
+
+const gatewayName = "gateway.ohttp.test"
+
+// gateway is the real target's OHTTP gateway on loopback, wrapped to
+// record what reaches it: each inner request (decapsulated with the
+// target's own keys) and the key fetches.
+type gateway struct {
+	srv   *odohtest.Server
+	keys  *target.Keyring
+	h     atomic.Pointer[target.Handler]
+	fetch atomic.Int64 // GETs of the key configuration
+
+	mu     sync.Mutex
+	inner  []*bhttp.Request
+	padded []int // plaintext lengths
+}
+
+func newGateway(t testing.TB, ca *testca.CA, now func() time.Time) *gateway {
+	t.Helper()
+	keys, err := target.NewKeyring(target.KeyringConfig{Seed: bytes.Repeat([]byte{7}, odoh.SeedSize), Period: time.Hour, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{keys: keys}
+	g.srv = odohtest.Serve(t, ca, http.HandlerFunc(g.serve), gatewayName)
+	chain := &target.Chain{}
+	zone, err := target.ParseZone(bytes.NewReader([]byte("$ORIGIN ohttp.test.\n$TTL 300\n@ IN SOA ns admin 1 3600 600 86400 60\nwww IN A 192.0.2.80\n")), "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain.SetZone(zone)
+	// The authority includes the port, known only now: the handler is
+	// published atomically before any request.
+	g.h.Store(&target.Handler{Keys: keys, Resolver: chain, Logger: slog.New(slog.DiscardHandler),
+		OHTTP: target.OHTTPConfig{Authorities: []string{g.host()}}})
+	return g
+}
+
+func (g *gateway) host() string   { return gatewayName + ":" + g.srv.Port() }
+func (g *gateway) origin() string { return "https://" + g.host() }
+
+func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
+	h := g.h.Load()
+	if r.Method == http.MethodGet {
+		g.fetch.Add(1)
+	}
+	if r.Method == http.MethodPost && r.URL.Path == target.OHTTPGatewayPath {
+		body, _ := io.ReadAll(r.Body)
+		if len(body) > 0 {
+			if key := g.keys.LookupOHTTP(body[0]); key != nil {
+				if plain, _, err := key.DecapsulateRequest(body); err == nil {
+					if req, err := bhttp.ParseRequest(plain); err == nil {
+						g.mu.Lock()
+						g.inner = append(g.inner, req)
+						g.padded = append(g.padded, len(plain))
+						g.mu.Unlock()
+					}
+				}
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	h.ServeHTTP(w, r)
+}
+
+func (g *gateway) lastInner(t *testing.T) (*bhttp.Request, int) {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.inner) == 0 {
+		t.Fatal("no inner request reached the gateway")
+	}
+	return g.inner[len(g.inner)-1], g.padded[len(g.padded)-1]
+}
+
+// directTarget posts straight to the gateway and fetches its keys there:
+// no relay, no privacy, but every byte of the protocol.
+func (g *gateway) directTarget() client.OHTTPTarget {
+	return client.OHTTPTarget{
+		Relay: g.origin() + target.OHTTPGatewayPath,
+		Keys:  g.origin() + target.OHTTPKeysPath,
+		DoH:   g.origin() + odoh.QueryPath,
+	}
+}
+
+func ohttpClient(t testing.TB, ca *testca.CA, g *gateway, h3 bool, o client.OHTTPTarget) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{
+		OHTTP:             []client.OHTTPTarget{o},
+		HTTP3:             h3,
+		RootCAs:           ca.Pool(),
+		Resolve:           map[string]string{g.host(): g.srv.Addr},
+		AllowSameOperator: true, // the relay is the gateway here
+		Timeout:           5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestOHTTPExchange(t *testing.T) {
+	protos(t, func(t *testing.T, h3 bool) {
+		ca := testca.New(t)
+		g := newGateway(t, ca, nil)
+		c := ohttpClient(t, ca, g, h3, g.directTarget())
+		q := query("www.ohttp.test", dns.TypeA)
+		q.Id = 999
+		r, err := c.Do(t.Context(), mustPack(t, q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := new(dns.Msg)
+		if err := a.Unpack(r.DNS); err != nil || a.Id != 999 || len(a.Answer) != 1 || a.Answer[0].(*dns.A).A.String() != "192.0.2.80" {
+			t.Fatalf("answer %v (%v)", a, err)
+		}
+		if r.Target != g.origin()+odoh.QueryPath || r.Proxy != g.origin()+target.OHTTPGatewayPath {
+			t.Errorf("result target %q, proxy %q", r.Target, r.Proxy)
+		}
+		// The inner request is Firefox's: POST to the DoH URL with its
+		// header set, DNS ID 0, padded to 128-byte blocks.
+		in, n := g.lastInner(t)
+		if in.Method != "POST" || in.Scheme != "https" || in.Authority != g.host() || in.Path != odoh.QueryPath {
+			t.Errorf("inner request %s %s://%s%s", in.Method, in.Scheme, in.Authority, in.Path)
+		}
+		want := bhttp.Fields{
+			{Name: "accept", Value: "application/dns-message"},
+			{Name: "cache-control", Value: "no-store"},
+			{Name: "accept-language", Value: ""},
+			{Name: "user-agent", Value: ""},
+			{Name: "content-type", Value: "application/dns-message"},
+		}
+		if len(in.Header) != len(want) {
+			t.Fatalf("inner header %v, want %v", in.Header, want)
+		}
+		for i := range want {
+			if in.Header[i] != want[i] {
+				t.Errorf("inner header %d: %v, want %v", i, in.Header[i], want[i])
+			}
+		}
+		if in.Content[0]|in.Content[1] != 0 || n%odoh.QueryBlockSize != 0 {
+			t.Errorf("DNS ID %x%x, plaintext %d bytes", in.Content[0], in.Content[1], n)
+		}
+		// The keys are fetched once and cached.
+		for range 3 {
+			if _, err := c.Exchange(t.Context(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f := g.fetch.Load(); f != 1 {
+			t.Errorf("%d key fetches for 4 queries, want 1", f)
+		}
+	})
+}
+
+// When the gateway rotates past the client's cached key, its ohttp-key
+// problem makes the client fetch the keys again and retry once.
+func TestOHTTPKeyRotation(t *testing.T) {
+	ca := testca.New(t)
+	var now atomic.Int64
+	now.Store(time.Unix(1_800_000_000, 0).Truncate(time.Hour).UnixNano())
+	g := newGateway(t, ca, func() time.Time { return time.Unix(0, now.Load()) })
+	c := ohttpClient(t, ca, g, false, g.directTarget())
+	q := query("www.ohttp.test", dns.TypeA)
+	if _, err := c.Exchange(t.Context(), q); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(int64(2 * time.Hour)) // the cached key is two epochs old now
+	if _, err := c.Exchange(t.Context(), q); err != nil {
+		t.Fatalf("after rotation: %v", err)
+	}
+	if f := g.fetch.Load(); f != 2 {
+		t.Errorf("%d key fetches, want 2", f)
+	}
+}
+
+func TestOHTTPConfigRefused(t *testing.T) {
+	ca := testca.New(t)
+	g := newGateway(t, ca, nil)
+	for _, o := range []client.OHTTPTarget{
+		{Relay: "http://relay.test/", DoH: g.origin() + "/dns-query"},
+		{Relay: g.origin() + "/r", DoH: g.origin()},
+		{Relay: g.origin() + "/r", DoH: g.origin() + "/dns-query?dns=x"},
+		{Relay: g.origin() + "/r", Keys: "https://u@k.test/", DoH: g.origin() + "/dns-query"},
+	} {
+		if _, err := client.New(client.Config{OHTTP: []client.OHTTPTarget{o}, AllowSameOperator: true}); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+	// A relay and a gateway of one operator give no privacy.
+	if _, err := client.New(client.Config{OHTTP: []client.OHTTPTarget{g.directTarget()}}); err == nil {
+		t.Error("relay and gateway on one host accepted")
+	}
+	// A gateway that answers the DoH request with an error (here: a path
+	// it does not serve) fails the query: the answer is encapsulated, not
+	// DNS.
+	o := g.directTarget()
+	o.DoH = g.origin() + "/not-dns"
+	c, err := client.New(client.Config{OHTTP: []client.OHTTPTarget{o}, RootCAs: ca.Pool(),
+		Resolve: map[string]string{g.host(): g.srv.Addr}, AllowSameOperator: true, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Exchange(t.Context(), query("www.ohttp.test", dns.TypeA)); err == nil {
+		t.Fatal("an encapsulated 404 passed for an answer")
+	} else if !bytes.Contains([]byte(err.Error()), []byte("HTTP 404")) {
+		t.Errorf("error %q does not name the gateway's status", err)
+	}
+}
