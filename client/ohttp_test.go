@@ -52,8 +52,12 @@ func newGateway(t testing.TB, ca *testca.CA, now func() time.Time) *gateway {
 	chain.SetZone(zone)
 	// The authority includes the port, known only now: the handler is
 	// published atomically before any request.
-	g.h.Store(&target.Handler{Keys: keys, Resolver: chain, Logger: slog.New(slog.DiscardHandler),
+	h, err := target.New(target.Config{Keys: keys, Resolver: chain, Logger: slog.New(slog.DiscardHandler),
 		OHTTP: target.OHTTPConfig{Authorities: []string{g.host()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.h.Store(h)
 	return g
 }
 
