@@ -647,7 +647,7 @@ func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q [
 	if !odoh.HasContentType(resp.Header["Content-Type"], odoh.ContentType) {
 		return nil, fmt.Errorf("%w: content type %q", ErrBadResponse, resp.Header.Get("Content-Type"))
 	}
-	body, err := httpbody.Read(resp.Body, nil, resp.ContentLength, odoh.MaxResponseSize)
+	body, err := httpbody.Read(resp.Body, nil, resp.ContentLength, int64(odoh.MaxResponseSizeFor(cfg.Suite())))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading body: %w", ErrBadResponse, err)
 	}

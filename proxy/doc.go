@@ -57,4 +57,13 @@
 //
 // Redirects from targets are never followed: their status and body reach
 // the client like any other response (their Location header does not).
+//
+// Construction, serving and errors follow the conventions of the module's
+// public packages: [New] checks a [Config] whose zero fields mean the
+// documented defaults; the [Handler] is a plain http.Handler, served by the
+// caller over HTTP/2 and HTTP/3 (as cmd/odoh-proxy does), and Close
+// releases its upstream connections; what it counts goes to a [Metrics]
+// interface (nil counts nothing). The vocabulary it shares with clients
+// and targets (paths, media types, size limits, the Cache-Control rule,
+// Proxy-Status error types) is package odoh's.
 package proxy

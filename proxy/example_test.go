@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/proxy"
 )
 
@@ -44,3 +47,59 @@ func ExamplePolicy() {
 	// proxy: empty target allowlist (set Allow, or AllowOpen for an open relay)
 	// <nil>
 }
+
+// Every refusal the relay makes itself carries its reason in Proxy-Status
+// (RFC 9209), which clients parse with odoh.ParseProxyStatus; every request
+// is counted through the Metrics interface (internal/metrics has the
+// Prometheus one).
+func ExampleHandler_ServeHTTP() {
+	m := &countMetrics{}
+	h, err := proxy.New(proxy.Config{Policy: proxy.Policy{Allow: []string{"odoh.example"}}, Metrics: m})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	for _, r := range []struct{ method, target, contentType string }{
+		{http.MethodGet, "/dns-query?targethost=odoh.example&targetpath=%2Fdns-query", odoh.ContentType},
+		{http.MethodPost, "/dns-query?targethost=odoh.example&targetpath=%2Fdns-query", "text/plain"},
+		{http.MethodPost, "/dns-query?targethost=odoh.example", odoh.ContentType},
+	} {
+		req := httptest.NewRequest(r.method, r.target, strings.NewReader("q"))
+		req.Header.Set("Content-Type", r.contentType)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		ps, err := odoh.ParseProxyStatus(rec.Header().Get("Proxy-Status"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%d %s %q\n", rec.Code, ps[0].Error, ps[0].Details)
+	}
+	fmt.Println(m.results)
+	// Output:
+	// 405 http_request_error "method not allowed"
+	// 415 http_request_error "content type must be application/oblivious-dns-message"
+	// 400 http_request_error "missing targetpath"
+	// map[bad_request:3]
+}
+
+// countMetrics is a proxy.Metrics that counts results.
+type countMetrics struct {
+	mu      sync.Mutex
+	results map[string]int
+}
+
+func (m *countMetrics) Request(result string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.results == nil {
+		m.results = map[string]int{}
+	}
+	m.results[result]++
+}
+
+func (*countMetrics) RateLimited()                   {}
+func (*countMetrics) Inflight(int)                   {}
+func (*countMetrics) UpstreamDuration(time.Duration) {}
+func (*countMetrics) Tunnel(string)                  {}
+func (*countMetrics) TunnelsOpen(int)                {}
+func (*countMetrics) TunnelBytes(int64)              {}

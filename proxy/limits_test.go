@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/internal/metrics/metricstest"
 	"github.com/odohd/odoh/internal/testca"
 	"github.com/odohd/odoh/odoh"
 )
@@ -82,13 +82,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (c *clientSlots) count(key netip.Addr) int {
-	sh := c.shard(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return sh.m[key]
-}
-
 // TestSlowBodyDoesNotBlockOthers: a client that declares bodies and never
 // sends them holds only its own slots (MaxConcurrentPerClient), not the
 // global cap. Before the fix the stalled requests held the only global slot
@@ -102,7 +95,6 @@ func TestSlowBodyDoesNotBlockOthers(t *testing.T) {
 		MaxConcurrent: 1, MaxConcurrentPerClient: 2, BodyReadTimeout: time.Minute})
 	u := tp.queryURL(tgt.hostPort(), "%2Fdns-query")
 	slow := clientFrom(t, ca, "127.0.0.2")
-	slowKey := netip.MustParseAddr("127.0.0.2")
 
 	var writers []*io.PipeWriter
 	var stalled []<-chan *http.Response
@@ -110,7 +102,7 @@ func TestSlowBodyDoesNotBlockOthers(t *testing.T) {
 		pw, done := slowPost(t, slow, u, 65000)
 		writers, stalled = append(writers, pw), append(stalled, done)
 	}
-	waitFor(t, "two stalled requests", func() bool { return tp.h.clients.count(slowKey) == 2 })
+	waitFor(t, "two stalled requests", func() bool { return tp.h.clients.Stats().Open == 2 })
 
 	// The slow client's third request exceeds its own cap...
 	resp, _ := post(t, slow, u, []byte("q"), nil)
@@ -125,8 +117,8 @@ func TestSlowBodyDoesNotBlockOthers(t *testing.T) {
 	if string(body) != "q" {
 		t.Errorf("body %q", body)
 	}
-	if n := tp.h.clients.count(slowKey); n != 2 {
-		t.Errorf("the slow client holds %d slots after the other's answer, want 2", n)
+	if st := tp.h.clients.Stats(); st.Open != 2 || st.Clients != 1 {
+		t.Errorf("after the other's answer %d requests of %d clients hold slots, want the slow client's 2", st.Open, st.Clients)
 	}
 	for i, done := range stalled {
 		select {
@@ -144,7 +136,7 @@ func TestSlowBodyDoesNotBlockOthers(t *testing.T) {
 	for _, done := range stalled {
 		<-done
 	}
-	waitFor(t, "empty per-client table", func() bool { return tp.h.clients.size() == 0 })
+	waitFor(t, "empty per-client table", func() bool { return tp.h.clients.Stats().Clients == 0 })
 	if tp.h.inflight.Load() != 0 {
 		t.Errorf("global inflight = %d after all requests ended", tp.h.inflight.Load())
 	}
@@ -177,31 +169,6 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	}
 	if n := len(tgt.requests()); n != 0 {
 		t.Errorf("target saw %d requests", n)
-	}
-}
-
-// TestClientSlots checks the per-client table directly: the cap holds per
-// key, release frees a slot, and entries are deleted at zero.
-func TestClientSlots(t *testing.T) {
-	c := newClientSlots(2)
-	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::")
-	for i, want := range []bool{true, true, false} {
-		if got := c.acquire(a); got != want {
-			t.Fatalf("acquire #%d = %v, want %v (cap 2)", i+1, got, want)
-		}
-	}
-	if !c.acquire(b) {
-		t.Fatal("another client refused")
-	}
-	c.release(a)
-	if !c.acquire(a) {
-		t.Fatal("released slot not reusable")
-	}
-	c.release(a)
-	c.release(a)
-	c.release(b)
-	if n := c.size(); n != 0 {
-		t.Errorf("%d entries left after every release", n)
 	}
 }
 
@@ -271,28 +238,6 @@ func TestCloseFreesUDPSocket(t *testing.T) {
 	pc.Close()
 }
 
-// resultCount reads odoh_proxy_requests_total{result=name} from tp.
-func (tp *testProxy) resultCount(t *testing.T, name string) float64 {
-	t.Helper()
-	mfs, err := tp.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "odoh_proxy_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" && l.GetValue() == name {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestClientClosed: a client that goes away while its query is at the
 // target (or while it waits for configs) is counted as client_closed, not
 // as a failure of the target. Before, it was a 502 destination_unavailable
@@ -334,10 +279,10 @@ func TestClientClosed(t *testing.T) {
 			t.Fatalf("%s: request succeeded after cancel", method)
 		}
 		want := float64(i + 1)
-		waitFor(t, "client_closed to count", func() bool { return tp.resultCount(t, "client_closed") == want })
+		waitFor(t, "client_closed to count", func() bool { return resultCount(t, tp, "client_closed") == want })
 	}
 	for _, name := range []string{"upstream_error", "upstream_timeout"} {
-		if n := tp.resultCount(t, name); n != 0 {
+		if n := resultCount(t, tp, name); n != 0 {
 			t.Errorf("%s = %v after clients went away", name, n)
 		}
 	}
@@ -375,4 +320,12 @@ func TestBodyDeadlineOnlyBoundsBody(t *testing.T) {
 			t.Errorf("HTTP/%d: body %q", tc.major, body)
 		}
 	}
+}
+
+// resultCount reads odoh_proxy_requests_total{result=name} from tp (0
+// before the first such request).
+func resultCount(t *testing.T, tp *testProxy, name string) float64 {
+	t.Helper()
+	v, _ := metricstest.Value(t, tp.reg, "odoh_proxy_requests_total", map[string]string{"result": name})
+	return v
 }

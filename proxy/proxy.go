@@ -16,6 +16,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/odohd/odoh/internal/connlimit"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -204,8 +205,8 @@ type Handler struct {
 	upstream http.RoundTripper
 	closeRT  func() error
 
-	limiter  *limiter     // nil when disabled
-	clients  *clientSlots // nil when disabled
+	limiter  *limiter           // nil when disabled
+	clients  *connlimit.Limiter // requests in progress per client; nil when disabled
 	inflight atomic.Int64
 	status   *statusHeaders
 	upHeader http.Header // shared, read-only
@@ -250,7 +251,7 @@ func New(cfg Config) (*Handler, error) {
 			orInt(cfg.ClientBurst, DefaultClientBurst), orInt(cfg.MaxClients, DefaultMaxClients))
 	}
 	if cfg.MaxConcurrentPerClient >= 0 {
-		h.clients = newClientSlots(orInt(cfg.MaxConcurrentPerClient, DefaultMaxConcurrentPerClient))
+		h.clients = connlimit.New(0, orInt(cfg.MaxConcurrentPerClient, DefaultMaxConcurrentPerClient))
 	}
 	resolver := cfg.Resolver
 	if resolver == nil {

@@ -74,7 +74,7 @@ func (h *Handler) admit(client netip.Addr) error {
 	if h.limiter != nil && !h.limiter.allow(client, time.Now()) {
 		return errClientRate
 	}
-	if h.clients != nil && !h.clients.acquire(client) {
+	if h.clients != nil && h.clients.Acquire(client) != nil {
 		return errClientSlots
 	}
 	return nil
@@ -83,7 +83,7 @@ func (h *Handler) admit(client netip.Addr) error {
 // leave gives back the slot admit took.
 func (h *Handler) leave(client netip.Addr) {
 	if h.clients != nil {
-		h.clients.release(client)
+		h.clients.Release(client)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/odohd/odoh/internal/connlimit"
 	"golang.org/x/time/rate"
 )
 
@@ -45,18 +46,15 @@ func newLimiter(ratePerSec float64, burst, maxClients int) *limiter {
 	return l
 }
 
-// clientKey reduces a remote address to the rate-limit key.
+// clientKey reduces a remote address to the key of its client, as the
+// connection caps do (connlimit.ClientKey: IPv4, IPv6 by /64): the rate
+// limit's and the concurrency caps' key.
 func clientKey(remoteAddr string) netip.Addr {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
-		return netip.Addr{} // unknown peers share one bucket
+		return netip.Addr{} // unknown peers share one key
 	}
-	a := ap.Addr().Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a
+	return connlimit.ClientKey(ap.Addr())
 }
 
 // allow takes one token from key's bucket, reporting false if it is empty.

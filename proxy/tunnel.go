@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/odohd/odoh/internal/connlimit"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -40,9 +40,7 @@ const tlsHandshakeRecord = 0x16
 type tunnels struct {
 	timeout  time.Duration
 	maxBytes int64
-	max      int64
-	open     atomic.Int64
-	clients  *clientSlots
+	open     *connlimit.Limiter // tunnels open, overall and per client
 }
 
 func newTunnels(cfg Config) *tunnels {
@@ -52,8 +50,8 @@ func newTunnels(cfg Config) *tunnels {
 	return &tunnels{
 		timeout:  orInt(cfg.TunnelTimeout, DefaultTunnelTimeout),
 		maxBytes: orInt(cfg.TunnelMaxBytes, DefaultTunnelMaxBytes),
-		max:      int64(orInt(cfg.MaxTunnels, DefaultMaxTunnels)),
-		clients:  newClientSlots(orInt(cfg.MaxTunnelsPerClient, DefaultMaxTunnelsPerClient)),
+		open: connlimit.New(orInt(cfg.MaxTunnels, DefaultMaxTunnels),
+			orInt(cfg.MaxTunnelsPerClient, DefaultMaxTunnelsPerClient)),
 	}
 }
 
@@ -96,11 +94,10 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request) error {
 	if den := h.policy.Load().check(t); den != nil {
 		return &failure{status: http.StatusForbidden, kind: den.kind, details: den.details}
 	}
-	release, ok := h.tunnels.acquire(client)
-	if !ok {
+	if h.tunnels.open.Acquire(client) != nil {
 		return errTooManyTunnels
 	}
-	defer release()
+	defer h.tunnels.open.Release(client)
 
 	ctx, cancel := context.WithTimeoutCause(r.Context(), h.tunnels.timeout, errTunnelTimeout)
 	defer cancel()
@@ -133,22 +130,6 @@ func (f *failure) tunnelResult() tunnelResult {
 		return tunnelUpstreamError
 	}
 	return tunnelRefused
-}
-
-// acquire takes a tunnel slot of the client's and one of the overall cap.
-func (t *tunnels) acquire(client netip.Addr) (release func(), ok bool) {
-	if !t.clients.acquire(client) {
-		return nil, false
-	}
-	if t.open.Add(1) > t.max {
-		t.open.Add(-1)
-		t.clients.release(client)
-		return nil, false
-	}
-	return func() {
-		t.open.Add(-1)
-		t.clients.release(client)
-	}, true
 }
 
 // hasPort reports whether a CONNECT authority names a port, as RFC 9110

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/target"
 )
 
@@ -61,4 +64,51 @@ func ExampleNewUpstreams() {
 	_, err = target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://192.0.2.53"}, MinBackoff: time.Minute, MaxBackoff: time.Second})
 	fmt.Println(err)
 	// Output: upstreams: maximum backoff 1s is below the minimum 1m0s
+}
+
+// New checks its Config; the Handler it returns answers every error as the
+// RFC asks, here a query that is no ODoH message and one of the wrong
+// media type, and counts each request through the Metrics interface.
+func ExampleNew() {
+	_, err := target.New(target.Config{})
+	fmt.Println(err)
+
+	keys, err := target.NewKeyring(target.KeyringConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	m := &countMetrics{}
+	h, err := target.New(target.Config{Keys: keys, Resolver: &target.Chain{}, Metrics: m})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, ct := range []string{odoh.ContentType, "text/plain"} {
+		req := httptest.NewRequest(http.MethodPost, odoh.QueryPath, strings.NewReader("not odoh"))
+		req.Header.Set("Content-Type", ct)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println(rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Cache-Control"))
+	}
+	fmt.Println(m.counts)
+	// Output:
+	// target: no keyring
+	// 400 application/oblivious-dns-message no-store
+	// 415 application/oblivious-dns-message no-store
+	// map[odoh/h1/bad_request:1 odoh/h1/unsupported_media_type:1]
+}
+
+// countMetrics is a target.Metrics that counts requests by label: the
+// daemon's is internal/metrics.Target, for Prometheus.
+type countMetrics struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (m *countMetrics) Request(protocol, transport, result string, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.counts == nil {
+		m.counts = map[string]int{}
+	}
+	m.counts[protocol+"/"+transport+"/"+result]++
 }

@@ -467,21 +467,28 @@ func packAnswer(r *dns.Msg, buf []byte) ([]byte, error) {
 // serveConfigs serves the current ObliviousDoHConfigs with a max-age that
 // never outlives the key's acceptance (see Keyring).
 func (h *Handler) serveConfigs(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		hdr := w.Header()
 		hdr["Allow"] = hdrAllowGet
 		hdr["Cache-Control"] = hdrNoStore
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	body, maxAge, err := h.keys.Configs()
+	h.serveKeys(w, r, hdrConfigs, "configs", h.keys.Configs)
+}
+
+// serveKeys serves a key document (the ODoH configs, the OHTTP key
+// configurations) from keys, cached no longer than its key is accepted.
+func (h *Handler) serveKeys(w http.ResponseWriter, r *http.Request, contentType []string, what string, keys func() ([]byte, time.Duration, error)) {
+	hdr := w.Header()
+	body, maxAge, err := keys()
 	if err != nil {
-		h.log.Error("serving configs failed", "err", err)
+		h.log.Error("serving "+what+" failed", "err", err)
 		hdr["Cache-Control"] = hdrNoStore
 		http.Error(w, "no keys", http.StatusInternalServerError)
 		return
 	}
-	hdr["Content-Type"] = hdrConfigs
+	hdr["Content-Type"] = contentType
 	hdr["Cache-Control"] = []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	if r.Method == http.MethodHead {

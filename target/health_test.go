@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/odohd/odoh/internal/metrics"
+	"github.com/odohd/odoh/internal/metrics/metricstest"
 	"github.com/odohd/odoh/internal/testunbound"
 	"github.com/odohd/odoh/target"
 )
@@ -69,29 +70,6 @@ func startFakeUpstream(t *testing.T) *fakeUpstream {
 	return f
 }
 
-// gauge returns the value of the gauge name{upstream=label} in reg.
-func gauge(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "upstream" && lp.GetValue() == label {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{upstream=%q}", name, label)
-	return 0
-}
-
 // TestUpstreamHealth: a dead first upstream costs a timeout only until it
 // is marked down; then it is skipped, probed once per backoff (which
 // doubles), and back in front as soon as a probe succeeds.
@@ -127,7 +105,7 @@ func TestUpstreamHealth(t *testing.T) {
 			t.Fatalf("%d attempts at the dead upstream, want %d", n, want)
 		}
 	}
-	if g := gauge(t, reg, "odoh_target_upstream_up", "0"); g != 1 {
+	if g := metricstest.Must(t, reg, "odoh_target_upstream_up", map[string]string{"upstream": "0"}); g != 1 {
 		t.Fatalf("upstream 0 starts with up=%v", g)
 	}
 
@@ -140,10 +118,10 @@ func TestUpstreamHealth(t *testing.T) {
 		ask("192.0.2.5")
 	}
 	attempts(3)
-	if g := gauge(t, reg, "odoh_target_upstream_up", "0"); g != 0 {
+	if g := metricstest.Must(t, reg, "odoh_target_upstream_up", map[string]string{"upstream": "0"}); g != 0 {
 		t.Errorf("dead upstream: up=%v, want 0", g)
 	}
-	if g := gauge(t, reg, "odoh_target_upstream_up", "1"); g != 1 {
+	if g := metricstest.Must(t, reg, "odoh_target_upstream_up", map[string]string{"upstream": "1"}); g != 1 {
 		t.Errorf("live upstream: up=%v, want 1", g)
 	}
 
@@ -171,7 +149,7 @@ func TestUpstreamHealth(t *testing.T) {
 		ask("192.0.2.100")
 	}
 	attempts(11)
-	if g := gauge(t, reg, "odoh_target_upstream_up", "0"); g != 1 {
+	if g := metricstest.Must(t, reg, "odoh_target_upstream_up", map[string]string{"upstream": "0"}); g != 1 {
 		t.Errorf("recovered upstream: up=%v, want 1", g)
 	}
 

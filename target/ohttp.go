@@ -100,21 +100,7 @@ func (h *Handler) serveOHTTP(w http.ResponseWriter, r *http.Request) {
 // serveOHTTPKeys serves the current key configuration, cached no longer
 // than the key is accepted (see Keyring).
 func (h *Handler) serveOHTTPKeys(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	body, maxAge, err := h.keys.OHTTPConfigs()
-	if err != nil {
-		h.log.Error("serving OHTTP key configurations failed", "err", err)
-		hdr["Cache-Control"] = hdrNoStore
-		http.Error(w, "no keys", http.StatusInternalServerError)
-		return
-	}
-	hdr["Content-Type"] = hdrOHTTPKeys
-	hdr["Cache-Control"] = []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(body)
+	h.serveKeys(w, r, hdrOHTTPKeys, "OHTTP key configurations", h.keys.OHTTPConfigs)
 }
 
 // serveGateway decapsulates an Encapsulated Request, answers the DoH

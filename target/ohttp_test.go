@@ -14,6 +14,7 @@ import (
 
 	"github.com/odohd/odoh/bhttp"
 	"github.com/odohd/odoh/internal/metrics"
+	"github.com/odohd/odoh/internal/metrics/metricstest"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/ohttp"
 	"github.com/odohd/odoh/target"
@@ -164,7 +165,7 @@ func TestOHTTPGateway(t *testing.T) {
 			}
 		})
 	}
-	if got := counterWith(t, reg, "odoh_target_requests_total", map[string]string{"protocol": "ohttp", "transport": "h3", "result": "ok"}); got != 3 {
+	if got := metricstest.Must(t, reg, "odoh_target_requests_total", map[string]string{"protocol": "ohttp", "transport": "h3", "result": "ok"}); got != 3 {
 		t.Errorf("ohttp h3 ok counter %v, want 3", got)
 	}
 }
@@ -344,28 +345,4 @@ func TestOHTTPKeyRotation(t *testing.T) {
 	if got := ask(old); got != http.StatusBadRequest {
 		t.Fatalf("a key two epochs old: status %d, want the key problem", got)
 	}
-}
-
-func counterWith(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no %s%v", name, labels)
-	return 0
 }

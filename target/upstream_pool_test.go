@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/odohd/odoh/internal/metrics"
+	"github.com/odohd/odoh/internal/metrics/metricstest"
 	"github.com/odohd/odoh/target"
 )
 
@@ -127,27 +128,6 @@ func aAnswer(q *dns.Msg, ip string) *dns.Msg {
 	return r
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "upstream" && lp.GetValue() == label {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestUpstreamPooledSockets: sequential queries over UDP and TCP share one
 // socket (one source address), each with its own random ID, never the
 // client's.
@@ -220,10 +200,10 @@ func TestUpstreamDropsMismatchedAnswers(t *testing.T) {
 					t.Fatalf("answer %v, want the matching one", m.Answer)
 				}
 			}
-			if n := counter(t, reg, "odoh_target_upstream_mismatched_total", "0"); n != 15 {
+			if n := metricstest.Must(t, reg, "odoh_target_upstream_mismatched_total", map[string]string{"upstream": "0"}); n != 15 {
 				t.Errorf("mismatched answers counted: %v, want 15", n)
 			}
-			if n := counter(t, reg, "odoh_target_upstream_errors_total", "0"); n != 0 {
+			if n, _ := metricstest.Value(t, reg, "odoh_target_upstream_errors_total", map[string]string{"upstream": "0"}); n != 0 {
 				t.Errorf("upstream errors: %v, want 0", n)
 			}
 		})

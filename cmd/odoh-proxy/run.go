@@ -246,7 +246,7 @@ func (c *config) netResolver() *net.Resolver {
 }
 
 func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan os.Signal) error {
-	d, err := daemon.New(&c.server, logger, signals)
+	d, err := daemon.New(daemon.Config{Flags: &c.server, Logger: logger, Signals: signals})
 	if err != nil {
 		return err
 	}

@@ -195,7 +195,7 @@ type state struct {
 }
 
 func serve(ctx context.Context, c *config, logger *slog.Logger) error {
-	d, err := daemon.New(&c.server, logger, nil)
+	d, err := daemon.New(daemon.Config{Flags: &c.server, Logger: logger})
 	if err != nil {
 		return err
 	}

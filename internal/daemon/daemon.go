@@ -36,10 +36,24 @@ type Daemon struct {
 	draining    atomic.Bool
 }
 
-// New starts a daemon with validated flags: it handles SIGINT, SIGTERM and
-// SIGHUP from now on, or reads signals (a test's channel) when not nil,
-// and loads the certificate. Call Close when done.
-func New(flags *ServerFlags, logger *slog.Logger, signals <-chan os.Signal) (*Daemon, error) {
+// Config configures New.
+type Config struct {
+	// Flags are the daemon's validated server flags. Required.
+	Flags *ServerFlags
+	// Logger receives the daemon's events; nil means slog.Default().
+	Logger *slog.Logger
+	// Signals, if not nil, is read instead of the process's SIGINT,
+	// SIGTERM and SIGHUP (a test's channel).
+	Signals <-chan os.Signal
+}
+
+// New starts a daemon: it handles SIGINT, SIGTERM and SIGHUP from now on
+// (or reads c.Signals) and loads the certificate. Call Close when done.
+func New(c Config) (*Daemon, error) {
+	flags, logger, signals := c.Flags, c.Logger, c.Signals
+	if flags == nil {
+		return nil, errors.New("daemon: no flags")
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -51,7 +65,7 @@ func New(flags *ServerFlags, logger *slog.Logger, signals <-chan os.Signal) (*Da
 	}
 	var err error
 	if d.Certs, err = certs.NewReloader(flags.CertFile, flags.KeyFile); err != nil {
-		d.Close()
+		_ = d.Close()
 		return nil, fmt.Errorf("loading certificate: %w", err)
 	}
 	d.Registry = prometheus.NewRegistry()
@@ -59,8 +73,9 @@ func New(flags *ServerFlags, logger *slog.Logger, signals <-chan os.Signal) (*Da
 }
 
 // Close stops the signal handling that New started.
-func (d *Daemon) Close() {
+func (d *Daemon) Close() error {
 	d.stopSignals()
+	return nil
 }
 
 // Service is what a daemon serves and what is its own in its life.

@@ -39,11 +39,11 @@ func startDaemon(t *testing.T, ca *testca.CA, admin string, s Service) *started 
 	}
 	st := &started{signals: make(chan os.Signal, 1), done: make(chan error, 1), logs: &testlog.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(st.logs, nil))
-	d, err := New(f, logger, st.signals)
+	d, err := New(Config{Flags: f, Logger: logger, Signals: st.signals})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(d.Close)
+	t.Cleanup(func() { _ = d.Close() })
 	type serving struct {
 		srv   *httpserve.Server
 		admin string
@@ -182,7 +182,7 @@ func TestDrainingFailsReadyz(t *testing.T) {
 		t.Fatal(err)
 	}
 	signals := make(chan os.Signal, 1)
-	d, err := New(f, slog.New(slog.DiscardHandler), signals)
+	d, err := New(Config{Flags: f, Logger: slog.New(slog.DiscardHandler), Signals: signals})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestAdminOff(t *testing.T) {
 
 func TestNewBadCertificate(t *testing.T) {
 	f := &ServerFlags{CertFile: "/nonexistent/cert.pem", KeyFile: "/nonexistent/key.pem"}
-	if _, err := New(f, nil, make(chan os.Signal)); err == nil || !strings.HasPrefix(err.Error(), "loading certificate: ") {
+	if _, err := New(Config{Flags: f, Signals: make(chan os.Signal)}); err == nil || !strings.HasPrefix(err.Error(), "loading certificate: ") {
 		t.Errorf("got %v", err)
 	}
 }

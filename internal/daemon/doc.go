@@ -16,7 +16,7 @@
 //	// ... the daemon's own flags ...
 //	if err := sf.Parse(fs, args, checkOwnFlags); err != nil { ... }
 //	code := sf.Run("odoh-target", version, stdout, stderr, func(logger *slog.Logger) error {
-//		d, err := daemon.New(&sf, logger, nil) // loads the certificate, handles signals
+//		d, err := daemon.New(daemon.Config{Flags: &sf, Logger: logger}) // loads the certificate, handles signals
 //		if err != nil { return err }
 //		defer d.Close()
 //		h := newHandler(d.Registry) // the daemon's own handler and metrics

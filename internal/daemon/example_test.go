@@ -23,7 +23,7 @@ func Example() {
 			return daemon.FlagsError(stderr, "odoh-echo", err)
 		}
 		return flags.Run("odoh-echo", "v0.1.0", stdout, stderr, func(logger *slog.Logger) error {
-			d, err := daemon.New(&flags, logger, nil)
+			d, err := daemon.New(daemon.Config{Flags: &flags, Logger: logger})
 			if err != nil {
 				return err
 			}

@@ -32,35 +32,20 @@ type Proxy struct {
 // NewProxy registers a proxy's collectors in reg.
 func NewProxy(reg prometheus.Registerer) (*Proxy, error) {
 	m := &Proxy{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "odoh_proxy_requests_total",
-			Help: "Requests answered, by result: forwarded (the target's answer, any status), bad_request, denied, rate_limited, upstream_error, upstream_timeout, configs, client_closed (the client went away first; not the target's fault).",
-		}, []string{"result"}),
-		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "odoh_proxy_rate_limited_total",
-			Help: "Requests refused for capacity: 429 (per-client rate limit, per-client or global concurrency cap) or 503 (configs fetch cap).",
-		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "odoh_proxy_inflight_requests",
-			Help: "Queries being forwarded now.",
-		}),
+		requests: counterVec("odoh_proxy_requests_total",
+			"Requests answered, by result: forwarded (the target's answer, any status), bad_request, denied, rate_limited, upstream_error, upstream_timeout, configs, client_closed (the client went away first; not the target's fault).", "result"),
+		rateLimited: counter("odoh_proxy_rate_limited_total",
+			"Requests refused for capacity: 429 (per-client rate limit, per-client or global concurrency cap) or 503 (configs fetch cap)."),
+		inflight: gauge("odoh_proxy_inflight_requests", "Queries being forwarded now."),
 		upstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "odoh_proxy_upstream_duration_seconds",
 			Help:    "Time from sending a query to a target to having its whole response (or failing).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
-		tunnels: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "odoh_proxy_tunnels_total",
-			Help: "CONNECT tunnels for configs fetches, by result: opened, refused (malformed or disabled), denied (policy), rate_limited, upstream_error, cut (an opened tunnel ended by its byte or time limit, or carrying no TLS; also counted as opened).",
-		}, []string{"result"}),
-		tunnelsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "odoh_proxy_tunnels_open",
-			Help: "CONNECT tunnels open now.",
-		}),
-		tunnelBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "odoh_proxy_tunnel_bytes_total",
-			Help: "Bytes carried by CONNECT tunnels, both directions.",
-		}),
+		tunnels: counterVec("odoh_proxy_tunnels_total",
+			"CONNECT tunnels for configs fetches, by result: opened, refused (malformed or disabled), denied (policy), rate_limited, upstream_error, cut (an opened tunnel ended by its byte or time limit, or carrying no TLS; also counted as opened).", "result"),
+		tunnelsOpen: gauge("odoh_proxy_tunnels_open", "CONNECT tunnels open now."),
+		tunnelBytes: counter("odoh_proxy_tunnel_bytes_total", "Bytes carried by CONNECT tunnels, both directions."),
 	}
 	if err := register(reg, m.requests, m.rateLimited, m.inflight, m.upstreamDuration, m.tunnels, m.tunnelsOpen, m.tunnelBytes); err != nil {
 		return nil, fmt.Errorf("registering proxy metrics: %w", err)

@@ -50,36 +50,21 @@ var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 // backs the key epoch gauge (target.Keyring.Epoch).
 func NewTarget(reg prometheus.Registerer, epoch func() int64) (*Target, error) {
 	m := &Target{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "odoh_target_requests_total",
-			Help: "DNS requests by protocol (odoh, doh), HTTP transport (h1, h2, h3) and result.",
-		}, []string{"protocol", "transport", "result"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "odoh_target_request_duration_seconds",
-			Help:    "Time from reading a DNS request to writing its answer, by protocol and transport.",
-			Buckets: latencyBuckets,
-		}, []string{"protocol", "transport"}),
-		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "odoh_target_upstream_duration_seconds",
-			Help:    "Latency of upstream exchanges, by upstream index in the configured list.",
-			Buckets: latencyBuckets,
-		}, []string{"upstream"}),
-		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "odoh_target_upstream_errors_total",
-			Help: "Failed upstream exchanges (errors and timeouts), by upstream index.",
-		}, []string{"upstream"}),
+		requests: counterVec("odoh_target_requests_total",
+			"DNS requests by protocol (odoh, doh, ohttp), HTTP transport (h1, h2, h3) and result.", "protocol", "transport", "result"),
+		duration: histogramVec("odoh_target_request_duration_seconds",
+			"Time from reading a DNS request to writing its answer, by protocol and transport.", latencyBuckets, "protocol", "transport"),
+		upstreamDuration: histogramVec("odoh_target_upstream_duration_seconds",
+			"Latency of upstream exchanges, by upstream index in the configured list.", latencyBuckets, "upstream"),
+		upstreamErrors: counterVec("odoh_target_upstream_errors_total",
+			"Failed upstream exchanges (errors and timeouts), by upstream index.", "upstream"),
 		upstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "odoh_target_upstream_up",
 			Help: "Whether an upstream is up (1) or down for a backoff after repeated failures (0), by upstream index.",
 		}, []string{"upstream"}),
-		upstreamMismatch: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "odoh_target_upstream_mismatched_total",
-			Help: "Answers from an upstream dropped because their ID, name, type or class was not the query's (late or forged answers), by upstream index.",
-		}, []string{"upstream"}),
-		zoneRecords: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "odoh_target_local_zone_records",
-			Help: "Records in the local zone (0 without one).",
-		}),
+		upstreamMismatch: counterVec("odoh_target_upstream_mismatched_total",
+			"Answers from an upstream dropped because their ID, name, type or class was not the query's (late or forged answers), by upstream index.", "upstream"),
+		zoneRecords: gauge("odoh_target_local_zone_records", "Records in the local zone (0 without one)."),
 	}
 	cs := []prometheus.Collector{m.requests, m.duration, m.upstreamDuration, m.upstreamErrors, m.upstreamUp, m.upstreamMismatch, m.zoneRecords}
 	if epoch != nil {
@@ -134,6 +119,22 @@ func (m *Target) UpstreamMismatch(i int) {
 
 // SetZoneRecords sets the size of the local zone.
 func (m *Target) SetZoneRecords(n int) { m.zoneRecords.Set(float64(n)) }
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
 
 // register registers every collector in reg, stopping at the first error.
 func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
