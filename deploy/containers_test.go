@@ -61,9 +61,21 @@ func TestContainers(t *testing.T) {
 	for _, name := range []string{"odoh-target", "odoh-proxy", "odoh"} {
 		images[name] = prefix + name + ":" + id
 	}
+	// The build leaves its stages' images untagged; remove those it made,
+	// so that runs do not pile them up (the layers of the last build stay
+	// in podman's cache either way).
+	dangling := func() []string {
+		return strings.Fields(runCmd(t, "", nil, time.Minute, "podman", "images", "-q", "--no-trunc", "--filter", "dangling=true").out)
+	}
+	before := dangling()
 	t.Cleanup(func() {
 		for _, img := range images {
 			runCmd(t, repoRoot, nil, time.Minute, "podman", "rmi", "-f", img)
+		}
+		for _, img := range dangling() {
+			if !slices.Contains(before, img) {
+				runCmd(t, "", nil, time.Minute, "podman", "rmi", img)
+			}
 		}
 		os.RemoveAll(filepath.Join(repoRoot, "bin", "image", id))
 	})
