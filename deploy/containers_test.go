@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -61,26 +62,27 @@ func TestContainers(t *testing.T) {
 	for _, name := range []string{"odoh-target", "odoh-proxy", "odoh"} {
 		images[name] = prefix + name + ":" + id
 	}
-	// The build leaves its stages' images untagged; remove those it made,
-	// so that runs do not pile them up (the layers of the last build stay
-	// in podman's cache either way).
-	dangling := func() []string {
-		return strings.Fields(runCmd(t, "", nil, time.Minute, "podman", "images", "-q", "--no-trunc", "--filter", "dangling=true").out)
-	}
-	before := dangling()
+	// The build leaves its stages' images untagged: remove those it made
+	// (the IDs it printed), not another run's, so that runs do not pile
+	// them up.
+	var built []string
 	t.Cleanup(func() {
 		for _, img := range images {
 			runCmd(t, repoRoot, nil, time.Minute, "podman", "rmi", "-f", img)
 		}
-		for _, img := range dangling() {
-			if !slices.Contains(before, img) {
+		dangling := strings.Fields(runCmd(t, "", nil, time.Minute, "podman", "images", "-q", "--filter", "dangling=true").out)
+		for _, img := range dangling {
+			if slices.ContainsFunc(built, func(b string) bool { return strings.HasPrefix(b, img) || strings.HasPrefix(img, b) }) {
 				runCmd(t, "", nil, time.Minute, "podman", "rmi", img)
 			}
 		}
 		os.RemoveAll(filepath.Join(repoRoot, "bin", "image", id))
 	})
-	mustRun(t, repoRoot, nil, 15*time.Minute, "make", "image",
+	out := mustRun(t, repoRoot, nil, 15*time.Minute, "make", "image",
 		"IMAGE_PREFIX="+prefix, "IMAGE_TAG="+id, "IMAGE_ROOTFS="+rootfs)
+	for _, m := range regexp.MustCompile(`(?m)^--> ([0-9a-f]{11,})$`).FindAllStringSubmatch(out, -1) {
+		built = append(built, m[1])
+	}
 
 	t.Run("image", func(t *testing.T) {
 		checkStatic(t, filepath.Join(repoRoot, rootfs, "usr/local/bin"))

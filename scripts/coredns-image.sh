@@ -26,8 +26,9 @@ ctx=${ODOH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/odoh}/coredns-$version
 mkdir -p "$ctx"
 if [[ ! -x $ctx/coredns ]]; then
 	echo "coredns-image: compiling CoreDNS $version (the first time takes a few minutes)"
-	(cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$ctx/coredns.new" .)
-	mv "$ctx/coredns.new" "$ctx/coredns"
+	# A name of its own: two test runs may build at once.
+	(cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$ctx/coredns.$$" .)
+	mv "$ctx/coredns.$$" "$ctx/coredns"
 fi
 # As the project's image: uid 65532, and the capability to bind 53 on the
 # binary (where setcap exists; podman also grants it to the process).
