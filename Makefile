@@ -24,7 +24,7 @@ IMAGE_BUILD_FLAGS ?= --format docker
 IMAGE_ROOTFS      ?= $(BIN)/image/rootfs
 CA_BUNDLE         ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: all build test lint fuzz fuzz-short bench bench-go bench-smoke demo check clean \
+.PHONY: all build test lint fuzz fuzz-short bench bench-go bench-smoke soak soak-short demo check clean \
 	image coredns-image compose-secrets docs
 
 all: build
@@ -74,6 +74,16 @@ bench-smoke:
 	PROCS=2 REQS=200 ROUNDS=1 ./bench/proxy.sh
 	DURATION=1 WARMUP=1 ROUNDS=1 NAMES=50 ./bench/client.sh
 
+## soak: the whole chain at 70% of its measured capacity for SOAK_MINUTES
+## (default 5) while its parts are broken and repaired (bench/soak.sh)
+SOAK_MINUTES ?= 5
+soak:
+	SOAK_MINUTES=$(SOAK_MINUTES) ./bench/soak.sh
+
+## soak-short: the soak for one minute, as CI runs it
+soak-short:
+	SOAK_MINUTES=1 CAP_SECONDS=3 ./bench/soak.sh
+
 ## demo: the whole system on this machine: target, proxy, stub, and a lookup (builds first)
 demo:
 	BIN='$(BIN)' LDFLAGS='$(LDFLAGS)' ./scripts/demo.sh
@@ -104,7 +114,7 @@ docs:
 	ODOH_UPDATE_README=1 $(GO) test ./cmd/... -run TestREADMEReference -count=1
 
 ## check: everything CI runs
-check: lint bench-smoke test fuzz-short
+check: lint bench-smoke soak-short test fuzz-short
 
 clean:
 	rm -rf $(BIN)

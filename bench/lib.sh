@@ -31,11 +31,11 @@ bench_base() {
 	echo "$rev"
 }
 
-# bench_unbound N: starts Unbound on a free 127.0.0.1 port answering the N
-# names of bench_zone from local data (all else refused); sets $uaddr and
-# $upid.
+# bench_unbound N [TTL]: starts Unbound on a free 127.0.0.1 port answering
+# the N names of bench_zone from local data with TTL (default 300; all else
+# refused); sets $uaddr and $upid. $work/unbound.conf starts it again.
 bench_unbound() {
-	local port i
+	local port i ttl=${2:-300}
 	port=$(go run ./bench/gen port)
 	{
 		echo 'server:'
@@ -53,7 +53,7 @@ bench_unbound() {
 		echo '  access-control: 127.0.0.0/8 allow'
 		echo '  local-zone: "." refuse'
 		echo '  local-zone: "bench.test." static'
-		for i in $(seq 0 $(($1 - 1))); do echo "  local-data: \"q$i.bench.test. 300 IN A 192.0.2.$((i % 250 + 1))\""; done
+		for i in $(seq 0 $(($1 - 1))); do echo "  local-data: \"q$i.bench.test. $ttl IN A 192.0.2.$((i % 250 + 1))\""; done
 		echo 'remote-control:'
 		echo '  control-enable: no'
 	} >"$work/unbound.conf"

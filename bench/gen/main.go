@@ -1,9 +1,21 @@
-// Command gen prepares the inputs of bench/target.sh: a self-signed
+// Command gen prepares the inputs of the bench scripts: a self-signed
 // certificate for the target, and many distinct pre-encrypted ODoH query
-// bodies (plus the plain DoH bodies of the same queries) for h2load.
+// bodies (plus the plain DoH bodies of the same queries) for h2load; and
+// for bench/soak.sh, certificates to reload, a counting relay in front of
+// the upstream and a prober that times recovery.
 //
 //	go run ./bench/gen cert -dir DIR
 //	    writes DIR/cert.pem and DIR/key.pem for 127.0.0.1 and localhost
+//	go run ./bench/gen cert -dir DIR -sign-with CADIR
+//	    writes a fresh DIR/cert.pem and DIR/key.pem issued by CADIR's
+//	go run ./bench/gen relay -upstream HOST:PORT -count-file FILE
+//	    relays UDP DNS to HOST:PORT, printing its address, and keeps the
+//	    number of queries received in FILE (an upstream's query count,
+//	    also while the upstream is down)
+//	go run ./bench/gen probe -addr HOST:PORT -name NAME[,NAME…] [-every D] [-timeout D]
+//	    asks for the names in turn, one every D, until stopped, printing
+//	    "UNIX_MS RCODE MS" per query by send time (RCODE "lost" when
+//	    unanswered)
 //	go run ./bench/gen port
 //	    prints a port that is free on 127.0.0.1 for both TCP and UDP now
 //	    (for a server such as Unbound that cannot be told to take port 0)
@@ -63,10 +75,32 @@ func run(args []string) error {
 	case "cert":
 		fs := flag.NewFlagSet("cert", flag.ContinueOnError)
 		dir := fs.String("dir", ".", "output directory")
+		signer := fs.String("sign-with", "", "directory of a cert.pem and key.pem to issue the certificate from (default: self-signed)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
+		if *signer != "" {
+			return writeLeaf(*dir, *signer)
+		}
 		return writeCert(*dir)
+	case "relay":
+		fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+		upstream := fs.String("upstream", "", "DNS server to relay to (host:port, UDP)")
+		count := fs.String("count-file", "", "file the number of queries received is written to, every 100 ms")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return relay(*upstream, *count)
+	case "probe":
+		fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+		addr := fs.String("addr", "", "DNS server to probe (host:port, UDP)")
+		name := fs.String("name", "", "names to ask for in turn (type A; comma-separated)")
+		every := fs.Duration("every", 20*time.Millisecond, "interval between queries")
+		timeout := fs.Duration("timeout", 5*time.Second, "a query unanswered this long is lost")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return probe(*addr, *name, *every, *timeout)
 	case "port":
 		return freePort()
 	case "queries":
