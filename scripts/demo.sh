@@ -9,7 +9,8 @@
 # Needs Go and make, nothing else (dig, if installed, shows the stub too).
 # Everything listens on 127.0.0.1 only. Ports: TARGET_PORT (8443),
 # PROXY_PORT (8444), STUB_PORT (5353), and the admin listeners' defaults,
-# TARGET_ADMIN (127.0.0.1:9551) and PROXY_ADMIN (127.0.0.1:9552). The target
+# TARGET_ADMIN (127.0.0.1:9551), PROXY_ADMIN (127.0.0.1:9552) and
+# STUB_ADMIN (127.0.0.1:9553). The target
 # answers demo.test. from its local zone; other names go to the system
 # resolvers. If a daemon cannot start (a port is taken) or dies, the demo
 # stops at once with its last log lines.
@@ -21,6 +22,7 @@ pport=${PROXY_PORT:-8444}
 sport=${STUB_PORT:-5353}
 tadmin=${TARGET_ADMIN:-127.0.0.1:9551}
 padmin=${PROXY_ADMIN:-127.0.0.1:9552}
+sadmin=${STUB_ADMIN:-127.0.0.1:9553}
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -42,7 +44,7 @@ died() {
 			printf '\n\033[1;31m%s stopped.\033[0m Its last log lines:\n' "${names[$i]}" >&2
 			tail -n 15 "${logs[$i]}" >&2
 			if grep -q "address already in use" "${logs[$i]}"; then
-				echo "A port is taken: set TARGET_PORT, PROXY_PORT, STUB_PORT, TARGET_ADMIN or PROXY_ADMIN." >&2
+				echo "A port is taken: set TARGET_PORT, PROXY_PORT, STUB_PORT, TARGET_ADMIN, PROXY_ADMIN or STUB_ADMIN." >&2
 			fi
 			exit 1
 		fi
@@ -136,9 +138,9 @@ step "odoh configs   (the target's keys)"
 step "odoh stamp   (DNS stamps for DNS stubs such as dnscrypt-proxy)"
 "$bin/odoh" stamp "${common[@]}"
 
-step "odoh stub on 127.0.0.1:$sport, then dig through it"
-start "odoh stub" "$work/stub.log" "$bin/odoh" stub -listen "127.0.0.1:$sport" "${common[@]}"
-wait_ready "odoh stub" grep -q "odoh stub listening" "$work/stub.log"
+step "odoh stub on 127.0.0.1:$sport (admin $sadmin), then dig through it"
+start "odoh stub" "$work/stub.log" "$bin/odoh" stub -listen "127.0.0.1:$sport" -admin "$sadmin" "${common[@]}"
+wait_ready "odoh stub" "$bin/odoh" stub -healthcheck -admin "$sadmin"
 if command -v dig >/dev/null; then
 	dig @127.0.0.1 -p "$sport" +noall +answer txt.demo.test TXT
 	dig @127.0.0.1 -p "$sport" +tcp +noall +answer www.demo.test A
