@@ -360,13 +360,13 @@ func (c *Client) postOHTTP(ctx context.Context, t *ohttpTarget, cfg *ohttp.KeyCo
 }
 
 // isKeyProblem reports whether an unencapsulated response is the gateway's
-// ohttp-key problem: 400 with a problem of that type (RFC 9458 §5.3).
+// ohttp-key problem (ohttp.IsKeyProblem), reading at most 4 KiB of it.
 func isKeyProblem(resp *http.Response) bool {
-	if resp.StatusCode != http.StatusBadRequest || !odoh.HasContentType(resp.Header["Content-Type"], ohttp.ProblemContentType) {
+	if resp.StatusCode != http.StatusBadRequest {
 		return false
 	}
 	b, err := httpbody.Read(resp.Body, nil, resp.ContentLength, 4096)
-	return err == nil && bytes.Contains(b, []byte(`"`+ohttp.KeyProblemType+`"`))
+	return err == nil && ohttp.IsKeyProblem(resp.StatusCode, resp.Header["Content-Type"], b)
 }
 
 // addOHTTP parses Config.OHTTP.

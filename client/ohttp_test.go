@@ -2,9 +2,11 @@ package client_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,8 @@ import (
 	"github.com/odohd/odoh/client/internal/odohtest"
 	"github.com/odohd/odoh/internal/testca"
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
+	"github.com/odohd/odoh/proxy"
 	"github.com/odohd/odoh/target"
 )
 
@@ -232,5 +236,135 @@ func TestOHTTPConfigRefused(t *testing.T) {
 		t.Fatal("an encapsulated 404 passed for an answer")
 	} else if !bytes.Contains([]byte(err.Error()), []byte("HTTP 404")) {
 		t.Errorf("error %q does not name the gateway's status", err)
+	}
+}
+
+const relayName = "relay.relay.test"
+
+// relayWorld is the gateway behind the real relay (odoh-proxy's handler):
+// the relay resolves the gateway's name to 127.0.0.1; the client knows
+// only the relay's address, so any direct contact with the gateway fails.
+type relayWorld struct {
+	ca    *testca.CA
+	g     *gateway
+	relay *proxy.Handler
+	front atomic.Pointer[http.Handler] // in front of the relay; tests may replace it
+	psrv  *odohtest.Server
+}
+
+func newRelayWorld(t *testing.T, disableTunnel bool) *relayWorld {
+	t.Helper()
+	w := &relayWorld{ca: testca.New(t)}
+	w.g = newGateway(t, w.ca, nil)
+	g := w.g
+	var err error
+	w.relay, err = proxy.New(proxy.Config{
+		Policy:        proxy.Policy{Allow: []string{g.host()}, AllowSpecialAddrs: true},
+		Resolver:      testResolver(t, map[string]string{gatewayName: "127.0.0.1"}),
+		RootCAs:       w.ca.Pool(),
+		ClientRate:    -1,
+		DisableTunnel: disableTunnel,
+		OHTTP:         []proxy.OHTTPRelay{{Gateway: g.origin() + target.OHTTPGatewayPath}},
+		Logger:        slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.relay.Close() })
+	w.setFront(w.relay)
+	w.psrv = odohtest.Serve(t, w.ca, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { (*w.front.Load()).ServeHTTP(rw, r) }), relayName)
+	return w
+}
+
+func (w *relayWorld) setFront(h http.Handler) { w.front.Store(&h) }
+
+func (w *relayWorld) relayURL() string {
+	return "https://" + relayName + ":" + w.psrv.Port() + proxy.OHTTPPathPrefix + w.g.host()
+}
+
+func (w *relayWorld) client(t *testing.T, h3 bool) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{
+		OHTTP:   []client.OHTTPTarget{{Relay: w.relayURL(), DoH: w.g.origin() + odoh.QueryPath}},
+		HTTP3:   h3,
+		RootCAs: w.ca.Pool(),
+		Resolve: map[string]string{relayName + ":" + w.psrv.Port(): w.psrv.Addr},
+		Timeout: 5 * time.Second,
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Client → real relay → real gateway, over HTTP/2 and HTTP/3: the keys
+// come from the gateway through the relay's tunnel and agree with the
+// relay's shared copy; the gateway sees the relay, never the client.
+func TestOHTTPThroughRelay(t *testing.T) {
+	protos(t, func(t *testing.T, h3 bool) {
+		w := newRelayWorld(t, false)
+		c := w.client(t, h3)
+		q := query("www.ohttp.test", dns.TypeA)
+		for range 3 {
+			a, err := c.Exchange(t.Context(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.Answer) != 1 || a.Answer[0].(*dns.A).A.String() != "192.0.2.80" {
+				t.Fatalf("answer %v", a)
+			}
+		}
+		in, _ := w.g.lastInner(t)
+		if in.Authority != w.g.host() || in.Path != odoh.QueryPath {
+			t.Errorf("inner request for %s%s", in.Authority, in.Path)
+		}
+		// One fetch through the tunnel, one by the relay for its copy.
+		if f := w.g.fetch.Load(); f != 2 {
+			t.Errorf("%d key fetches at the gateway, want 2 (tunnel and relay)", f)
+		}
+	})
+}
+
+// A relay that hands out keys of its own (to read the queries it relays)
+// is caught: the client's tunnelled fetch from the gateway disagrees, and
+// no query is encapsulated to the relay's key.
+func TestOHTTPRelayForgedKeys(t *testing.T) {
+	w := newRelayWorld(t, false)
+	forged, err := ohttp.GenerateKey(uint8(w.g.keys.Epoch()), ohttp.KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := ohttp.MarshalKeyConfigs(forged.Config())
+	var posts atomic.Int64
+	w.setFront(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, proxy.OHTTPPathPrefix):
+			rw.Header().Set("Content-Type", ohttp.KeysContentType)
+			rw.Header().Set("Cache-Control", "max-age=3600")
+			_, _ = rw.Write(body)
+			return
+		case r.Method == http.MethodPost:
+			posts.Add(1)
+		}
+		w.relay.ServeHTTP(rw, r)
+	}))
+	c := w.client(t, false)
+	_, err = c.Exchange(t.Context(), query("www.ohttp.test", dns.TypeA))
+	if !errors.Is(err, client.ErrInconsistentConfigs) {
+		t.Fatalf("forged relay keys: %v, want ErrInconsistentConfigs", err)
+	}
+	if n := posts.Load(); n != 0 {
+		t.Errorf("%d queries sent with unconfirmed keys", n)
+	}
+}
+
+func TestOHTTPRelayWithoutTunnel(t *testing.T) {
+	w := newRelayWorld(t, true)
+	c := w.client(t, false)
+	_, err := c.Exchange(t.Context(), query("www.ohttp.test", dns.TypeA))
+	if !errors.Is(err, client.ErrNoTunnel) {
+		t.Fatalf("relay without tunnel: %v, want ErrNoTunnel", err)
 	}
 }

@@ -58,5 +58,5 @@ func MaxResponseSizeFor(s Suite) int { return 1 + 2 + s.AEAD.ResponseNonceSize()
 // parameters ignored: neither RFC 9230 §12.1 nor RFC 8484 §6 defines any).
 // A repeated or missing header does not match.
 func HasContentType(values []string, mediaType string) bool {
-	return len(values) == 1 && (values[0] == mediaType || mediatype.Is(values[0], mediaType))
+	return mediatype.Single(values, mediaType)
 }

@@ -180,4 +180,23 @@ func TestKeyProblem(t *testing.T) {
 	if string(KeyProblem()) != want {
 		t.Fatalf("problem %s", KeyProblem())
 	}
+	pj := []string{ProblemContentType}
+	for _, tc := range []struct {
+		status int
+		ct     []string
+		body   string
+		want   bool
+	}{
+		{400, pj, want, true},
+		{400, []string{"Application/Problem+JSON; charset=utf-8"}, `{"title":"x","type":"` + KeyProblemType + `"}`, true},
+		{422, pj, want, false},
+		{400, []string{"application/json"}, want, false},
+		{400, []string{ProblemContentType, ProblemContentType}, want, false},
+		{400, pj, `{"type":"https://iana.org/assignments/http-problem-types#date"}`, false},
+		{400, pj, `not json ` + KeyProblemType, false},
+	} {
+		if got := IsKeyProblem(tc.status, tc.ct, []byte(tc.body)); got != tc.want {
+			t.Errorf("IsKeyProblem(%d, %q, %s) = %v", tc.status, tc.ct, tc.body, got)
+		}
+	}
 }

@@ -14,21 +14,41 @@ import (
 	"github.com/odohd/odoh/odoh"
 )
 
-// configCache holds targets' ObliviousDoHConfigs, fetched once for all
-// clients. Concurrent misses for one target share a single fetch; failures
-// are not cached. At most maxFetches fetches run at once, and the cache
-// never holds more than maxSize entries: a miss that finds either full is
-// refused (errConfigsBusy) rather than queued.
+// configCache holds targets' ObliviousDoHConfigs (or, in the cache of the
+// OHTTP relays, gateways' key configurations), fetched once for all
+// clients. Concurrent misses for one resource share a single fetch;
+// failures are not cached. At most maxFetches fetches run at once, and the
+// cache never holds more than maxSize entries: a miss that finds either
+// full is refused (errConfigsBusy) rather than queued.
 type configCache struct {
 	h              *Handler
 	minAge, maxAge time.Duration
 	maxSize        int
 	maxFetches     int
 	now            func() time.Time // the cache's clock; tests set their own
+	// What is cached: the body limit, the check of a body, and the Accept
+	// header of the fetch (nil: none).
+	maxBody      int64
+	check        func(body []byte) *failure
+	acceptHeader []string
 
 	mu       sync.Mutex
 	m        map[string]*configEntry // by canonical target key
 	fetching int                     // fetches running
+}
+
+// newConfigCache is an empty cache with cfg's limits; the caller says what
+// it holds (maxBody, check, accept).
+func newConfigCache(h *Handler, cfg Config) *configCache {
+	return &configCache{
+		h:          h,
+		minAge:     orInt(cfg.ConfigsMinAge, DefaultConfigsMinAge),
+		maxAge:     orInt(cfg.ConfigsMaxAge, DefaultConfigsMaxAge),
+		maxSize:    orInt(cfg.MaxCachedConfigs, DefaultMaxCachedConfigs),
+		maxFetches: orInt(cfg.MaxConfigsFetches, DefaultMaxConfigsFetches),
+		now:        time.Now,
+		m:          make(map[string]*configEntry),
+	}
 }
 
 type configEntry struct {
@@ -59,40 +79,54 @@ func (h *Handler) relayConfigs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	e, err := h.configs.get(r.Context(), t)
+	e, err := h.configs.get(r.Context(), t, odoh.ConfigsPath)
 	if err != nil {
-		if f, ok := errors.AsType[*failure](err); ok {
-			return f // busy (503), or the fetch's failure
-		}
-		if clientGone(r) {
-			return errClientGone
-		}
-		// The client's context ended otherwise (a deadline of its own).
-		return errClientDeadline
+		return getError(r, err)
 	}
-	remaining := max(0, int(e.expires.Sub(h.configs.now())/time.Second))
-	hdr := w.Header()
 	// The body is checked to be configs and always typed as opaque bytes:
 	// the target's own media type (text/html, say) would let it serve
 	// active content from the proxy's origin.
-	hdr["Content-Type"] = octetStream
-	hdr["X-Content-Type-Options"] = nosniff
-	hdr["Content-Length"] = []string{strconv.Itoa(len(e.body))}
-	hdr["Cache-Control"] = []string{"max-age=" + strconv.Itoa(remaining)}
-	hdr["Proxy-Status"] = h.status.receivedStatus(http.StatusOK)
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		_, _ = w.Write(e.body)
-	}
+	h.configs.write(w, r, e, octetStream)
 	h.count(resConfigs)
 	return nil
 }
 
-// get returns a fresh entry for t, fetching it if needed.
-func (c *configCache) get(ctx context.Context, t *target) (*configEntry, error) {
+// getError is the stage error of a failed get: the fetch's failure or
+// busy (503), or the client's end.
+func getError(r *http.Request, err error) error {
+	if f, ok := errors.AsType[*failure](err); ok {
+		return f
+	}
+	if clientGone(r) {
+		return errClientGone
+	}
+	// The client's context ended otherwise (a deadline of its own).
+	return errClientDeadline
+}
+
+// write answers with a cached entry, typed contentType, for the time it
+// has left.
+func (c *configCache) write(w http.ResponseWriter, r *http.Request, e *configEntry, contentType []string) {
+	remaining := max(0, int(e.expires.Sub(c.now())/time.Second))
+	hdr := w.Header()
+	hdr["Content-Type"] = contentType
+	hdr["X-Content-Type-Options"] = nosniff
+	hdr["Content-Length"] = []string{strconv.Itoa(len(e.body))}
+	hdr["Cache-Control"] = []string{"max-age=" + strconv.Itoa(remaining)}
+	hdr["Proxy-Status"] = c.h.status.receivedStatus(http.StatusOK)
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(e.body)
+	}
+}
+
+// get returns a fresh entry for t's resource at path, fetching it if
+// needed.
+func (c *configCache) get(ctx context.Context, t *target, path string) (*configEntry, error) {
 	now := c.now()
+	key := t.key + path
 	c.mu.Lock()
-	e := c.m[t.key]
+	e := c.m[key]
 	if e != nil {
 		select {
 		case <-e.done:
@@ -110,17 +144,17 @@ func (c *configCache) get(ctx context.Context, t *target) (*configEntry, error) 
 			return nil, errConfigsBusy
 		}
 		c.evictLocked(now)
-		if _, ok := c.m[t.key]; !ok && len(c.m) >= c.maxSize {
+		if _, ok := c.m[key]; !ok && len(c.m) >= c.maxSize {
 			// Every entry is still being fetched and none can go.
 			c.mu.Unlock()
 			return nil, errConfigsBusy
 		}
 		e = &configEntry{done: make(chan struct{})}
-		c.m[t.key] = e
+		c.m[key] = e
 		c.fetching++
 		// The fetch outlives the client that started it, since others
 		// may be waiting for it; it has its own deadline.
-		go c.fetch(t, e)
+		go c.fetch(t, path, e)
 	}
 	c.mu.Unlock()
 	select {
@@ -157,16 +191,17 @@ func (c *configCache) evictLocked(now time.Time) {
 	}
 }
 
-// markStale drops t's cached configs after the target refused a query's
-// key (401), so that the next configs request fetches the target's new
-// ones instead of serving the old until they expire. Configs younger than
-// minAge stay: clients cannot make the proxy fetch a target's configs more
-// often than that.
-func (c *configCache) markStale(t *target) {
+// markStale drops t's cached configs (at path) after the target refused a
+// query's key (401; for a gateway, the ohttp-key problem), so that the
+// next request fetches the new ones instead of serving the old until they
+// expire. Entries younger than minAge stay: clients cannot make the proxy
+// fetch a target's configs more often than that.
+func (c *configCache) markStale(t *target, path string) {
 	now := c.now()
+	key := t.key + path
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.m[t.key]
+	e := c.m[key]
 	if e == nil {
 		return
 	}
@@ -176,7 +211,7 @@ func (c *configCache) markStale(t *target) {
 		return // being fetched right now
 	}
 	if e.err == nil && now.Sub(e.fetched) >= c.minAge {
-		delete(c.m, t.key)
+		delete(c.m, key)
 	}
 }
 
@@ -187,7 +222,7 @@ func (c *configCache) purge() {
 	c.mu.Unlock()
 }
 
-func (c *configCache) fetch(t *target, e *configEntry) {
+func (c *configCache) fetch(t *target, path string, e *configEntry) {
 	h := c.h
 	defer close(e.done)
 	defer func() {
@@ -197,23 +232,26 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 		}
 		c.mu.Lock()
 		c.fetching--
-		if e.err != nil && c.m[t.key] == e {
-			delete(c.m, t.key)
+		if e.err != nil && c.m[t.key+path] == e {
+			delete(c.m, t.key+path)
 		}
 		c.mu.Unlock()
 	}()
 	ctx, cancel := context.WithTimeoutCause(context.Background(), h.responseTimeout, errResponseDeadline)
 	defer cancel()
-	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: odoh.ConfigsPath}
+	u := &url.URL{Scheme: "https", Host: t.urlHost, Path: path}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err == nil {
 		req.Header = http.Header{"User-Agent": h.upHeader["User-Agent"]}
+		if c.acceptHeader != nil {
+			req.Header["Accept"] = c.acceptHeader
+		}
 		var resp *http.Response
 		resp, err = h.upstream.RoundTrip(req)
 		if err == nil {
 			e.err = c.accept(e, resp)
 			if e.err == nil {
-				e.body, err = httpbody.Read(resp.Body, nil, resp.ContentLength, odoh.MaxConfigsSize)
+				e.body, err = httpbody.Read(resp.Body, nil, resp.ContentLength, c.maxBody)
 				if errors.Is(err, httpbody.ErrTooLarge) {
 					err = &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPResponseBodySize, err: err}
 				}
@@ -225,7 +263,7 @@ func (c *configCache) fetch(t *target, e *configEntry) {
 		e.err = classify(ctx, err)
 	}
 	if e.err == nil {
-		e.err = checkConfigs(e.body)
+		e.err = c.check(e.body)
 	}
 }
 

@@ -17,24 +17,29 @@
 //     names that exact IP literal. The upstream URL is built structurally
 //     (url.URL{Scheme: "https", Host, Path}) from values that passed a strict
 //     grammar, so no query value can redirect the request elsewhere.
+//
 //   - Privacy: the upstream request is built from scratch with a fixed set of
 //     headers (Content-Type, Accept, Content-Length and the proxy's own
 //     User-Agent); nothing the client sent besides the body reaches the
 //     target. Only Content-Type, Content-Length and Cache-Control come back,
 //     with a Proxy-Status header (RFC 9209). There are no per-request logs and
 //     metrics never carry addresses or names.
+//
 //   - Errors follow RFC 9230 (see Handler): malformed requests get a 4xx
 //     with "Proxy-Status: NAME; error=http_request_error", policy refusals a
 //     403, upstream failures a 502/504 naming the cause, and any response
 //     of the target is relayed with its status and body unchanged plus
 //     "received-status".
+//
 //   - Limits: request and response size caps, connect/TLS/response timeouts,
 //     a per-client token bucket and a cap on concurrent requests (429).
+//
 //   - Config relay: GET /.well-known/odohconfigs?targethost=HOST fetches the
 //     target's ObliviousDoHConfigs through the same policy and caches them for
 //     all clients, so clients never need to contact a target directly. Only
 //     a well-framed configs list is relayed, always as
 //     application/octet-stream with "X-Content-Type-Options: nosniff".
+//
 //   - Configs tunnel: CONNECT HOST:PORT (RFC 9110 §9.3.6; over HTTP/2 RFC
 //     9113 §8.5, over HTTP/3 RFC 9114 §4.4, over HTTP/1.1 by hijacking the
 //     connection) opens a byte stream to an allowed target, in which the
@@ -54,6 +59,14 @@
 //     The relay stays: clients compare its shared copy of the configs
 //     with the tunnel's, so that a target cannot hand one client a key of
 //     its own unnoticed.
+//
+//   - Oblivious HTTP relays (RFC 9458): each configured OHTTPRelay maps
+//     one path of the proxy to one gateway, so no client chooses where its
+//     request goes (§8.2). POST there runs the query relay's stages with
+//     the OHTTP media types and forwards the Encapsulated Request; GET
+//     relays the gateway's key configuration, checked and cached once for
+//     every client like configs, and reached through the tunnel by clients
+//     that check it (see OHTTPRelay). Counted apart, by result.
 //
 // Redirects from targets are never followed: their status and body reach
 // the client like any other response (their Location header does not).

@@ -13,6 +13,9 @@ type Metrics interface {
 	// (504), "configs" (configs relayed) or "client_closed" (the client
 	// went away before its answer; not the target's fault).
 	Request(result string)
+	// OHTTPRequest counts one request to an OHTTP relay resource, by the
+	// results of Request ("configs": the gateway's keys relayed).
+	OHTTPRequest(result string)
 	// RateLimited counts a request refused for capacity (429 or 503).
 	RateLimited()
 	// Inflight adds delta (1 or -1) to the queries being forwarded.
@@ -73,6 +76,7 @@ var tunnelResultNames = [numTunnelResults]string{
 type noMetrics struct{}
 
 func (noMetrics) Request(string)                 {}
+func (noMetrics) OHTTPRequest(string)            {}
 func (noMetrics) RateLimited()                   {}
 func (noMetrics) Inflight(int)                   {}
 func (noMetrics) UpstreamDuration(time.Duration) {}

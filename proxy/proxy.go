@@ -92,10 +92,12 @@ type Config struct {
 	UserAgent string
 
 	// MaxRequestBody bounds a client's request body (413 beyond); zero
-	// means odoh.MaxQuerySize, the largest query of any suite.
+	// means odoh.MaxQuerySize, the largest query of any suite. The OHTTP
+	// relays take ohttp.MaxDNSMessageSize unless it is set lower.
 	MaxRequestBody int64
 	// MaxResponseBody bounds a target's response body (502 beyond); zero
-	// means odoh.MaxResponseSize.
+	// means odoh.MaxResponseSize. The OHTTP relays take
+	// ohttp.MaxDNSMessageSize unless it is set lower.
 	MaxResponseBody int64
 	// ConnectTimeout bounds connecting to a target.
 	ConnectTimeout time.Duration
@@ -138,6 +140,11 @@ type Config struct {
 	// beyond). They are counted apart from MaxConcurrent: a fetch serves
 	// every client waiting for that target's configs.
 	MaxConfigsFetches int
+
+	// OHTTP are the proxy's Oblivious HTTP relay resources (RFC 9458),
+	// each forwarding to one gateway (see OHTTPRelay). The gateways must
+	// be allowed targets of Policy.
+	OHTTP []OHTTPRelay
 
 	// DisableTunnel refuses CONNECT (405), leaving clients the config
 	// relay alone. The tunnel is on by default (see serveTunnel).
@@ -212,7 +219,8 @@ type Handler struct {
 	upHeader http.Header // shared, read-only
 	bufs     sync.Pool   // *exchange
 	configs  *configCache
-	tunnels  *tunnels // nil when disabled
+	ohttp    ohttpRelays // ohttp.go
+	tunnels  *tunnels    // nil when disabled
 	metrics  Metrics
 }
 
@@ -267,14 +275,11 @@ func New(cfg Config) (*Handler, error) {
 	if err := h.buildUpstream(cfg); err != nil {
 		return nil, err
 	}
-	h.configs = &configCache{
-		h:          h,
-		minAge:     orInt(cfg.ConfigsMinAge, DefaultConfigsMinAge),
-		maxAge:     orInt(cfg.ConfigsMaxAge, DefaultConfigsMaxAge),
-		maxSize:    orInt(cfg.MaxCachedConfigs, DefaultMaxCachedConfigs),
-		maxFetches: orInt(cfg.MaxConfigsFetches, DefaultMaxConfigsFetches),
-		now:        time.Now,
-		m:          make(map[string]*configEntry),
+	h.configs = newConfigCache(h, cfg)
+	h.configs.maxBody, h.configs.check = odoh.MaxConfigsSize, checkConfigs
+	if err := h.addOHTTPRelays(cfg, pol); err != nil { // ohttp.go
+		_ = h.closeRT()
+		return nil, err
 	}
 	h.tunnels = newTunnels(cfg)
 	h.metrics = cfg.Metrics
@@ -341,6 +346,7 @@ func (h *Handler) SetPolicy(p Policy) error {
 	}
 	h.policy.Store(pol)
 	h.configs.purge()
+	h.ohttp.keys.purge()
 	if ci, ok := h.upstream.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
@@ -363,6 +369,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case odoh.ConfigsPath:
 		h.serveConfigs(w, r)
 	default:
+		if rel := h.ohttp.byPath[r.URL.Path]; rel != nil {
+			h.serveOHTTP(w, r, rel) // ohttp.go
+			return
+		}
 		w.Header()["Cache-Control"] = noStore
 		http.Error(w, "not found", http.StatusNotFound)
 	}

@@ -19,6 +19,37 @@ import (
 	"github.com/odohd/odoh/odoh"
 )
 
+// clientHeaders are what a client may send that identifies it or its
+// software; no relay path may forward any of them.
+var clientHeaders = http.Header{
+	"Cookie":              {"session=abc"},
+	"Authorization":       {"Bearer secret"},
+	"Proxy-Authorization": {"Basic cHJveHk6c2VjcmV0"},
+	"User-Agent":          {"client-ua/1.0"},
+	"X-Forwarded-For":     {"192.0.2.7"},
+	"X-Forwarded-Host":    {"client.example"},
+	"X-Forwarded-Proto":   {"https"},
+	"Forwarded":           {"for=192.0.2.7;proto=https"},
+	"X-Real-Ip":           {"192.0.2.7"},
+	"True-Client-Ip":      {"192.0.2.7"},
+	"Cf-Connecting-Ip":    {"192.0.2.7"},
+	"X-Client-Ip":         {"192.0.2.7"},
+	"Via":                 {"1.1 client-proxy"},
+	"Traceparent":         {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+	"Tracestate":          {"vendor=opaque"},
+	"B3":                  {"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"},
+	"X-B3-Traceid":        {"80f198ee56343ba864fe8b2a57d3eff7"},
+	"X-Request-Id":        {"req-1"},
+	"X-Amzn-Trace-Id":     {"Root=1-5759e988"},
+	"Referer":             {"https://client.example/"},
+	"Origin":              {"https://client.example"},
+	"Accept-Language":     {"de-CH"},
+	"Accept-Encoding":     {"br"},
+	"Dnt":                 {"1"},
+	"Cache-Control":       {"no-cache, no-store"},
+	"X-Custom":            {"anything"},
+}
+
 // TestForwardStripsClientHeaders sends every identifying header a client
 // might and checks that the target sees only the proxy's own fixed set,
 // and that the client sees only the allowed response headers.
@@ -37,34 +68,6 @@ func TestForwardStripsClientHeaders(t *testing.T) {
 	})
 	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
 
-	clientHeaders := http.Header{
-		"Cookie":              {"session=abc"},
-		"Authorization":       {"Bearer secret"},
-		"Proxy-Authorization": {"Basic cHJveHk6c2VjcmV0"},
-		"User-Agent":          {"client-ua/1.0"},
-		"X-Forwarded-For":     {"192.0.2.7"},
-		"X-Forwarded-Host":    {"client.example"},
-		"X-Forwarded-Proto":   {"https"},
-		"Forwarded":           {"for=192.0.2.7;proto=https"},
-		"X-Real-Ip":           {"192.0.2.7"},
-		"True-Client-Ip":      {"192.0.2.7"},
-		"Cf-Connecting-Ip":    {"192.0.2.7"},
-		"X-Client-Ip":         {"192.0.2.7"},
-		"Via":                 {"1.1 client-proxy"},
-		"Traceparent":         {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-		"Tracestate":          {"vendor=opaque"},
-		"B3":                  {"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"},
-		"X-B3-Traceid":        {"80f198ee56343ba864fe8b2a57d3eff7"},
-		"X-Request-Id":        {"req-1"},
-		"X-Amzn-Trace-Id":     {"Root=1-5759e988"},
-		"Referer":             {"https://client.example/"},
-		"Origin":              {"https://client.example"},
-		"Accept-Language":     {"de-CH"},
-		"Accept-Encoding":     {"br"},
-		"Dnt":                 {"1"},
-		"Cache-Control":       {"no-cache, no-store"},
-		"X-Custom":            {"anything"},
-	}
 	body := []byte("an ODoH query, opaque to the proxy")
 	for _, proto := range []string{"h2", "h3"} {
 		t.Run(proto, func(t *testing.T) {

@@ -45,14 +45,14 @@ func (h *Handler) relayQuery(w http.ResponseWriter, r *http.Request) error {
 	}
 	ex := h.getExchange()
 	defer ex.release()
-	if ex.req, err = h.readRequestBody(w, r, ex.req[:0]); err != nil {
+	if ex.req, err = h.readRequestBody(w, r, ex.req[:0], h.maxRequestBody); err != nil {
 		return err
 	}
 	if err := h.enter(); err != nil {
 		return err
 	}
 	defer h.exit()
-	resp, err := h.forward(r, u, h.upHeader, ex)
+	resp, err := h.forward(r, u, h.upHeader, ex, h.maxResponseBody)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (h *Handler) relayQuery(w http.ResponseWriter, r *http.Request) error {
 	if resp.StatusCode == http.StatusUnauthorized {
 		// The target no longer has the key the client used (RFC 9230 §4.3):
 		// the client will refetch configs through us, so ours are stale.
-		h.configs.markStale(t)
+		h.configs.markStale(t, odoh.ConfigsPath)
 	}
 	h.relay(w, resp, ex.resp)
 	return nil
@@ -183,13 +183,14 @@ func targetArgs(raw string, withPath bool) (host, path, msg string) {
 }
 
 // readRequestBody reads r's body into buf within BodyReadTimeout: 413 over
-// MaxRequestBody, 408 past the timeout, 400 for an empty or broken body.
-func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, error) {
+// limit (the relay's MaxRequestBody), 408 past the timeout, 400 for an
+// empty or broken body.
+func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []byte, limit int64) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	// A writer without deadlines (httptest's) leaves the server's
 	// ReadTimeout as the only bound.
 	timed := rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) == nil
-	buf, err := httpbody.Read(r.Body, buf, r.ContentLength, h.maxRequestBody)
+	buf, err := httpbody.Read(r.Body, buf, r.ContentLength, limit)
 	if timed {
 		// Clear it: it bounds the body only, and on HTTP/1 it is the
 		// whole connection's deadline, not this request's.
@@ -212,16 +213,17 @@ func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []
 
 // forward sends the body in ex to u with the header set hdr, within
 // ResponseTimeout, and reads the target's response body into ex.resp (502
-// beyond MaxResponseBody). The response's body is closed; its status and
-// header remain. Failures are classified for Proxy-Status, unless the
-// client went away (which aborts the exchange: not the target's fault).
-func (h *Handler) forward(r *http.Request, u *url.URL, hdr http.Header, ex *exchange) (*http.Response, error) {
+// beyond limit, the relay's MaxResponseBody). The response's body is
+// closed; its status and header remain. Failures are classified for
+// Proxy-Status, unless the client went away (which aborts the exchange:
+// not the target's fault).
+func (h *Handler) forward(r *http.Request, u *url.URL, hdr http.Header, ex *exchange, limit int64) (*http.Response, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeoutCause(r.Context(), h.responseTimeout, errResponseDeadline)
 	defer cancel()
 	resp, err := h.roundTrip(ctx, u, hdr, ex)
 	if err == nil {
-		ex.resp, err = httpbody.Read(resp.Body, ex.resp[:0], resp.ContentLength, h.maxResponseBody)
+		ex.resp, err = httpbody.Read(resp.Body, ex.resp[:0], resp.ContentLength, limit)
 		resp.Body.Close()
 		if errors.Is(err, httpbody.ErrTooLarge) {
 			err = &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPResponseBodySize, err: err}
@@ -278,6 +280,13 @@ func checkResponse(resp *http.Response, mediaType string) error {
 // and Cache-Control (no-store if it sent none) come along, with
 // Proxy-Status naming the received status.
 func (h *Handler) relay(w http.ResponseWriter, resp *http.Response, body []byte) {
+	h.writeRelayed(w, resp, body)
+	h.count(resForwarded)
+}
+
+// writeRelayed writes what relay answers, which the OHTTP relay counts
+// apart.
+func (h *Handler) writeRelayed(w http.ResponseWriter, resp *http.Response, body []byte) {
 	hdr := w.Header()
 	if ct := resp.Header["Content-Type"]; len(ct) > 0 {
 		hdr["Content-Type"] = ct[:1:1]
@@ -291,7 +300,6 @@ func (h *Handler) relay(w http.ResponseWriter, resp *http.Response, body []byte)
 	hdr["Proxy-Status"] = h.status.receivedStatus(resp.StatusCode)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
-	h.count(resForwarded)
 }
 
 // clientGone reports whether r's client went away (net/http and quic-go

@@ -32,6 +32,8 @@ serves, over HTTPS with HTTP/2 on TCP and HTTP/3 on UDP at the same address,
   GET  /.well-known/odohconfigs?targethost=HOST[:PORT]
   CONNECT HOST:PORT   (a TLS tunnel to an allowed target, for configs fetches
                        that the relay cannot forge; -no-tunnel refuses it)
+  POST, GET /ohttp/HOST[:PORT]   (with -ohttp-gateway: an Oblivious HTTP relay,
+                       RFC 9458, to that one gateway, and its keys)
 
 and forwards queries to the target over pooled HTTP/2 (or HTTP/3) connections,
 with nothing from the client but the encrypted body: no cookies, no
@@ -71,6 +73,11 @@ Examples:
   odoh-proxy -cert cert.pem -key key.pem -allow-target 127.0.0.1:8443 \
       -ca target-ca.pem -target-http3
 
+  # Also an Oblivious HTTP relay for Firefox's DoH over OHTTP to dns.example
+  # (POST and keys at https://relay.example/ohttp/dns.example):
+  odoh-proxy -cert cert.pem -key key.pem -allow-target dns.example \
+      -ohttp-gateway https://dns.example/.well-known/ohttp-gateway
+
   # Clients use the RFC 6570 template
   #   https://relay.example/dns-query{?targethost,targetpath}
   # and fetch configs through the relay:
@@ -81,7 +88,7 @@ Examples:
 type config struct {
 	server                                               daemon.ServerFlags
 	allowFile, caFile, name, resolver                    string
-	allow, openPorts                                     cli.Strings
+	allow, openPorts, ohttpGateways                      cli.Strings
 	allowOpen, allowSpecial, targetHTTP3, noTunnel       bool
 	maxTunnels, maxTunnelsPerClient                      int
 	tunnelTimeout                                        time.Duration
@@ -112,6 +119,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Lookup("idle-timeout").Usage = "close client connections idle this long"
 	fs.Var(&c.allow, "allow-target", "allow forwarding to `HOST[:PORT]` (repeatable; port 443 by default)")
 	fs.StringVar(&c.allowFile, "allow-file", "", "read more allowed targets from `FILE`, one per line (reloaded on SIGHUP)")
+	fs.Var(&c.ohttpGateways, "ohttp-gateway", "relay Oblivious HTTP (RFC 9458) at /ohttp/HOST[:PORT] to the gateway `[PATH=]URL` (repeatable; its host must be allowed; PATH= picks another relay path)")
 	fs.BoolVar(&c.allowOpen, "allow-open", false, "forward to any target (an open relay; -open-ports and address checks still apply)")
 	fs.Var(&c.openPorts, "open-ports", "`PORTS` an open relay may use (comma-separated; default 443)")
 	fs.BoolVar(&c.allowSpecial, "allow-special-addrs", false, "let target names resolve to loopback/private/special addresses")
@@ -291,6 +299,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		MaxCachedConfigs:       c.maxCachedConfigs,
 		ConfigsMinAge:          c.configsMinAge,
 		ConfigsMaxAge:          c.configsMaxAge,
+		OHTTP:                  c.ohttpRelays(),
 		DisableTunnel:          c.noTunnel,
 		MaxTunnels:             c.maxTunnels,
 		MaxTunnelsPerClient:    c.maxTunnelsPerClient,
@@ -307,7 +316,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		Version: version,
 		Handler: h,
 		Reload:  func() error { return reloadPolicy(c, h, logger) },
-		LogAttrs: []any{"targets", len(pol.Allow), "open", c.allowOpen,
+		LogAttrs: []any{"targets", len(pol.Allow), "open", c.allowOpen, "ohttp_relays", len(c.ohttpGateways),
 			"target_http3", c.targetHTTP3},
 	})
 }
@@ -324,4 +333,17 @@ func reloadPolicy(c *config, h *proxy.Handler, logger *slog.Logger) error {
 	}
 	logger.Info("allowlist reloaded", "targets", len(pol.Allow))
 	return nil
+}
+
+// ohttpRelays reads -ohttp-gateway: [PATH=]URL.
+func (c *config) ohttpRelays() []proxy.OHTTPRelay {
+	var out []proxy.OHTTPRelay
+	for _, g := range c.ohttpGateways {
+		r := proxy.OHTTPRelay{Gateway: g}
+		if p, u, ok := strings.Cut(g, "="); ok && strings.HasPrefix(p, "/") {
+			r.Path, r.Gateway = p, u
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -15,3 +15,10 @@ func Is(v, want string) bool {
 	}
 	return strings.EqualFold(strings.TrimSpace(v), want)
 }
+
+// Single reports whether values, the field values of a Content-Type
+// header, are exactly one value naming want (by Is): a repeated or missing
+// header does not match.
+func Single(values []string, want string) bool {
+	return len(values) == 1 && (values[0] == want || Is(values[0], want))
+}

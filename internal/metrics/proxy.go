@@ -11,6 +11,7 @@ import (
 // Proxy implements proxy.Metrics:
 //
 //	odoh_proxy_requests_total{result}           counter
+//	odoh_proxy_ohttp_requests_total{result}     counter
 //	odoh_proxy_rate_limited_total               counter
 //	odoh_proxy_inflight_requests                gauge
 //	odoh_proxy_upstream_duration_seconds        histogram
@@ -19,6 +20,7 @@ import (
 //	odoh_proxy_tunnel_bytes_total               counter
 type Proxy struct {
 	requests         *prometheus.CounterVec
+	ohttpRequests    *prometheus.CounterVec
 	rateLimited      prometheus.Counter
 	inflight         prometheus.Gauge
 	upstreamDuration prometheus.Histogram
@@ -26,7 +28,7 @@ type Proxy struct {
 	tunnelsOpen      prometheus.Gauge
 	tunnelBytes      prometheus.Counter
 
-	results, tunnelResults sync.Map // result label → prometheus.Counter
+	results, ohttpResults, tunnelResults sync.Map // result label → prometheus.Counter
 }
 
 // NewProxy registers a proxy's collectors in reg.
@@ -34,6 +36,8 @@ func NewProxy(reg prometheus.Registerer) (*Proxy, error) {
 	m := &Proxy{
 		requests: counterVec("odoh_proxy_requests_total",
 			"Requests answered, by result: forwarded (the target's answer, any status), bad_request, denied, rate_limited, upstream_error, upstream_timeout, configs, client_closed (the client went away first; not the target's fault).", "result"),
+		ohttpRequests: counterVec("odoh_proxy_ohttp_requests_total",
+			"Requests to the Oblivious HTTP relay resources, by the results of odoh_proxy_requests_total (configs: a gateway's key configuration relayed).", "result"),
 		rateLimited: counter("odoh_proxy_rate_limited_total",
 			"Requests refused for capacity: 429 (per-client rate limit, per-client or global concurrency cap) or 503 (configs fetch cap)."),
 		inflight: gauge("odoh_proxy_inflight_requests", "Queries being forwarded now."),
@@ -47,7 +51,7 @@ func NewProxy(reg prometheus.Registerer) (*Proxy, error) {
 		tunnelsOpen: gauge("odoh_proxy_tunnels_open", "CONNECT tunnels open now."),
 		tunnelBytes: counter("odoh_proxy_tunnel_bytes_total", "Bytes carried by CONNECT tunnels, both directions."),
 	}
-	if err := register(reg, m.requests, m.rateLimited, m.inflight, m.upstreamDuration, m.tunnels, m.tunnelsOpen, m.tunnelBytes); err != nil {
+	if err := register(reg, m.requests, m.ohttpRequests, m.rateLimited, m.inflight, m.upstreamDuration, m.tunnels, m.tunnelsOpen, m.tunnelBytes); err != nil {
 		return nil, fmt.Errorf("registering proxy metrics: %w", err)
 	}
 	return m, nil
@@ -55,6 +59,11 @@ func NewProxy(reg prometheus.Registerer) (*Proxy, error) {
 
 // Request counts one answered request by result.
 func (m *Proxy) Request(result string) { counterOf(&m.results, m.requests, result).Inc() }
+
+// OHTTPRequest counts one request to an OHTTP relay resource by result.
+func (m *Proxy) OHTTPRequest(result string) {
+	counterOf(&m.ohttpResults, m.ohttpRequests, result).Inc()
+}
 
 // Tunnel counts one CONNECT tunnel by result.
 func (m *Proxy) Tunnel(result string) { counterOf(&m.tunnelResults, m.tunnels, result).Inc() }
