@@ -97,6 +97,7 @@ func (m *countMetrics) Request(result string) {
 	m.results[result]++
 }
 
+func (*countMetrics) OHTTPRequest(string)            {}
 func (*countMetrics) RateLimited()                   {}
 func (*countMetrics) Inflight(int)                   {}
 func (*countMetrics) UpstreamDuration(time.Duration) {}
