@@ -236,7 +236,7 @@ func fuzzExpectedRcode(q *dns.Msg, sent, answer []byte, patch bool) int {
 		copy(b, sent[:2])
 	}
 	r := new(dns.Msg)
-	if r.Unpack(b) != nil || !r.Response || len(b) < 2 || b[0] != sent[0] || b[1] != sent[1] {
+	if r.Unpack(b) != nil || !r.Response || r.Opcode != dns.OpcodeQuery || len(b) < 2 || b[0] != sent[0] || b[1] != sent[1] {
 		return dns.RcodeServerFailure
 	}
 	if len(r.Question) != 1 {

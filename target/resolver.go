@@ -288,11 +288,8 @@ func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) 
 	if err != nil {
 		return nil, err
 	}
-	if r.Id != m.Id || !r.Response {
-		return nil, errors.New("answer does not match the query")
-	}
-	if len(m.Question) > 0 && (len(r.Question) != 1 || !sameQuestion(r.Question[0], m.Question[0])) {
-		return nil, errors.New("answer is for another question")
+	if !answers(r, m) {
+		return nil, errMismatch
 	}
 	if err := checkRepacks(r); err != nil {
 		return nil, err
@@ -314,6 +311,14 @@ func checkRepacks(r *dns.Msg) error {
 		return fmt.Errorf("answer cannot be relayed: %w", err)
 	}
 	return nil
+}
+
+// answers reports whether r is an answer to q: q's ID and opcode, the QR
+// bit, and q's question (name, type and class). An answer with another
+// opcode (a NOTIFY "answering" a query, say) is no answer to it.
+func answers(r, q *dns.Msg) bool {
+	return r.Id == q.Id && r.Response && r.Opcode == q.Opcode &&
+		(len(q.Question) == 0 || len(r.Question) == 1 && sameQuestion(r.Question[0], q.Question[0]))
 }
 
 func sameQuestion(a, b dns.Question) bool {

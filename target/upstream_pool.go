@@ -125,18 +125,15 @@ func randomID() uint16 {
 	return binary.BigEndian.Uint16(b[:])
 }
 
-// matchAnswer parses wire as the answer to q: its ID, QR bit and question
-// (name, type and class) must be q's. Anything else is errMismatch, and
-// the caller drops it.
+// matchAnswer parses wire as the answer to q (see answers: its ID, opcode,
+// QR bit and question must be q's). Anything else is errMismatch, and the
+// caller drops it.
 func matchAnswer(wire []byte, q *dns.Msg) (*dns.Msg, error) {
 	if len(wire) < 12 || binary.BigEndian.Uint16(wire) != q.Id || wire[2]&0x80 == 0 {
 		return nil, errMismatch
 	}
 	r := new(dns.Msg)
-	if err := r.Unpack(wire); err != nil {
-		return nil, errMismatch
-	}
-	if len(q.Question) > 0 && (len(r.Question) != 1 || !sameQuestion(r.Question[0], q.Question[0])) {
+	if err := r.Unpack(wire); err != nil || !answers(r, q) {
 		return nil, errMismatch
 	}
 	return r, nil

@@ -162,21 +162,15 @@ func TestSystemUpstreams(t *testing.T) {
 	}
 }
 
-// An upstream answer that the DNS library unpacks but cannot pack back
-// into a readable message (here an SOA with empty RDATA, which packs
-// without its names) is the upstream's failure: the client gets SERVFAIL,
-// never bytes it cannot read. (Found by FuzzUpstreamAnswer.)
-func TestUpstreamAnswerThatCannotRepackFails(t *testing.T) {
+// udpResponder answers every UDP query on loopback with answer, its ID
+// set to the query's.
+func udpResponder(t *testing.T, answer []byte) string {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	// ID (patched), QR RD, one question, one authority record: "." SOA
-	// with RDLENGTH 0.
-	answer := []byte("\x00\x00\x81\x00\x00\x01\x00\x00\x00\x01\x00\x00" +
-		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
-		"\x00\x00\x06\x00\x01\x00\x00\x00\x3c\x00\x00")
 	go func() {
 		buf := make([]byte, 512)
 		for {
@@ -191,7 +185,45 @@ func TestUpstreamAnswerThatCannotRepackFails(t *testing.T) {
 			}
 		}
 	}()
-	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + pc.LocalAddr().String()}})
+	return pc.LocalAddr().String()
+}
+
+// An "answer" with another opcode than the query's (here NOTIFY, with the
+// query's ID and question) is no answer: it is dropped, and the query
+// fails when nothing else comes. (Found by FuzzUpstreamAnswer: it was
+// relayed to the client.)
+func TestUpstreamAnswerWithOtherOpcodeIsDropped(t *testing.T) {
+	notify := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
+	notify.Response, notify.Opcode = true, dns.OpcodeNotify
+	wire, err := notify.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + udpResponder(t, wire)},
+		Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	q := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r, err := up.Resolve(ctx, q); err == nil {
+		t.Fatalf("answer with opcode %s relayed: %v", dns.OpcodeToString[r.Opcode], r)
+	}
+}
+
+// An upstream answer that the DNS library unpacks but cannot pack back
+// into a readable message (here an SOA with empty RDATA, which packs
+// without its names) is the upstream's failure: the client gets SERVFAIL,
+// never bytes it cannot read. (Found by FuzzUpstreamAnswer.)
+func TestUpstreamAnswerThatCannotRepackFails(t *testing.T) {
+	// ID (patched), QR RD, one question, one authority record: "." SOA
+	// with RDLENGTH 0.
+	answer := []byte("\x00\x00\x81\x00\x00\x01\x00\x00\x00\x01\x00\x00" +
+		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+		"\x00\x00\x06\x00\x01\x00\x00\x00\x3c\x00\x00")
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + udpResponder(t, answer)}})
 	if err != nil {
 		t.Fatal(err)
 	}
