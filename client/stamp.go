@@ -71,61 +71,92 @@ func ParseStamp(s string) (Stamp, error) {
 		return st, fmt.Errorf("stamp %q: %w: %w", s, errStamp, err)
 	}
 	r := stampReader{b: b}
-	proto, ok := r.byte()
-	if !ok {
-		return st, fmt.Errorf("stamp %q: empty: %w", s, errStamp)
-	}
-	st.Proto = StampProto(proto)
-	if st.Proto != StampODoHTarget && st.Proto != StampODoHRelay {
-		return st, fmt.Errorf("stamp %q: protocol 0x%02x is not ODoH", s, proto)
-	}
-	props, ok := r.take(8)
-	if !ok {
-		return st, fmt.Errorf("stamp %q: short properties: %w", s, errStamp)
-	}
-	for i := 7; i >= 0; i-- {
-		st.Props = st.Props<<8 | uint64(props[i])
-	}
-	if st.Proto == StampODoHRelay {
-		addr, ok := r.lp()
-		if !ok {
-			return st, fmt.Errorf("stamp %q: bad address: %w", s, errStamp)
-		}
-		st.Addr = string(addr)
-		if st.Hashes, ok = r.vlp(); !ok {
-			return st, fmt.Errorf("stamp %q: bad hashes: %w", s, errStamp)
-		}
-		if len(st.Hashes) == 1 && len(st.Hashes[0]) == 0 {
-			st.Hashes = nil
-		}
-	}
-	host, ok := r.lp()
-	if !ok || len(host) == 0 {
-		return st, fmt.Errorf("stamp %q: bad hostname: %w", s, errStamp)
-	}
-	path, ok := r.lp()
-	if !ok || len(path) == 0 || path[0] != '/' {
-		return st, fmt.Errorf("stamp %q: bad path: %w", s, errStamp)
-	}
-	st.Host, st.Path = string(host), string(path)
-	if st.Proto == StampODoHTarget && len(r.b) > 0 {
-		if st.Hashes, ok = r.vlp(); !ok || len(st.Hashes) == 1 && len(st.Hashes[0]) == 0 {
-			return st, fmt.Errorf("stamp %q: bad hashes: %w", s, errStamp)
-		}
-	}
-	if st.Proto == StampODoHRelay && len(r.b) > 0 {
-		bs, ok := r.vlp()
-		if !ok {
-			return st, fmt.Errorf("stamp %q: bad bootstrap list: %w", s, errStamp)
-		}
-		for _, x := range bs {
-			st.Bootstrap = append(st.Bootstrap, string(x))
+	for _, read := range []func(*stampReader) error{st.readHead, st.readRelayHead, st.readHostPath, st.readTail} {
+		if err := read(&r); err != nil {
+			return st, fmt.Errorf("stamp %q: %w", s, err)
 		}
 	}
 	if len(r.b) != 0 {
 		return st, fmt.Errorf("stamp %q: trailing bytes: %w", s, errStamp)
 	}
 	return st, nil
+}
+
+// readHead reads the protocol and the properties.
+func (st *Stamp) readHead(r *stampReader) error {
+	proto, ok := r.byte()
+	if !ok {
+		return fmt.Errorf("empty: %w", errStamp)
+	}
+	st.Proto = StampProto(proto)
+	if st.Proto != StampODoHTarget && st.Proto != StampODoHRelay {
+		return fmt.Errorf("protocol 0x%02x is not ODoH", proto)
+	}
+	props, ok := r.take(8)
+	if !ok {
+		return fmt.Errorf("short properties: %w", errStamp)
+	}
+	for i := 7; i >= 0; i-- {
+		st.Props = st.Props<<8 | uint64(props[i])
+	}
+	return nil
+}
+
+// readRelayHead reads a relay's address and hashes.
+func (st *Stamp) readRelayHead(r *stampReader) error {
+	if st.Proto != StampODoHRelay {
+		return nil
+	}
+	addr, ok := r.lp()
+	if !ok {
+		return fmt.Errorf("bad address: %w", errStamp)
+	}
+	st.Addr = string(addr)
+	if st.Hashes, ok = r.vlp(); !ok {
+		return fmt.Errorf("bad hashes: %w", errStamp)
+	}
+	if len(st.Hashes) == 1 && len(st.Hashes[0]) == 0 {
+		st.Hashes = nil
+	}
+	return nil
+}
+
+func (st *Stamp) readHostPath(r *stampReader) error {
+	host, ok := r.lp()
+	if !ok || len(host) == 0 {
+		return fmt.Errorf("bad hostname: %w", errStamp)
+	}
+	path, ok := r.lp()
+	if !ok || len(path) == 0 || path[0] != '/' {
+		return fmt.Errorf("bad path: %w", errStamp)
+	}
+	st.Host, st.Path = string(host), string(path)
+	return nil
+}
+
+// readTail reads what may follow the path: a pinned target's hashes, or
+// a relay's bootstrap resolvers.
+func (st *Stamp) readTail(r *stampReader) error {
+	if len(r.b) == 0 {
+		return nil
+	}
+	list, ok := r.vlp()
+	if !ok {
+		return fmt.Errorf("bad list after the path: %w", errStamp)
+	}
+	if st.Proto == StampODoHTarget {
+		for _, h := range list {
+			if len(h) == 0 {
+				return fmt.Errorf("empty hash: %w", errStamp)
+			}
+		}
+		st.Hashes = list
+		return nil
+	}
+	for _, x := range list {
+		st.Bootstrap = append(st.Bootstrap, string(x))
+	}
+	return nil
 }
 
 // Encode returns the stamp as sdns://…, or an error when a field does not

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -27,104 +28,156 @@ type tmplPart struct {
 	vars    []string // variable names, for expressions
 }
 
-// ParseProxyTemplate validates s as RFC 9230 §4.1 (checklist C1, C2)
-// requires: the scheme is https; targethost and targetpath appear exactly
-// once each, no other variable appears, and no variable is in the authority.
-// A string without expressions is a plain https URL.
+// ParseProxyTemplate validates s as RFC 9230 §4.1 requires: the scheme is
+// https; targethost and targetpath appear exactly once each, no other
+// variable appears, and no variable is in the authority. A string without
+// expressions is a plain https URL.
 func ParseProxyTemplate(s string) (*ProxyTemplate, error) {
 	if !strings.ContainsAny(s, "{}") {
-		u, err := url.Parse(s)
-		if err != nil {
-			return nil, fmt.Errorf("proxy %q: %w", s, err)
-		}
-		if u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" {
-			return nil, fmt.Errorf("proxy %q: not an https URL", s)
-		}
-		if u.Path == "" {
-			u.Path = "/"
-		}
-		if err := checkOwnParams(u); err != nil {
-			return nil, fmt.Errorf("proxy %q: %w", s, err)
-		}
-		return &ProxyTemplate{raw: s, plain: u}, nil
+		return parsePlainProxy(s)
 	}
-	t := &ProxyTemplate{raw: s}
-	seen := map[string]int{}
-	rest := s
-	for rest != "" {
+	parts, err := splitTemplate(s)
+	if err == nil {
+		err = checkTemplate(s, parts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proxy template %q: %w", s, err)
+	}
+	return &ProxyTemplate{raw: s, parts: parts}, nil
+}
+
+// parsePlainProxy reads a proxy given as a plain https URL.
+func parsePlainProxy(s string) (*ProxyTemplate, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("proxy %q: %w", s, err)
+	}
+	if u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("proxy %q: not an https URL", s)
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	if err := checkOwnParams(u); err != nil {
+		return nil, fmt.Errorf("proxy %q: %w", s, err)
+	}
+	return &ProxyTemplate{raw: s, plain: u}, nil
+}
+
+// splitTemplate cuts a template into literals and expressions.
+func splitTemplate(s string) ([]tmplPart, error) {
+	var parts []tmplPart
+	for rest := s; rest != ""; {
 		i := strings.IndexAny(rest, "{}")
-		if i < 0 {
-			t.parts = append(t.parts, tmplPart{literal: rest})
-			break
-		}
-		if rest[i] == '}' {
-			return nil, fmt.Errorf("proxy template %q: unbalanced '}'", s)
-		}
-		if i > 0 {
-			t.parts = append(t.parts, tmplPart{literal: rest[:i]})
+		switch {
+		case i < 0:
+			return append(parts, tmplPart{literal: rest}), nil
+		case rest[i] == '}':
+			return nil, errors.New("unbalanced '}'")
+		case i > 0:
+			parts = append(parts, tmplPart{literal: rest[:i]})
 		}
 		j := strings.IndexByte(rest[i:], '}')
 		if j < 0 {
-			return nil, fmt.Errorf("proxy template %q: unterminated expression", s)
+			return nil, errors.New("unterminated expression")
 		}
-		expr := rest[i+1 : i+j]
+		p, err := parseExpression(rest[i+1 : i+j])
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, p)
 		rest = rest[i+j+1:]
-		op := byte(' ')
-		if expr != "" && strings.IndexByte("+./;?&", expr[0]) >= 0 {
-			op, expr = expr[0], expr[1:]
-		} else if expr != "" && strings.IndexByte("#=,!@|", expr[0]) >= 0 {
-			// '#' would put a variable in the fragment; the others are reserved.
-			return nil, fmt.Errorf("proxy template %q: operator %q not allowed", s, expr[0])
+	}
+	return parts, nil
+}
+
+// parseExpression reads the inside of {…}: an optional operator and
+// variables, which must be targethost or targetpath.
+func parseExpression(expr string) (tmplPart, error) {
+	op := byte(' ')
+	if expr != "" && strings.IndexByte("+./;?&", expr[0]) >= 0 {
+		op, expr = expr[0], expr[1:]
+	} else if expr != "" && strings.IndexByte("#=,!@|", expr[0]) >= 0 {
+		// '#' would put a variable in the fragment; the others are reserved.
+		return tmplPart{}, fmt.Errorf("operator %q not allowed", expr[0])
+	}
+	p := tmplPart{op: op}
+	for v := range strings.SplitSeq(expr, ",") {
+		if v != "targethost" && v != "targetpath" {
+			return tmplPart{}, fmt.Errorf("variable %q not allowed (only targethost and targetpath)", v)
 		}
-		var vars []string
-		for v := range strings.SplitSeq(expr, ",") {
-			if v != "targethost" && v != "targetpath" {
-				return nil, fmt.Errorf("proxy template %q: variable %q not allowed (only targethost and targetpath)", s, v)
-			}
+		p.vars = append(p.vars, v)
+	}
+	return p, nil
+}
+
+// checkTemplate checks a split template: each variable once, the scheme
+// and authority literal, and an expansion that is an https URL whose
+// query-form variables come back as query parameters.
+func checkTemplate(s string, parts []tmplPart) error {
+	if err := checkVarsOnce(parts); err != nil {
+		return err
+	}
+	if err := checkAuthority(s, parts); err != nil {
+		return err
+	}
+	t := &ProxyTemplate{raw: s, parts: parts}
+	u, err := url.Parse(t.Expand(probeHost, probePath))
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return errors.New("expansion is not an https URL")
+	}
+	if err := checkOwnParams(u); err != nil {
+		return err
+	}
+	return checkQueryVars(u, parts)
+}
+
+func checkVarsOnce(parts []tmplPart) error {
+	seen := map[string]int{}
+	for _, p := range parts {
+		for _, v := range p.vars {
 			seen[v]++
-			vars = append(vars, v)
 		}
-		t.parts = append(t.parts, tmplPart{op: op, vars: vars})
 	}
 	for _, v := range []string{"targethost", "targetpath"} {
 		if seen[v] != 1 {
-			return nil, fmt.Errorf("proxy template %q: variable %s appears %d times, want once", s, v, seen[v])
+			return fmt.Errorf("variable %s appears %d times, want once", v, seen[v])
 		}
 	}
-	// The literal prefix must hold the scheme and the whole authority, so
-	// that no variable can choose the host the client connects to.
+	return nil
+}
+
+// checkAuthority requires the literal prefix to hold the scheme and the
+// whole authority, so that no variable can choose the host the client
+// connects to, and refuses userinfo and fragments.
+func checkAuthority(s string, parts []tmplPart) error {
 	prefix := ""
-	if len(t.parts) > 0 && t.parts[0].op == 0 {
-		prefix = t.parts[0].literal
+	if len(parts) > 0 && parts[0].op == 0 {
+		prefix = parts[0].literal
 	}
 	const scheme = "https://"
 	if !strings.HasPrefix(strings.ToLower(prefix), scheme) {
-		return nil, fmt.Errorf("proxy template %q: not an https template", s)
+		return errors.New("not an https template")
 	}
 	auth := prefix[len(scheme):]
 	end := strings.IndexAny(auth, "/?")
-	if end <= 0 {
-		return nil, fmt.Errorf("proxy template %q: variable in the authority", s)
+	switch {
+	case end <= 0:
+		return errors.New("variable in the authority")
+	case strings.IndexByte(auth[:end], '@') >= 0:
+		return errors.New("userinfo not allowed")
+	case strings.IndexByte(s, '#') >= 0:
+		return errors.New("fragment not allowed")
 	}
-	if strings.IndexByte(auth[:end], '@') >= 0 {
-		return nil, fmt.Errorf("proxy template %q: userinfo not allowed", s)
-	}
-	if strings.IndexByte(s, '#') >= 0 {
-		return nil, fmt.Errorf("proxy template %q: fragment not allowed", s)
-	}
-	// The expansion must be a valid https URL.
-	u, err := url.Parse(t.Expand(probeHost, probePath))
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("proxy template %q: expansion is not an https URL", s)
-	}
-	if err := checkOwnParams(u); err != nil {
-		return nil, fmt.Errorf("proxy template %q: %w", s, err)
-	}
-	// A query-form variable must come back as a query parameter: a
-	// literal '?' before {?…} would make it "?targethost", which no proxy
-	// reads.
+	return nil
+}
+
+// checkQueryVars requires a query-form variable to come back as a query
+// parameter: a literal '?' before {?…} would make it "?targethost", which
+// no proxy reads.
+func checkQueryVars(u *url.URL, parts []tmplPart) error {
 	q := u.Query()
-	for _, p := range t.parts {
+	for _, p := range parts {
 		if p.op != '?' && p.op != '&' {
 			continue
 		}
@@ -134,11 +187,11 @@ func ParseProxyTemplate(s string) (*ProxyTemplate, error) {
 				want = probePath
 			}
 			if got := q[v]; len(got) != 1 || got[0] != want {
-				return nil, fmt.Errorf("proxy template %q: %s does not expand to a query parameter", s, v)
+				return fmt.Errorf("%s does not expand to a query parameter", v)
 			}
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // Values expanded to probe a template's shape.
