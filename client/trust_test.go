@@ -26,6 +26,7 @@ import (
 	"github.com/odohd/odoh/client"
 	"github.com/odohd/odoh/client/internal/odohtest"
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testdns"
 	"github.com/odohd/odoh/internal/testlog"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/proxy"
@@ -111,15 +112,11 @@ func (w *world) queries() int64 {
 	return w.honest.Queries.Load() + w.other.Queries.Load() + w.rogue.Queries.Load()
 }
 
-// testResolver answers A queries for names from a miekg/dns server on
+// testResolver answers A queries for names from a test DNS server on
 // 127.0.0.1: the proxy's resolver, never the system's.
 func testResolver(t *testing.T, names map[string]string) *net.Resolver {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(rw dns.ResponseWriter, q *dns.Msg) {
+	srv := testdns.Start(t, func(rw dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		ip, ok := names[strings.TrimSuffix(strings.ToLower(q.Question[0].Name), ".")]
@@ -130,16 +127,10 @@ func testResolver(t *testing.T, names map[string]string) *net.Resolver {
 			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(ip)})
 		}
 		_ = rw.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	addr := pc.LocalAddr().String()
+	})
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "udp", addr)
+		return d.DialContext(ctx, "udp", srv.Addr)
 	}}
 }
 

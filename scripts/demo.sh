@@ -129,7 +129,7 @@ common=(-proxy "https://127.0.0.1:$pport/dns-query{?targethost,targetpath}"
 step "odoh www.demo.test AAAA   (client → proxy → target, HTTP/2)"
 "$bin/odoh" "${common[@]}" www.demo.test AAAA
 
-step "odoh -http3 -json mail.demo.test MX   (HTTP/3; configs come through the proxy's relay)"
+step "odoh -http3 -json mail.demo.test MX   (HTTP/3; configs from the target through the proxy's tunnel)"
 "$bin/odoh" "${common[@]}" -http3 -json mail.demo.test MX
 
 step "odoh configs   (the target's keys)"
