@@ -355,7 +355,14 @@ func (m *configs) refresh(ctx context.Context, t *target, stale *configSet, pi i
 	if failed != nil && failed.proxy == m.via(pi) && now.Before(failed.until) {
 		return nil, failed.err
 	}
-	ch := m.flights.DoChan(t.str, func() (any, error) { return m.fetch(t, pi) })
+	ch := m.flights.DoChan(t.str, func() (any, error) {
+		// A flight that ended since the check above may have brought
+		// what this one is for.
+		if cur := t.cfg.cur.Load(); cur != nil && cur != stale && cur.fresh(time.Now()) {
+			return cur, nil
+		}
+		return m.fetch(t, pi)
+	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
