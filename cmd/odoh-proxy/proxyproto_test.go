@@ -9,16 +9,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/odohd/odoh/internal/testca"
 )
 
-// haproxy starts Debian's haproxy in TCP mode on a free loopback port,
+// haproxy starts Debian's haproxy in TCP mode on a loopback port,
 // relaying to backend with a PROXY protocol v2 header, and returns its
 // address. Without haproxy the test fails under CI and is skipped
 // elsewhere.
+//
+// The listening socket is the test's, bound to a free port and handed to
+// haproxy as its file descriptor 3 (bind fd@3): a port released for
+// haproxy to bind could be taken by another process in between. haproxy
+// exiting before the test ends fails the test, with its output.
 func haproxy(t *testing.T, backend string) string {
 	t.Helper()
 	bin, err := exec.LookPath("haproxy")
@@ -28,13 +34,6 @@ func haproxy(t *testing.T, backend string) string {
 		}
 		t.Skip("haproxy missing (apt-get install haproxy)")
 	}
-	// haproxy cannot report a port it picked: take a free one.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	os.WriteFile(cfg, fmt.Appendf(nil, `global
 	maxconn 64
@@ -44,36 +43,39 @@ defaults
 	timeout client 30s
 	timeout server 30s
 frontend relay_in
-	bind %s
+	bind fd@3
 	default_backend relay
 backend relay
 	server odoh %s send-proxy-v2
-`, addr, backend), 0o644)
+`, backend), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // haproxy holds its own copy
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "-db", "-f", cfg)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.ExtraFiles = []*os.File{f}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+			t.Errorf("haproxy exited before the test ended (%v)", err)
+		}
 		if t.Failed() {
 			t.Logf("haproxy:\n%s", out.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy does not listen on %s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return ln.Addr().String()
 }
 
 // clientFrom is an HTTPS client whose connections come from the loopback
