@@ -147,7 +147,8 @@ func fuzzAnswers(tb testing.TB, q *dns.Msg) [][]byte {
 // client: its ID, its question, a response that packs within the ODoH
 // limits, with no option of the upstream's but EDE (and ECS echoed to an
 // ECS query), no OPT for a query without one, and the upstream's RCODE
-// when its answer is one to the question asked (else SERVFAIL). Asked
+// when its answer is one to the question asked with NOERROR, NXDOMAIN or
+// YXDOMAIN (else SERVFAIL). Asked
 // again with the upstream gone, the cache answers the same or SERVFAILs.
 // No input may leave a goroutine behind.
 //
@@ -229,7 +230,7 @@ func FuzzUpstreamAnswer(f *testing.F) {
 
 // fuzzExpectedRcode is the RCODE the client is owed, worked out from the
 // bytes alone: the upstream's, when they are an answer to the question sent
-// (and representable to this client), else SERVFAIL.
+// (and representable to this client) with a final rcode, else SERVFAIL.
 func fuzzExpectedRcode(q *dns.Msg, sent, answer []byte, patch bool) int {
 	b := bytes.Clone(answer)
 	if patch && len(b) >= 2 {
@@ -254,7 +255,13 @@ func fuzzExpectedRcode(q *dns.Msg, sent, answer []byte, patch bool) int {
 	if again, err := r.Pack(); err != nil || new(dns.Msg).Unpack(again) != nil {
 		return dns.RcodeServerFailure
 	}
-	return r.Rcode
+	// Only these answer the query; with every other (REFUSED, FORMERR,
+	// …) the upstream failed it, as with SERVFAIL.
+	switch r.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError, dns.RcodeYXDomain:
+		return r.Rcode
+	}
+	return dns.RcodeServerFailure
 }
 
 // fuzzCheckUpstreamQuery checks what went upstream: the client's question,

@@ -19,12 +19,13 @@ import (
 )
 
 // fakeUpstream is a UDP DNS server on 127.0.0.1 that counts the queries it
-// receives and either never answers (dead) or answers every A query with
-// 192.0.2.100 (alive).
+// receives and either never answers (dead; with refuse, it answers
+// REFUSED) or answers every A query with 192.0.2.100 (alive).
 type fakeUpstream struct {
 	addr    string
 	queries atomic.Int64
 	alive   atomic.Bool
+	refuse  atomic.Bool
 	delay   atomic.Int64 // answer this many ns late
 }
 
@@ -45,11 +46,16 @@ func startFakeUpstream(t *testing.T) *fakeUpstream {
 				return
 			}
 			f.queries.Add(1)
-			if !f.alive.Load() {
+			if !f.alive.Load() && !f.refuse.Load() {
 				continue
 			}
 			q := new(dns.Msg)
 			if q.Unpack(buf[:n]) != nil || len(q.Question) != 1 {
+				continue
+			}
+			if !f.alive.Load() {
+				wire, _ := new(dns.Msg).SetRcode(q, dns.RcodeRefused).Pack()
+				_, _ = pc.WriteTo(wire, from)
 				continue
 			}
 			r := new(dns.Msg).SetReply(q)
@@ -70,12 +76,15 @@ func startFakeUpstream(t *testing.T) *fakeUpstream {
 	return f
 }
 
-// TestUpstreamHealth: a dead first upstream costs a timeout only until it
-// is marked down; then it is skipped, probed once per backoff (which
-// doubles), and back in front as soon as a probe succeeds.
+// TestUpstreamHealth: a failing first upstream is asked first only until
+// it is marked down; then it is skipped, probed once per backoff (which
+// doubles), and back in front as soon as a probe succeeds. It fails by
+// answering REFUSED, so that no step waits on a timeout (the race delay is
+// the whole timeout: a probe is never raced, only followed on failure).
 func TestUpstreamHealth(t *testing.T) {
 	ub := testunbound.Start(t, testunbound.Options{Zones: []string{"ub.test."}, LocalData: []string{"a.ub.test. 60 IN A 192.0.2.5"}})
 	dead := startFakeUpstream(t)
+	dead.refuse.Store(true)
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_700_000_000, 0))
 	reg := prometheus.NewRegistry()
@@ -85,7 +94,7 @@ func TestUpstreamHealth(t *testing.T) {
 	}
 	up, err := target.NewUpstreams(target.UpstreamsConfig{
 		URLs:    []string{"udp://" + dead.addr, "udp://" + ub},
-		Timeout: 100 * time.Millisecond, MaxFails: 3, MinBackoff: time.Second, MaxBackoff: 4 * time.Second,
+		Timeout: 10 * time.Second, RaceDelay: 10 * time.Second, MaxFails: 3, MinBackoff: time.Second, MaxBackoff: 4 * time.Second,
 		Now: clock.Now, Metrics: tm,
 	})
 	if err != nil {

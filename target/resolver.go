@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -29,6 +31,11 @@ const (
 	// DefaultMaxIdleConns is the number of idle tcp:// or tls://
 	// connections kept per upstream for reuse.
 	DefaultMaxIdleConns = 8
+	// DefaultRaceDelay is how long an attempt at an upstream that is not
+	// known to be up (the probe of a down upstream, or a last-resort try
+	// while every upstream is down) runs alone before the next upstream is
+	// asked too.
+	DefaultRaceDelay = 250 * time.Millisecond
 	// maxDoHResponse bounds the body read from an https:// upstream.
 	maxDoHResponse = 65535
 )
@@ -65,23 +72,43 @@ type UpstreamsConfig struct {
 	MinBackoff time.Duration
 	// MaxBackoff caps the backoff; zero means DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// RaceDelay is how long an attempt at an upstream that is not known to
+	// be up runs alone before the next upstream is asked too (see
+	// Upstreams); zero means DefaultRaceDelay, at most Timeout.
+	RaceDelay time.Duration
 	// Now is the clock of the backoff; nil means time.Now. Tests inject
 	// their own.
 	Now func() time.Time
 }
 
 // Upstreams is a failover pool of upstream resolvers: a query goes to the
-// first upstream and, if that one fails (error, timeout, SERVFAIL-free
-// transport failure), to the next, in order.
+// first upstream and, if that one fails, to the next, in order. An upstream
+// fails a query with an error, a timeout, or an answer that is not one:
+// any rcode but NOERROR, NXDOMAIN and YXDOMAIN (SERVFAIL, REFUSED, FORMERR,
+// NOTIMP, …), as Unbound does for its forwarders and CoreDNS's forward with
+// "failover SERVFAIL REFUSED": another upstream may well answer (a REFUSED
+// is often one resolver's access list, a SERVFAIL one resolver's broken
+// path), and the cache serves stale answers only when none does. When
+// every upstream fails, the query gets the first SERVFAIL answer (with its
+// Extended DNS Errors) if there was one, else ErrNoUpstream.
 //
 // The pool tracks the health of each upstream, as DNS forwarders do, so that
 // a dead upstream does not cost a timeout on every query: after MaxFails
-// consecutive failures an upstream is down for a backoff (MinBackoff,
-// doubling up to MaxBackoff while it keeps failing) and queries skip it.
-// When the backoff is over, one query probes it in its place in the order;
-// an answer brings it back at once, a failure starts a longer backoff.
-// Down upstreams are still tried, in order, after every up one has failed,
-// so a query never fails without trying them all.
+// consecutive failures (SERVFAIL and REFUSED answers included) an upstream is
+// down for a backoff (MinBackoff, doubling up to MaxBackoff while it keeps
+// failing) and queries skip it. When the backoff is over, one query probes
+// it in its place in the order; an answer brings it back at once, a failure
+// starts a longer backoff. Down upstreams are still tried, in order, after
+// every up one has failed, so a query never fails without trying them all.
+//
+// An attempt at an upstream that is not known to be up (a probe, or a
+// last-resort try while every upstream is down) gets RaceDelay to itself;
+// then the next upstream is asked too, and the first answer wins. So an
+// upstream that silently drops queries costs a query RaceDelay, not a
+// whole Timeout, when it is probed or when all are down and another has
+// come back. A probe runs to its end even when another upstream answered
+// first, so that its upstream's recovery is seen. Up upstreams are asked
+// one at a time: a slow recursive answer is not duplicated.
 //
 // URL forms:
 //
@@ -99,11 +126,17 @@ type UpstreamsConfig struct {
 // and none is ever added.
 // Upstreams is safe for concurrent use; Close releases its connections.
 type Upstreams struct {
-	ups     []upstream
-	health  []health // parallel to ups
-	policy  healthPolicy
-	timeout time.Duration
-	metrics UpstreamMetrics
+	ups       []upstream
+	health    []health // parallel to ups
+	policy    healthPolicy
+	timeout   time.Duration
+	raceDelay time.Duration
+	metrics   UpstreamMetrics
+	// Probes outlive the query that started them, not the pool: Close
+	// cancels life and waits for them.
+	life    context.Context
+	endLife context.CancelFunc
+	probes  sync.WaitGroup
 }
 
 // upstream is one resolver of the pool.
@@ -145,13 +178,20 @@ func NewUpstreams(o UpstreamsConfig) (*Upstreams, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	u := &Upstreams{timeout: o.Timeout, metrics: o.Metrics, policy: healthPolicy{
+	switch {
+	case o.RaceDelay < 0:
+		return nil, errors.New("upstreams: negative race delay")
+	case o.RaceDelay == 0:
+		o.RaceDelay = DefaultRaceDelay
+	}
+	u := &Upstreams{timeout: o.Timeout, raceDelay: min(o.RaceDelay, o.Timeout), metrics: o.Metrics, policy: healthPolicy{
 		maxFails:    int32(max(0, min(o.MaxFails, 1<<30))),
 		minBackoff:  o.MinBackoff,
 		maxBackoff:  o.MaxBackoff,
 		probeWindow: o.Timeout,
 		now:         o.Now,
 	}}
+	u.life, u.endLife = context.WithCancel(context.Background())
 	bufs := &bufPool{}
 	for i, raw := range urls {
 		up, err := newUpstream(raw, o, bufs, func() {
@@ -214,51 +254,194 @@ func newUpstream(raw string, o UpstreamsConfig, bufs *bufPool, mismatch func()) 
 }
 
 // Resolve sends q to each upstream that is up, in turn, until one answers;
-// if none does, it tries the down ones, in turn.
+// if none does, it tries the down ones. Attempts at upstreams not known to
+// be up are raced (see Upstreams).
 func (u *Upstreams) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	var errs []error
-	var skippedBuf [8]int
-	skipped := skippedBuf[:0]
+	var f failures
+	f.skipped = f.skippedBuf[:0]
 	for i := range u.ups {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(append(errs, err)...))
+			return f.result(err)
 		}
-		up, probe := true, false
-		if u.policy.maxFails > 0 {
-			up, probe = u.health[i].admit(&u.policy, u.policy.now().UnixNano())
+		up, probe := u.admit(i)
+		switch {
+		case !up:
+			f.skipped = append(f.skipped, i)
+		case probe:
+			// The rest of the order races against the probe.
+			return u.race(ctx, q, &f, i, i+1)
+		default:
+			r, err := u.try(ctx, i, q, false)
+			if err == nil {
+				return r, nil
+			}
+			f.note(r, err)
 		}
-		if !up {
-			skipped = append(skipped, i)
-			continue
-		}
-		r, err := u.try(ctx, i, q, probe)
-		if err == nil {
-			return r, nil
-		}
-		errs = append(errs, err)
+	}
+	if len(f.skipped) == 0 {
+		return f.result(nil)
 	}
 	// Last resort: every up upstream failed (or none is up).
-	for _, i := range skipped {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
-			break
-		}
-		r, err := u.try(ctx, i, q, false)
-		if err == nil {
-			return r, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
+	return u.race(ctx, q, &f, -1, len(u.ups))
 }
 
+// admit reports whether a query should try upstream i now, and whether
+// that try is the probe of a down upstream.
+func (u *Upstreams) admit(i int) (up, probe bool) {
+	if u.policy.maxFails <= 0 {
+		return true, false
+	}
+	return u.health[i].admit(&u.policy, u.policy.now().UnixNano())
+}
+
+// failures is what the failed attempts at one query left.
+type failures struct {
+	errs       []error
+	servfail   *dns.Msg // the first SERVFAIL answer
+	skipped    []int    // down upstreams, in order, for the last resort
+	skippedBuf [8]int
+}
+
+func (f *failures) note(r *dns.Msg, err error) {
+	f.errs = append(f.errs, err)
+	if f.servfail == nil && r != nil && r.Rcode == dns.RcodeServerFailure {
+		f.servfail = r
+	}
+}
+
+// result is the query's outcome when no upstream answered: the first
+// SERVFAIL, or ErrNoUpstream with every attempt's error (and extra).
+func (f *failures) result(extra error) (*dns.Msg, error) {
+	if f.servfail != nil {
+		return f.servfail, nil
+	}
+	if extra != nil {
+		f.errs = append(f.errs, extra)
+	}
+	return nil, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(f.errs...))
+}
+
+// attempt is the outcome of one raced try.
+type attempt struct {
+	r      *dns.Msg
+	err    error
+	racing bool // at an upstream not known to be up
+}
+
+// race tries the upstreams from probe (if not -1, already admitted as a
+// probe), then those from next on in order, then the skipped ones. An
+// attempt at an up upstream runs alone until it fails; one at an upstream
+// not known to be up gets u.raceDelay, after which the next starts too; a
+// failure starts the next at once. The first answer wins. Probes run on
+// after the query returns (bounded by the upstream timeout), to record
+// their upstream's health; the other attempts are cancelled.
+func (u *Upstreams) race(ctx context.Context, q *dns.Msg, f *failures, probe, next int) (*dns.Msg, error) {
+	// Attempts may outlive the call (probes by design, cancelled ones
+	// for a moment), so they read a copy of q the caller cannot change.
+	q = q.Copy()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Each upstream is tried at most once: no sender ever blocks.
+	results := make(chan attempt, len(u.ups))
+	running, racing := 0, 0
+	start := func(i int, kind int) {
+		running++
+		if kind != kindUp {
+			racing++
+		}
+		if kind == kindProbe {
+			u.probes.Go(func() {
+				r, err := u.try(u.life, i, q, true)
+				results <- attempt{r: r, err: err, racing: true}
+			})
+			return
+		}
+		go func() {
+			r, err := u.try(rctx, i, q, false)
+			results <- attempt{r: r, err: err, racing: kind != kindUp}
+		}()
+	}
+	last := 0 // next of f.skipped
+	// launch starts the next candidate and reports whether there was one.
+	launch := func() bool {
+		for next < len(u.ups) {
+			i := next
+			next++
+			switch up, isProbe := u.admit(i); {
+			case !up:
+				f.skipped = append(f.skipped, i)
+			case isProbe:
+				start(i, kindProbe)
+				return true
+			default:
+				start(i, kindUp)
+				return true
+			}
+		}
+		if last < len(f.skipped) {
+			start(f.skipped[last], kindLastResort)
+			last++
+			return true
+		}
+		return false
+	}
+	if probe >= 0 {
+		start(probe, kindProbe)
+	} else if !launch() {
+		return f.result(nil)
+	}
+	delay := time.NewTimer(u.raceDelay)
+	defer delay.Stop()
+	for {
+		select {
+		case a := <-results:
+			running--
+			if a.racing {
+				racing--
+			}
+			if a.err == nil {
+				return a.r, nil
+			}
+			f.note(a.r, a.err)
+			// A failure starts the next at once (RFC 8305 §5 does so
+			// for connection attempts), unless an up upstream is still
+			// being asked: those are asked one at a time.
+			if running == racing {
+				if launch() {
+					delay.Reset(u.raceDelay)
+				} else if running == 0 {
+					return f.result(nil)
+				}
+			}
+		case <-delay.C:
+			// Only attempts at upstreams not known to be up are raced.
+			if running == racing && launch() {
+				delay.Reset(u.raceDelay)
+			}
+		case <-ctx.Done():
+			return f.result(ctx.Err())
+		}
+	}
+}
+
+// Kinds of attempt in a race.
+const (
+	kindUp = iota
+	kindProbe
+	kindLastResort
+)
+
 // try asks upstream i once, bounded by the per-attempt timeout, and records
-// the outcome in its health and the metrics.
+// the outcome in its health and the metrics. An answer whose rcode is not
+// final is returned with an error.
 func (u *Upstreams) try(ctx context.Context, i int, q *dns.Msg, probe bool) (*dns.Msg, error) {
 	actx, cancel := context.WithTimeout(ctx, u.timeout)
 	start := time.Now()
 	r, err := exchangeID(actx, u.ups[i], q)
 	cancel()
+	if err == nil && !finalRcode(r.Rcode) {
+		err = fmt.Errorf("answered %s", rcodeName(r.Rcode))
+	}
 	if u.metrics != nil {
 		u.metrics.UpstreamExchange(i, time.Since(start), err != nil)
 	}
@@ -275,9 +458,23 @@ func (u *Upstreams) try(ctx context.Context, i int, q *dns.Msg, probe bool) (*dn
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("upstream %d: %w", i, err)
+		return r, fmt.Errorf("upstream %d: %w", i, err)
 	}
 	return r, nil
+}
+
+// finalRcode reports whether an answer with rcode answers the query, so
+// that no other upstream is asked: NOERROR (NODATA included), NXDOMAIN, and
+// YXDOMAIN (a DNAME substitution too long, RFC 6672 §2.2).
+func finalRcode(rcode int) bool {
+	return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError || rcode == dns.RcodeYXDomain
+}
+
+func rcodeName(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return "rcode " + strconv.Itoa(rcode)
 }
 
 // exchangeID sends q with a fresh random ID, so that the ID the client chose
@@ -325,8 +522,10 @@ func sameQuestion(a, b dns.Question) bool {
 	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && dnsname.Equal(a.Name, b.Name)
 }
 
-// Close closes idle connections.
+// Close ends the probes still running and closes idle connections.
 func (u *Upstreams) Close() {
+	u.endLife()
+	u.probes.Wait()
 	for _, up := range u.ups {
 		up.close()
 	}

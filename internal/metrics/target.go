@@ -57,7 +57,7 @@ func NewTarget(reg prometheus.Registerer, epoch func() int64) (*Target, error) {
 		upstreamDuration: histogramVec("odoh_target_upstream_duration_seconds",
 			"Latency of upstream exchanges, by upstream index in the configured list.", latencyBuckets, "upstream"),
 		upstreamErrors: counterVec("odoh_target_upstream_errors_total",
-			"Failed upstream exchanges (errors and timeouts), by upstream index.", "upstream"),
+			"Failed upstream exchanges (errors, timeouts, and answers with an rcode other than NOERROR, NXDOMAIN or YXDOMAIN), by upstream index.", "upstream"),
 		upstreamUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "odoh_target_upstream_up",
 			Help: "Whether an upstream is up (1) or down for a backoff after repeated failures (0), by upstream index.",
