@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/time/rate"
 
+	"github.com/odohd/odoh/internal/connlimit"
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/dnsname"
 	"github.com/odohd/odoh/internal/dualport"
@@ -34,6 +36,13 @@ const (
 	// DefaultStaleAge is how long past expiry an answer may be served while
 	// the target cannot be reached.
 	DefaultStaleAge = dnscache.DefaultStaleAge
+	// DefaultStubMaxTCPConns and DefaultStubMaxTCPConnsPerClient cap the
+	// stub's TCP connections, in all and from one address (IPv6: one /64):
+	// beyond them a new connection is reset at once (internal/connlimit).
+	// Each idle connection holds a goroutine and its buffers (a few KiB)
+	// until the DNS server's idle timeout; a client needs one, or a few.
+	DefaultStubMaxTCPConns          = 1024
+	DefaultStubMaxTCPConnsPerClient = 256
 	// DefaultMaxInFlight bounds the queries the stub forwards at once.
 	DefaultMaxInFlight = 1024
 	// DefaultMaxInFlightPerName bounds the queries for one name the stub
@@ -89,6 +98,11 @@ type StubConfig struct {
 	MaxInFlightPerName int
 	// Timeout bounds one query; zero means DefaultStubTimeout.
 	Timeout time.Duration
+	// MaxTCPConns and MaxTCPConnsPerClient cap the TCP connections held,
+	// in all and from one client address (IPv6: one /64); beyond them a
+	// new connection is reset at once. Zero means DefaultStubMaxTCPConns
+	// and DefaultStubMaxTCPConnsPerClient, negative no cap.
+	MaxTCPConns, MaxTCPConnsPerClient int
 	// Metrics, if not nil, receives the cache's counts.
 	Metrics StubMetrics
 	// Logger receives errors and, at most every 10 s for each reason, why
@@ -183,6 +197,12 @@ func NewStub(c StubConfig) (*Stub, error) {
 	if s.ln, s.pc, err = listenBoth(c.Addr); err != nil {
 		return nil, err
 	}
+	s.ln = connlimit.NewListener(s.ln, connlimit.ListenerConfig{
+		// Zero is the default, negative no cap (0 for connlimit).
+		Limiter: connlimit.New(max(cmp.Or(c.MaxTCPConns, DefaultStubMaxTCPConns), 0),
+			max(cmp.Or(c.MaxTCPConnsPerClient, DefaultStubMaxTCPConnsPerClient), 0)),
+		Logger: s.logger,
+	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.started.Add(2)
 	notify := sync.OnceFunc(s.started.Done)

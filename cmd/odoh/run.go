@@ -100,6 +100,10 @@ Stub options:
                         24h, at most 24h; 0 never)
   -max-inflight N       concurrent queries; beyond it SERVFAIL (default 1024)
   -max-inflight-per-name N  concurrent queries for one name (default 8)
+  -max-tcp-conns N      TCP connections held at once; more are reset (default
+                        1024; -1: no cap)
+  -max-tcp-conns-per-client N  TCP connections from one IP address (IPv6:
+                        one /64); more are reset (default 256; -1: no cap)
   -admin ADDR           serve /healthz, /readyz, /metrics and POST /cache/flush
                         on ADDR (plain HTTP; default 127.0.0.1:9553; off disables)
   -healthcheck          ask the running stub's -admin listener for /readyz, exit 0
@@ -157,6 +161,7 @@ type options struct {
 
 	maxNegCacheTTL, failureCacheTTL, staleAge time.Duration
 	maxInFlightPerName                        int
+	maxTCPConns, maxTCPConnsPerClient         int
 	drainTimeout                              time.Duration
 	runtime                                   cli.Runtime
 	dnssec, nolog                             bool
@@ -194,6 +199,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.maxCacheTTL, "max-cache-ttl", client.DefaultMaxCacheTTL, "")
 	fs.IntVar(&o.maxInFlight, "max-inflight", client.DefaultMaxInFlight, "")
 	fs.IntVar(&o.maxInFlightPerName, "max-inflight-per-name", client.DefaultMaxInFlightPerName, "")
+	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", client.DefaultStubMaxTCPConns, "")
+	fs.IntVar(&o.maxTCPConnsPerClient, "max-tcp-conns-per-client", client.DefaultStubMaxTCPConnsPerClient, "")
 	fs.DurationVar(&o.maxNegCacheTTL, "cache-max-negative-ttl", client.DefaultMaxNegativeCacheTTL, "")
 	fs.DurationVar(&o.failureCacheTTL, "cache-failure-ttl", client.DefaultFailureCacheTTL, "")
 	fs.DurationVar(&o.staleAge, "cache-stale-age", client.DefaultStaleAge, "")
@@ -718,6 +725,9 @@ func runStub(ctx context.Context, o *options, pos []string, logger *slog.Logger)
 	if len(pos) != 0 {
 		return usageErr("stub takes no arguments")
 	}
+	if o.maxTCPConns == 0 || o.maxTCPConns < -1 || o.maxTCPConnsPerClient == 0 || o.maxTCPConnsPerClient < -1 {
+		return usageErr("-max-tcp-conns and -max-tcp-conns-per-client must be positive, or -1 for no cap")
+	}
 	// Only the stub is a long-running process worth tuning.
 	stop, err := o.runtime.Apply()
 	if err != nil {
@@ -746,6 +756,7 @@ func runStub(ctx context.Context, o *options, pos []string, logger *slog.Logger)
 		Client: c, Addr: o.listen, CacheSize: cacheSize, MaxCacheTTL: o.maxCacheTTL,
 		MaxNegativeCacheTTL: o.maxNegCacheTTL, FailureCacheTTL: o.failureCacheTTL, StaleAge: stale,
 		MaxInFlight: o.maxInFlight, MaxInFlightPerName: o.maxInFlightPerName, Timeout: o.timeout,
+		MaxTCPConns: o.maxTCPConns, MaxTCPConnsPerClient: o.maxTCPConnsPerClient,
 		Metrics: cm, Logger: logger,
 	})
 	if err != nil {
