@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,8 +26,36 @@ func TestClientKey(t *testing.T) {
 	}
 }
 
+// refusals records ConnRefused calls by reason.
+type refusals struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *refusals) ConnRefused(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = make(map[string]int)
+	}
+	r.n[reason]++
+}
+
+// check fails unless the counts are want (reasons absent: zero).
+func (r *refusals) check(t *testing.T, want map[string]int) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, reason := range RefusedReasons {
+		if r.n[reason] != want[reason] {
+			t.Errorf("refused for %s: %d, want %d (all: %v)", reason, r.n[reason], want[reason], r.n)
+		}
+	}
+}
+
 func TestLimiter(t *testing.T) {
-	l := New(3, 2)
+	m := &refusals{}
+	l := NewWithMetrics(3, 2, m)
 	a, b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2") // one /64
 	c := netip.MustParseAddr("192.0.2.1")
 	if l.Acquire(a) != nil || l.Acquire(b) != nil {
@@ -48,6 +77,7 @@ func TestLimiter(t *testing.T) {
 	if s := l.Stats(); s.Open != 3 || s.Clients != 2 || s.RefusedClient != 1 || s.RefusedTotal != 1 {
 		t.Errorf("stats %+v", s)
 	}
+	m.check(t, map[string]int{RefusedMaxConns: 1, RefusedMaxConnsPerClient: 1})
 }
 
 // listen returns a Listener on 127.0.0.1 and a channel of its accepted
@@ -144,8 +174,9 @@ func TestListenerPerClientCap(t *testing.T) {
 // TestListenerRefusesUntrustedHeader: without trust, a PROXY header is
 // an error on the first read, not a client address.
 func TestListenerRefusesUntrustedHeader(t *testing.T) {
+	m := &refusals{}
 	for _, trusted := range [][]netip.Prefix{nil, {netip.MustParsePrefix("127.0.0.2/32")}} {
-		l, conns := listen(t, ListenerConfig{ProxyFrom: trusted})
+		l, conns := listen(t, ListenerConfig{Limiter: NewWithMetrics(0, 0, m), ProxyFrom: trusted})
 		peer := dialFrom(t, l, "127.0.0.1")
 		peer.Write(append([]byte("PROXY TCP4 192.0.2.1 192.0.2.2 1 443\r\n"), "hello"...))
 		c := accepted(t, conns)
@@ -156,13 +187,15 @@ func TestListenerRefusesUntrustedHeader(t *testing.T) {
 			t.Error("the header's address was believed")
 		}
 	}
+	m.check(t, map[string]int{RefusedProxyHeaderUntrusted: 2})
 }
 
 // TestListenerTrustedHeader: from a trusted balancer the header's client
 // is the address, counted by the per-client cap, and the bytes after the
 // header are the payload.
 func TestListenerTrustedHeader(t *testing.T) {
-	l, conns := listen(t, ListenerConfig{Limiter: New(0, 1), ProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	m := &refusals{}
+	l, conns := listen(t, ListenerConfig{Limiter: NewWithMetrics(0, 1, m), ProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	client := netip.MustParseAddrPort("198.51.100.7:5555")
 	peer := dialFrom(t, l, "127.0.0.1")
 	peer.Write(append(v2Header(client), "payload"...))
@@ -186,6 +219,7 @@ func TestListenerTrustedHeader(t *testing.T) {
 	bad := dialFrom(t, l, "127.0.0.1")
 	bad.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
 	notAccepted(t, conns, bad)
+	m.check(t, map[string]int{RefusedMaxConnsPerClient: 1, RefusedProxyHeaderInvalid: 1})
 }
 
 // TestListenerHeaderTimeout: a balancer connection that sends nothing is

@@ -26,12 +26,37 @@ var (
 	ErrTooManyClientConns = errors.New("per-client connection cap reached")
 )
 
+// Metrics receives each connection that a Limiter, or a Listener using
+// it, refuses, by reason (one of the Refused… constants: never an
+// address). Its method must be safe for concurrent use.
+type Metrics interface {
+	ConnRefused(reason string)
+}
+
+// Reasons a connection is refused, for Metrics.
+const (
+	// RefusedMaxConns: the overall cap was reached.
+	RefusedMaxConns = "max_conns"
+	// RefusedMaxConnsPerClient: the client's cap was reached.
+	RefusedMaxConnsPerClient = "max_conns_per_client"
+	// RefusedProxyHeaderUntrusted: a PROXY protocol header from a source
+	// not trusted to send one.
+	RefusedProxyHeaderUntrusted = "proxy_header_untrusted"
+	// RefusedProxyHeaderInvalid: a trusted source's connection without a
+	// valid PROXY protocol header in time.
+	RefusedProxyHeaderInvalid = "proxy_header_invalid"
+)
+
+// RefusedReasons are every reason Metrics may be given.
+var RefusedReasons = []string{RefusedMaxConns, RefusedMaxConnsPerClient, RefusedProxyHeaderUntrusted, RefusedProxyHeaderInvalid}
+
 const shards = 32
 
 // Limiter counts connections overall and per client. The zero value is
 // not usable; create it with New. It is safe for concurrent use.
 type Limiter struct {
 	max, perClient int64
+	metrics        Metrics
 	total          atomic.Int64
 	seed           maphash.Seed
 	shards         [shards]shard
@@ -47,8 +72,11 @@ type shard struct {
 
 // New returns a Limiter allowing maxConns connections in all and
 // perClient from one client; a cap that is zero or negative is no cap.
-func New(maxConns, perClient int) *Limiter {
-	l := &Limiter{max: int64(maxConns), perClient: int64(perClient), seed: maphash.MakeSeed()}
+func New(maxConns, perClient int) *Limiter { return NewWithMetrics(maxConns, perClient, nil) }
+
+// NewWithMetrics is New with m, if not nil, receiving the refusals.
+func NewWithMetrics(maxConns, perClient int, m Metrics) *Limiter {
+	l := &Limiter{max: int64(maxConns), perClient: int64(perClient), metrics: m, seed: maphash.MakeSeed()}
 	for i := range l.shards {
 		l.shards[i].m = make(map[netip.Addr]int64)
 	}
@@ -109,12 +137,20 @@ func (l *Limiter) acquireTotal() bool {
 	if n := l.total.Add(1); l.max > 0 && n > l.max {
 		l.total.Add(-1)
 		l.refusedTotal.Add(1)
+		l.refused(RefusedMaxConns)
 		return false
 	}
 	return true
 }
 
 func (l *Limiter) releaseTotal() { l.total.Add(-1) }
+
+// refused reports a refusal to the metrics.
+func (l *Limiter) refused(reason string) {
+	if l.metrics != nil {
+		l.metrics.ConnRefused(reason)
+	}
+}
 
 func (l *Limiter) shard(key netip.Addr) *shard {
 	b := key.As16()
@@ -131,6 +167,7 @@ func (l *Limiter) acquireClient(key netip.Addr) bool {
 	n := sh.m[key]
 	if n >= l.perClient {
 		l.refusedClient.Add(1)
+		l.refused(RefusedMaxConnsPerClient)
 		return false
 	}
 	sh.m[key] = n + 1

@@ -187,6 +187,7 @@ func (l *Listener) readHeader(c net.Conn) {
 	_ = c.SetReadDeadline(time.Time{})
 	if err != nil {
 		l.warn("PROXY protocol header from a trusted source unreadable; connection closed", headerError(err))
+		l.lim.refused(RefusedProxyHeaderInvalid)
 		l.lim.releaseTotal()
 		reset(c)
 		return
@@ -269,6 +270,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		c.sniff = false
 		if proxyproto.HasSignature(b[:n]) {
 			c.l.warn("PROXY protocol header refused", ErrProxyHeaderRefused)
+			c.l.lim.refused(RefusedProxyHeaderUntrusted)
 			_ = c.Close()
 			return 0, ErrProxyHeaderRefused
 		}

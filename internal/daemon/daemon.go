@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"github.com/odohd/odoh/internal/certs"
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/internal/metrics"
 )
 
 // Daemon is a server daemon being started: New has loaded its certificate
@@ -131,6 +133,13 @@ func (d *Daemon) Serve(ctx context.Context, s Service) error {
 		ResetBudget:          f.ResetBudget,
 		ProxyProtocolFrom:    f.proxyFrom,
 	}
+	// <name>_connections_…: the caps' refusals, the rules' closes.
+	conns, err := metrics.NewConns(d.Registry, strings.ReplaceAll(s.Name, "-", "_"),
+		func() float64 { return float64(srv.ConnStats().Open) })
+	if err != nil {
+		return err
+	}
+	srv.Metrics = conns
 	if err := srv.Listen(); err != nil {
 		return err
 	}

@@ -29,12 +29,12 @@ type started struct {
 }
 
 // startDaemon runs a daemon on loopback with the given service; admin is
-// the -admin value.
-func startDaemon(t *testing.T, ca *testca.CA, admin string, s Service) *started {
+// the -admin value, args more flags.
+func startDaemon(t *testing.T, ca *testca.CA, admin string, s Service, args ...string) *started {
 	t.Helper()
 	cert, key := ca.Issue(t)
 	f, fs := newFlags(t, io.Discard)
-	if err := f.Parse(fs, []string{"-listen", "127.0.0.1:0", "-admin", admin, "-cert", cert, "-key", key}, nil); err != nil {
+	if err := f.Parse(fs, append([]string{"-listen", "127.0.0.1:0", "-admin", admin, "-cert", cert, "-key", key}, args...), nil); err != nil {
 		t.Fatal(err)
 	}
 	st := &started{signals: make(chan os.Signal, 1), done: make(chan error, 1), logs: &testlog.Buffer{}}

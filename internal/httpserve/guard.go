@@ -31,23 +31,51 @@ import (
 // until the whole request's ReadTimeout, and a client that trickles one
 // body trickles others. Over HTTP/3 it counts against the budget.
 
+// Reasons a connection is closed by a rule, for Metrics.
+const (
+	// ClosedResetBudget: the connection's reset budget was spent.
+	ClosedResetBudget = "reset_budget"
+	// ClosedLateBody: a request body missed its read deadline (HTTP/1.1
+	// and HTTP/2; over HTTP/3 it counts against the reset budget).
+	ClosedLateBody = "late_body"
+)
+
+// ClosedReasons are every reason Metrics.ConnClosed may be given.
+var ClosedReasons = []string{ClosedResetBudget, ClosedLateBody}
+
 // connState is the per-connection state of the reset budget.
 type connState struct {
 	budget int32
 	wasted atomic.Int32
 	// quic is the connection over HTTP/3, nil over TCP.
 	quic *quic.Conn
+	// closing is set once the connection is to be closed by a rule, so
+	// that it is counted once.
+	closing atomic.Bool
+	metrics Metrics
 }
 
 type connStateKey struct{}
 
-func withConnState(ctx context.Context, budget int, qc *quic.Conn) context.Context {
-	return context.WithValue(ctx, connStateKey{}, &connState{budget: int32(budget), quic: qc})
+func withConnState(ctx context.Context, budget int, qc *quic.Conn, m Metrics) context.Context {
+	return context.WithValue(ctx, connStateKey{}, &connState{budget: int32(budget), quic: qc, metrics: m})
 }
 
 // waste counts a wasted stream and reports whether the budget is spent.
 func (cs *connState) waste() bool {
-	return cs.wasted.Add(1) > cs.budget
+	if cs.wasted.Add(1) > cs.budget {
+		cs.close(ClosedResetBudget)
+		return true
+	}
+	return false
+}
+
+// close records that the connection is to be closed for reason, the
+// first time only.
+func (cs *connState) close(reason string) {
+	if cs.closing.CompareAndSwap(false, true) && cs.metrics != nil {
+		cs.metrics.ConnClosed(reason)
+	}
 }
 
 // answered takes one wasted stream off the count, down to zero.
@@ -103,6 +131,7 @@ func (b *guardBody) Read(p []byte) (int, error) {
 		if b.cs.quic == nil {
 			// Before the handler answers the timeout.
 			b.w.Header()["Connection"] = connectionClose
+			b.cs.close(ClosedLateBody)
 		}
 	}
 	return n, err

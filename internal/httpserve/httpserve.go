@@ -81,6 +81,16 @@ const (
 	AltSvcMaxAge = 86400
 )
 
+// Metrics receives what a Server reports of its connections, by reason
+// (connlimit's Refused… and this package's Closed… constants: never an
+// address). Methods must be safe for concurrent use.
+type Metrics interface {
+	// ConnRefused counts a connection refused before TLS.
+	ConnRefused(reason string)
+	// ConnClosed counts a connection closed by a rule.
+	ConnClosed(reason string)
+}
+
 // Server serves Handler over HTTP/2 on TCP and HTTP/3 on UDP at Addr.
 // Set its fields before Listen and do not change them afterwards.
 type Server struct {
@@ -131,6 +141,10 @@ type Server struct {
 	// answered, before it is closed. Zero means DefaultResetBudget,
 	// negative no budget.
 	ResetBudget int
+	// Metrics, if not nil, receives the connections refused by the caps
+	// and the PROXY protocol rules, and those closed by the reset budget
+	// and the body deadline.
+	Metrics Metrics
 	// ProxyProtocolFrom are the load balancers trusted to start each TCP
 	// connection with a PROXY protocol header naming the client (whose
 	// address is then the request's RemoteAddr and the one the caps
@@ -200,7 +214,7 @@ func (s *Server) check() error {
 func (s *Server) setup() error {
 	logger := s.logger()
 	port := s.tcp.Addr().(*net.TCPAddr).Port
-	s.lim = connlimit.New(orCap(s.MaxConns, DefaultMaxConns), orCap(s.MaxConnsPerClient, DefaultMaxConnsPerClient))
+	s.lim = connlimit.NewWithMetrics(orCap(s.MaxConns, DefaultMaxConns), orCap(s.MaxConnsPerClient, DefaultMaxConnsPerClient), s.Metrics)
 	s.tcp = connlimit.NewListener(s.tcp, connlimit.ListenerConfig{
 		Limiter:       s.lim,
 		ProxyFrom:     s.ProxyProtocolFrom,
@@ -240,7 +254,7 @@ func (s *Server) setup() error {
 	}
 	if budget > 0 {
 		s.h1.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
-			return withConnState(ctx, budget, nil)
+			return withConnState(ctx, budget, nil, s.Metrics)
 		}
 	}
 	if s.DisableHTTP3 {
@@ -265,7 +279,7 @@ func (s *Server) setup() error {
 	}
 	if budget > 0 {
 		s.h3.ConnContext = func(ctx context.Context, c *quic.Conn) context.Context {
-			return withConnState(ctx, budget, c)
+			return withConnState(ctx, budget, c, s.Metrics)
 		}
 	}
 	// Our own transport, for its hooks that see a client's address

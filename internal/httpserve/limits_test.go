@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,7 +97,8 @@ func h3From(t *testing.T, ca *testca.CA, addr, ip string) (*http3.ClientConn, er
 // address's connections keep their service.
 func TestConnCapPerClient(t *testing.T) {
 	ca := testca.New(t)
-	st := start(t, ca, protoHandler(), func(s *Server) { s.MaxConnsPerClient = 3 })
+	m := &connMetrics{}
+	st := start(t, ca, protoHandler(), func(s *Server) { s.MaxConnsPerClient = 3; s.Metrics = m })
 	addr := st.srv.BoundAddr()
 
 	var held []*http.ClientConn
@@ -140,6 +142,9 @@ func TestConnCapPerClient(t *testing.T) {
 	if s := st.srv.ConnStats(); s.RefusedClient < 2 || s.RefusedTotal != 0 || s.Open != 5 {
 		t.Errorf("stats %+v, want 5 open and 2 or more refused by the per-client cap", s)
 	}
+	if n := m.count("refused max_conns_per_client"); n < 2 || m.count("refused max_conns") != 0 {
+		t.Errorf("%d per-client refusals counted, want 2 or more, none for max_conns", n)
+	}
 
 	// A closed connection gives its slot back.
 	held[0].Close()
@@ -149,7 +154,8 @@ func TestConnCapPerClient(t *testing.T) {
 // TestConnCapOverall: past MaxConns nobody connects, whatever address.
 func TestConnCapOverall(t *testing.T) {
 	ca := testca.New(t)
-	st := start(t, ca, protoHandler(), func(s *Server) { s.MaxConns = 2 })
+	m := &connMetrics{}
+	st := start(t, ca, protoHandler(), func(s *Server) { s.MaxConns = 2; s.Metrics = m })
 	addr := st.srv.BoundAddr()
 	if _, err := h2From(t, ca, addr, "127.0.0.1"); err != nil {
 		t.Fatal(err)
@@ -166,6 +172,33 @@ func TestConnCapOverall(t *testing.T) {
 	if s := st.srv.ConnStats(); s.Open != 2 || s.RefusedTotal < 2 || s.RefusedClient != 0 {
 		t.Errorf("stats %+v", s)
 	}
+	if n := m.count("refused max_conns"); n < 2 || m.count("refused max_conns_per_client") != 0 {
+		t.Errorf("%d refusals for max_conns counted, want 2 or more, none per client", n)
+	}
+}
+
+// connMetrics records what a Server reports, by kind and reason.
+type connMetrics struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (m *connMetrics) add(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n == nil {
+		m.n = make(map[string]int)
+	}
+	m.n[key]++
+}
+
+func (m *connMetrics) ConnRefused(reason string) { m.add("refused " + reason) }
+func (m *connMetrics) ConnClosed(reason string)  { m.add("closed " + reason) }
+
+func (m *connMetrics) count(key string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n[key]
 }
 
 func waitUntil(t *testing.T, cond func() bool) {
@@ -188,7 +221,8 @@ func TestResetBudgetHTTP2(t *testing.T) {
 		CountRefused(r)
 		http.Error(w, "slow down", http.StatusTooManyRequests)
 	})
-	st := start(t, ca, refuse, func(s *Server) { s.ResetBudget = 50 })
+	m := &connMetrics{}
+	st := start(t, ca, refuse, func(s *Server) { s.ResetBudget = 50; s.Metrics = m })
 	addr := st.srv.BoundAddr()
 	ga := testh2.Dial(t, addr, ca.ClientTLS()).RapidReset(t, addr, "/", 5000, 20*time.Second)
 	if ga == nil {
@@ -196,6 +230,9 @@ func TestResetBudgetHTTP2(t *testing.T) {
 	}
 	if ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID > 2*5000 {
 		t.Errorf("GOAWAY %v last stream %d", ga.ErrCode, ga.LastStreamID)
+	}
+	if n := m.count("closed reset_budget"); n != 1 {
+		t.Errorf("%d closes for the reset budget counted, want 1", n)
 	}
 }
 
@@ -207,7 +244,8 @@ func TestResetBudgetHTTP3(t *testing.T) {
 		CountRefused(r)
 		http.Error(w, "slow down", http.StatusTooManyRequests)
 	})
-	st := start(t, ca, refuse, func(s *Server) { s.ResetBudget = 20 })
+	m := &connMetrics{}
+	st := start(t, ca, refuse, func(s *Server) { s.ResetBudget = 20; s.Metrics = m })
 	addr := st.srv.BoundAddr()
 	udp, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer udp.Close()
@@ -238,6 +276,9 @@ func TestResetBudgetHTTP3(t *testing.T) {
 	if !ok || ae.ErrorCode != quic.ApplicationErrorCode(http3.ErrCodeExcessiveLoad) || !ae.Remote {
 		t.Errorf("closed with %v, want H3_EXCESSIVE_LOAD from the server", context.Cause(qc.Context()))
 	}
+	if n := m.count("closed reset_budget"); n != 1 {
+		t.Errorf("%d closes for the reset budget counted, want 1", n)
+	}
 }
 
 // TestAnsweredStreamsRefillBudget: a connection whose refused streams are
@@ -250,7 +291,8 @@ func TestAnsweredStreamsRefillBudget(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 		}
 	})
-	st := start(t, ca, h, func(s *Server) { s.ResetBudget = 5 })
+	m := &connMetrics{}
+	st := start(t, ca, h, func(s *Server) { s.ResetBudget = 5; s.Metrics = m })
 	addr := st.srv.BoundAddr()
 	cc, err := h2From(t, ca, addr, "127.0.0.1")
 	if err != nil {
@@ -271,6 +313,9 @@ func TestAnsweredStreamsRefillBudget(t *testing.T) {
 			t.Fatalf("request %d: connection closing", i)
 		}
 	}
+	if n := m.count("closed reset_budget") + m.count("closed late_body"); n != 0 {
+		t.Errorf("%d connections counted as closed, want none", n)
+	}
 }
 
 // TestBodyTimeoutClosesHTTP1: a body that misses ReadTimeout gets its
@@ -287,7 +332,8 @@ func TestBodyTimeoutClosesHTTP1(t *testing.T) {
 			return
 		}
 	})
-	st := start(t, ca, h, func(s *Server) { s.ReadTimeout = time.Hour })
+	m := &connMetrics{}
+	st := start(t, ca, h, func(s *Server) { s.ReadTimeout = time.Hour; s.Metrics = m })
 	conf := ca.ClientTLS()
 	conf.NextProtos = []string{"http/1.1"}
 	c, err := tls.Dial("tcp", st.srv.BoundAddr(), conf)
@@ -309,6 +355,9 @@ func TestBodyTimeoutClosesHTTP1(t *testing.T) {
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("after the answer: %v, want the connection closed (EOF)", err)
 	}
+	if n := m.count("closed late_body"); n != 1 {
+		t.Errorf("%d closes for a late body counted, want 1", n)
+	}
 }
 
 // TestBodyTimeoutClosesHTTP2: on HTTP/2 the stream's answer comes with a
@@ -320,7 +369,8 @@ func TestBodyTimeoutClosesHTTP2(t *testing.T) {
 			http.Error(w, "slow body", http.StatusRequestTimeout)
 		}
 	})
-	st := start(t, ca, h, func(s *Server) { s.ReadTimeout = 300 * time.Millisecond; s.IdleTimeout = time.Hour })
+	m := &connMetrics{}
+	st := start(t, ca, h, func(s *Server) { s.ReadTimeout = 300 * time.Millisecond; s.IdleTimeout = time.Hour; s.Metrics = m })
 	addr := st.srv.BoundAddr()
 	fc := testh2.Dial(t, addr, ca.ClientTLS())
 	if err := fc.Post(1, addr, "/", 100, false); err != nil {
@@ -334,6 +384,9 @@ func TestBodyTimeoutClosesHTTP2(t *testing.T) {
 		t.Fatalf("GOAWAY %v", ga)
 	}
 	fc.WaitClosed(t, 20*time.Second, nil)
+	if n := m.count("closed late_body"); n != 1 {
+		t.Errorf("%d closes for a late body counted, want 1", n)
+	}
 }
 
 // TestMaxRequests: past the cap of requests in progress a request gets
