@@ -34,8 +34,8 @@
 //     and the one Content-Type check, [HasContentType];
 //   - message size limits, per suite ([MaxQuerySizeFor],
 //     [MaxResponseSizeFor]) and over all suites ([MaxQuerySize],
-//     [MaxResponseSize], [MaxConfigsSize]): every default body limit of
-//     every role is one of these;
+//     [MaxResponseSize], [MaxConfigsSize]): every role's default limit on
+//     an ODoH message or configs body is one of these;
 //   - the Cache-Control rule, [MaxAge] (RFC 9111), with which clients and
 //     proxies decide how long to keep a target's configs;
 //   - Proxy-Status (RFC 9209): the error types a proxy writes
