@@ -3,19 +3,33 @@ package hpke
 // This file is the only one of the module's packages that imports circl.
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"errors"
 	"fmt"
 
+	"github.com/cloudflare/circl/dh/x25519"
 	"github.com/cloudflare/circl/hpke"
 	"github.com/cloudflare/circl/kem"
 )
 
 // PublicKey is a parsed KEM public key, checked to be a valid point.
-type PublicKey struct{ k kem.PublicKey }
+type PublicKey struct {
+	k kem.PublicKey
+	x *[x25519Size]byte // the serialized key, for the fast path (x25519.go)
+}
 
 // PrivateKey is a KEM private key. It is safe for concurrent use.
-type PrivateKey struct{ k kem.PrivateKey }
+type PrivateKey struct {
+	k kem.PrivateKey
+	x *x25519Pair // the serialized pair, for the fast path (x25519.go)
+}
+
+// x25519Shared sets dh to X25519(sk, pk) (RFC 7748 §5) and reports whether
+// it is not all zeros: circl's assembly ladder, the fastest at hand.
+func x25519Shared(dh, sk, pk *[x25519Size]byte) bool {
+	return x25519.Shared((*x25519.Key)(dh), (*x25519.Key)(sk), (*x25519.Key)(pk))
+}
 
 var errUnsupported = errors.New("hpke: unsupported algorithm")
 
@@ -33,7 +47,7 @@ func GenerateKeyPair(k KEM) (PrivateKey, []byte, error) {
 	if err != nil {
 		return PrivateKey{}, nil, fmt.Errorf("hpke: generating key pair: %w", err)
 	}
-	return keyPair(pk, sk)
+	return keyPair(k, pk, sk)
 }
 
 // DeriveKeyPair runs RFC 9180 DeriveKeyPair on a secret seed of
@@ -46,7 +60,7 @@ func DeriveKeyPair(k KEM, seed []byte) (PrivateKey, []byte, error) {
 		return PrivateKey{}, nil, fmt.Errorf("hpke: seed is %d bytes, want %d", len(seed), k.SeedSize())
 	}
 	pk, sk := hpke.KEM(k).Scheme().DeriveKeyPair(seed)
-	return keyPair(pk, sk)
+	return keyPair(k, pk, sk)
 }
 
 // ParsePrivateKey parses a serialized private key of k (RFC 9180 §7.1.2
@@ -60,10 +74,10 @@ func ParsePrivateKey(k KEM, b []byte) (PrivateKey, []byte, error) {
 	if err != nil {
 		return PrivateKey{}, nil, fmt.Errorf("hpke: private key: %w", err)
 	}
-	return keyPair(sk.Public(), sk)
+	return keyPair(k, sk.Public(), sk)
 }
 
-func keyPair(pk kem.PublicKey, sk kem.PrivateKey) (PrivateKey, []byte, error) {
+func keyPair(k KEM, pk kem.PublicKey, sk kem.PrivateKey) (PrivateKey, []byte, error) {
 	// Computes any lazily derived public key now, before the private key is
 	// shared between goroutines (circl's X25519 keys do this without a lock).
 	sk.Public()
@@ -71,7 +85,17 @@ func keyPair(pk kem.PublicKey, sk kem.PrivateKey) (PrivateKey, []byte, error) {
 	if err != nil {
 		return PrivateKey{}, nil, fmt.Errorf("hpke: marshalling public key: %w", err)
 	}
-	return PrivateKey{sk}, b, nil
+	key := PrivateKey{k: sk}
+	if k == KEMX25519 {
+		raw, err := sk.MarshalBinary()
+		if err != nil || len(raw) != x25519Size || len(b) != x25519Size {
+			return PrivateKey{}, nil, fmt.Errorf("hpke: marshalling X25519 private key: %v", err)
+		}
+		key.x = new(x25519Pair)
+		copy(key.x.sk[:], raw)
+		copy(key.x.pk[:], b)
+	}
+	return key, b, nil
 }
 
 // ParsePublicKey checks the length of a serialized public key of k and
@@ -87,12 +111,19 @@ func ParsePublicKey(k KEM, b []byte) (PublicKey, error) {
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("hpke: public key: %w", err)
 	}
-	return PublicKey{pk}, nil
+	key := PublicKey{k: pk}
+	if k == KEMX25519 {
+		key.x = (*[x25519Size]byte)(bytes.Clone(b))
+	}
+	return key, nil
 }
 
 // Sender is a base-mode sender context (RFC 9180 §5.1.1). It is not safe
 // for concurrent use: make one per message.
-type Sender struct{ s hpke.Sealer }
+type Sender struct {
+	s hpke.Sealer // circl's, for the suites without the fast path
+	c *keyContext
+}
 
 // NewSender runs SetupBaseS with the receiver's public key and info, using
 // the system's randomness, and returns the encapsulated key and the
@@ -100,6 +131,13 @@ type Sender struct{ s hpke.Sealer }
 func NewSender(s Suite, pk PublicKey, info []byte) ([]byte, Sender, error) {
 	if !s.Supported() {
 		return nil, Sender{}, fmt.Errorf("%w: %v", errUnsupported, s)
+	}
+	if fastSuite(s) && pk.x != nil {
+		enc, c, err := randomSender(s, pk.x, info)
+		if err != nil {
+			return nil, Sender{}, fmt.Errorf("hpke: sender setup: %w", err)
+		}
+		return enc, Sender{c: c}, nil
 	}
 	snd, err := s.circl().NewSender(pk.k, info)
 	if err != nil {
@@ -109,21 +147,32 @@ func NewSender(s Suite, pk PublicKey, info []byte) ([]byte, Sender, error) {
 	if err != nil {
 		return nil, Sender{}, fmt.Errorf("hpke: sender setup: %w", err)
 	}
-	return enc, Sender{sealer}, nil
+	return enc, Sender{s: sealer}, nil
 }
 
 // Seal encrypts pt with aad (RFC 9180 §5.2).
-func (c Sender) Seal(pt, aad []byte) ([]byte, error) { return c.s.Seal(pt, aad) }
+func (c Sender) Seal(pt, aad []byte) ([]byte, error) {
+	if c.c != nil {
+		return c.c.seal(pt, aad)
+	}
+	return c.s.Seal(pt, aad)
+}
 
 // Export derives an n-byte secret from the context (RFC 9180 §5.3); n is
 // at most 255·Nh for every caller.
 func (c Sender) Export(exporterContext []byte, n int) []byte {
+	if c.c != nil {
+		return c.c.export(exporterContext, n)
+	}
 	return c.s.Export(exporterContext, uint(n))
 }
 
 // Receiver is a base-mode receiver context (RFC 9180 §5.1.1). It is not
 // safe for concurrent use: make one per message.
-type Receiver struct{ o hpke.Opener }
+type Receiver struct {
+	o hpke.Opener // circl's, for the suites without the fast path
+	c *keyContext
+}
 
 // NewReceiver runs SetupBaseR with the private key, the encapsulated key
 // enc and info. The suite must be supported and sk a key of its KEM.
@@ -134,6 +183,13 @@ func NewReceiver(s Suite, sk PrivateKey, enc, info []byte) (Receiver, error) {
 	if len(enc) != s.KEM.EncSize() {
 		return Receiver{}, fmt.Errorf("hpke: encapsulated key is %d bytes, want %d", len(enc), s.KEM.EncSize())
 	}
+	if fastSuite(s) && sk.x != nil {
+		c, err := newFastReceiver(s, sk.x, enc, info)
+		if err != nil {
+			return Receiver{}, fmt.Errorf("hpke: receiver setup: %w", err)
+		}
+		return Receiver{c: c}, nil
+	}
 	rcv, err := s.circl().NewReceiver(sk.k, info)
 	if err != nil {
 		return Receiver{}, fmt.Errorf("hpke: receiver: %w", err)
@@ -142,25 +198,43 @@ func NewReceiver(s Suite, sk PrivateKey, enc, info []byte) (Receiver, error) {
 	if err != nil {
 		return Receiver{}, fmt.Errorf("hpke: receiver setup: %w", err)
 	}
-	return Receiver{opener}, nil
+	return Receiver{o: opener}, nil
 }
 
 // Open decrypts and authenticates ct with aad (RFC 9180 §5.2).
-func (c Receiver) Open(ct, aad []byte) ([]byte, error) { return c.o.Open(ct, aad) }
+func (c Receiver) Open(ct, aad []byte) ([]byte, error) {
+	if c.c != nil {
+		return c.c.open(ct, aad)
+	}
+	return c.o.Open(ct, aad)
+}
 
 // Export derives an n-byte secret from the context (RFC 9180 §5.3).
 func (c Receiver) Export(exporterContext []byte, n int) []byte {
+	if c.c != nil {
+		return c.c.export(exporterContext, n)
+	}
 	return c.o.Export(exporterContext, uint(n))
 }
 
 // Extract is raw HKDF-Extract of the KDF (not HPKE's labelled one); the
 // KDF must be supported.
 func Extract(k KDF, salt, ikm []byte) []byte {
+	if k == KDFHKDFSHA256 {
+		out := new([sha256Size]byte)
+		hmacSHA256(out, salt, ikm)
+		return out[:]
+	}
 	return hpke.KDF(k).Extract(ikm, salt) // circl's order is (secret, salt)
 }
 
 // Expand is raw HKDF-Expand; n is at most 255·Nh for every caller.
 func Expand(k KDF, prk, info []byte, n int) []byte {
+	if k == KDFHKDFSHA256 && len(prk) >= sha256Size {
+		out := make([]byte, n)
+		hkdfExpand(out, prk[:sha256Size], info)
+		return out
+	}
 	return hpke.KDF(k).Expand(prk, info, uint(n))
 }
 

@@ -136,14 +136,7 @@ func TestRoundTrip(t *testing.T) {
 // receiver decrypts the first sequence number's ciphertext and exports the
 // first exporter value.
 func TestRFC9180Vector(t *testing.T) {
-	h := func(s string) []byte {
-		t.Helper()
-		b, err := hexDecode(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	h := func(s string) []byte { return mustHex(t, s) }
 	s := Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADAES128GCM}
 	_, pub, err := DeriveKeyPair(s.KEM, h("6db9df30aa07dd42ee5e8181afdb977e538f5e1fec8a06223f33f7013e525037"))
 	if err != nil {
@@ -172,4 +165,11 @@ func TestRFC9180Vector(t *testing.T) {
 	}
 }
 
-func hexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
