@@ -13,7 +13,7 @@
 # RUN_TIMEOUT (seconds, bound on each dnsperf, 60), BASE (a git revision: its
 # target, proxy and stub are built too and measured beside ours at INFLIGHT,
 # e.g. BASE=HEAD~1 or BASE=main), PROFILE (a directory: our target, proxy
-# and stubs write their CPU profiles there).
+# and stubs, and BASE's, write their CPU profiles there).
 #
 # Honesty notes:
 # - The stub's and the target's answer caches are disabled (-cache-size 0):
@@ -99,12 +99,14 @@ bench_unbound "$NAMES"
 # With BASE=REV, the same chain (target, proxy, stub) built from REV runs
 # beside this one, measured in the same rounds at INFLIGHT.
 if baserev=$(bench_base odoh-target odoh-proxy odoh); then
-	"$work/base/odoh-target" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+	# shellcheck disable=SC2046
+	"$work/base/odoh-target" $(prof base-target) -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 		-cache-size 0 -local-zone "$work/bench.zone" -upstream udp://127.0.0.1:9 -log-format json 2>"$work/base-target.log" &
 	pids+=($!)
 	btpid=$!
 	btaddr=$(wait_log "$work/base-target.log" listen)
-	"$work/base/odoh-proxy" -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
+	# shellcheck disable=SC2046
+	"$work/base/odoh-proxy" $(prof base-proxy) -listen 127.0.0.1:0 -admin off -cert "$work/cert.pem" -key "$work/key.pem" \
 		-allow-target "$btaddr" -ca "$work/cert.pem" -client-rate 0 -max-concurrent-per-client -1 -log-format json 2>"$work/base-proxy.log" &
 	pids+=($!)
 	bppid=$!
@@ -112,7 +114,8 @@ if baserev=$(bench_base odoh-target odoh-proxy odoh); then
 	# A stub from before the stub's admin listener has no -admin flag.
 	badmin=()
 	"$work/base/odoh" stub -h 2>&1 | grep -q -- '-admin ADDR' && badmin=(-admin off)
-	"$work/base/odoh" stub -listen 127.0.0.1:0 "${badmin[@]}" -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
+	# shellcheck disable=SC2046
+	"$work/base/odoh" stub $(prof base-stub) -listen 127.0.0.1:0 "${badmin[@]}" -cache-size 0 -allow-same-operator -ca "$work/cert.pem" \
 		-proxy "https://$bpaddr/dns-query{?targethost,targetpath}" -target "https://$btaddr/dns-query" \
 		-log-format json 2>"$work/stub-base.log" &
 	pids+=($!)
