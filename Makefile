@@ -72,6 +72,7 @@ bench-go:
 bench-smoke:
 	PROCS=2 REQS=200 ROUNDS=1 ./bench/target.sh
 	PROCS=2 REQS=200 ROUNDS=1 ./bench/proxy.sh
+	PROCS=2 REQS=200 ROUNDS=1 ./bench/ohttp.sh
 	DURATION=1 WARMUP=1 ROUNDS=1 NAMES=50 ./bench/client.sh
 
 ## soak: the whole chain at 70% of its measured capacity for SOAK_MINUTES

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # bench/run.sh — every benchmark of the project in one run, printed as one
 # report: the protocol core against bare circl (go test -bench), the target
-# (h2load, ODoH vs plain DoH), the proxy (h2load, via proxy vs direct) and
-# the client chain (dnsperf through the stub vs plain DNS; h3 vs h2).
+# (h2load, ODoH vs plain DoH), the proxy (h2load, via proxy vs direct), DNS
+# over Oblivious HTTP beside ODoH (h2load, on the target and through the
+# relay) and the client chain (dnsperf through the stub vs plain DNS; h3 vs h2).
 #
 #   bash bench/run.sh              (make bench runs it)
-#   ONLY=target bash bench/run.sh  (one part: core, target, proxy or client)
+#   ONLY=target bash bench/run.sh  (one part: core, target, proxy, ohttp or client)
 #   BASE=main make bench           (also build that revision's binaries and
 #                                   measure them beside ours, in the same rounds)
 #   PROFILE=DIR make bench         (the daemons write CPU profiles into DIR)
@@ -38,6 +39,11 @@ if part proxy; then
 	echo
 	echo "## Proxy (bench/proxy.sh)"
 	bash bench/proxy.sh
+fi
+if part ohttp; then
+	echo
+	echo "## DNS over Oblivious HTTP beside ODoH (bench/ohttp.sh)"
+	bash bench/ohttp.sh
 fi
 if part client; then
 	echo

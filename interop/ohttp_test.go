@@ -1,0 +1,307 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/bhttp"
+	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/ohttp"
+)
+
+// ohttpStack is one deployment serving ODoH and DNS over Oblivious HTTP at
+// once: odoh-target is also the gateway for its own address, odoh-proxy
+// also the relay to it (at /ohttp/127.0.0.1:PORT), Unbound behind.
+func ohttpStack(t *testing.T, proxyArgs ...string) (*stack, string) {
+	t.Helper()
+	addr := "127.0.0.1:" + freePort(t)
+	s := newStack(t, stackOptions{
+		targetArgs: []string{"-listen", addr, "-ohttp-authority", addr, "-log-level", "debug"},
+		proxyArgs: append([]string{"-ohttp-gateway", "https://" + addr + ohttp.WellKnownGatewayPath,
+			"-log-level", "debug"}, proxyArgs...),
+	})
+	return s, "https://" + s.Proxy.Listen + "/ohttp/" + addr
+}
+
+// ohttpArgs points the CLI at the relay and the gateway's DoH URL, as
+// Firefox's three prefs do (the keys: the relay's shared copy, checked
+// against the gateway's own through the relay's tunnel).
+func (s *stack) ohttpArgs(relay string, extra ...string) []string {
+	return append([]string{"-ohttp-relay", relay, "-ohttp-doh", "https://" + s.Target.Listen + "/dns-query",
+		"-ca", s.CAFile, "-allow-same-operator"}, extra...)
+}
+
+type cliAnswer struct {
+	Status string
+	Proxy  string
+	Target string
+	Answer []struct{ Name, Type, Data string }
+}
+
+func cliJSON(t *testing.T, args ...string) cliAnswer {
+	t.Helper()
+	out, errOut, code := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("odoh %v: exit %d: %s", args, code, errOut)
+	}
+	var r cliAnswer
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	return r
+}
+
+// Our client → our proxy (relay) → our target (gateway) → Unbound, over
+// HTTP/2 and HTTP/3 on both hops, while the same deployment answers ODoH:
+// the queries of both protocols run at the same time.
+func TestOHTTPChain(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		clientH3  bool
+		proxyArgs []string
+	}{
+		{name: "h2 client, h2 gateway"},
+		{name: "h3 client, h2 gateway", clientH3: true},
+		{name: "h2 client, h3 gateway", proxyArgs: []string{"-target-http3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, relay := ohttpStack(t, tc.proxyArgs...)
+			extra := []string{"-json"}
+			if tc.clientH3 {
+				extra = append(extra, "-http3")
+			}
+			var wg sync.WaitGroup
+			results := make([]cliAnswer, 4)
+			for i := range results {
+				wg.Go(func() {
+					switch i % 2 {
+					case 0:
+						results[i] = cliJSON(t, s.ohttpArgs(relay, append(extra, "www.example.test", "A")...)...)
+					case 1:
+						results[i] = cliJSON(t, s.clientArgs(append(extra, "www.example.test", "AAAA")...)...)
+					}
+				})
+			}
+			wg.Wait()
+			for i, r := range results {
+				want, via := "192.0.2.80", relay
+				if i%2 == 1 {
+					want, via = "2001:db8::80", "https://"+s.Proxy.Listen+"/dns-query{?targethost,targetpath}"
+				}
+				if r.Status != "NOERROR" || len(r.Answer) != 1 || r.Answer[0].Data != want || r.Proxy != via {
+					t.Errorf("query %d: %+v, want %s via %s", i, r, want, via)
+				}
+			}
+			// One client with both kinds of targets fails over between them.
+			r := cliJSON(t, append(s.clientArgs(extra...), s.ohttpArgs(relay, "www.example.test", "A")...)...)
+			if r.Status != "NOERROR" || len(r.Answer) != 1 {
+				t.Errorf("mixed client: %+v", r)
+			}
+			if got := metric(t, s.Target.Admin, "odoh_target_requests_total", `protocol="ohttp"`); got < 2 {
+				t.Errorf("target counted %v OHTTP requests, want at least 2", got)
+			}
+			if got := metric(t, s.Proxy.Admin, "odoh_proxy_ohttp_requests_total", `result="forwarded"`); got < 2 {
+				t.Errorf("proxy counted %v relayed OHTTP requests, want at least 2", got)
+			}
+		})
+	}
+}
+
+// recorder is a TLS server that records what reaches it and passes each
+// request on to next, the real gateway: it sits between the relay and the
+// target to show what the relay lets through.
+type recorder struct {
+	mu      sync.Mutex
+	headers []http.Header
+	srv     *httpserve.Server
+}
+
+func startRecorder(t *testing.T, s *stack, next string) *recorder {
+	t.Helper()
+	c := s.httpClient(t, false)
+	rec := &recorder{}
+	rec.srv = &httpserve.Server{Addr: "127.0.0.1:0", TLSConfig: s.CA.ServerTLS(t), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.headers = append(rec.headers, r.Header.Clone())
+		rec.mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		req, _ := http.NewRequestWithContext(r.Context(), r.Method, next+r.URL.Path, bytes.NewReader(body))
+		req.Header = r.Header.Clone()
+		resp, err := c.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for _, k := range []string{"Content-Type", "Cache-Control"} {
+			if v := resp.Header.Get(k); v != "" {
+				w.Header().Set(k, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})}
+	if err := rec.srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = rec.srv.Serve(context.Background()) }()
+	t.Cleanup(func() { _ = rec.srv.Close() })
+	return rec
+}
+
+// The request Firefox sends, byte for byte in its shape: the inner DoH
+// POST with the names its channel was given (TRR.cpp, ObliviousHttpChannel
+// .cpp), encapsulated to the keys from config_uri, POSTed to relay_uri with
+// a browser's headers and more that would identify the client. The answer
+// comes back, nothing of the client gets past the relay, and neither
+// daemon logs or counts an address or a name.
+func TestOHTTPFirefoxRequestAndPrivacy(t *testing.T) {
+	// Relay → recorder → the real target: the recorder gets the relay's
+	// requests and forwards them to the gateway.
+	addr := "127.0.0.1:" + freePort(t)
+	s := newStack(t, stackOptions{targetArgs: []string{"-listen", addr, "-ohttp-authority", addr, "-log-level", "debug"}})
+	rec := startRecorder(t, s, "https://"+s.Target.Listen)
+	s.Proxy.stop(t, "odoh-proxy")
+	s.proxyArgs = append(replaceArg(s.proxyArgs, "-allow-target", rec.srv.BoundAddr()),
+		"-ohttp-gateway", "https://"+rec.srv.BoundAddr()+ohttp.WellKnownGatewayPath, "-log-level", "debug")
+	s.restartProxy(t)
+	relay := "https://" + s.Proxy.Listen + "/ohttp/" + rec.srv.BoundAddr()
+
+	for _, h3 := range []bool{false, true} {
+		c := s.httpClient(t, h3)
+		resp, err := c.Get(relay) // network.trr.ohttp.config_uri
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cfgs, err := ohttp.ParseKeyConfigs(keys)
+		if err != nil || resp.Header.Get("Content-Type") != ohttp.KeysContentType {
+			t.Fatalf("keys from the relay: %v (%s)", err, resp.Header.Get("Content-Type"))
+		}
+		inner := &bhttp.Request{Method: "POST", Scheme: "https", Authority: addr, Path: "/dns-query",
+			Header: bhttp.Fields{ // as nsTHashMap happened to order them
+				{Name: "Accept", Value: "application/dns-message"},
+				{Name: "Content-Type", Value: "application/dns-message"},
+				{Name: "Cache-Control", Value: "no-store"},
+				{Name: "Accept-Language", Value: ""},
+				{Name: "User-Agent", Value: ""},
+			},
+			Content: query("www.example.test", dns.TypeA)}
+		plain, err := inner.Append(nil, bhttp.Encoding{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The encoder folds names to lower case; Firefox sends them as
+		// given, which the gateway accepts: put them back.
+		for _, f := range inner.Header {
+			plain = bytes.Replace(plain, []byte(strings.ToLower(f.Name)), []byte(f.Name), 1)
+		}
+		if !bytes.Contains(plain, []byte("\x0fAccept-Language\x00")) {
+			t.Fatalf("not Firefox's field names: %q", plain)
+		}
+		encReq, cc, err := ohttp.EncapsulateRequest(cfgs[0], plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, relay, bytes.NewReader(encReq))
+		req.Header = http.Header{
+			"Content-Type":    {ohttp.RequestContentType},
+			"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+			"Accept":          {"*/*"},
+			"Accept-Language": {"de-CH,de;q=0.8"},
+			"Accept-Encoding": {"gzip, deflate, br"},
+			"Cookie":          {"tracker=client-cookie"},
+			"X-Forwarded-For": {"192.0.2.7"},
+			"Forwarded":       {"for=192.0.2.7"},
+			"Via":             {"1.1 client-proxy"},
+			"Traceparent":     {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		}
+		resp, err = c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ohttp.ResponseContentType {
+			t.Fatalf("relay answered %s %q (Proxy-Status %q)", resp.Status, resp.Header.Get("Content-Type"), resp.Header.Get("Proxy-Status"))
+		}
+		res, err := cc.DecapsulateResponse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := bhttp.ParseResponse(res)
+		if err != nil || r.Status != 200 || r.Header.Get("content-type") != "application/dns-message" {
+			t.Fatalf("inner response %+v, %v", r, err)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(r.Content); err != nil || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.80" {
+			t.Fatalf("answer %v, %v", m, err)
+		}
+	}
+
+	// Past the relay: the proxy's fixed header set, nothing of the client.
+	rec.mu.Lock()
+	seen := slices.Clone(rec.headers)
+	rec.mu.Unlock()
+	posts := 0
+	for _, h := range seen {
+		if h.Get("Content-Type") != ohttp.RequestContentType {
+			continue // the relay's key fetch
+		}
+		posts++
+		var keys []string
+		for k := range h {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if !slices.Equal(keys, []string{"Accept", "Content-Length", "Content-Type", "User-Agent"}) || h.Get("User-Agent") != "odoh-proxy" {
+			t.Errorf("the gateway got headers %v", h)
+		}
+		for k, v := range h {
+			for _, bad := range []string{"Mozilla", "de-CH", "tracker", "192.0.2.7", "client-proxy", "0af765"} {
+				if strings.Contains(strings.Join(v, ","), bad) {
+					t.Errorf("header %s carries the client's %q", k, bad)
+				}
+			}
+		}
+	}
+	if posts != 2 {
+		t.Errorf("%d requests reached the gateway, want 2", posts)
+	}
+
+	// No address of a client and no name in the logs or the metrics.
+	ours := []string{s.Target.Listen, s.Target.Admin, s.Proxy.Listen, s.Proxy.Admin, rec.srv.BoundAddr()}
+	for name, d := range map[string]*daemon{"target": s.Target, "proxy": s.Proxy} {
+		var texts []string
+		texts = append(texts, d.logs.String())
+		resp, err := http.Get("http://" + d.Admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		texts = append(texts, string(mb))
+		for _, text := range texts {
+			if strings.Contains(text, "example.test") {
+				t.Errorf("%s logs or metrics name the query", name)
+			}
+			for _, f := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune("\" ,{}=\n", r) }) {
+				host, _, err := net.SplitHostPort(f)
+				if err == nil && net.ParseIP(host) != nil && !slices.Contains(ours, f) {
+					t.Errorf("%s logs or metrics hold address %s", name, f)
+				}
+			}
+		}
+	}
+}
