@@ -38,15 +38,20 @@ const (
 	//
 	// Key consistency: the same configs are also fetched through the
 	// proxy's config relay, which caches one copy for every client, and
-	// the client uses only a config present in both. A target that gave
+	// the client uses only a config that both hold. A target that gave
 	// this client a key of its own, to link its queries, is caught:
-	// ErrInconsistentConfigs. At a key rotation the relay's copy may be
-	// older than the tunnel's for a while; disjoint sets are therefore
-	// accepted once, using the tunnel's (authenticated) config, when one
-	// of them expires within ConsistencyWindow, and checked again when it
-	// has. A relay that does not answer (a proxy without one, an outage)
-	// leaves the check undone for that fetch, logged once; a relay that
-	// answers something else than the target's configs fails it.
+	// ErrInconsistentConfigs. A key that the tunnel alone shows is never
+	// used, whatever its max-age: a target can tell the relay's fetches
+	// from the tunnel's, so only the relay's copy is the same for every
+	// client. At a key rotation the relay's copy may lag (or, across
+	// replicas with skewed clocks, lead) the tunnel's for a few seconds:
+	// a client then keeps the config it last found in both, if either
+	// set still holds it, and checks again within ConsistencyWindow; a
+	// client that has none (its first fetch, right at the rotation) fails
+	// until the relay's copy catches up. A relay that does not answer, or
+	// answers something else than the target's configs, fails the check
+	// in the same way: a target cannot escape it by failing the proxy's
+	// fetches.
 	//
 	// A proxy without the tunnel (a plain ODoH relay, such as
 	// Cloudflare's or RouteDNS's) answers CONNECT with an error:
@@ -93,11 +98,11 @@ func (s ConfigSource) String() string {
 	return "ConfigSource(" + strconv.Itoa(int(s)) + ")"
 }
 
-// ConsistencyWindow bounds how soon one of two disjoint config sets (the
-// tunnel's and the relay's) must expire for the mismatch to be taken for
-// a key rotation in progress rather than a target handing out keys per
-// client. It covers the proxy's minimum cache age (10 s by default) and
-// clock skew between a target's replicas.
+// ConsistencyWindow bounds how long a client keeps a config that the
+// tunnel's and the relay's sets no longer both hold (see ConfigViaTunnel)
+// before it checks again: a key rotation in progress, seen by a relay
+// whose shared copy lags or leads. It covers the proxy's minimum cache age
+// (10 s by default) and clock skew between a target's replicas.
 const ConsistencyWindow = 2 * time.Minute
 
 // configSet is one fetched (or static) ObliviousDoHConfigs list.
@@ -106,9 +111,6 @@ type configSet struct {
 	all     []*odoh.Config // every usable config, in the target's order
 	expires time.Time      // zero for static configs: never
 	maxAge  time.Duration  // the clamped lifetime it was fetched with
-	// unconfirmed: chosen from disjoint tunnel and relay sets near a
-	// rotation; the next fetch must find them consistent.
-	unconfirmed bool
 }
 
 func (s *configSet) static() bool { return s.expires.IsZero() }
@@ -178,44 +180,72 @@ func (s tunnelSource) fetch(ctx context.Context, t *target, pi int) (*configSet,
 		// It answered, with something else than the target's configs.
 		return nil, fmt.Errorf("%w: %w: %w", ErrConfig, ErrInconsistentConfigs, err)
 	}
-	if err != nil {
-		s.c.configs.uncheckedOnce.Do(func() {
-			s.c.log.Warn("odoh configs came through the tunnel, but the proxy's config relay did not answer: key consistency unchecked",
-				"proxy", p.tmpl.Origin(), "err", err)
-		})
-		return tun, nil
-	}
-	return consistent(t, tun, rel, time.Now())
+	return consistent(t, tun, rel, err, time.Now())
 }
 
 // consistent returns the set to use, given the target's own configs (tun,
 // authenticated) and the relay's (rel, shared by every client of the
-// proxy): the first of tun's configs that rel also holds; tun itself,
-// once, when they are disjoint near a rotation; otherwise an error.
-func consistent(t *target, tun, rel *configSet, now time.Time) (*configSet, error) {
-	last := t.cfg.cur.Load()
-	switch c, ok := agree(tun.all, rel.all); {
-	case ok:
-		out := *tun
+// proxy; nil with relErr when the relay did not answer), by the rule of
+// consistentKey; t remembers the config last seen in both.
+func consistent(t *target, tun, rel *configSet, relErr error, now time.Time) (*configSet, error) {
+	var relAll, prev []*odoh.Config
+	if rel != nil {
+		relAll = rel.all
+	}
+	if p := t.cfg.agreed.Load(); p != nil {
+		prev = []*odoh.Config{p}
+	}
+	c, agreed, ok := consistentKey(tun.all, relAll, prev)
+	out := *tun
+	switch {
+	case agreed:
+		t.cfg.agreed.Store(c)
 		out.cfg = c
 		return &out, nil
-	case rotating(tun.maxAge, rel.maxAge) && (last == nil || !last.unconfirmed):
-		out := *tun
-		out.unconfirmed = true
-		out.expires = now.Add(min(tun.maxAge, rel.maxAge))
+	case ok:
+		// A config seen in both before: no new key for this client alone.
+		// Checked again soon.
+		ttl := min(tun.maxAge, ConsistencyWindow)
+		if rel != nil {
+			ttl = min(ttl, rel.maxAge)
+		}
+		out.cfg, out.all, out.maxAge, out.expires = c, []*odoh.Config{c}, ttl, now.Add(ttl)
 		return &out, nil
+	case relErr != nil:
+		return nil, fmt.Errorf("%w: the proxy's config relay did not answer, and configs of %s that it did not confirm are not used: %w",
+			ErrConfig, t.url.Host, relErr)
 	}
 	return nil, fmt.Errorf("%w: %s published key %x through the tunnel, the proxy's relay holds %x for every client: %w",
 		ErrConfig, t.url.Host, tun.cfg.KeyID(), rel.cfg.KeyID(), ErrInconsistentConfigs)
 }
 
-// agree is the key consistency rule of the tunnel (see ConfigViaTunnel):
-// the first of the target's own configurations (tun, authenticated) that
-// the relay's copy (rel, shared by every client) also holds. The ODoH
-// configs and the OHTTP key configurations both follow it.
-func agree[C interface{ Equal(C) bool }](tun, rel []C) (C, bool) {
-	for _, c := range tun {
-		for _, r := range rel {
+// consistentKey is the key consistency rule of the tunnel (see
+// ConfigViaTunnel), for ODoH configs and OHTTP key configurations alike.
+// Given the target's own list (tun, authenticated now), the relay's copy
+// (rel, shared by every client; nil if it did not answer) and the key
+// this client last saw in both (prev, at most one), it returns the key to
+// use: the first of tun's that rel also holds (agreed); else prev, if tun
+// or rel still holds it (a rotation in progress, seen by a relay that
+// lags or leads: prev was the target's and every client's); else none
+// (ok false). A key of tun's that no relay holds is never used: the
+// target could have made it for this client alone.
+func consistentKey[C interface{ Equal(C) bool }](tun, rel, prev []C) (key C, agreed, ok bool) {
+	if k, ok := agree(tun, rel); ok {
+		return k, true, true
+	}
+	if k, ok := agree(prev, tun); ok {
+		return k, false, true
+	}
+	if k, ok := agree(prev, rel); ok {
+		return k, false, true
+	}
+	return key, false, false
+}
+
+// agree returns the first of a that b also holds.
+func agree[C interface{ Equal(C) bool }](a, b []C) (C, bool) {
+	for _, c := range a {
+		for _, r := range b {
 			if c.Equal(r) {
 				return c, true
 			}
@@ -223,13 +253,6 @@ func agree[C interface{ Equal(C) bool }](tun, rel []C) (C, bool) {
 	}
 	var zero C
 	return zero, false
-}
-
-// rotating reports whether disjoint tunnel and relay sets, cached for
-// these lifetimes, may be a key rotation in progress (ConsistencyWindow)
-// rather than a target handing out keys per client.
-func rotating(tunAge, relAge time.Duration) bool {
-	return min(tunAge, relAge) <= ConsistencyWindow
 }
 
 // getConfigs GETs a configs list at u over rt; via names the path in
@@ -299,14 +322,16 @@ type configs struct {
 	flights singleflight.Group
 	// bg bounds the fetches, which outlive the query that started them;
 	// Close cancels it.
-	bg            context.Context
-	cancel        context.CancelFunc
-	uncheckedOnce sync.Once
+	bg     context.Context
+	cancel context.CancelFunc
 }
 
 // targetConfigs is one target's part of the config state.
 type targetConfigs struct {
 	cur atomic.Pointer[configSet] // the hot path: one atomic load
+	// agreed is the config last found in both the tunnel's and the
+	// relay's sets (ConfigViaTunnel).
+	agreed atomic.Pointer[odoh.Config]
 
 	mu sync.Mutex
 	// failed is the last failed fetch; until it expires, queries get its

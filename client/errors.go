@@ -40,9 +40,11 @@ var (
 	ErrNoTunnel = errors.New("proxy offers no configs tunnel")
 	// ErrInconsistentConfigs: the configs a target published through the
 	// tunnel share no config with those the proxy's relay holds for every
-	// client, outside a key rotation. The target may be giving this client
-	// a key of its own, which would let it link the client's queries; the
-	// client refuses both sets. See ConfigViaTunnel.
+	// client, nor with those the client found in both before. The target
+	// may be giving this client a key of its own, which would let it link
+	// the client's queries; or its keys just rotated and the relay lags,
+	// for a few seconds. The client refuses both sets until they agree.
+	// See ConfigViaTunnel.
 	ErrInconsistentConfigs = errors.New("configs from the tunnel and from the proxy's relay differ")
 )
 

@@ -30,9 +30,9 @@ import (
 // fetches the keys from the gateway itself (GET
 // /.well-known/ohttp-gateway, RFC 9540 §6) in its own TLS session through
 // the relay's CONNECT tunnel, which odoh-proxy offers, and also from Keys,
-// the relay's copy shared by every client; it uses a key both hold
-// (ErrInconsistentConfigs otherwise, with the same allowance for a
-// rotation in progress). A relay without the tunnel gets ErrNoTunnel.
+// the relay's copy shared by every client; it uses a key both hold, or
+// the one it last found in both while a rotation is in progress, as for
+// ODoH (ErrInconsistentConfigs otherwise). A relay without the tunnel gets ErrNoTunnel.
 // Keys at the gateway's origin are fetched from there directly, which
 // authenticates them but shows the gateway the client's address at each
 // fetch.
@@ -64,6 +64,7 @@ type ohttpTarget struct {
 	keysAtGateway bool
 
 	cur       atomic.Pointer[ohttpKeys]
+	agreed    atomic.Pointer[ohttp.KeyConfig] // last in both the tunnel's and the relay's lists
 	downUntil atomic.Int64
 
 	mu     sync.Mutex
@@ -76,9 +77,6 @@ type ohttpKeys struct {
 	all     []*ohttp.KeyConfig
 	expires time.Time
 	maxAge  time.Duration
-	// unconfirmed: chosen from disjoint tunnel and relay lists near a
-	// rotation; the next fetch must find them consistent.
-	unconfirmed bool
 }
 
 // parseOHTTPTarget checks the three URLs: https, no user info, no
@@ -192,24 +190,30 @@ func (c *Client) fetchOHTTPKeys(ctx context.Context, t *ohttpTarget) (*ohttpKeys
 		// It answered, with something else than the gateway's keys.
 		return nil, fmt.Errorf("%w: %w: %w", ErrConfig, ErrInconsistentConfigs, err)
 	}
-	if err != nil {
-		c.configs.uncheckedOnce.Do(func() {
-			c.log.Warn("OHTTP keys came through the relay's tunnel, but its shared copy did not answer: key consistency unchecked",
-				"relay", t.relayEP.tmpl.Origin(), "err", err)
-		})
-		return tun, nil
+	var relAll, prev []*ohttp.KeyConfig
+	if rel != nil {
+		relAll = rel.all
 	}
-	last := t.cur.Load()
-	switch k, ok := agree(tun.all, rel.all); {
-	case ok:
-		out := *tun
+	if p := t.agreed.Load(); p != nil {
+		prev = []*ohttp.KeyConfig{p}
+	}
+	k, agreed, ok := consistentKey(tun.all, relAll, prev)
+	out := *tun
+	switch {
+	case agreed:
+		t.agreed.Store(k)
 		out.cfg = k
 		return &out, nil
-	case rotating(tun.maxAge, rel.maxAge) && (last == nil || !last.unconfirmed):
-		out := *tun
-		out.unconfirmed = true
-		out.expires = time.Now().Add(min(tun.maxAge, rel.maxAge))
+	case ok:
+		ttl := min(tun.maxAge, ConsistencyWindow)
+		if rel != nil {
+			ttl = min(ttl, rel.maxAge)
+		}
+		out.cfg, out.all, out.maxAge, out.expires = k, []*ohttp.KeyConfig{k}, ttl, time.Now().Add(ttl)
 		return &out, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w: the relay's shared copy of the OHTTP keys did not answer, and keys of %s that it did not confirm are not used: %w",
+			ErrConfig, t.str, err)
 	}
 	return nil, fmt.Errorf("%w: the gateway of %s published OHTTP key %d through the tunnel, the relay holds key %d for every client: %w",
 		ErrConfig, t.str, tun.cfg.KeyID(), rel.cfg.KeyID(), ErrInconsistentConfigs)

@@ -368,3 +368,29 @@ func TestOHTTPRelayWithoutTunnel(t *testing.T) {
 		t.Fatalf("relay without tunnel: %v, want ErrNoTunnel", err)
 	}
 }
+
+// A relay whose shared copy of the keys does not answer (the gateway can
+// fail the relay's fetches on purpose) leaves nothing to check the
+// tunnel's keys against: they are not used alone.
+func TestOHTTPRelayCopyMissing(t *testing.T) {
+	w := newRelayWorld(t, false)
+	var posts atomic.Int64
+	w.setFront(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, proxy.OHTTPPathPrefix):
+			http.Error(rw, "no copy", http.StatusBadGateway)
+			return
+		case r.Method == http.MethodPost:
+			posts.Add(1)
+		}
+		w.relay.ServeHTTP(rw, r)
+	}))
+	c := w.client(t, false)
+	_, err := c.Exchange(t.Context(), query("www.ohttp.test", dns.TypeA))
+	if !errors.Is(err, client.ErrConfig) || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("err = %v, want ErrConfig naming the relay's copy", err)
+	}
+	if n := posts.Load(); n != 0 {
+		t.Errorf("%d queries sent with unconfirmed keys", n)
+	}
+}

@@ -59,10 +59,14 @@ type Target struct {
 	mu   sync.Mutex
 	seed []byte           // the key's seed, for crafting defects below the odoh API
 	key  *odoh.PrivateKey // the key published and accepted
+	prev *odoh.PrivateKey // the key before, accepted with AcceptPrevious
 	// configPeers are the remote addresses of the configs fetches.
 	configPeers []string
 
 	defect atomic.Int32
+	// AcceptPrevious keeps the key before the last Rotate accepted, as
+	// the real target accepts the previous epoch's.
+	AcceptPrevious atomic.Bool
 	// Counters for assertions.
 	ConfigFetches atomic.Int64
 	Queries       atomic.Int64
@@ -97,7 +101,7 @@ func (t *Target) Rotate(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	t.mu.Lock()
-	t.seed, t.key = seed, k
+	t.seed, t.key, t.prev = seed, k, t.key
 	t.mu.Unlock()
 }
 
@@ -196,6 +200,9 @@ func (t *Target) query(w http.ResponseWriter, r *http.Request) {
 	}
 	t.mu.Lock()
 	key := t.key
+	if t.prev != nil && t.AcceptPrevious.Load() && bytes.Equal(m.KeyID, t.prev.KeyID()) {
+		key = t.prev
+	}
 	t.mu.Unlock()
 	if !bytes.Equal(m.KeyID, key.KeyID()) {
 		t.Unauthorized.Add(1)
