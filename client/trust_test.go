@@ -191,6 +191,14 @@ func relayBody(body []byte) func(http.ResponseWriter, *http.Request) {
 	}
 }
 
+// redirectTo answers with a 307 to location.
+func redirectTo(location string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Location", location)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}
+}
+
 func marshal(t *testing.T, c *odoh.Config) []byte {
 	t.Helper()
 	b, err := odoh.MarshalConfigs(c)
@@ -387,6 +395,10 @@ func TestRogueProxyTunnel(t *testing.T) {
 			want: []string{"fetching https://" + w.host() + "/.well-known/odohconfigs through the tunnel", "bad record MAC"}},
 		{name: "tunnel replaying an old session", connect: replayTunnel(honestAddr), prime: true,
 			want: []string{"TLS with target " + w.host() + " through the tunnel"}},
+		{name: "CONNECT redirected", connect: redirectTo("https://" + w.host() + "/moved"),
+			want: []string{"CONNECT " + w.host() + " via", "answered HTTP 307"}, sentinel: client.ErrRedirect},
+		{name: "relay redirected", configs: redirectTo("https://" + w.host() + "/moved"),
+			want: []string{"the proxy's config relay did not answer", "answered HTTP 307"}, sentinel: client.ErrRedirect},
 		{name: "relay with its own configs", configs: relayBody(marshal(t, w.rogue.Config())),
 			want: []string{fmt.Sprintf("published key %x through the tunnel, the proxy's relay holds %x", w.honestKey, w.rogueKey)}, sentinel: client.ErrInconsistentConfigs},
 		{name: "relay with another target's configs", configs: relayBody(marshal(t, w.other.Config())),
@@ -427,6 +439,9 @@ func TestRogueProxyTunnel(t *testing.T) {
 					t.Errorf("%d queries decrypted, %d posted: a refused key was used", n, p.posts.Load()-posts)
 				}
 			})
+		}
+		if n := w.honest.RedirectHits.Load(); n != 0 {
+			t.Errorf("%d redirects followed", n)
 		}
 		// The honest path answers, through the same targets.
 		before := w.honest.Queries.Load()
