@@ -49,8 +49,12 @@
 //     for its name, and the target still sees only the proxy's address.
 //     The destination passes the same policy and SSRF-safe dialer as
 //     forwarded queries (an allowlisted HOST:PORT, names resolved and
-//     checked by the proxy); the stream must start with a TLS handshake
-//     record, and is bounded in bytes (TunnelMaxBytes) and time
+//     checked by the proxy); the stream must start with a TLS ClientHello
+//     whose server name (SNI) is HOST, or none for an IP literal, so that
+//     it reaches no other site that the address serves (a CDN's, say).
+//     A ClientHello split over records, or with Encrypted Client Hello's
+//     public name, is refused. The tunnel is bounded in bytes
+//     (TunnelMaxBytes) and time
 //     (TunnelTimeout), per client (MaxTunnelsPerClient) and in all
 //     (MaxTunnels), besides the client's rate limit. Tunnels are counted
 //     in metrics (odoh_proxy_tunnels_total, _open, _bytes_total) and never

@@ -4,15 +4,18 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/odohd/odoh/internal/connlimit"
+	"github.com/odohd/odoh/internal/tlshello"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -31,10 +34,6 @@ const (
 	// limiter's key) has open at once.
 	DefaultMaxTunnelsPerClient = 4
 )
-
-// tlsHandshakeRecord is the first byte of a TLS connection (RFC 8446
-// §5.1, ContentType handshake): a tunnel carries TLS or nothing.
-const tlsHandshakeRecord = 0x16
 
 // tunnels holds the configs tunnel's limits and counts.
 type tunnels struct {
@@ -60,7 +59,7 @@ func newTunnels(cfg Config) *tunnels {
 // the target's configs in a TLS session of its own (see the package doc).
 // The destination passes the same policy and dialer as forwarded queries;
 // the stream is bounded in bytes and time, and must start with a TLS
-// handshake record.
+// ClientHello for HOST (see forwardHello).
 func (h *Handler) serveTunnel(w http.ResponseWriter, r *http.Request) {
 	if err := h.tunnel(w, r); err != nil && !errors.Is(err, errClientGone) {
 		// Tunnels are counted apart from requests.
@@ -114,7 +113,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request) error {
 	defer down.Close()
 	h.metrics.TunnelsOpen(1)
 	defer h.metrics.TunnelsOpen(-1)
-	n := splice(ctx, down, up, h.tunnels.maxBytes, func() { h.countTunnel(tunnelCut) })
+	n := splice(ctx, down, up, t, h.tunnels.maxBytes, func() { h.countTunnel(tunnelCut) })
 	h.metrics.TunnelBytes(n)
 	return nil
 }
@@ -201,16 +200,17 @@ func (s *stream) Close() error { return s.body.Close() }
 
 var (
 	errTunnelBytes   = errors.New("tunnel byte limit")
-	errNotTLS        = errors.New("tunnel does not start with a TLS handshake")
+	errWrongName     = errors.New("tunnel's TLS server name is not its destination")
 	errTunnelTimeout = errors.New("tunnel timeout")
 )
 
 // splice copies between the client's side (down) and the target's (up)
-// until both directions end, ctx ends, or maxBytes have passed in all; the
-// client's first byte must open a TLS handshake. cut is called, before
-// anything is closed, when a limit (bytes, ctx's errTunnelTimeout, not
-// TLS) ends the tunnel. It returns the bytes carried.
-func splice(ctx context.Context, down io.ReadWriteCloser, up net.Conn, maxBytes int64, cut func()) int64 {
+// until both directions end, ctx ends, or maxBytes have passed in all.
+// The client's first record must be a TLS ClientHello for t (see
+// checkHello). cut is called, before anything is closed, when a limit
+// (bytes, ctx's errTunnelTimeout, not TLS for t) ends the tunnel. It
+// returns the bytes carried.
+func splice(ctx context.Context, down io.ReadWriteCloser, up net.Conn, t *target, maxBytes int64, cut func()) int64 {
 	var total atomic.Int64
 	var once sync.Once
 	end := func(limited bool) {
@@ -225,13 +225,17 @@ func splice(ctx context.Context, down io.ReadWriteCloser, up net.Conn, maxBytes 
 	// The streams' deadlines are ctx's: one that fires first is the time
 	// limit too.
 	isLimit := func(err error) bool {
-		return errors.Is(err, errTunnelBytes) || errors.Is(err, errNotTLS) || errors.Is(err, os.ErrDeadlineExceeded)
+		return errors.Is(err, errTunnelBytes) || errors.Is(err, tlshello.ErrNotHello) || errors.Is(err, errWrongName) ||
+			errors.Is(err, os.ErrDeadlineExceeded)
 	}
 	stop := context.AfterFunc(ctx, func() { end(errors.Is(context.Cause(ctx), errTunnelTimeout)) })
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		err := copyCapped(up, down, &total, maxBytes, true)
+		err := forwardHello(up, down, t, &total, maxBytes)
+		if err == nil {
+			err = copyCapped(up, down, &total, maxBytes)
+		}
 		if err == nil {
 			// The client finished sending: pass the half-close on, and
 			// let the target's answer come back.
@@ -242,25 +246,52 @@ func splice(ctx context.Context, down io.ReadWriteCloser, up net.Conn, maxBytes 
 		}
 		end(isLimit(err))
 	})
-	err := copyCapped(down, up, &total, maxBytes, false)
+	err := copyCapped(down, up, &total, maxBytes)
 	end(isLimit(err))
 	wg.Wait()
 	return total.Load()
 }
 
-// copyCapped copies src to dst while total stays within limit; checkTLS
-// requires the first byte to be a TLS handshake record. It returns nil at
-// src's end.
-func copyCapped(dst io.Writer, src io.Reader, total *atomic.Int64, limit int64, checkTLS bool) error {
+// forwardHello reads the client's first record and passes it to dst if it
+// is a TLS ClientHello for t: the tunnel carries a TLS session with the
+// target it was opened to, not one with another name that the same
+// address serves (a CDN's other sites, say), nor anything else.
+func forwardHello(dst io.Writer, src io.Reader, t *target, total *atomic.Int64, limit int64) error {
+	rec, name, err := tlshello.Read(src)
+	if err != nil {
+		return err
+	}
+	if total.Add(int64(len(rec))) > limit {
+		return errTunnelBytes
+	}
+	if err := checkHello(t, name); err != nil {
+		return err
+	}
+	_, err = dst.Write(rec)
+	return err
+}
+
+// checkHello checks a ClientHello's server name against the tunnel's
+// destination: the same name (case aside, RFC 6066 §3), or none for an IP
+// literal, which SNI cannot carry.
+func checkHello(t *target, serverName string) error {
+	want := t.host
+	if t.addr.IsValid() {
+		want = ""
+	}
+	if !strings.EqualFold(strings.TrimSuffix(serverName, "."), want) {
+		return fmt.Errorf("%w: %q", errWrongName, serverName)
+	}
+	return nil
+}
+
+// copyCapped copies src to dst while total stays within limit. It
+// returns nil at src's end.
+func copyCapped(dst io.Writer, src io.Reader, total *atomic.Int64, limit int64) error {
 	buf := make([]byte, 16<<10)
-	first := checkTLS
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if first && buf[0] != tlsHandshakeRecord {
-				return errNotTLS
-			}
-			first = false
 			if total.Add(int64(n)) > limit {
 				return errTunnelBytes
 			}

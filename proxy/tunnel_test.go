@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/tlshello"
 )
 
 // tunnelProtos are the three ways a client can send CONNECT.
@@ -256,13 +257,16 @@ func TestTunnelLimits(t *testing.T) {
 	})
 	silent := tcpSink(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c); c.Close() })
 	echoAddr, silentAddr := "127.0.0.1:"+strconv.Itoa(echo), "127.0.0.1:"+strconv.Itoa(silent)
+	echoName := "echo.example:" + strconv.Itoa(echo)
 	const maxBytes = 8 << 10
 	tp := startProxy(t, ca, Config{
-		Policy:         Policy{Allow: []string{echoAddr, silentAddr}},
+		Policy:         Policy{Allow: []string{echoAddr, silentAddr, echoName}, AllowSpecialAddrs: true},
+		Resolver:       dnsServer(t, map[string]netip.Addr{"echo.example": netip.MustParseAddr("127.0.0.1")}),
 		TunnelMaxBytes: maxBytes,
 		TunnelTimeout:  time.Second,
 	})
-	hello := append([]byte{tlsHandshakeRecord}, bytes.Repeat([]byte{'x'}, 1023)...)
+	hello := clientHello(t, "") // for an IP literal: no server name
+	junk := bytes.Repeat([]byte{'x'}, 1024)
 	cuts := 0.0
 	// Each tunnel below is cut by its limit, counted before the client
 	// sees it end.
@@ -282,8 +286,11 @@ func TestTunnelLimits(t *testing.T) {
 			}
 			defer tr.conn.Close()
 			go func() {
+				if _, err := tr.conn.Write(hello); err != nil {
+					return
+				}
 				for range 64 { // 64 KiB, far past the limit
-					if _, err := tr.conn.Write(hello); err != nil {
+					if _, err := tr.conn.Write(junk); err != nil {
 						return
 					}
 				}
@@ -339,6 +346,93 @@ func TestTunnelLimits(t *testing.T) {
 	}
 }
 
+// clientHello is the first record crypto/tls sends for serverName.
+func clientHello(t *testing.T, serverName string) []byte {
+	t.Helper()
+	c, s := net.Pipe()
+	defer s.Close()
+	go func() {
+		_ = tls.Client(c, &tls.Config{ServerName: serverName, InsecureSkipVerify: serverName == ""}).Handshake()
+		_ = c.Close()
+	}()
+	rec, _, err := tlshello.Read(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// A tunnel carries a TLS session with the target it was opened to: its
+// ClientHello names that target (case aside), or nothing for an IP
+// literal. A session with another name that the address serves (a CDN's
+// other sites) is cut before a byte reaches it.
+func TestTunnelServerName(t *testing.T) {
+	ca := testca.New(t)
+	var received atomic.Int64
+	echo := tcpSink(t, func(c net.Conn) {
+		defer c.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			received.Add(int64(n)) // before the echo: counted by the time the client reads it
+			if _, werr := c.Write(buf[:n]); err != nil || werr != nil {
+				return
+			}
+		}
+	})
+	byAddr, byName := "127.0.0.1:"+strconv.Itoa(echo), "echo.example:"+strconv.Itoa(echo)
+	tp := startProxy(t, ca, Config{
+		Policy:   Policy{Allow: []string{byAddr, byName}, AllowSpecialAddrs: true},
+		Resolver: dnsServer(t, map[string]netip.Addr{"echo.example": netip.MustParseAddr("127.0.0.1")}),
+	})
+	cuts := 0.0
+	for _, proto := range tunnelProtos {
+		for _, tc := range []struct {
+			name, authority, serverName string
+			ok                          bool
+		}{
+			{"name", byName, "echo.example", true},
+			{"name in other case", byName, "Echo.EXAMPLE", true},
+			{"another name", byName, "other.example", false},
+			{"no name for a name", byName, "", false},
+			{"no name for an address", byAddr, "", true},
+			{"a name for an address", byAddr, "echo.example", false},
+		} {
+			t.Run(proto+"/"+tc.name, func(t *testing.T) {
+				hello := clientHello(t, tc.serverName)
+				before := received.Load()
+				tr := connect(t, ca, tp, proto, tc.authority)
+				if tr.status != http.StatusOK {
+					t.Fatalf("CONNECT: %d %s", tr.status, tr.proxyStatus)
+				}
+				if _, err := tr.conn.Write(hello); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, len(hello))
+				_, err := io.ReadFull(tr.conn, got)
+				tr.conn.Close()
+				if tc.ok {
+					if err != nil || !bytes.Equal(got, hello) {
+						t.Fatalf("hello not echoed: %v", err)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatal("a hello for another name went through")
+				}
+				cuts++
+				if c := tunnelCounts(t, tp); c["cut"] != cuts {
+					t.Errorf("tunnels_total = %v, want %v cut", c, cuts)
+					cuts = c["cut"]
+				}
+				if n := received.Load() - before; n != 0 {
+					t.Errorf("the target received %d bytes", n)
+				}
+			})
+		}
+	}
+}
+
 // Tunnels are counted per client and over all clients; past either cap,
 // 429 until one closes.
 func TestTunnelCounts(t *testing.T) {
@@ -388,5 +482,30 @@ func TestTunnelCounts(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// An open relay's tunnel still refuses special addresses, given as
+// literals or reached through a name, whatever the port's rule allows.
+func TestTunnelOpenRelayRefusesSpecialAddrs(t *testing.T) {
+	ca := testca.New(t)
+	resolver := dnsServer(t, map[string]netip.Addr{
+		"rebind.example":   netip.MustParseAddr("192.168.1.1"),
+		"metadata.example": netip.MustParseAddr("169.254.169.254"),
+	})
+	tp := startProxy(t, ca, Config{Resolver: resolver, Policy: Policy{AllowOpen: true}})
+	for _, proto := range tunnelProtos {
+		for _, authority := range []string{"127.0.0.1:443", "[::1]:443", "10.0.0.1:443", "169.254.169.254:443",
+			"[::ffff:127.0.0.1]:443", "[fe80::1]:443", "rebind.example:443", "metadata.example:443"} {
+			t.Run(proto+"/"+authority, func(t *testing.T) {
+				tr := connect(t, ca, tp, proto, authority)
+				if tr.status != http.StatusForbidden || !strings.HasPrefix(tr.proxyStatus, "odoh-proxy; error=destination_ip_prohibited") {
+					t.Fatalf("CONNECT %s: %d %q, want 403 destination_ip_prohibited", authority, tr.status, tr.proxyStatus)
+				}
+			})
+		}
+	}
+	if c := tunnelCounts(t, tp); c["opened"] != 0 {
+		t.Errorf("tunnels_total = %v", c)
 	}
 }
