@@ -537,7 +537,7 @@ func TestConfigDefaultViaTunnel(t *testing.T) {
 // Configs from the target, when chosen with a proxy, are fetched again in
 // the background before they expire, and never right after a 401 on the
 // query path: that query fails, and a later one uses the configs fetched
-// in the background. Close stops the background fetches.
+// in the background.
 func TestConfigFromTargetBackground(t *testing.T) {
 	s := newStack(t, 1)
 	o := s.options(false)
@@ -585,13 +585,9 @@ func TestConfigFromTargetBackground(t *testing.T) {
 	}
 	before := s.target.ConfigFetches.Load()
 	eventually(t, "background fetches", func() bool { return s.target.ConfigFetches.Load() >= before+3 })
-	_ = c2.Close()
-	time.Sleep(100 * time.Millisecond)
-	stopped := s.target.ConfigFetches.Load()
-	time.Sleep(300 * time.Millisecond)
-	if n := s.target.ConfigFetches.Load(); n != stopped {
-		t.Errorf("%d config fetches after Close", n-stopped)
-	}
+	// That Close stops them is TestBackgroundFetchesStopAtClose's to show,
+	// on synctest's clock: here a fetch in flight at Close may reach the
+	// target any time later.
 }
 
 // In direct mode the target sees everything anyway: configs come from it,

@@ -1,8 +1,14 @@
 package client
 
 import (
+	"context"
+	"log/slog"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/odohd/odoh/odoh"
 )
 
 // Background fetches fall between 80% and 90% of the configs' lifetime,
@@ -25,4 +31,63 @@ func TestFetchDelays(t *testing.T) {
 			t.Fatalf("backoff %d: %v", n, d)
 		}
 	}
+}
+
+// countingSource hands out a fresh one-hour config set at each fetch and
+// counts the fetches.
+type countingSource struct {
+	cfg     *odoh.Config
+	fetches atomic.Int64
+}
+
+func (s *countingSource) fetch(context.Context, *target, int) (*configSet, error) {
+	s.fetches.Add(1)
+	return &configSet{cfg: s.cfg, all: []*odoh.Config{s.cfg}, expires: time.Now().Add(time.Hour), maxAge: time.Hour}, nil
+}
+
+// With configs from the target and a proxy, background fetches keep the
+// configs fresh with no query at all, at the delay refreshIn picks for
+// their lifetime; Close stops them: none starts after it, however long
+// the client lives on. The clock is synctest's, so the counts are exact.
+func TestBackgroundFetchesStopAtClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k, err := odoh.GenerateKey(odoh.DefaultSuite())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := New(Config{
+			Proxies:      []string{"https://relay.example/dns-query{?targethost,targetpath}"},
+			Targets:      []string{"https://odoh.test/dns-query"},
+			ConfigSource: ConfigFromTarget,
+			Logger:       slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := &countingSource{cfg: k.Config()}
+		c.configs.source = src
+		c.configs.refreshIn = func(ttl time.Duration) time.Duration {
+			if ttl != time.Hour {
+				t.Errorf("background fetch for a lifetime of %v, want the configs' 1h", ttl)
+			}
+			return 20 * time.Millisecond
+		}
+		if _, err := c.configs.get(t.Context(), c.targets[0], 0); err != nil {
+			t.Fatal(err)
+		}
+		// The first fetch, then one every 20 ms: at 20, 40, …, 1000 ms.
+		time.Sleep(time.Second + 10*time.Millisecond)
+		if n := src.fetches.Load(); n != 51 {
+			t.Errorf("%d fetches in a second, want 51 (the first, then one every 20 ms)", n)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		closed := src.fetches.Load()
+		time.Sleep(time.Hour)
+		if n := src.fetches.Load(); n != closed {
+			t.Errorf("%d config fetches in the hour after Close, want none", n-closed)
+		}
+	})
 }

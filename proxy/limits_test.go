@@ -22,12 +22,14 @@ import (
 
 // clientFrom returns an HTTP/2 client whose connections come from local
 // address ip (another loopback address is another client to the proxy).
+// It waits a minute for an answer, so that requests a test holds stalled
+// stay stalled however slow the machine.
 func clientFrom(t *testing.T, ca *testca.CA, ip string) *http.Client {
 	t.Helper()
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 	tr := &http.Transport{TLSClientConfig: ca.ClientTLS(), ForceAttemptHTTP2: true, DialContext: d.DialContext}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return &http.Client{Transport: tr, Timeout: time.Minute}
 }
 
 // slowPost starts a POST declaring a body of n bytes that never arrives; it

@@ -266,17 +266,24 @@ func TestTargetResponsesRelayed(t *testing.T) {
 }
 
 // TestUpstreamFailures covers D7 and D19: unreachable, broken or slow
-// targets give 502/504 with a Proxy-Status error naming the cause, in time.
+// targets give 502/504 with a Proxy-Status error naming the cause. Each
+// case has a proxy of its own in which only the limit under test is short
+// and every other one keeps its default (seconds), and each target fails by
+// an event (a closed port, a foreign certificate, a reply that is not TLS,
+// silence until the proxy hangs up, an oversize body), so the answer can
+// only come from the failure under test, however loaded the machine: with
+// one shared set of short limits, a TLS handshake slowed by load ended the
+// oversize-body case as connection_timeout.
 func TestUpstreamFailures(t *testing.T) {
 	ca := testca.New(t)
 	otherCA := testca.New(t)
 	wrongCert := startTarget(t, otherCA.ServerTLS(t))
 	slow := startTarget(t, ca.ServerTLS(t))
 	slow.setRespond(func(w http.ResponseWriter, r *http.Request, body []byte) {
-		select {
-		case <-time.After(5 * time.Second):
-		case <-r.Context().Done():
+		if r.URL.Path == "/warm" {
+			return
 		}
+		<-r.Context().Done()
 	})
 	big := startTarget(t, ca.ServerTLS(t))
 	big.setRespond(func(w http.ResponseWriter, _ *http.Request, _ []byte) {
@@ -290,46 +297,81 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 	closed := l.Addr().String()
 	l.Close()
-	// A TCP server that never says anything (TLS handshake timeout).
-	silent := listenTCP(t, func(c net.Conn) { time.Sleep(3 * time.Second); c.Close() })
+	// A TCP server that never says anything (TLS handshake timeout), until
+	// the proxy hangs up.
+	silent := listenTCP(t, func(c net.Conn) {
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+	})
 	// A TCP server that answers in plain HTTP (not TLS).
 	plain := listenTCP(t, func(c net.Conn) {
 		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-		time.Sleep(100 * time.Millisecond)
+		_, _ = io.Copy(io.Discard, c)
 		c.Close()
 	})
 	resolver := dnsServer(t, map[string]netip.Addr{})
-	tp := startProxy(t, ca, Config{
-		Policy:              Policy{Allow: []string{wrongCert.hostPort(), slow.hostPort(), big.hostPort(), closed, silent, plain, "nx.test", "slow.test"}},
-		Resolver:            resolver,
-		ConnectTimeout:      400 * time.Millisecond,
-		TLSHandshakeTimeout: 400 * time.Millisecond,
-		ResponseTimeout:     1500 * time.Millisecond,
-		MaxResponseBody:     1000,
-	})
+	const short = 300 * time.Millisecond
 	testCases := []struct {
 		name   string
 		host   string
+		limit  func(*Config)
 		status int
 		kind   odoh.ProxyError
 	}{
-		{"connection refused", closed, 502, odoh.ProxyConnectionRefused},
-		{"certificate", wrongCert.hostPort(), 502, odoh.ProxyTLSCertificateError},
-		{"not TLS", plain, 502, odoh.ProxyTLSProtocolError},
-		{"TLS handshake timeout", silent, 502, odoh.ProxyConnectionTimeout},
-		{"NXDOMAIN", "nx.test", 502, odoh.ProxyDNSError},
-		{"DNS timeout", "slow.test", 502, odoh.ProxyDNSTimeout},
-		{"slow target", slow.hostPort(), 504, odoh.ProxyHTTPResponseTimeout},
-		{"response over cap", big.hostPort(), 502, odoh.ProxyHTTPResponseBodySize},
+		{"connection refused", closed, nil, 502, odoh.ProxyConnectionRefused},
+		{"certificate", wrongCert.hostPort(), nil, 502, odoh.ProxyTLSCertificateError},
+		{"not TLS", plain, nil, 502, odoh.ProxyTLSProtocolError},
+		{"TLS handshake timeout", silent, func(c *Config) { c.TLSHandshakeTimeout = short }, 502, odoh.ProxyConnectionTimeout},
+		{"NXDOMAIN", "nx.test", nil, 502, odoh.ProxyDNSError},
+		// ConnectTimeout bounds the name's lookup too.
+		{"DNS timeout", "slow.test", func(c *Config) { c.ConnectTimeout = short }, 502, odoh.ProxyDNSTimeout},
+		{"slow target", slow.hostPort(), func(c *Config) { c.ResponseTimeout = short }, 504, odoh.ProxyHTTPResponseTimeout},
+		{"response over cap", big.hostPort(), func(c *Config) { c.MaxResponseBody = 1000 }, 502, odoh.ProxyHTTPResponseBodySize},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
-			// Each failure is named by the limit that ended it; one not
-			// applied would leave the client waiting for its own timeout.
+			cfg := Config{
+				Policy:   Policy{Allow: []string{wrongCert.hostPort(), slow.hostPort(), big.hostPort(), closed, silent, plain, "nx.test", "slow.test"}},
+				Resolver: resolver,
+			}
+			if tc.limit != nil {
+				tc.limit(&cfg)
+			}
+			tp := startProxy(t, ca, cfg)
+			if tc.host == slow.hostPort() {
+				// The short ResponseTimeout bounds the whole exchange,
+				// connecting included: connect first, with no deadline,
+				// so that only the answer can be late.
+				warmUp(t, tp, "https://"+tc.host+"/warm")
+			}
+			// Each failure is named by the limit that ended it; one that
+			// no limit caught would leave the client waiting for its own
+			// timeout.
 			resp, _ := post(t, tp.h2, tp.queryURL(tc.host, "%2Fdns-query"), []byte("q"), nil)
 			wantProxyStatus(t, resp, tc.status, tc.kind)
+			if tc.host == slow.hostPort() {
+				if reqs := slow.requests(); len(reqs) != 2 || reqs[0].remote != reqs[1].remote {
+					t.Errorf("slow target saw %d requests (want the warm-up and the query on one connection): %+v", len(reqs), reqs)
+				}
+			}
 		})
 	}
+}
+
+// warmUp has the proxy's upstream transport open its connection to the
+// target of u (which must answer at once), so that later requests reuse it.
+func warmUp(t *testing.T, tp *testProxy, u string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tp.h.upstream.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("warming up the connection to %s: %v", u, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 }
 
 func listenTCP(t *testing.T, serve func(net.Conn)) string {

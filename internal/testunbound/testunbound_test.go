@@ -15,7 +15,9 @@ func exchange(t *testing.T, network, addr, name string, qtype uint16, edns bool)
 	if edns {
 		m.SetEdns0(1232, false)
 	}
-	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+	// A hang guard: a live Unbound answers long before, however loaded
+	// the machine.
+	c := &dns.Client{Net: network, Timeout: 10 * time.Second}
 	if network == "udp" && !edns {
 		c.UDPSize = dns.MinMsgSize // 512: plain DNS over UDP
 	}
@@ -51,13 +53,10 @@ func TestLocalData(t *testing.T) {
 	if r := exchange(t, "udp", addr, "missing.test.", dns.TypeA, false); r.Rcode != dns.RcodeNameError {
 		t.Errorf("missing.test. rcode %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
 	}
-	// Anything else is refused, without recursion to the internet.
-	start := time.Now()
+	// Anything else is refused, without recursion to the internet: a
+	// recursion, with no network, would end in SERVFAIL.
 	if r := exchange(t, "udp", addr, "example.com.", dns.TypeA, false); r.Rcode != dns.RcodeRefused {
 		t.Errorf("example.com. rcode %s, want REFUSED", dns.RcodeToString[r.Rcode])
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("REFUSED took %v", d)
 	}
 }
 
