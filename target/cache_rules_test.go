@@ -58,7 +58,9 @@ func cachedChain(t *testing.T, cfg target.CacheConfig, o target.UpstreamsConfig,
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_700_000_000, 0))
 	if o.Timeout == 0 {
-		o.Timeout = time.Second
+		// A hang guard: a live upstream answers long before, however
+		// loaded the machine. A test of a silent upstream sets its own.
+		o.Timeout = 10 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = clock.Now
@@ -310,18 +312,19 @@ func TestCacheFailures(t *testing.T) {
 	servfail := startLoopback(t, func(q *dns.Msg) *dns.Msg { return new(dns.Msg).SetRcode(q, dns.RcodeServerFailure) })
 	silent := startLoopback(t, func(*dns.Msg) *dns.Msg { return nil })
 	for _, tc := range []struct {
-		name string
-		up   *loopback
-		ttl  time.Duration
-		want []time.Duration // cached lifetimes of consecutive failures
+		name    string
+		up      *loopback
+		timeout time.Duration // the upstream's; the silent one's must pass
+		ttl     time.Duration
+		want    []time.Duration // cached lifetimes of consecutive failures
 	}{
-		{"servfail default", servfail, 0, []time.Duration{time.Second, time.Second, time.Second}},
-		{"servfail 5s", servfail, 5 * time.Second, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}},
-		{"timeout default", silent, 0, []time.Duration{time.Second, time.Second}},
+		{"servfail default", servfail, 0, 0, []time.Duration{time.Second, time.Second, time.Second}},
+		{"servfail 5s", servfail, 0, 5 * time.Second, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}},
+		{"timeout default", silent, 50 * time.Millisecond, 0, []time.Duration{time.Second, time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, pool, clock := cachedChain(t, target.CacheConfig{FailureTTL: tc.ttl},
-				target.UpstreamsConfig{Timeout: 50 * time.Millisecond, MaxFails: -1}, tc.up.url())
+				target.UpstreamsConfig{Timeout: tc.timeout, MaxFails: -1}, tc.up.url())
 			for i, life := range tc.want {
 				r, err := ask(t, c, "fail.test.", dns.TypeA, false, false)
 				if (err == nil) == (tc.up == silent) || err == nil && r.Rcode != dns.RcodeServerFailure {
@@ -350,8 +353,9 @@ func TestCacheServeStale(t *testing.T) {
 		r.Answer = []dns.RR{rr}
 		return r
 	})
-	c, _, clock := cachedChain(t, target.CacheConfig{StaleAge: time.Hour},
-		target.UpstreamsConfig{Timeout: 200 * time.Millisecond}, up.url())
+	// A stopped upstream fails at once (its port is closed), so the
+	// default timeout, a hang guard, never passes.
+	c, _, clock := cachedChain(t, target.CacheConfig{StaleAge: time.Hour}, target.UpstreamsConfig{}, up.url())
 	mustAsk(t, c, "stale.test.", dns.TypeA)
 	up.stop(t)
 	clock.Advance(61 * time.Second)
@@ -395,7 +399,7 @@ func TestCacheStaleOnlyWhenEveryUpstreamFails(t *testing.T) {
 		}
 	}
 	first, second := startLoopback(t, answer("192.0.2.50")), startLoopback(t, answer("192.0.2.51"))
-	c, _, clock := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{Timeout: 200 * time.Millisecond}, first.url(), second.url())
+	c, _, clock := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, first.url(), second.url())
 	mustAsk(t, c, "one.test.", dns.TypeA)
 	first.stop(t)
 	clock.Advance(61 * time.Second)
@@ -407,15 +411,16 @@ func TestCacheStaleOnlyWhenEveryUpstreamFails(t *testing.T) {
 // TestCacheRecoveryDespiteHealthBackoff: every upstream down long enough
 // for a 30 s health backoff; once one is back, the first query after the
 // failure's 1 s reaches it (the pool still tries upstreams that are down
-// when none is up) and is answered.
+// when none is up) and is answered. The upstream fails by refusing, at
+// once: the default timeout is a hang guard for its answer.
 func TestCacheRecoveryDespiteHealthBackoff(t *testing.T) {
-	up := startLoopback(t, func(q *dns.Msg) *dns.Msg { return nil })
+	up := startLoopback(t, func(q *dns.Msg) *dns.Msg { return new(dns.Msg).SetRcode(q, dns.RcodeRefused) })
 	c, pool, clock := cachedChain(t, target.CacheConfig{StaleAge: -1},
-		target.UpstreamsConfig{Timeout: 50 * time.Millisecond, MaxFails: 1, MinBackoff: 30 * time.Second, MaxBackoff: 30 * time.Second},
+		target.UpstreamsConfig{MaxFails: 1, MinBackoff: 30 * time.Second, MaxBackoff: 30 * time.Second},
 		up.url())
 	for range 3 {
 		if _, err := ask(t, c, "back.test.", dns.TypeA, false, false); err == nil {
-			t.Fatal("answered while the upstream is silent")
+			t.Fatal("answered while the upstream refuses")
 		}
 		clock.Advance(time.Second)
 	}

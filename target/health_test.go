@@ -191,13 +191,17 @@ func TestUpstreamHealth(t *testing.T) {
 
 // TestUpstreamsAllDownStillTried: when every upstream is down, queries
 // still try each of them, in order, rather than failing without trying.
+// They fail by refusing, at once; the timeout and race delay are hang
+// guards (a failure starts the next attempt at once).
 func TestUpstreamsAllDownStillTried(t *testing.T) {
 	a, b := startFakeUpstream(t), startFakeUpstream(t)
+	a.refuse.Store(true)
+	b.refuse.Store(true)
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1_700_000_000, 0))
 	up, err := target.NewUpstreams(target.UpstreamsConfig{
 		URLs:    []string{"udp://" + a.addr, "udp://" + b.addr},
-		Timeout: 50 * time.Millisecond, MaxFails: 1, Now: clock.Now,
+		Timeout: 10 * time.Second, RaceDelay: 10 * time.Second, MaxFails: 1, Now: clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -229,12 +233,14 @@ func TestUpstreamsAllDownStillTried(t *testing.T) {
 }
 
 func TestUpstreamHealthDisabledAndBadOptions(t *testing.T) {
+	// The first fails by refusing, at once: the timeout is a hang guard.
 	dead := startFakeUpstream(t)
+	dead.refuse.Store(true)
 	ub := startFakeUpstream(t)
 	ub.alive.Store(true)
 	up, err := target.NewUpstreams(target.UpstreamsConfig{
 		URLs:    []string{"udp://" + dead.addr, "udp://" + ub.addr},
-		Timeout: 30 * time.Millisecond, MaxFails: -1,
+		Timeout: 10 * time.Second, MaxFails: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -264,16 +270,16 @@ func TestUpstreamTimeoutAboveTwoSeconds(t *testing.T) {
 	slow := startFakeUpstream(t)
 	slow.alive.Store(true)
 	slow.delay.Store(int64(2300 * time.Millisecond))
-	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + slow.addr}, Timeout: 5 * time.Second})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + slow.addr}, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer up.Close()
 	q := new(dns.Msg).SetQuestion("slow.example.", dns.TypeA)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	m, err := up.Resolve(ctx, q)
 	if err != nil || len(m.Answer) != 1 {
-		t.Fatalf("answer after 2.3 s with a 5 s timeout: %v, %v", m, err)
+		t.Fatalf("answer after 2.3 s with a 10 s timeout: %v, %v", m, err)
 	}
 }

@@ -224,13 +224,17 @@ func TestUpstreamSocketClosedAfterTimeout(t *testing.T) {
 		}
 		return []*dns.Msg{aAnswer(q, "192.0.2.7")}
 	})
-	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + s.addr}, Timeout: 100 * time.Millisecond, MaxFails: -1})
+	// The unanswered attempt ends at its query's deadline, the answered
+	// one has the (hang guard) timeout: a live answer never races it.
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + s.addr}, Timeout: 10 * time.Second, MaxFails: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer up.Close()
 	q := new(dns.Msg).SetQuestion("late.example.", dns.TypeA)
-	if _, err := up.Resolve(context.Background(), q); err == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := up.Resolve(ctx, q); err == nil {
 		t.Fatal("unanswered query succeeded")
 	}
 	resolve(t, up, "late.example.", dns.TypeA)

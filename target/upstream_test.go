@@ -125,9 +125,12 @@ func TestUpstreamDoH(t *testing.T) {
 	}
 }
 
+// TestUpstreamFailover: past a silent upstream (its timeout) and a refused
+// one (at once) to one that answers. The timeout is the silent one's cost
+// and the live one's budget: long enough for Unbound on a loaded machine.
 func TestUpstreamFailover(t *testing.T) {
 	addr := testunbound.Start(t, testunbound.Options{Zones: []string{"ub.test."}, LocalData: []string{"a.ub.test. 60 IN A 192.0.2.5"}})
-	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t), "tcp://127.0.0.1:9", "udp://" + addr}, Timeout: 200 * time.Millisecond})
+	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + deadUDP(t), "tcp://127.0.0.1:9", "udp://" + addr}, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
