@@ -36,6 +36,10 @@ const (
 	// DefaultStaleAge is how long past expiry an answer may be served while
 	// the target cannot be reached.
 	DefaultStaleAge = dnscache.DefaultStaleAge
+	// DefaultStaleAnswerTimeout is how long a query for an expired answer
+	// waits for ODoH before it is answered stale (RFC 8767 §5 suggests
+	// 1.8 s).
+	DefaultStaleAnswerTimeout = dnscache.DefaultStaleAnswerTimeout
 	// DefaultStubMaxTCPConns and DefaultStubMaxTCPConnsPerClient cap the
 	// stub's TCP connections, in all and from one address (IPv6: one /64):
 	// beyond them a new connection is reset at once (internal/connlimit).
@@ -90,6 +94,12 @@ type StubConfig struct {
 	// target fails (RFC 8767), at most 24 h; zero means DefaultStaleAge,
 	// negative disables stale answers.
 	StaleAge time.Duration
+	// StaleAnswerTimeout is how long a query whose answer has expired (and
+	// is at most StaleAge old) waits for ODoH before it gets the stale
+	// answer, RFC 8767 §5's client response timer; the ODoH answer still
+	// refreshes the cache when it comes. Zero means
+	// DefaultStaleAnswerTimeout; negative waits for ODoH to answer or fail.
+	StaleAnswerTimeout time.Duration
 	// MaxInFlight bounds concurrent forwarded queries; zero means
 	// DefaultMaxInFlight.
 	MaxInFlight int
@@ -119,8 +129,9 @@ type StubConfig struct {
 // target package's Cache): keys by name (ASCII case folded), type, class,
 // DO and CD bits; negative answers per RFC 2308; SERVFAIL and failures
 // cached briefly (RFC 9520); identical queries in flight forwarded once;
-// expired answers served with the Extended DNS Error "Stale Answer" only
-// while the target cannot answer (RFC 8767); each client gets an OPT record
+// expired answers served with the Extended DNS Error "Stale Answer" while
+// the target cannot answer, or has not within StaleAnswerTimeout (RFC
+// 8767); each client gets an OPT record
 // made for its own query, so that no client sees another's ECS echo.
 //
 // At most MaxInFlight queries, and MaxInFlightPerName for one name, are
@@ -165,12 +176,13 @@ func NewStub(c StubConfig) (*Stub, error) {
 		return nil, errors.New("stub: negative in-flight limit or timeout")
 	}
 	cache, err := dnscache.New(dnscache.Config{
-		Size:           c.CacheSize,
-		MaxTTL:         c.MaxCacheTTL,
-		MaxNegativeTTL: c.MaxNegativeCacheTTL,
-		FailureTTL:     c.FailureCacheTTL,
-		StaleAge:       c.StaleAge,
-		Metrics:        c.Metrics,
+		Size:               c.CacheSize,
+		MaxTTL:             c.MaxCacheTTL,
+		MaxNegativeTTL:     c.MaxNegativeCacheTTL,
+		FailureTTL:         c.FailureCacheTTL,
+		StaleAge:           c.StaleAge,
+		StaleAnswerTimeout: c.StaleAnswerTimeout,
+		Metrics:            c.Metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stub: %w", err)

@@ -24,6 +24,10 @@ const (
 	// DefaultCacheStaleAge is how long past expiry an answer may be served
 	// while every upstream fails.
 	DefaultCacheStaleAge = dnscache.DefaultStaleAge
+	// DefaultCacheStaleAnswerTimeout is how long a query for an expired
+	// answer waits for the upstreams before it is answered stale (RFC 8767
+	// §5 suggests 1.8 s).
+	DefaultCacheStaleAnswerTimeout = dnscache.DefaultStaleAnswerTimeout
 )
 
 // CacheMetrics receives what a Cache reports (internal/metrics.Cache is the
@@ -55,6 +59,14 @@ type CacheConfig struct {
 	// every upstream fails (RFC 8767), at most 24 h; zero means
 	// DefaultCacheStaleAge, negative disables stale answers.
 	StaleAge time.Duration
+	// StaleAnswerTimeout is how long a query whose answer has expired (and
+	// is at most StaleAge old) waits for the upstreams before it gets the
+	// stale answer, RFC 8767 §5's client response timer; their answer
+	// still refreshes the cache when it comes. When every upstream is
+	// known to be down (Upstreams.Down) the stale answer comes at once.
+	// Zero means DefaultCacheStaleAnswerTimeout; negative waits for the
+	// upstreams to answer or fail.
+	StaleAnswerTimeout time.Duration
 	// Metrics, if not nil, receives counts.
 	Metrics CacheMetrics
 	// Now is the cache's clock; nil means time.Now. Tests inject their own.
@@ -76,7 +88,10 @@ type CacheConfig struct {
 //   - identical queries in flight are sent upstream once;
 //   - an expired answer at most StaleAge old is served, with TTL 30 and
 //     the Extended DNS Error "Stale Answer" (RFC 8767, RFC 8914 code 3),
-//     only when every upstream has just failed for its key;
+//     when every upstream has just failed for its key, at once when every
+//     upstream is known to be down, and when the upstreams have not
+//     answered within StaleAnswerTimeout (RFC 8767 §5); they are still
+//     asked, and their answer refreshes the cache;
 //   - answers are stored without their OPT record: each requester gets one
 //     made from its own query, carrying only the answer's Extended DNS
 //     Errors; queries with an ECS option skip the cache, and only they get
@@ -100,13 +115,14 @@ func NewCache(c CacheConfig) (*Cache, error) {
 		return nil, fmt.Errorf("cache: stale age %v is above the maximum of %v", c.StaleAge, dnscache.MaxStaleAge)
 	}
 	dc, err := dnscache.New(dnscache.Config{
-		Size:           c.Size,
-		MaxTTL:         c.MaxTTL,
-		MaxNegativeTTL: c.MaxNegativeTTL,
-		FailureTTL:     c.FailureTTL,
-		StaleAge:       c.StaleAge,
-		Metrics:        c.Metrics,
-		Now:            c.Now,
+		Size:               c.Size,
+		MaxTTL:             c.MaxTTL,
+		MaxNegativeTTL:     c.MaxNegativeTTL,
+		FailureTTL:         c.FailureTTL,
+		StaleAge:           c.StaleAge,
+		StaleAnswerTimeout: c.StaleAnswerTimeout,
+		Metrics:            c.Metrics,
+		Now:                c.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -139,6 +155,8 @@ func (c *Cache) inner() *dnscache.Cache {
 // upstream's.
 type Chain struct {
 	// Upstream answers what the zone does not; nil means such queries fail.
+	// If it has a method Down() bool, as Upstreams does, the Cache serves
+	// an expired answer stale at once while it reports true.
 	Upstream Resolver
 	// Cache, if not nil, keeps upstream answers; nil forwards every query.
 	Cache *Cache
@@ -160,5 +178,5 @@ func (c *Chain) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if c.Upstream == nil {
 		return nil, errNoResolver
 	}
-	return c.Cache.inner().Resolve(ctx, q, c.Upstream.Resolve)
+	return c.Cache.inner().ResolveUpstream(ctx, q, c.Upstream)
 }

@@ -35,6 +35,12 @@ func (p *countingPool) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 	return p.Resolver.Resolve(ctx, q)
 }
 
+// Down is the pool's, as a Chain asks it (see target.Chain).
+func (p *countingPool) Down() bool {
+	d, ok := p.Resolver.(interface{ Down() bool })
+	return ok && d.Down()
+}
+
 func (p *countingPool) count(name string, qtype uint16) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

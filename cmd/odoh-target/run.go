@@ -88,6 +88,7 @@ type config struct {
 	upstreams, ohttpAuthorities                        cli.Strings
 	rotate, upstreamTimeout, queryTimeout, cacheMaxTTL time.Duration
 	cacheMaxNegTTL, cacheFailureTTL, cacheStaleAge     time.Duration
+	cacheStaleAnswerTimeout                            time.Duration
 	upstreamBackoff, upstreamMaxBackoff                time.Duration
 	upstreamMaxFails                                   int
 	doh                                                bool
@@ -124,6 +125,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.cacheMaxNegTTL, "cache-max-negative-ttl", target.DefaultCacheMaxNegativeTTL, "keep NXDOMAIN and NODATA answers at most this long (RFC 2308)")
 	fs.DurationVar(&c.cacheFailureTTL, "cache-failure-ttl", target.DefaultCacheFailureTTL, "cache SERVFAIL and timeouts from 1s, doubling while they last, up to this (1s to 5m, RFC 9520)")
 	fs.DurationVar(&c.cacheStaleAge, "cache-stale-age", target.DefaultCacheStaleAge, "serve answers expired at most this long while every upstream fails (RFC 8767; 0: never, at most 24h)")
+	fs.DurationVar(&c.cacheStaleAnswerTimeout, "cache-stale-answer-timeout", target.DefaultCacheStaleAnswerTimeout, "serve an expired answer stale when the upstreams have not answered within this, at once while all are down (RFC 8767 §5; 0: wait for them)")
 	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `bytes` (larger: 413)")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
 	return fs
@@ -144,6 +146,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-cache-failure-ttl must be between %v and %v (RFC 9520)", dnscache.MinFailureTTL, dnscache.MaxFailureTTL)
 	case c.cacheStaleAge < 0 || c.cacheStaleAge > dnscache.MaxStaleAge:
 		return fmt.Errorf("-cache-stale-age must be between 0 (never) and %v", dnscache.MaxStaleAge)
+	case c.cacheStaleAnswerTimeout < 0:
+		return errors.New("-cache-stale-answer-timeout must not be negative (0: wait for the upstreams)")
 	case c.upstreamTimeout <= 0 || c.queryTimeout <= 0:
 		return errors.New("timeouts must be positive")
 	case c.upstreamMaxFails == 0 || c.upstreamBackoff <= 0 || c.upstreamMaxBackoff < c.upstreamBackoff:
@@ -238,17 +242,21 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		stale := c.cacheStaleAge
+		stale, staleWait := c.cacheStaleAge, c.cacheStaleAnswerTimeout
 		if stale == 0 {
 			stale = -1 // the flag's 0 means never
 		}
+		if staleWait == 0 {
+			staleWait = -1 // the flag's 0 means waiting for the upstreams
+		}
 		st.chain.Cache, err = target.NewCache(target.CacheConfig{
-			Size:           c.cacheSize,
-			MaxTTL:         c.cacheMaxTTL,
-			MaxNegativeTTL: c.cacheMaxNegTTL,
-			FailureTTL:     c.cacheFailureTTL,
-			StaleAge:       stale,
-			Metrics:        cm,
+			Size:               c.cacheSize,
+			MaxTTL:             c.cacheMaxTTL,
+			MaxNegativeTTL:     c.cacheMaxNegTTL,
+			FailureTTL:         c.cacheFailureTTL,
+			StaleAge:           stale,
+			StaleAnswerTimeout: staleWait,
+			Metrics:            cm,
 		})
 		if err != nil {
 			return err

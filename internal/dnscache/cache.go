@@ -21,8 +21,12 @@
 //     §3.2); meanwhile the key's queries are answered without asking the
 //     upstream;
 //   - an expired answer is kept for StaleAge and served, with TTL 30 and the
-//     Extended DNS Error "Stale Answer" (RFC 8767 §4, RFC 8914 code 3), only
-//     when the upstream has just failed for its key.
+//     Extended DNS Error "Stale Answer" (RFC 8767 §4, RFC 8914 code 3), when
+//     the upstream has just failed for its key, when it is known to be down
+//     (at once), or when it has not answered within StaleAnswerTimeout
+//     (RFC 8767 §5's client response timer); in the last two cases the
+//     upstream is still asked, and its answer refreshes the cache when it
+//     comes.
 //
 // Truncated answers, answers larger than MaxAnswerSize, rcodes other than
 // NOERROR and NXDOMAIN and answers with TTL 0 are passed on, not cached.
@@ -70,6 +74,11 @@ const (
 	// DefaultStaleAge is how long past its expiry an answer may be served
 	// while the upstream fails, by default.
 	DefaultStaleAge = 24 * time.Hour
+	// DefaultStaleAnswerTimeout is how long a query whose answer has
+	// expired, and may be served stale, waits for the upstream by default
+	// before it gets the stale answer: RFC 8767 §5 suggests 1.8 s, under
+	// the 2 s after which stub resolvers commonly give up.
+	DefaultStaleAnswerTimeout = 1800 * time.Millisecond
 	// MaxStaleAge is the largest StaleAge.
 	MaxStaleAge = 24 * time.Hour
 	// StaleTTL is the TTL of the records of a stale answer (RFC 8767 §4).
@@ -97,6 +106,25 @@ var (
 // Fetch asks the upstream. It must not keep q, and it owns the answer it
 // returns (the cache changes it).
 type Fetch func(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+
+// Resolve calls f: a Fetch is an Upstream.
+func (f Fetch) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) { return f(ctx, q) }
+
+// Upstream is what ResolveUpstream asks: its Resolve is a Fetch. An
+// Upstream that can tell when it cannot answer also implements
+// DownReporter.
+type Upstream interface {
+	Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+}
+
+// DownReporter is implemented by an Upstream that knows when it is down
+// (every one of its servers failing, say). Down must be cheap: it is asked
+// for each query whose answer has expired and may be served stale, which
+// then gets the stale answer at once (RFC 8767 §5) while the upstream is
+// still asked in the background.
+type DownReporter interface {
+	Down() bool
+}
 
 // Metrics receives what a cache reports; every method must be safe for
 // concurrent use and cheap.
@@ -137,6 +165,13 @@ type Config struct {
 	// upstream fails, at most MaxStaleAge; zero means DefaultStaleAge,
 	// negative disables serving stale answers.
 	StaleAge time.Duration
+	// StaleAnswerTimeout is how long a query whose answer has expired, and
+	// may be served stale, waits for the upstream before it gets the stale
+	// answer (RFC 8767 §5's client response timer). The upstream's answer
+	// still refreshes the cache when it comes. Zero means
+	// DefaultStaleAnswerTimeout; negative waits for the upstream, so that a
+	// stale answer is served only once it failed or is known to be down.
+	StaleAnswerTimeout time.Duration
 	// Metrics, if not nil, receives counts.
 	Metrics Metrics
 	// Now is the clock; nil means time.Now.
@@ -149,6 +184,7 @@ type Config struct {
 type Cache struct {
 	maxTTL, maxNegTTL, failTTL time.Duration
 	staleAge                   time.Duration // < 0: off
+	staleWait                  time.Duration // < 0: wait for the upstream
 	metrics                    Metrics
 	now                        func() time.Time
 	group                      singleflight.Group
@@ -167,6 +203,7 @@ func New(c Config) (*Cache, error) {
 		maxNegTTL: orDefault(c.MaxNegativeTTL, DefaultMaxNegativeTTL),
 		failTTL:   orDefault(c.FailureTTL, DefaultFailureTTL),
 		staleAge:  orDefault(c.StaleAge, DefaultStaleAge),
+		staleWait: orDefault(c.StaleAnswerTimeout, DefaultStaleAnswerTimeout),
 		metrics:   c.Metrics,
 		now:       c.Now,
 	}
@@ -237,20 +274,30 @@ func (c *Cache) Len() int {
 // Resolve answers q: from the cache when it holds a live answer, else
 // through fetch, joining an identical query already in flight. The answer
 // has q's ID and question and an OPT record made for q (see the package
-// doc). When the upstream fails, Resolve serves a stale answer if it may,
-// else it returns the upstream's SERVFAIL or fetch's error (wrapped in
+// doc). When the upstream fails, or has not answered within
+// StaleAnswerTimeout, Resolve serves a stale answer if it may; else it
+// returns the upstream's SERVFAIL or fetch's error (wrapped in
 // ErrCachedFailure while the failure is cached). ctx bounds the caller's
-// wait; a fetch shared with others runs until the first caller's deadline.
+// wait; a fetch shared with others, or outlived by a stale answer, runs
+// until the first caller's deadline and is cached when it succeeds.
 func (c *Cache) Resolve(ctx context.Context, q *dns.Msg, fetch Fetch) (*dns.Msg, error) {
+	return c.ResolveUpstream(ctx, q, fetch)
+}
+
+// ResolveUpstream is Resolve through up; when up is a DownReporter that
+// reports itself down, a query whose expired answer may be served stale
+// gets it at once.
+func (c *Cache) ResolveUpstream(ctx context.Context, q *dns.Msg, up Upstream) (*dns.Msg, error) {
 	if c == nil || c.lru == nil || !Cacheable(q) {
-		return passThrough(ctx, q, fetch)
+		return passThrough(ctx, q, up)
 	}
 	k := keyOf(q)
-	if r, err, ok := c.lookup(k, q); ok {
+	r, stale, err, ok := c.lookup(k, q)
+	if ok {
 		return r, err
 	}
 	c.metrics.CacheMiss()
-	return c.fetch(ctx, k, q, fetch)
+	return c.fetch(ctx, k, q, up, stale)
 }
 
 // Cacheable reports whether answers to q are shared through a cache: one
@@ -262,12 +309,12 @@ func Cacheable(q *dns.Msg) bool {
 
 // passThrough forwards q without its cookie and makes the answer's OPT for
 // q, with the upstream's ECS echo when q sent ECS.
-func passThrough(ctx context.Context, q *dns.Msg, fetch Fetch) (*dns.Msg, error) {
+func passThrough(ctx context.Context, q *dns.Msg, up Upstream) (*dns.Msg, error) {
 	fq := q
 	if hasCookie(q) {
 		fq = ForwardQuery(q) // a copy only when there is something to drop
 	}
-	r, err := fetch(ctx, fq)
+	r, err := up.Resolve(ctx, fq)
 	if err != nil {
 		return nil, err
 	}
@@ -281,19 +328,21 @@ func passThrough(ctx context.Context, q *dns.Msg, fetch Fetch) (*dns.Msg, error)
 	return r, nil
 }
 
-// lookup answers q from the entry of k, if it may.
-func (c *Cache) lookup(k key, q *dns.Msg) (*dns.Msg, error, bool) {
+// lookup answers q from the entry of k, if it may. When it may not, it
+// returns the entry's expired answer that may still be served stale, if
+// there is one.
+func (c *Cache) lookup(k key, q *dns.Msg) (r *dns.Msg, stale *stored, err error, ok bool) {
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.lru.Get(k)
 	if !ok {
 		c.mu.Unlock()
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if a := e.ans; a != nil && now.Before(a.expires) {
 		c.mu.Unlock()
 		c.metrics.CacheHit()
-		return reply(q, a, now, false), nil, true
+		return reply(q, a, now, false), nil, nil, true
 	}
 	if now.Before(e.failUntil) {
 		o := c.failureOutcome(e, now)
@@ -307,15 +356,19 @@ func (c *Cache) lookup(k key, q *dns.Msg) (*dns.Msg, error, bool) {
 				err = fmt.Errorf("%w: %w", ErrCachedFailure, err)
 			}
 		}
-		return r, err, true
+		return r, nil, err, true
 	}
-	if e.ans != nil && !c.staleUsable(e.ans, now) && e.fails == 0 {
+	switch {
+	case e.ans == nil:
+	case c.staleUsable(e.ans, now):
+		stale = e.ans // stored answers are never modified: safe unlocked
+	case e.fails == 0:
 		// Dead and with no failure history worth keeping.
 		c.lru.Remove(k)
 		c.metrics.CacheEntries(c.lru.Len())
 	}
 	c.mu.Unlock()
-	return nil, nil, false
+	return nil, stale, nil, false
 }
 
 // outcome is the result of one fetch (or one cached failure), shared by
@@ -346,25 +399,40 @@ func (c *Cache) staleUsable(a *stored, now time.Time) bool {
 	return c.staleAge >= 0 && now.Sub(a.expires) <= c.staleAge
 }
 
-// fetch asks the upstream for k once for every caller waiting on it.
-func (c *Cache) fetch(ctx context.Context, k key, q *dns.Msg, fetch Fetch) (*dns.Msg, error) {
+// fetch asks the upstream for k once for every caller waiting on it. With
+// stale, the expired answer that may be served, the caller gets it at once
+// if up reports itself down, and after c.staleWait if the upstream has not
+// answered by then; the fetch goes on either way, and stores its answer.
+func (c *Cache) fetch(ctx context.Context, k key, q *dns.Msg, up Upstream, stale *stored) (*dns.Msg, error) {
 	uq := upstreamQuery(q, k)
-	ran := false
+	ran := false // read only once the flight is over
 	ch := c.group.DoChan(k.String(), func() (any, error) {
 		ran = true
 		c.mu.Lock()
 		gen := c.gen
 		c.mu.Unlock()
-		// The callers share this fetch: one giving up must not fail the
-		// others, so it runs until the first caller's deadline.
+		// The callers share this fetch: one giving up, or answered
+		// stale, must not end it for the others or for the cache, so it
+		// runs until the first caller's deadline.
 		fctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
 		if d, ok := ctx.Deadline(); ok {
 			fctx, cancel = context.WithDeadline(fctx, d)
 		}
 		defer cancel()
-		r, err := fetch(fctx, uq)
+		r, err := up.Resolve(fctx, uq)
 		return c.store(k, gen, r, err), nil
 	})
+	var late <-chan time.Time // the client response timer (RFC 8767 §5)
+	if stale != nil {
+		if d, ok := up.(DownReporter); ok && d.Down() {
+			return c.serveStale(q, stale), nil
+		}
+		if c.staleWait >= 0 {
+			t := time.NewTimer(c.staleWait)
+			defer t.Stop()
+			late = t.C
+		}
+	}
 	select {
 	case res := <-ch:
 		if !ran {
@@ -375,9 +443,18 @@ func (c *Cache) fetch(ctx context.Context, k key, q *dns.Msg, fetch Fetch) (*dns
 			c.metrics.CacheStale()
 		}
 		return o.answer(q, c.now())
+	case <-late:
+		return c.serveStale(q, stale), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// serveStale answers q with the expired answer a while the upstream is
+// still asked.
+func (c *Cache) serveStale(q *dns.Msg, a *stored) *dns.Msg {
+	c.metrics.CacheStale()
+	return reply(q, a, c.now(), true)
 }
 
 // store keeps what the upstream said about k and returns what the callers
