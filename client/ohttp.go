@@ -186,7 +186,7 @@ func (c *Client) fetchOHTTPKeys(ctx context.Context, t *ohttpTarget) (*ohttpKeys
 		return nil, orCtx(ctx, err)
 	}
 	rel, err := getOHTTPKeys(ctx, c.hc.Transport, t.keys, " (the relay's shared copy)")
-	if errors.Is(err, ohttp.ErrMalformed) || errors.Is(err, ohttp.ErrUnsupported) {
+	if errors.Is(err, odoh.ErrMalformed) || errors.Is(err, odoh.ErrUnsupported) {
 		// It answered, with something else than the gateway's keys.
 		return nil, fmt.Errorf("%w: %w: %w", ErrConfig, ErrInconsistentConfigs, err)
 	}

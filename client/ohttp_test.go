@@ -332,7 +332,7 @@ func TestOHTTPThroughRelay(t *testing.T) {
 // no query is encapsulated to the relay's key.
 func TestOHTTPRelayForgedKeys(t *testing.T) {
 	w := newRelayWorld(t, false)
-	forged, err := ohttp.GenerateKey(uint8(w.g.keys.Epoch()), ohttp.KEMX25519)
+	forged, err := ohttp.GenerateKey(uint8(w.g.keys.Epoch()), odoh.KEMX25519)
 	if err != nil {
 		t.Fatal(err)
 	}

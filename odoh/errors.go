@@ -5,14 +5,15 @@ import (
 	"fmt"
 )
 
-// Sentinel errors. Every error returned by this package wraps exactly one of
-// them; test with [errors.Is].
+// Sentinel errors. Every error returned by this package, and by package
+// ohttp, wraps exactly one of them; test with [errors.Is].
 var (
 	// ErrMalformed: the input does not follow the wire format (lengths,
 	// trailing bytes, message type, non-zero padding). Targets answer 400.
 	ErrMalformed = errors.New("malformed")
 	// ErrKeyMismatch: the query was encrypted to a key the target does not
 	// hold (RFC 9230 §4.3, §8). Targets answer 401; clients refetch configs.
+	// (An OHTTP gateway answers its "ohttp-key" problem, RFC 9458 §5.3.)
 	ErrKeyMismatch = errors.New("key mismatch")
 	// ErrDecrypt: HPKE decapsulation or AEAD authentication failed. Targets
 	// answer 400.

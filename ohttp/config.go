@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/odohd/odoh/internal/hpke"
+	"github.com/odohd/odoh/odoh"
 )
 
 // Bounds of the HPKE Symmetric Algorithms Length field (RFC 9458 §3.1).
@@ -22,7 +23,7 @@ const (
 // [ParseKeyConfigs] or [PrivateKey.Config].
 type KeyConfig struct {
 	keyID     uint8
-	kem       KEM
+	kem       odoh.KEM
 	publicKey []byte
 	symmetric []Symmetric
 	encoded   []byte
@@ -32,9 +33,9 @@ type KeyConfig struct {
 // NewKeyConfig returns the configuration of a public key, checking that
 // the key is a valid point of a supported KEM and that at least one of
 // the (one to 16383) symmetric pairs is supported.
-func NewKeyConfig(keyID uint8, kem KEM, publicKey []byte, symmetric []Symmetric) (*KeyConfig, error) {
+func NewKeyConfig(keyID uint8, kem odoh.KEM, publicKey []byte, symmetric []Symmetric) (*KeyConfig, error) {
 	if !kem.Supported() {
-		return nil, wrap(ErrUnsupported, "KEM %v", kem)
+		return nil, wrap(odoh.ErrUnsupported, "KEM %v", kem)
 	}
 	if n := 4 * len(symmetric); n < minSymmetricLen || n > maxSymmetricLen {
 		return nil, malformed("%d symmetric algorithm pairs, want 1 to %d", len(symmetric), maxSymmetricLen/4)
@@ -55,7 +56,7 @@ func NewKeyConfig(keyID uint8, kem KEM, publicKey []byte, symmetric []Symmetric)
 // valid public key of its length, a symmetric algorithms length that is a
 // multiple of 4 from 4 to 65532 and matches the bytes left exactly, and at
 // least one supported pair. An unsupported KEM, or no supported pair, is
-// an [ErrUnsupported] error.
+// an [odoh.ErrUnsupported] error.
 func ParseKeyConfig(b []byte) (*KeyConfig, error) {
 	return parseKeyConfig(bytes.Clone(b))
 }
@@ -65,9 +66,9 @@ func parseKeyConfig(b []byte) (*KeyConfig, error) {
 	if len(b) < 3 {
 		return nil, malformed("key configuration is %d bytes, shorter than its key ID and KEM", len(b))
 	}
-	c := &KeyConfig{keyID: b[0], kem: KEM(binary.BigEndian.Uint16(b[1:])), encoded: b}
+	c := &KeyConfig{keyID: b[0], kem: odoh.KEM(binary.BigEndian.Uint16(b[1:])), encoded: b}
 	if !c.kem.Supported() {
-		return nil, wrap(ErrUnsupported, "key configuration %d: KEM %v", c.keyID, c.kem)
+		return nil, wrap(odoh.ErrUnsupported, "key configuration %d: KEM %v", c.keyID, c.kem)
 	}
 	npk := c.kem.PublicKeySize()
 	if len(b) < 3+npk+2 {
@@ -84,7 +85,7 @@ func parseKeyConfig(b []byte) (*KeyConfig, error) {
 	}
 	usable := false
 	for i := 0; i < len(sym); i += 4 {
-		s := Symmetric{KDF: KDF(binary.BigEndian.Uint16(sym[i:])), AEAD: AEAD(binary.BigEndian.Uint16(sym[i+2:]))}
+		s := Symmetric{KDF: odoh.KDF(binary.BigEndian.Uint16(sym[i:])), AEAD: odoh.AEAD(binary.BigEndian.Uint16(sym[i+2:]))}
 		c.symmetric = append(c.symmetric, s)
 		usable = usable || s.Supported()
 	}
@@ -94,7 +95,7 @@ func parseKeyConfig(b []byte) (*KeyConfig, error) {
 	}
 	c.pk = pk
 	if !usable {
-		return nil, wrap(ErrUnsupported, "key configuration %d offers no supported symmetric algorithms (%v)", c.keyID, c.symmetricString())
+		return nil, wrap(odoh.ErrUnsupported, "key configuration %d offers no supported symmetric algorithms (%v)", c.keyID, c.symmetricString())
 	}
 	return c, nil
 }
@@ -104,7 +105,7 @@ func parseKeyConfig(b []byte) (*KeyConfig, error) {
 // Any framing error rejects the whole list, as §3.2 requires of clients.
 // Configurations with an unsupported KEM, or without a supported pair, are
 // skipped; the others are returned in the list's order. A list with no
-// usable configuration is an [ErrUnsupported] error.
+// usable configuration is an [odoh.ErrUnsupported] error.
 func ParseKeyConfigs(b []byte) ([]*KeyConfig, error) {
 	if len(b) == 0 {
 		return nil, malformed("key configurations list is empty")
@@ -131,7 +132,7 @@ func ParseKeyConfigs(b []byte) ([]*KeyConfig, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, wrap(ErrUnsupported, "none of %d key configurations is usable", skipped)
+		return nil, wrap(odoh.ErrUnsupported, "none of %d key configurations is usable", skipped)
 	}
 	return out, nil
 }
@@ -157,7 +158,7 @@ func MarshalKeyConfigs(configs ...*KeyConfig) ([]byte, error) {
 func (c *KeyConfig) KeyID() uint8 { return c.keyID }
 
 // KEM returns the key's KEM.
-func (c *KeyConfig) KEM() KEM { return c.kem }
+func (c *KeyConfig) KEM() odoh.KEM { return c.kem }
 
 // PublicKey returns the serialized public key. The caller must not modify
 // it.
@@ -169,17 +170,17 @@ func (c *KeyConfig) Symmetric() []Symmetric { return append([]Symmetric(nil), c.
 
 // Suite returns the suite a client uses with this configuration: the
 // first supported pair (every parsed configuration has one).
-func (c *KeyConfig) Suite() Suite {
+func (c *KeyConfig) Suite() odoh.Suite {
 	for _, s := range c.symmetric {
 		if s.Supported() {
-			return Suite{KEM: c.kem, KDF: s.KDF, AEAD: s.AEAD}
+			return odoh.Suite{KEM: c.kem, KDF: s.KDF, AEAD: s.AEAD}
 		}
 	}
-	return Suite{KEM: c.kem}
+	return odoh.Suite{KEM: c.kem}
 }
 
 // offers reports whether the configuration lists the pair of s.
-func (c *KeyConfig) offers(s Suite) bool {
+func (c *KeyConfig) offers(s odoh.Suite) bool {
 	for _, x := range c.symmetric {
 		if x.KDF == s.KDF && x.AEAD == s.AEAD {
 			return true

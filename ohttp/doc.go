@@ -16,11 +16,17 @@
 // with [ClientContext.DecapsulateResponse].
 //
 // Like package odoh, this package is pure (no network) and strict: exact
-// lengths, no trailing bytes in configurations, every error wrapping one
-// of [ErrMalformed], [ErrKeyMismatch], [ErrDecrypt], [ErrEncrypt] and
-// [ErrUnsupported], and no panic on any input. A gateway answers
-// [ErrKeyMismatch] with the "ohttp-key" problem of §5.3 ([KeyProblem]) and
-// every other failure to decapsulate with 400 (§5.2).
-//
-// The HPKE suites and their identifiers are shared with package odoh.
+// lengths, no trailing bytes in configurations, and no panic on any input.
+// It shares odoh's vocabulary rather than keeping a copy: the HPKE
+// identifiers (odoh.Suite, odoh.KEMX25519, …) and the sentinel errors,
+// so that an error or a suite means the same in both. Every error wraps one of
+// [odoh.ErrMalformed] (the wire format is not followed: 400),
+// [odoh.ErrKeyMismatch] (a key ID, KEM or symmetric pair the gateway's key
+// does not have, RFC 9458 §4.3), [odoh.ErrDecrypt] (HPKE or AEAD
+// authentication failed: 400), [odoh.ErrEncrypt] (sealing failed on the
+// sending side) and [odoh.ErrUnsupported] (an algorithm this package does
+// not implement, or no usable configuration). A gateway answers
+// odoh.ErrKeyMismatch with the "ohttp-key" problem of §5.3 ([KeyProblem]),
+// on which the client refetches the keys, and every other failure to
+// decapsulate with 400 (§5.2).
 package ohttp

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 
 	"github.com/odohd/odoh/internal/hpke"
+	"github.com/odohd/odoh/odoh"
 )
 
 // Labels of RFC 9458 §4.3 and §4.4: the HPKE info prefix of a request and
@@ -24,7 +25,7 @@ const headerSize = 7
 // and suite the client chose.
 type RequestHeader struct {
 	KeyID uint8
-	Suite Suite
+	Suite odoh.Suite
 }
 
 // ParseRequestHeader reads the header of an Encapsulated Request, so that
@@ -35,10 +36,10 @@ func ParseRequestHeader(encRequest []byte) (RequestHeader, error) {
 	}
 	return RequestHeader{
 		KeyID: encRequest[0],
-		Suite: Suite{
-			KEM:  KEM(binary.BigEndian.Uint16(encRequest[1:])),
-			KDF:  KDF(binary.BigEndian.Uint16(encRequest[3:])),
-			AEAD: AEAD(binary.BigEndian.Uint16(encRequest[5:])),
+		Suite: odoh.Suite{
+			KEM:  odoh.KEM(binary.BigEndian.Uint16(encRequest[1:])),
+			KDF:  odoh.KDF(binary.BigEndian.Uint16(encRequest[3:])),
+			AEAD: odoh.AEAD(binary.BigEndian.Uint16(encRequest[5:])),
 		},
 	}, nil
 }
@@ -54,7 +55,7 @@ func requestInfo(hdr []byte) []byte {
 // ClientContext is what a client keeps of an Encapsulated Request to open
 // the response. It is safe for concurrent use.
 type ClientContext struct {
-	suite  Suite
+	suite  odoh.Suite
 	enc    []byte
 	secret []byte
 }
@@ -67,7 +68,7 @@ type ClientContext struct {
 func EncapsulateRequest(c *KeyConfig, request []byte) ([]byte, *ClientContext, error) {
 	s := c.Suite()
 	if !s.Supported() {
-		return nil, nil, wrap(ErrUnsupported, "suite %v", s)
+		return nil, nil, wrap(odoh.ErrUnsupported, "suite %v", s)
 	}
 	out := make([]byte, headerSize, headerSize+s.KEM.EncSize()+len(request)+s.AEAD.TagSize())
 	out[0] = c.keyID
@@ -76,11 +77,11 @@ func EncapsulateRequest(c *KeyConfig, request []byte) ([]byte, *ClientContext, e
 	binary.BigEndian.PutUint16(out[5:], uint16(s.AEAD))
 	enc, snd, err := hpke.NewSender(s, c.pk, requestInfo(out))
 	if err != nil {
-		return nil, nil, wrap(ErrEncrypt, "%v", err)
+		return nil, nil, wrap(odoh.ErrEncrypt, "%v", err)
 	}
 	ct, err := snd.Seal(request, nil)
 	if err != nil {
-		return nil, nil, wrap(ErrEncrypt, "hpke seal: %v", err)
+		return nil, nil, wrap(odoh.ErrEncrypt, "hpke seal: %v", err)
 	}
 	out = append(append(out, enc...), ct...)
 	secret := snd.Export([]byte(responseLabel), s.AEAD.ResponseNonceSize())
@@ -100,7 +101,7 @@ func (c *ClientContext) DecapsulateResponse(encResponse []byte) ([]byte, error) 
 	}
 	res, err := aead.Open(nil, nonce, encResponse[nr:], nil)
 	if err != nil {
-		return nil, wrap(ErrDecrypt, "response: %v", err)
+		return nil, wrap(odoh.ErrDecrypt, "response: %v", err)
 	}
 	return res, nil
 }
@@ -108,7 +109,7 @@ func (c *ClientContext) DecapsulateResponse(encResponse []byte) ([]byte, error) 
 // GatewayContext is what a gateway keeps of a decapsulated request to
 // encapsulate its response. Use it for one response.
 type GatewayContext struct {
-	suite  Suite
+	suite  odoh.Suite
 	enc    []byte
 	secret []byte
 }
@@ -116,9 +117,9 @@ type GatewayContext struct {
 // DecapsulateRequest decrypts an Encapsulated Request (RFC 9458 §4.3) and
 // returns the request (a Binary HTTP message) and the context that seals
 // the response. A request for another key ID or KEM, or for symmetric
-// algorithms the key does not offer, is an [ErrKeyMismatch] error; a
+// algorithms the key does not offer, is an [odoh.ErrKeyMismatch] error; a
 // request too short to hold an encapsulated key and a tag is
-// [ErrMalformed]; a failed decryption is [ErrDecrypt].
+// [odoh.ErrMalformed]; a failed decryption is [odoh.ErrDecrypt].
 func (k *PrivateKey) DecapsulateRequest(encRequest []byte) ([]byte, *GatewayContext, error) {
 	h, err := ParseRequestHeader(encRequest)
 	if err != nil {
@@ -127,11 +128,11 @@ func (k *PrivateKey) DecapsulateRequest(encRequest []byte) ([]byte, *GatewayCont
 	c := k.config
 	switch {
 	case h.KeyID != c.keyID:
-		return nil, nil, wrap(ErrKeyMismatch, "key ID %d is not %d", h.KeyID, c.keyID)
+		return nil, nil, wrap(odoh.ErrKeyMismatch, "key ID %d is not %d", h.KeyID, c.keyID)
 	case h.Suite.KEM != c.kem:
-		return nil, nil, wrap(ErrKeyMismatch, "key %d is a %v key, not %v", c.keyID, c.kem, h.Suite.KEM)
+		return nil, nil, wrap(odoh.ErrKeyMismatch, "key %d is a %v key, not %v", c.keyID, c.kem, h.Suite.KEM)
 	case !c.offers(h.Suite):
-		return nil, nil, wrap(ErrKeyMismatch, "key %d does not offer %v/%v", c.keyID, h.Suite.KDF, h.Suite.AEAD)
+		return nil, nil, wrap(odoh.ErrKeyMismatch, "key %d does not offer %v/%v", c.keyID, h.Suite.KDF, h.Suite.AEAD)
 	}
 	s := h.Suite
 	nenc := s.KEM.EncSize()
@@ -141,11 +142,11 @@ func (k *PrivateKey) DecapsulateRequest(encRequest []byte) ([]byte, *GatewayCont
 	enc := bytes.Clone(encRequest[headerSize : headerSize+nenc])
 	rcv, err := hpke.NewReceiver(s, k.sk, enc, requestInfo(encRequest[:headerSize]))
 	if err != nil {
-		return nil, nil, wrap(ErrDecrypt, "%v", err)
+		return nil, nil, wrap(odoh.ErrDecrypt, "%v", err)
 	}
 	req, err := rcv.Open(encRequest[headerSize+nenc:], nil)
 	if err != nil {
-		return nil, nil, wrap(ErrDecrypt, "request: %v", err)
+		return nil, nil, wrap(odoh.ErrDecrypt, "request: %v", err)
 	}
 	secret := rcv.Export([]byte(responseLabel), s.AEAD.ResponseNonceSize())
 	return req, &GatewayContext{suite: s, enc: enc, secret: secret}, nil
@@ -156,7 +157,7 @@ func (k *PrivateKey) DecapsulateRequest(encRequest []byte) ([]byte, *GatewayCont
 func (g *GatewayContext) EncapsulateResponse(response []byte) ([]byte, error) {
 	nonce := make([]byte, g.suite.AEAD.ResponseNonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, wrap(ErrEncrypt, "reading response nonce: %v", err)
+		return nil, wrap(odoh.ErrEncrypt, "reading response nonce: %v", err)
 	}
 	return g.encapsulateResponse(nonce, response)
 }
@@ -176,16 +177,16 @@ func (g *GatewayContext) encapsulateResponse(responseNonce, response []byte) ([]
 // responseAEAD derives the response key and nonce of RFC 9458 §4.4:
 // prk = Extract(enc ‖ response_nonce, secret), key = Expand(prk, "key",
 // Nk), nonce = Expand(prk, "nonce", Nn).
-func responseAEAD(s Suite, secret, enc, responseNonce []byte) (cipher.AEAD, []byte, error) {
+func responseAEAD(s odoh.Suite, secret, enc, responseNonce []byte) (cipher.AEAD, []byte, error) {
 	key, nonce := responseKeys(s, secret, enc, responseNonce)
 	a, err := hpke.NewAEAD(s.AEAD, key)
 	if err != nil {
-		return nil, nil, wrap(ErrUnsupported, "%v", err)
+		return nil, nil, wrap(odoh.ErrUnsupported, "%v", err)
 	}
 	return a, nonce, nil
 }
 
-func responseKeys(s Suite, secret, enc, responseNonce []byte) (key, nonce []byte) {
+func responseKeys(s odoh.Suite, secret, enc, responseNonce []byte) (key, nonce []byte) {
 	salt := make([]byte, 0, len(enc)+len(responseNonce))
 	salt = append(append(salt, enc...), responseNonce...)
 	prk := hpke.Extract(s.KDF, salt, secret)

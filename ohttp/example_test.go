@@ -2,8 +2,10 @@ package ohttp_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
+	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/ohttp"
 )
 
@@ -11,7 +13,7 @@ import (
 // request to it; the gateway answers.
 func Example() {
 	seed := bytes.Repeat([]byte{0x42}, ohttp.SeedSize) // a secret in real life
-	key, err := ohttp.DeriveKey(1, ohttp.KEMX25519, seed)
+	key, err := ohttp.DeriveKey(1, odoh.KEMX25519, seed)
 	if err != nil {
 		panic(err)
 	}
@@ -44,4 +46,29 @@ func Example() {
 	// Output:
 	// key 1 X25519/HKDF-SHA256/AES-128-GCM
 	// answer to binary request
+}
+
+// A request to a key the gateway no longer holds is an odoh.ErrKeyMismatch,
+// which the gateway answers with the "ohttp-key" problem (RFC 9458 §5.3);
+// a relay or client that recognises it fetches the keys again. Any other
+// failure to decapsulate is a plain 400.
+func ExamplePrivateKey_DecapsulateRequest() {
+	retired, _ := ohttp.GenerateKey(1, odoh.KEMX25519)
+	current, _ := ohttp.GenerateKey(2, odoh.KEMX25519)
+	encReq, _, _ := ohttp.EncapsulateRequest(retired.Config(), []byte("binary request"))
+
+	_, _, err := current.DecapsulateRequest(encReq)
+	fmt.Println(errors.Is(err, odoh.ErrKeyMismatch), err)
+	if errors.Is(err, odoh.ErrKeyMismatch) {
+		// The gateway's answer, and the client's reading of it.
+		fmt.Println(ohttp.IsKeyProblem(400, []string{ohttp.ProblemContentType}, ohttp.KeyProblem()))
+	}
+
+	encReq, _, _ = ohttp.EncapsulateRequest(current.Config(), []byte("binary request"))
+	_, _, err = current.DecapsulateRequest(encReq[:20])
+	fmt.Println(errors.Is(err, odoh.ErrMalformed))
+	// Output:
+	// true ohttp: key mismatch: key ID 1 is not 2
+	// true
+	// true
 }

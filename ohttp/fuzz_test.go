@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/odohd/odoh/odoh"
 )
 
 func isSentinel(err error) bool {
-	for _, s := range []error{ErrMalformed, ErrKeyMismatch, ErrDecrypt, ErrEncrypt, ErrUnsupported} {
+	for _, s := range []error{odoh.ErrMalformed, odoh.ErrKeyMismatch, odoh.ErrDecrypt, odoh.ErrEncrypt, odoh.ErrUnsupported} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -21,7 +23,7 @@ func isSentinel(err error) bool {
 func FuzzParseKeyConfigs(f *testing.F) {
 	good := h(f, appendixA.keyConfig)
 	f.Add(append([]byte{0, byte(len(good))}, good...))
-	p256, _ := GenerateKey(3, KEMP256, allSymmetric()...)
+	p256, _ := GenerateKey(3, odoh.KEMP256, allSymmetric()...)
 	list, _ := MarshalKeyConfigs(p256.Config(), appendixAKey(f).Config())
 	f.Add(list)
 	f.Add([]byte{0, 3, 1, 0, 0x21})
@@ -60,7 +62,7 @@ func FuzzDecapsulateRequest(f *testing.F) {
 	k := appendixAKey(f)
 	f.Add(h(f, appendixA.encRequest))
 	for _, sym := range k.Config().Symmetric() {
-		c, _ := NewKeyConfig(1, KEMX25519, k.Config().PublicKey(), []Symmetric{sym})
+		c, _ := NewKeyConfig(1, odoh.KEMX25519, k.Config().PublicKey(), []Symmetric{sym})
 		req, _, _ := EncapsulateRequest(c, []byte{0, 3, 'G', 'E', 'T'})
 		f.Add(req)
 	}
@@ -72,12 +74,12 @@ func FuzzDecapsulateRequest(f *testing.F) {
 			if !isSentinel(err) || req != nil || g != nil {
 				t.Fatalf("bad error %v", err)
 			}
-			if herr == nil && hdr.KeyID != 1 && !errors.Is(err, ErrKeyMismatch) {
+			if herr == nil && hdr.KeyID != 1 && !errors.Is(err, odoh.ErrKeyMismatch) {
 				t.Fatalf("key ID %d: %v, want a key mismatch", hdr.KeyID, err)
 			}
 			return
 		}
-		if herr != nil || hdr.KeyID != k.KeyID() || hdr.Suite.KEM != KEMX25519 {
+		if herr != nil || hdr.KeyID != k.KeyID() || hdr.Suite.KEM != odoh.KEMX25519 {
 			t.Fatalf("decapsulated a request with header %+v (%v)", hdr, herr)
 		}
 		if want := len(in) - headerSize - 32 - 16; len(req) != want {

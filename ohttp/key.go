@@ -2,6 +2,7 @@ package ohttp
 
 import (
 	"github.com/odohd/odoh/internal/hpke"
+	"github.com/odohd/odoh/odoh"
 )
 
 // PrivateKey is a gateway's key pair with its public [KeyConfig]. It is
@@ -21,13 +22,13 @@ const SeedSize = 32
 
 // GenerateKey returns a random key pair of the KEM under the key ID,
 // offering the given symmetric pairs (none: [DefaultSymmetric]).
-func GenerateKey(keyID uint8, kem KEM, symmetric ...Symmetric) (*PrivateKey, error) {
+func GenerateKey(keyID uint8, kem odoh.KEM, symmetric ...Symmetric) (*PrivateKey, error) {
 	if !kem.Supported() {
-		return nil, wrap(ErrUnsupported, "KEM %v", kem)
+		return nil, wrap(odoh.ErrUnsupported, "KEM %v", kem)
 	}
 	sk, pub, err := hpke.GenerateKeyPair(kem)
 	if err != nil {
-		return nil, wrap(ErrUnsupported, "%v", err)
+		return nil, wrap(odoh.ErrUnsupported, "%v", err)
 	}
 	return newPrivateKey(keyID, kem, sk, pub, symmetric)
 }
@@ -35,29 +36,29 @@ func GenerateKey(keyID uint8, kem KEM, symmetric ...Symmetric) (*PrivateKey, err
 // DeriveKey derives a key pair deterministically from a secret seed of
 // [SeedSize] bytes with RFC 9180 DeriveKeyPair, so that replicas sharing
 // the seed share the key.
-func DeriveKey(keyID uint8, kem KEM, seed []byte, symmetric ...Symmetric) (*PrivateKey, error) {
+func DeriveKey(keyID uint8, kem odoh.KEM, seed []byte, symmetric ...Symmetric) (*PrivateKey, error) {
 	if !kem.Supported() {
-		return nil, wrap(ErrUnsupported, "KEM %v", kem)
+		return nil, wrap(odoh.ErrUnsupported, "KEM %v", kem)
 	}
 	if len(seed) != kem.SeedSize() {
 		// Never echo the seed: it is secret.
-		return nil, wrap(ErrUnsupported, "seed is %d bytes, want %d", len(seed), kem.SeedSize())
+		return nil, wrap(odoh.ErrUnsupported, "seed is %d bytes, want %d", len(seed), kem.SeedSize())
 	}
 	sk, pub, err := hpke.DeriveKeyPair(kem, seed)
 	if err != nil {
-		return nil, wrap(ErrUnsupported, "%v", err)
+		return nil, wrap(odoh.ErrUnsupported, "%v", err)
 	}
 	return newPrivateKey(keyID, kem, sk, pub, symmetric)
 }
 
-func newPrivateKey(keyID uint8, kem KEM, sk hpke.PrivateKey, pub []byte, symmetric []Symmetric) (*PrivateKey, error) {
+func newPrivateKey(keyID uint8, kem odoh.KEM, sk hpke.PrivateKey, pub []byte, symmetric []Symmetric) (*PrivateKey, error) {
 	if len(symmetric) == 0 {
 		symmetric = DefaultSymmetric()
 	}
 	for _, s := range symmetric {
 		if !s.Supported() {
 			// A gateway must not advertise what it cannot decrypt.
-			return nil, wrap(ErrUnsupported, "symmetric algorithms %v", s)
+			return nil, wrap(odoh.ErrUnsupported, "symmetric algorithms %v", s)
 		}
 	}
 	c, err := NewKeyConfig(keyID, kem, pub, symmetric)

@@ -31,7 +31,7 @@ const (
 const keyProblem = `{"type":"` + KeyProblemType + `","title":"key identifier unknown"}`
 
 // KeyProblem returns the body a gateway sends, with status 400 and
-// [ProblemContentType], for an [ErrKeyMismatch] (RFC 9458 §5.3): it is
+// [ProblemContentType], for an [odoh.ErrKeyMismatch] (RFC 9458 §5.3): it is
 // the same for every request, so it says nothing about any.
 func KeyProblem() []byte { return []byte(keyProblem) }
 

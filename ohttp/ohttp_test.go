@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/odohd/odoh/odoh"
 )
 
 func allSymmetric() []Symmetric {
 	var out []Symmetric
-	for _, k := range []KDF{KDFHKDFSHA256, KDFHKDFSHA384, KDFHKDFSHA512} {
-		for _, a := range []AEAD{AEADAES128GCM, AEADAES256GCM, AEADChaCha20Poly1305} {
+	for _, k := range []odoh.KDF{odoh.KDFHKDFSHA256, odoh.KDFHKDFSHA384, odoh.KDFHKDFSHA512} {
+		for _, a := range []odoh.AEAD{odoh.AEADAES128GCM, odoh.AEADAES256GCM, odoh.AEADChaCha20Poly1305} {
 			out = append(out, Symmetric{KDF: k, AEAD: a})
 		}
 	}
@@ -18,7 +20,7 @@ func allSymmetric() []Symmetric {
 }
 
 func TestRoundTripEverySuite(t *testing.T) {
-	for _, kem := range []KEM{KEMX25519, KEMP256} {
+	for _, kem := range []odoh.KEM{odoh.KEMX25519, odoh.KEMP256} {
 		for _, sym := range allSymmetric() {
 			t.Run(kem.String()+"/"+sym.String(), func(t *testing.T) {
 				k, err := DeriveKey(7, kem, bytes.Repeat([]byte{1}, SeedSize), sym)
@@ -63,7 +65,7 @@ func TestRoundTripEverySuite(t *testing.T) {
 				for i := range encRes {
 					bad := bytes.Clone(encRes)
 					bad[i] ^= 0x80
-					if _, err := cc.DecapsulateResponse(bad); !errors.Is(err, ErrDecrypt) {
+					if _, err := cc.DecapsulateResponse(bad); !errors.Is(err, odoh.ErrDecrypt) {
 						t.Fatalf("response with byte %d flipped: %v", i, err)
 					}
 				}
@@ -74,22 +76,22 @@ func TestRoundTripEverySuite(t *testing.T) {
 
 func TestDeriveKeyIsDeterministic(t *testing.T) {
 	seed := bytes.Repeat([]byte{9}, SeedSize)
-	a, _ := DeriveKey(1, KEMX25519, seed)
-	b, _ := DeriveKey(1, KEMX25519, seed)
-	c, _ := DeriveKey(1, KEMX25519, bytes.Repeat([]byte{8}, SeedSize))
+	a, _ := DeriveKey(1, odoh.KEMX25519, seed)
+	b, _ := DeriveKey(1, odoh.KEMX25519, seed)
+	c, _ := DeriveKey(1, odoh.KEMX25519, bytes.Repeat([]byte{8}, SeedSize))
 	if !a.Config().Equal(b.Config()) || a.Config().Equal(c.Config()) {
 		t.Fatal("derived keys do not follow their seeds")
 	}
 	if got := a.Config().Symmetric(); len(got) != 2 || got[0] != DefaultSymmetric()[0] {
 		t.Fatalf("default symmetric algorithms %v", got)
 	}
-	if _, err := DeriveKey(1, KEMX25519, seed[:31]); !errors.Is(err, ErrUnsupported) {
+	if _, err := DeriveKey(1, odoh.KEMX25519, seed[:31]); !errors.Is(err, odoh.ErrUnsupported) {
 		t.Fatalf("short seed: %v", err)
 	}
-	if _, err := DeriveKey(1, 0x0021, seed); !errors.Is(err, ErrUnsupported) {
+	if _, err := DeriveKey(1, 0x0021, seed); !errors.Is(err, odoh.ErrUnsupported) {
 		t.Fatalf("X448: %v", err)
 	}
-	if _, err := GenerateKey(1, KEMX25519, Symmetric{KDF: KDFHKDFSHA256, AEAD: 0xffff}); !errors.Is(err, ErrUnsupported) {
+	if _, err := GenerateKey(1, odoh.KEMX25519, Symmetric{KDF: odoh.KDFHKDFSHA256, AEAD: 0xffff}); !errors.Is(err, odoh.ErrUnsupported) {
 		t.Fatalf("export-only AEAD offered: %v", err)
 	}
 }
@@ -103,15 +105,15 @@ func TestDecapsulateRequestRefuses(t *testing.T) {
 		in   []byte
 		want error
 	}{
-		{"empty", nil, ErrMalformed},
-		{"header only", good[:headerSize], ErrMalformed},
-		{"no room for the tag", good[:headerSize+32+15], ErrMalformed},
-		{"unknown key ID", with(func(b []byte) { b[0] = 2 }), ErrKeyMismatch},
-		{"other KEM", with(func(b []byte) { binary.BigEndian.PutUint16(b[1:], uint16(KEMP256)) }), ErrKeyMismatch},
-		{"pair not offered", with(func(b []byte) { binary.BigEndian.PutUint16(b[5:], uint16(AEADAES256GCM)) }), ErrKeyMismatch},
-		{"pair offered, other than the one sealed with", with(func(b []byte) { binary.BigEndian.PutUint16(b[5:], uint16(AEADChaCha20Poly1305)) }), ErrDecrypt},
-		{"ciphertext altered", with(func(b []byte) { b[len(b)-1] ^= 1 }), ErrDecrypt},
-		{"trailing byte", append(bytes.Clone(good), 0), ErrDecrypt},
+		{"empty", nil, odoh.ErrMalformed},
+		{"header only", good[:headerSize], odoh.ErrMalformed},
+		{"no room for the tag", good[:headerSize+32+15], odoh.ErrMalformed},
+		{"unknown key ID", with(func(b []byte) { b[0] = 2 }), odoh.ErrKeyMismatch},
+		{"other KEM", with(func(b []byte) { binary.BigEndian.PutUint16(b[1:], uint16(odoh.KEMP256)) }), odoh.ErrKeyMismatch},
+		{"pair not offered", with(func(b []byte) { binary.BigEndian.PutUint16(b[5:], uint16(odoh.AEADAES256GCM)) }), odoh.ErrKeyMismatch},
+		{"pair offered, other than the one sealed with", with(func(b []byte) { binary.BigEndian.PutUint16(b[5:], uint16(odoh.AEADChaCha20Poly1305)) }), odoh.ErrDecrypt},
+		{"ciphertext altered", with(func(b []byte) { b[len(b)-1] ^= 1 }), odoh.ErrDecrypt},
+		{"trailing byte", append(bytes.Clone(good), 0), odoh.ErrDecrypt},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,8 +123,8 @@ func TestDecapsulateRequestRefuses(t *testing.T) {
 			}
 		})
 	}
-	c := &ClientContext{suite: Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADAES128GCM}, enc: make([]byte, 32), secret: make([]byte, 16)}
-	if _, err := c.DecapsulateResponse(make([]byte, 31)); !errors.Is(err, ErrMalformed) {
+	c := &ClientContext{suite: odoh.Suite{KEM: odoh.KEMX25519, KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADAES128GCM}, enc: make([]byte, 32), secret: make([]byte, 16)}
+	if _, err := c.DecapsulateResponse(make([]byte, 31)); !errors.Is(err, odoh.ErrMalformed) {
 		t.Fatalf("short response: %v", err)
 	}
 }
@@ -133,14 +135,14 @@ func TestParseKeyConfigs(t *testing.T) {
 	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	x448 := join([]byte{5, 0, 0x21}, make([]byte, 56), []byte{0, 4, 0, 1, 0, 1})
 	exportOnly := join(good[:35], []byte{0, 4, 0, 1, 0xff, 0xff})
-	other, _ := GenerateKey(9, KEMP256)
+	other, _ := GenerateKey(9, odoh.KEMP256)
 	p256, _ := other.Config().MarshalBinary()
 
 	cfgs, err := ParseKeyConfigs(join(entry(x448), entry(good), entry(exportOnly), entry(p256)))
 	if err != nil || len(cfgs) != 2 || cfgs[0].KeyID() != 1 || cfgs[1].KeyID() != 9 {
 		t.Fatalf("mixed list: %v, %v", cfgs, err)
 	}
-	if _, err := ParseKeyConfigs(join(entry(x448), entry(exportOnly))); !errors.Is(err, ErrUnsupported) {
+	if _, err := ParseKeyConfigs(join(entry(x448), entry(exportOnly))); !errors.Is(err, odoh.ErrUnsupported) {
 		t.Fatalf("no usable configuration: %v", err)
 	}
 	for _, tc := range []struct {
@@ -161,15 +163,15 @@ func TestParseKeyConfigs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfgs, err := ParseKeyConfigs(tc.in)
-			if !errors.Is(err, ErrMalformed) || cfgs != nil {
-				t.Fatalf("got %v, %v; want ErrMalformed", cfgs, err)
+			if !errors.Is(err, odoh.ErrMalformed) || cfgs != nil {
+				t.Fatalf("got %v, %v; want odoh.ErrMalformed", cfgs, err)
 			}
 		})
 	}
-	if _, err := ParseKeyConfig(x448); !errors.Is(err, ErrUnsupported) {
+	if _, err := ParseKeyConfig(x448); !errors.Is(err, odoh.ErrUnsupported) {
 		t.Fatalf("single X448 configuration: %v", err)
 	}
-	if _, err := MarshalKeyConfigs(); !errors.Is(err, ErrMalformed) {
+	if _, err := MarshalKeyConfigs(); !errors.Is(err, odoh.ErrMalformed) {
 		t.Fatalf("empty list marshalled: %v", err)
 	}
 }

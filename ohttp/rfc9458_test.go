@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/odohd/odoh/internal/hpke"
+	"github.com/odohd/odoh/odoh"
 )
 
 // RFC 9458 Appendix A, "Complete Example of a Request and Response".
@@ -46,13 +47,13 @@ func h(t testing.TB, s string) []byte {
 // two symmetric pairs of its configuration.
 func appendixAKey(t testing.TB) *PrivateKey {
 	t.Helper()
-	sk, pub, err := hpke.ParsePrivateKey(KEMX25519, h(t, appendixA.skR))
+	sk, pub, err := hpke.ParsePrivateKey(odoh.KEMX25519, h(t, appendixA.skR))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := newPrivateKey(1, KEMX25519, sk, pub, []Symmetric{
-		{KDF: KDFHKDFSHA256, AEAD: AEADAES128GCM},
-		{KDF: KDFHKDFSHA256, AEAD: AEADChaCha20Poly1305},
+	k, err := newPrivateKey(1, odoh.KEMX25519, sk, pub, []Symmetric{
+		{KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADAES128GCM},
+		{KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADChaCha20Poly1305},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -66,10 +67,10 @@ func TestAppendixAKeyConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.KeyID() != 1 || c.KEM() != KEMX25519 || c.Suite() != (Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADAES128GCM}) {
+	if c.KeyID() != 1 || c.KEM() != odoh.KEMX25519 || c.Suite() != (odoh.Suite{KEM: odoh.KEMX25519, KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADAES128GCM}) {
 		t.Fatalf("parsed %v", c)
 	}
-	if got := c.Symmetric(); len(got) != 2 || got[1] != (Symmetric{KDF: KDFHKDFSHA256, AEAD: AEADChaCha20Poly1305}) {
+	if got := c.Symmetric(); len(got) != 2 || got[1] != (Symmetric{KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADChaCha20Poly1305}) {
 		t.Fatalf("symmetric algorithms %v", got)
 	}
 	if got, _ := c.MarshalBinary(); !bytes.Equal(got, want) {
@@ -103,7 +104,7 @@ func TestAppendixARequestDecapsulation(t *testing.T) {
 		t.Fatalf("info %x", got)
 	}
 	hdr, err := ParseRequestHeader(encReq)
-	if err != nil || hdr.KeyID != 1 || hdr.Suite != (Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADAES128GCM}) {
+	if err != nil || hdr.KeyID != 1 || hdr.Suite != (odoh.Suite{KEM: odoh.KEMX25519, KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADAES128GCM}) {
 		t.Fatalf("header %+v, %v", hdr, err)
 	}
 	req, g, err := appendixAKey(t).DecapsulateRequest(encReq)
@@ -125,7 +126,7 @@ func TestAppendixAResponseEncapsulation(t *testing.T) {
 	}
 	nonce := h(t, appendixA.responseNonce)
 	salt := append(h(t, appendixA.pkE), nonce...)
-	if prk := hpke.Extract(KDFHKDFSHA256, salt, g.secret); !bytes.Equal(prk, h(t, appendixA.prk)) {
+	if prk := hpke.Extract(odoh.KDFHKDFSHA256, salt, g.secret); !bytes.Equal(prk, h(t, appendixA.prk)) {
 		t.Fatalf("prk %x", prk)
 	}
 	key, aeadNonce := responseKeys(g.suite, g.secret, g.enc, nonce)

@@ -1,42 +1,17 @@
 package ohttp
 
-import "github.com/odohd/odoh/internal/hpke"
+import "github.com/odohd/odoh/odoh"
 
-// The HPKE identifiers are those of the module's one HPKE home, shared with
-// package odoh: a suite means the same in both protocols.
-
-// KEM is an HPKE key encapsulation mechanism identifier (RFC 9180 §7.1).
-type KEM = hpke.KEM
-
-// KDF is an HPKE key derivation function identifier (RFC 9180 §7.2).
-type KDF = hpke.KDF
-
-// AEAD is an HPKE AEAD identifier (RFC 9180 §7.3).
-type AEAD = hpke.AEAD
-
-// Suite is an HPKE cipher suite: the KEM of a key and one of its
-// symmetric algorithm pairs.
-type Suite = hpke.Suite
-
-// The HPKE algorithms this package implements.
-const (
-	KEMP256   = hpke.KEMP256   // DHKEM(P-256, HKDF-SHA256)
-	KEMX25519 = hpke.KEMX25519 // DHKEM(X25519, HKDF-SHA256)
-
-	KDFHKDFSHA256 = hpke.KDFHKDFSHA256
-	KDFHKDFSHA384 = hpke.KDFHKDFSHA384
-	KDFHKDFSHA512 = hpke.KDFHKDFSHA512
-
-	AEADAES128GCM        = hpke.AEADAES128GCM
-	AEADAES256GCM        = hpke.AEADAES256GCM
-	AEADChaCha20Poly1305 = hpke.AEADChaCha20Poly1305
-)
+// The HPKE identifiers (KEM, KDF, AEAD, Suite and their constants) are
+// package odoh's, the module's one home for them, so that a suite means
+// the same in both protocols: odoh.KEMX25519, odoh.KDFHKDFSHA256,
+// odoh.AEADAES128GCM, …
 
 // Symmetric is one pair of HPKE symmetric algorithms of a key
 // configuration (RFC 9458 §3.1).
 type Symmetric struct {
-	KDF  KDF
-	AEAD AEAD
+	KDF  odoh.KDF
+	AEAD odoh.AEAD
 }
 
 // Supported reports whether this package implements both algorithms.
@@ -51,7 +26,7 @@ func (s Symmetric) String() string { return s.KDF.String() + "/" + s.AEAD.String
 // implements.
 func DefaultSymmetric() []Symmetric {
 	return []Symmetric{
-		{KDF: KDFHKDFSHA256, AEAD: AEADAES128GCM},
-		{KDF: KDFHKDFSHA256, AEAD: AEADChaCha20Poly1305},
+		{KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADAES128GCM},
+		{KDF: odoh.KDFHKDFSHA256, AEAD: odoh.AEADChaCha20Poly1305},
 	}
 }

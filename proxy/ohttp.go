@@ -143,7 +143,7 @@ func compileOHTTPRelay(c OHTTPRelay, pol *compiledPolicy) (*ohttpRelay, error) {
 // is still relayed: clients may support KEMs or algorithms it does not.
 func checkOHTTPKeys(body []byte) *failure {
 	_, err := ohttp.ParseKeyConfigs(body)
-	if err == nil || errors.Is(err, ohttp.ErrUnsupported) {
+	if err == nil || errors.Is(err, odoh.ErrUnsupported) {
 		return nil
 	}
 	return &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPProtocolError, err: fmt.Errorf("gateway keys: %w", err)}

@@ -40,7 +40,7 @@ func ohttpTarget(t *testing.T, ca *testca.CA, keys []byte) *recordingTarget {
 
 func testKeys(t *testing.T) []byte {
 	t.Helper()
-	k, err := ohttp.GenerateKey(1, ohttp.KEMX25519)
+	k, err := ohttp.GenerateKey(1, odoh.KEMX25519)
 	if err != nil {
 		t.Fatal(err)
 	}

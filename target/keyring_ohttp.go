@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/ohttp"
 )
 
 // OHTTPKEM is the KEM of the gateway's Oblivious HTTP keys (the one
 // Firefox implements); they offer ohttp.DefaultSymmetric().
-const OHTTPKEM = ohttp.KEMX25519
+const OHTTPKEM = odoh.KEMX25519
 
 // ohttpEpochInfo is the HKDF info prefix of a per-epoch OHTTP key seed:
 // not ODoH's, so that the two protocols never share a key.

@@ -141,7 +141,7 @@ func (h *Handler) gateway(w http.ResponseWriter, r *http.Request, req request) e
 	}
 	inner, gw, err := key.DecapsulateRequest(*bp)
 	switch {
-	case errors.Is(err, ohttp.ErrKeyMismatch):
+	case errors.Is(err, odoh.ErrKeyMismatch):
 		return errOHTTPKey
 	case err != nil:
 		return errBadRequest

@@ -233,7 +233,7 @@ func TestOHTTPOuterErrors(t *testing.T) {
 	otherID := bytes.Clone(good)
 	otherID[0]++
 	otherAEAD := bytes.Clone(good)
-	binary.BigEndian.PutUint16(otherAEAD[5:], uint16(ohttp.AEADAES256GCM))
+	binary.BigEndian.PutUint16(otherAEAD[5:], uint16(odoh.AEADAES256GCM))
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)-1] ^= 1
 	testCases := []struct {
