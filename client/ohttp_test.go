@@ -48,12 +48,14 @@ func newGateway(t testing.TB, ca *testca.CA, now func() time.Time) *gateway {
 	}
 	g := &gateway{keys: keys}
 	g.srv = odohtest.Serve(t, ca, http.HandlerFunc(g.serve), gatewayName)
-	chain := &target.Chain{}
 	zone, err := target.ParseZone(bytes.NewReader([]byte("$ORIGIN ohttp.test.\n$TTL 300\n@ IN SOA ns admin 1 3600 600 86400 60\nwww IN A 192.0.2.80\n")), "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain.SetZone(zone)
+	chain, err := target.NewChain(target.ChainConfig{Zone: zone})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The authority includes the port, known only now: the handler is
 	// published atomically before any request.
 	h, err := target.New(target.Config{Keys: keys, Resolver: chain, Logger: slog.New(slog.DiscardHandler),

@@ -240,7 +240,11 @@ func realStack(t testing.TB, cache *target.Cache, upstreams ...string) (*stack, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := target.New(target.Config{Keys: keys, Resolver: &target.Chain{Upstream: pool, Cache: cache}, Logger: slog.New(slog.DiscardHandler)})
+	chain, err := target.NewChain(target.ChainConfig{Upstream: pool, Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := target.New(target.Config{Keys: keys, Resolver: chain, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,10 @@ www.example.test. 300 IN A 192.0.2.80
 			if err != nil {
 				t.Fatal(err)
 			}
-			chain := &target.Chain{}
-			chain.SetZone(zone)
+			chain, err := target.NewChain(target.ChainConfig{Zone: zone})
+			if err != nil {
+				t.Fatal(err)
+			}
 			h, err := target.New(target.Config{Keys: keys, Resolver: chain})
 			if err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -145,23 +146,44 @@ func (c *Cache) inner() *dnscache.Cache {
 	return c.c
 }
 
+// ChainConfig configures NewChain. Every field may be nil.
+type ChainConfig struct {
+	// Zone, if not nil, answers the names inside it; SetZone replaces it
+	// while serving.
+	Zone *Zone
+	// Upstream answers what the zone does not; nil means such queries fail
+	// (the Handler answers SERVFAIL). If it has a method Down() bool, as
+	// Upstreams does, the Cache serves an expired answer stale at once
+	// while it reports true.
+	Upstream Resolver
+	// Cache, if not nil, keeps the upstream's answers; nil forwards every
+	// query. It needs an Upstream.
+	Cache *Cache
+}
+
 // Chain answers from a local Zone first, then from the Cache, then from the
 // Upstream; upstream answers are cached. Names inside the zone never reach
-// the upstream. The zone can be swapped while serving (SetZone).
+// the upstream. The zone can be swapped while serving (SetZone). Make one
+// with NewChain; it is safe for concurrent use.
 //
 // Every answer gets an OPT record made for the requester when it sent one:
 // its UDP size and DO bit, the upstream's Extended DNS Errors and, if the
 // requester sent ECS, the upstream's ECS echo; no other option of the
 // upstream's.
 type Chain struct {
-	// Upstream answers what the zone does not; nil means such queries fail.
-	// If it has a method Down() bool, as Upstreams does, the Cache serves
-	// an expired answer stale at once while it reports true.
-	Upstream Resolver
-	// Cache, if not nil, keeps upstream answers; nil forwards every query.
-	Cache *Cache
+	upstream Resolver
+	cache    *Cache
+	zone     atomic.Pointer[Zone]
+}
 
-	zone atomic.Pointer[Zone]
+// NewChain returns the chain of c's zone, cache and upstream.
+func NewChain(c ChainConfig) (*Chain, error) {
+	if c.Cache != nil && c.Upstream == nil {
+		return nil, errors.New("chain: a cache without an upstream would never hold anything")
+	}
+	ch := &Chain{upstream: c.Upstream, cache: c.Cache}
+	ch.zone.Store(c.Zone)
+	return ch, nil
 }
 
 // SetZone replaces the local zone (nil: none).
@@ -175,8 +197,8 @@ func (c *Chain) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if r, ok := c.zone.Load().Answer(q); ok {
 		return r, nil
 	}
-	if c.Upstream == nil {
+	if c.upstream == nil {
 		return nil, errNoResolver
 	}
-	return c.Cache.inner().ResolveUpstream(ctx, q, c.Upstream)
+	return c.cache.inner().ResolveUpstream(ctx, q, c.upstream)
 }

@@ -79,7 +79,7 @@ func cachedChain(t *testing.T, cfg target.CacheConfig, o target.UpstreamsConfig,
 	t.Cleanup(pool.Close)
 	cfg.Now = clock.Now
 	cp := &countingPool{Resolver: pool, n: map[string]int{}}
-	return &target.Chain{Upstream: cp, Cache: newCache(t, cfg)}, cp, clock
+	return newChain(t, target.ChainConfig{Upstream: cp, Cache: newCache(t, cfg)}), cp, clock
 }
 
 // ask resolves name/qtype through c with EDNS(0), DO and CD as given.
@@ -514,8 +514,7 @@ func rdata(t *testing.T, rr dns.RR) string {
 // TestLocalZoneOPT: a local-zone answer carries an OPT record when the
 // query had one, with its DO bit, and none otherwise (RFC 6891 §7).
 func TestLocalZoneOPT(t *testing.T) {
-	c := &target.Chain{}
-	c.SetZone(mustZone(t))
+	c := newChain(t, target.ChainConfig{Zone: mustZone(t)})
 	r, err := ask(t, c, "www.zone.test.", dns.TypeA, true, false)
 	if err != nil || r.IsEdns0() == nil || !r.IsEdns0().Do() {
 		t.Fatalf("local answer to an EDNS query: %v %v, want an OPT with DO", r, err)
@@ -589,7 +588,7 @@ func TestServfailHasOPT(t *testing.T) {
 	}
 	t.Cleanup(up.Close)
 	c := zoneConfig(t, up)
-	c.Resolver.(*target.Chain).Cache = newCache(t, target.CacheConfig{})
+	c.Resolver = newChain(t, target.ChainConfig{Zone: mustZone(t), Upstream: up, Cache: newCache(t, target.CacheConfig{})})
 	s := serve(t, newHandler(t, c))
 	cfg := fetchConfig(t, s.h2, s.url)
 	q := new(dns.Msg).SetQuestion("example.net.", dns.TypeA)

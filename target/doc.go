@@ -20,12 +20,19 @@
 //     upstream for a backoff after repeated failures; [Zone] answers
 //     from an RFC 1035 zone file; [Cache] keeps answers for their TTL;
 //     [Chain] puts them together (zone, then cache, then upstreams).
-//   - [Metrics] and [UpstreamMetrics] are what the handler and the pool
-//     report (the Prometheus side is the daemon's). Their labels carry no
-//     addresses and no names.
+//   - [Metrics], [UpstreamMetrics] and [CacheMetrics] are what the handler,
+//     the pool and the cache report; nil reports nothing. The daemon's
+//     Prometheus implementation of them is internal/metrics. Their labels
+//     carry no addresses and no names.
 //
-// Every type is made with New…(…Config), whose zero fields mean documented
-// defaults: [New], [NewKeyring], [NewUpstreams], [NewCache].
+// Construction, serving and errors follow the conventions of the module's
+// public packages: every type is made with New…(…Config), whose zero
+// fields mean documented defaults ([New], [NewKeyring], [NewUpstreams],
+// [NewCache], [NewChain]; a [Zone] is parsed with [LoadZone] or
+// [ParseZone]); the Handler is a plain http.Handler, served by the caller
+// over HTTP/2 and HTTP/3 (as cmd/odoh-target does), and [Upstreams.Close]
+// releases the pool's sockets; a request's failure is answered by its
+// status (see [Handler]), and a resolution's by SERVFAIL inside a 200.
 //
 // Privacy: nothing here logs a query, a client address, a key or the seed.
 package target

@@ -115,7 +115,7 @@ func TestNoOptionLeaksBetweenClients(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	cache := newCache(t, target.CacheConfig{Size: 100})
-	c := &target.Chain{Upstream: pool, Cache: cache}
+	c := newChain(t, target.ChainConfig{Upstream: pool, Cache: cache})
 	const name = "shared.example."
 
 	// Client A: ECS and a client cookie.
@@ -191,7 +191,7 @@ func TestCacheStoresNoOPT(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	c := &target.Chain{Upstream: pool, Cache: newCache(t, target.CacheConfig{Size: 10})}
+	c := newChain(t, target.ChainConfig{Upstream: pool, Cache: newCache(t, target.CacheConfig{Size: 10})})
 	chainResolve(t, c, ednsQuery("x.example.", true, 1232))
 	got := chainResolve(t, c, ednsQuery("x.example.", true, 700))
 	if n := len(up.queries()); n != 1 {

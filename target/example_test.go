@@ -36,8 +36,10 @@ www.internal. 300 IN A 10.0.0.1
 	if err != nil {
 		log.Fatal(err)
 	}
-	chain := &target.Chain{Upstream: pool, Cache: cache}
-	chain.SetZone(zone)
+	chain, err := target.NewChain(target.ChainConfig{Zone: zone, Upstream: pool, Cache: cache})
+	if err != nil {
+		log.Fatal(err)
+	}
 	h, err := target.New(target.Config{Keys: keys, Resolver: chain, DoH: true})
 	if err != nil {
 		log.Fatal(err)
@@ -77,8 +79,12 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	chain, err := target.NewChain(target.ChainConfig{}) // no zone, no upstream: every query fails
+	if err != nil {
+		log.Fatal(err)
+	}
 	m := &countMetrics{}
-	h, err := target.New(target.Config{Keys: keys, Resolver: &target.Chain{}, Metrics: m})
+	h, err := target.New(target.Config{Keys: keys, Resolver: chain, Metrics: m})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -100,8 +100,7 @@ func FuzzHandler(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	chain := &target.Chain{} // the zone, no upstream: never a socket
-	chain.SetZone(mustZone(f))
+	chain := newChain(f, target.ChainConfig{Zone: mustZone(f)}) // no upstream: never a socket
 	h := newHandler(f, target.Config{Keys: keys, Resolver: chain, MaxBodySize: fuzzMaxBody,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 

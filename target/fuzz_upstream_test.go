@@ -167,7 +167,10 @@ func FuzzUpstreamAnswer(f *testing.F) {
 	}
 	wire := &wireUpstream{}
 	ups.ups[0] = wire
-	chain := &Chain{Upstream: ups}
+	chain, err := NewChain(ChainConfig{Upstream: ups})
+	if err != nil {
+		f.Fatal(err)
+	}
 	h, err := New(Config{Keys: keys, Resolver: chain, DoH: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
@@ -191,7 +194,7 @@ func FuzzUpstreamAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pick uint8, answer []byte, patch, doh bool) {
 		once.Do(func() { base = leakcheck.Take() })
 		q := queries[int(pick)%len(queries)]
-		if chain.Cache, err = NewCache(CacheConfig{Size: 8, Now: func() time.Time { return now }}); err != nil {
+		if chain.cache, err = NewCache(CacheConfig{Size: 8, Now: func() time.Time { return now }}); err != nil {
 			t.Fatal(err)
 		}
 		var sent []byte // the query as it went upstream

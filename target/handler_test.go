@@ -40,8 +40,7 @@ func newHandler(t testing.TB, c target.Config) *target.Handler {
 // and then upstream, with random keys.
 func zoneConfig(t testing.TB, upstream target.Resolver) target.Config {
 	t.Helper()
-	chain := &target.Chain{Upstream: upstream}
-	chain.SetZone(mustZone(t))
+	chain := newChain(t, target.ChainConfig{Zone: mustZone(t), Upstream: upstream})
 	return target.Config{Keys: newKeyring(t, nil, nil), Resolver: chain, DoH: true}
 }
 
@@ -539,8 +538,7 @@ func TestODoHPaddingBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain := &target.Chain{}
-	chain.SetZone(z)
+	chain := newChain(t, target.ChainConfig{Zone: z})
 	s := serve(t, newHandler(t, target.Config{Keys: newKeyring(t, nil, nil), Resolver: chain, PaddingBlock: block}))
 	cfg := fetchConfig(t, s.h2, s.url)
 	// R = type ‖ LP16(nonce16) ‖ LP16(ct); ct = R_plain + 16-byte tag.

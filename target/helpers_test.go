@@ -43,6 +43,16 @@ func mustZone(t testing.TB) *target.Zone {
 	return z
 }
 
+// newChain is target.NewChain for tests.
+func newChain(t testing.TB, c target.ChainConfig) *target.Chain {
+	t.Helper()
+	ch, err := target.NewChain(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 // testServer is a target serving h on real sockets, with clients for both
 // transports.
 type testServer struct {

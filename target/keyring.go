@@ -160,16 +160,6 @@ func (k *Keyring) SetSeed(seed []byte) error {
 	return nil
 }
 
-// Period returns the rotation period.
-func (k *Keyring) Period() time.Duration { return k.period }
-
-// Seeded reports whether keys derive from a seed (false: random keys).
-func (k *Keyring) Seeded() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.seed != nil
-}
-
 // epochOf returns floor(t / period) in Unix time.
 func (k *Keyring) epochOf(t time.Time) int64 {
 	n, p := t.UnixNano(), int64(k.period)

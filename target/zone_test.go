@@ -78,8 +78,7 @@ func TestZoneRejects(t *testing.T) {
 
 func TestChainZoneBeforeUpstream(t *testing.T) {
 	up := &countingResolver{}
-	c := &target.Chain{Upstream: up, Cache: newCache(t, target.CacheConfig{Size: 10})}
-	c.SetZone(mustZone(t))
+	c := newChain(t, target.ChainConfig{Zone: mustZone(t), Upstream: up, Cache: newCache(t, target.CacheConfig{Size: 10})})
 	resolve(t, c, "www.zone.test.", dns.TypeA)
 	resolve(t, c, "nope.zone.test.", dns.TypeA)
 	if up.n.Load() != 0 {
@@ -119,7 +118,8 @@ func TestCache(t *testing.T) {
 	clock := &fakeClock{}
 	clock.Set(time.Unix(1000, 0))
 	up := &countingResolver{}
-	c := &target.Chain{Upstream: up, Cache: newCache(t, target.CacheConfig{Size: 2, StaleAge: -1, Now: clock.Now})}
+	cache := newCache(t, target.CacheConfig{Size: 2, StaleAge: -1, Now: clock.Now})
+	c := newChain(t, target.ChainConfig{Upstream: up, Cache: cache})
 	ask := func(name string, id uint16) *dns.Msg {
 		t.Helper()
 		q := new(dns.Msg).SetQuestion(name, dns.TypeA)
@@ -146,8 +146,8 @@ func TestCache(t *testing.T) {
 	}
 	before := up.n.Load()
 	ask("3.example.", 4)
-	if c.Cache.Len() != 2 || up.n.Load() != before {
-		t.Errorf("cache of 2 holds %d answers; the newest was not kept", c.Cache.Len())
+	if cache.Len() != 2 || up.n.Load() != before {
+		t.Errorf("cache of 2 holds %d answers; the newest was not kept", cache.Len())
 	}
 	ask("1.example.", 5)
 	if up.n.Load() != before+1 {

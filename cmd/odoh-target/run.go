@@ -236,7 +236,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
-	st.chain = &target.Chain{Upstream: pool}
+	var cache *target.Cache
 	if c.cacheSize > 0 {
 		cm, err := metrics.NewCache(d.Registry, "odoh_target_cache")
 		if err != nil {
@@ -249,7 +249,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		if staleWait == 0 {
 			staleWait = -1 // the flag's 0 means waiting for the upstreams
 		}
-		st.chain.Cache, err = target.NewCache(target.CacheConfig{
+		cache, err = target.NewCache(target.CacheConfig{
 			Size:               c.cacheSize,
 			MaxTTL:             c.cacheMaxTTL,
 			MaxNegativeTTL:     c.cacheMaxNegTTL,
@@ -262,17 +262,19 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 			return err
 		}
 	}
+	var zone *target.Zone
 	if c.localZone != "" {
-		z, err := target.LoadZone(c.localZone)
-		if err != nil {
+		if zone, err = target.LoadZone(c.localZone); err != nil {
 			return err
 		}
-		st.chain.SetZone(z)
-		st.metrics.SetZoneRecords(z.Len())
+		st.metrics.SetZoneRecords(zone.Len())
+	}
+	if st.chain, err = target.NewChain(target.ChainConfig{Zone: zone, Upstream: pool, Cache: cache}); err != nil {
+		return err
 	}
 	var flusher admin.Flusher // POST /cache/flush, with a cache
-	if st.chain.Cache != nil {
-		flusher = st.chain.Cache
+	if cache != nil {
+		flusher = cache
 	}
 	h, err := target.New(target.Config{
 		Keys:         st.keys,
