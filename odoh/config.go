@@ -67,10 +67,6 @@ func (c *Config) PublicKey() []byte { return c.publicKey }
 // modify it.
 func (c *Config) KeyID() []byte { return c.keyID }
 
-// Contents returns the serialized ObliviousDoHConfigContents. The caller must
-// not modify it.
-func (c *Config) Contents() []byte { return c.contents }
-
 // Equal reports whether two configs have the same contents.
 func (c *Config) Equal(o *Config) bool { return bytes.Equal(c.contents, o.contents) }
 

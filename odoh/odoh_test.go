@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/odohd/odoh/internal/hpke"
 )
 
 // allSuites lists every supported suite combination.
@@ -152,7 +154,7 @@ func TestDeriveKeyBadSeed(t *testing.T) {
 			t.Errorf("%d-byte seed: err = %v, want ErrUnsupported", n, err)
 		}
 	}
-	if _, err := DeriveKey(Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADExportOnly}, make([]byte, 32)); !errors.Is(err, ErrUnsupported) {
+	if _, err := DeriveKey(Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: hpke.AEADExportOnly}, make([]byte, 32)); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("export-only suite: err = %v", err)
 	}
 }
@@ -189,8 +191,8 @@ func TestParseConfigs(t *testing.T) {
 		{name: "preference order kept", in: list(goodP256, good), want: 2, first: p256.Config()},
 		{name: "A4 unknown version skipped", in: list(config(0xff03, KEMX25519, KDFHKDFSHA256, AEADAES128GCM, pk), good), want: 1, first: key.Config()},
 		{name: "B9 P-384 skipped", in: list(config(Version, 0x0011, KDFHKDFSHA384, AEADAES128GCM, make([]byte, 97)), good), want: 1, first: key.Config()},
-		{name: "B9 export-only skipped", in: list(config(Version, KEMX25519, KDFHKDFSHA256, AEADExportOnly, pk), good), want: 1, first: key.Config()},
-		{name: "only unsupported", in: list(config(Version, KEMX25519, KDFHKDFSHA256, AEADExportOnly, pk)), err: ErrUnsupported},
+		{name: "B9 export-only skipped", in: list(config(Version, KEMX25519, KDFHKDFSHA256, hpke.AEADExportOnly, pk), good), want: 1, first: key.Config()},
+		{name: "only unsupported", in: list(config(Version, KEMX25519, KDFHKDFSHA256, hpke.AEADExportOnly, pk)), err: ErrUnsupported},
 		{name: "only unknown versions", in: list(config(0xff06, KEMX25519, KDFHKDFSHA256, AEADAES128GCM, pk)), err: ErrUnsupported},
 		{name: "A3 empty input", in: nil, err: ErrMalformed},
 		{name: "A3 one byte", in: []byte{0}, err: ErrMalformed},
@@ -243,8 +245,8 @@ func TestConfigEncoding(t *testing.T) {
 	if !bytes.Equal(b, want) {
 		t.Fatalf("config %x, want %x", b, want)
 	}
-	if !bytes.Equal(key.Config().Contents(), want[4:]) {
-		t.Fatalf("contents %x", key.Config().Contents())
+	if !bytes.Equal(key.Config().contents, want[4:]) {
+		t.Fatalf("contents %x", key.Config().contents)
 	}
 	if _, err := MarshalConfigs(); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("empty list: %v", err)
@@ -253,7 +255,7 @@ func TestConfigEncoding(t *testing.T) {
 
 func TestNewConfigRejects(t *testing.T) {
 	key := mustKey(t, DefaultSuite())
-	if _, err := NewConfig(Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: AEADExportOnly}, key.Config().PublicKey()); !errors.Is(err, ErrUnsupported) {
+	if _, err := NewConfig(Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: hpke.AEADExportOnly}, key.Config().PublicKey()); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("export-only: %v", err)
 	}
 	if _, err := NewConfig(DefaultSuite(), key.Config().PublicKey()[:5]); !errors.Is(err, ErrMalformed) {

@@ -33,9 +33,6 @@ const (
 	AEADAES128GCM        = hpke.AEADAES128GCM
 	AEADAES256GCM        = hpke.AEADAES256GCM
 	AEADChaCha20Poly1305 = hpke.AEADChaCha20Poly1305
-	// AEADExportOnly cannot seal anything, so ODoH cannot use it; configs
-	// naming it are skipped like any unsupported suite.
-	AEADExportOnly = hpke.AEADExportOnly
 )
 
 // DefaultSuite returns the mandatory-to-implement suite of RFC 9230 §9:
