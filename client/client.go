@@ -267,7 +267,7 @@ func (c *Client) checkOperators(cfg Config) error {
 	}
 	for _, p := range c.proxies {
 		for _, t := range c.targets {
-			pd, td := RegistrableDomain(hostOnly(p.tmpl.Host())), RegistrableDomain(t.url.Hostname())
+			pd, td := registrableDomain(hostOnly(p.tmpl.Host())), registrableDomain(t.url.Hostname())
 			if pd == td {
 				return fmt.Errorf("proxy %q, target %q (%s): %w", p.tmpl, t.str, pd, ErrSameOperator)
 			}
@@ -663,7 +663,9 @@ func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q [
 // connection can be reused.
 func newHTTPError(u string, resp *http.Response) *HTTPError {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	he := &HTTPError{URL: redactURL(u), StatusCode: resp.StatusCode, ProxyStatus: resp.Header.Get("Proxy-Status")}
+	// Proxy-Status is a list: its field lines are one value joined with
+	// commas (RFC 9110 §5.3), the proxy closest to us last.
+	he := &HTTPError{URL: redactURL(u), StatusCode: resp.StatusCode, ProxyStatus: strings.Join(resp.Header.Values("Proxy-Status"), ", ")}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		he.Err = ErrRedirect
 	}

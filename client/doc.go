@@ -47,10 +47,23 @@
 // message type, nonce length, authentication, zero padding), redirects are
 // never followed, and requests carry no cookies, no User-Agent and no
 // client state: only Content-Type, Accept and Cache-Control. Queries travel
-// with DNS ID 0 and are padded to 128-byte blocks (RFC 8467). Errors wrap
-// the sentinels of errors.go; Classify names their cause without names or
-// addresses, for logs and metrics.
+// with DNS ID 0 and are padded to 128-byte blocks (RFC 8467).
 //
 // HTTP/2 is the default transport; Config.HTTP3 swaps in quic-go's HTTP/3
 // transport, and the configs tunnel then rides HTTP/3 too.
+//
+// # Conventions
+//
+// Construction, serving and errors follow the conventions of the module's
+// public packages. [New] and [NewStub] check a Config whose zero fields
+// mean the documented defaults, and Logger nil means slog.Default(). A
+// Client holds connections, released by [Client.Close]; a [Stub] owns its
+// sockets: [Stub.Serve] answers until its context is cancelled, then
+// drains and returns nil, and [Stub.Close] releases them. Errors wrap the
+// sentinels below ([ErrNoProxy], [ErrConfig], …) and those of package odoh,
+// for errors.Is; a non-200 answer is an [*HTTPError], whose ProxyStatus
+// odoh.ParseProxyStatus reads; [Classify] names an error's cause without
+// names or addresses, for logs and metrics. The vocabulary the client
+// shares with proxies and targets (paths, media types, size limits, the
+// Cache-Control rule, Proxy-Status) is package odoh's.
 package client

@@ -118,11 +118,11 @@ func hostOnly(hostport string) string {
 	return strings.Trim(hostport, "[]")
 }
 
-// RegistrableDomain returns what identifies an operator: the registrable
+// registrableDomain returns what identifies an operator: the registrable
 // domain (eTLD+1 by the public suffix list) of a host name, or the address
 // itself for an IP literal. Names without a registrable part (localhost, a
 // bare suffix) are returned as they are.
-func RegistrableDomain(host string) string {
+func registrableDomain(host string) string {
 	h := strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
 	if a, err := netip.ParseAddr(h); err == nil {
 		return a.Unmap().WithZone("").String()

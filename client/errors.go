@@ -55,7 +55,9 @@ type HTTPError struct {
 	URL string
 	// StatusCode is the HTTP status received.
 	StatusCode int
-	// ProxyStatus is the Proxy-Status header, if any (RFC 9209).
+	// ProxyStatus is the Proxy-Status field (RFC 9209), its field lines
+	// joined with ", " (RFC 9110 §5.3), or "". odoh.ParseProxyStatus reads
+	// it; the last member is the intermediary closest to the client.
 	ProxyStatus string
 	// Err is ErrRedirect for 3xx, odoh.ErrKeyMismatch for a final 401,
 	// ErrNoTunnel for a CONNECT the proxy does not know, and nil

@@ -2,10 +2,15 @@ package client_test
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 
 	"github.com/miekg/dns"
 	"github.com/odohd/odoh/client"
+	"github.com/odohd/odoh/odoh"
 )
 
 func Example() {
@@ -23,6 +28,67 @@ func Example() {
 	if a, err := c.Exchange(context.Background(), m); err == nil {
 		fmt.Println(a.Answer)
 	}
+}
+
+// New checks its Config without touching the network; what it refuses
+// wraps one of the package's sentinels, for errors.Is.
+func ExampleNew() {
+	_, err := client.New(client.Config{Targets: []string{"https://odoh.example.net/dns-query"}})
+	fmt.Println(errors.Is(err, client.ErrNoProxy))
+	_, err = client.New(client.Config{
+		Proxies: []string{"https://relay.example.net/dns-query{?targethost,targetpath}"},
+		Targets: []string{"https://odoh.example.net/dns-query"},
+	})
+	fmt.Println(errors.Is(err, client.ErrSameOperator))
+	// Output:
+	// true
+	// true
+}
+
+// A failed exchange: errors.As finds the proxy's answer, whose
+// Proxy-Status odoh.ParseProxyStatus reads, and Classify names the cause
+// for a log or a metric. Here the proxy could not reach the target.
+func ExampleClassify() {
+	proxy := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Proxy-Status", "odoh-proxy; error=connection_refused")
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer proxy.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(proxy.Certificate())
+	key, err := odoh.GenerateKey(odoh.DefaultSuite()) // the target's, published
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	configs, err := odoh.MarshalConfigs(key.Config())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, err := client.New(client.Config{
+		Proxies:       []string{proxy.URL + "/dns-query{?targethost,targetpath}"},
+		Targets:       []string{"https://odoh.example.net/dns-query"},
+		ConfigSource:  client.ConfigStatic,
+		StaticConfigs: configs,
+		RootCAs:       roots,
+		MaxAttempts:   1,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	_, err = c.Exchange(context.Background(), new(dns.Msg).SetQuestion("example.com.", dns.TypeA))
+	if he, ok := errors.AsType[*client.HTTPError](err); ok {
+		ps, _ := odoh.ParseProxyStatus(he.ProxyStatus)
+		last := ps[len(ps)-1] // the proxy closest to the client
+		fmt.Println(he.StatusCode, last.Error, "target's fault:", last.NextHopFault())
+	}
+	fmt.Println(client.Classify(err))
+	// Output:
+	// 502 connection_refused target's fault: true
+	// http_status
 }
 
 func ExampleParseProxyTemplate() {

@@ -389,7 +389,7 @@ func (c *Client) addOHTTP(cfg Config) error {
 // would see both who asks and what (RFC 9458 §6).
 func (c *Client) checkOHTTPOperators() error {
 	for _, t := range c.ohttp {
-		rd, gd := RegistrableDomain(hostOnly(t.relayEP.tmpl.Host())), RegistrableDomain(t.dohURL.Hostname())
+		rd, gd := registrableDomain(hostOnly(t.relayEP.tmpl.Host())), registrableDomain(t.dohURL.Hostname())
 		if rd == gd {
 			return fmt.Errorf("OHTTP relay %q, gateway %q (%s): %w", t.relay, t.str, rd, ErrSameOperator)
 		}
