@@ -105,7 +105,10 @@ func TestStubAdminFlush(t *testing.T) {
 		t.Fatalf("answer %s after the flush, want the changed 192.0.2.2", got)
 	}
 	_, metrics := get(http.MethodGet, "/metrics")
-	for _, want := range []string{"odoh_stub_cache_flushes_total 1", "odoh_stub_cache_flushed_entries_total 1", "odoh_stub_cache_hits_total 1", "odoh_stub_cache_entries 1"} {
+	// Every series the README names, at what the lookups above made it.
+	for _, want := range []string{"odoh_stub_cache_flushes_total 1", "odoh_stub_cache_flushed_entries_total 1",
+		"odoh_stub_cache_hits_total 1", "odoh_stub_cache_misses_total 2", "odoh_stub_cache_entries 1",
+		"odoh_stub_cache_stale_answers_total 0", "odoh_stub_cache_failure_answers_total 0", "odoh_stub_cache_coalesced_total 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -231,3 +231,68 @@ func TestTTLs(t *testing.T) {
 		t.Errorf("uncached answer: extra TTL %d, %d entries; want 600 and 1", r.Extra[0].Header().Ttl, c.Len())
 	}
 }
+
+// counts are the calls of the Metrics interface a recordMetrics saw.
+type counts struct {
+	hits, misses, stale, failures, coalesced int
+	flushes, flushed, entries                int
+}
+
+// recordMetrics counts every call of the Metrics interface.
+type recordMetrics struct {
+	mu sync.Mutex
+	n  counts
+}
+
+func (m *recordMetrics) add(f func(*counts)) { m.mu.Lock(); f(&m.n); m.mu.Unlock() }
+func (m *recordMetrics) CacheHit()           { m.add(func(n *counts) { n.hits++ }) }
+func (m *recordMetrics) CacheMiss()          { m.add(func(n *counts) { n.misses++ }) }
+func (m *recordMetrics) CacheStale()         { m.add(func(n *counts) { n.stale++ }) }
+func (m *recordMetrics) CacheFailure()       { m.add(func(n *counts) { n.failures++ }) }
+func (m *recordMetrics) CacheCoalesced()     { m.add(func(n *counts) { n.coalesced++ }) }
+func (m *recordMetrics) CacheFlush(k int)    { m.add(func(n *counts) { n.flushes++; n.flushed += k }) }
+func (m *recordMetrics) CacheEntries(k int)  { m.add(func(n *counts) { n.entries = k }) }
+
+func (m *recordMetrics) snapshot() counts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n
+}
+
+// TestMetrics: each event is counted once, as what it is: a miss, a hit,
+// a stale answer, a cached failure, a flush and the entries held
+// (coalescing is counted in TestCoalescing).
+func TestMetrics(t *testing.T) {
+	m := &recordMetrics{}
+	c, clk := newTest(t, Config{Metrics: m, StaleAge: time.Hour})
+	boom := errors.New("upstream down")
+	u := &upstream{answer: a("m.test.", 60)}
+	step := func(what string, want counts) {
+		t.Helper()
+		if got := m.snapshot(); got != want {
+			t.Errorf("after %s: %+v, want %+v", what, got, want)
+		}
+	}
+	resolve(t, c, u, "m.test.", dns.TypeA)
+	step("a first query", counts{misses: 1, entries: 1})
+	resolve(t, c, u, "m.test.", dns.TypeA)
+	step("the same again", counts{misses: 1, hits: 1, entries: 1})
+	u.answer = func(*dns.Msg) (*dns.Msg, error) { return nil, boom }
+	clk.Advance(61 * time.Second)
+	if r, err := resolve(t, c, u, "m.test.", dns.TypeA); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("stale answer: %v %v", r, err)
+	}
+	step("a stale answer fetched", counts{misses: 2, hits: 1, stale: 1, entries: 1})
+	resolve(t, c, u, "m.test.", dns.TypeA)
+	step("a stale answer while the failure is cached", counts{misses: 2, hits: 1, stale: 2, entries: 1})
+	if _, err := resolve(t, c, u, "gone.test.", dns.TypeA); !errors.Is(err, boom) {
+		t.Fatalf("failure: %v", err)
+	}
+	step("a failure", counts{misses: 3, hits: 1, stale: 2, entries: 2})
+	if _, err := resolve(t, c, u, "gone.test.", dns.TypeA); !errors.Is(err, ErrCachedFailure) {
+		t.Fatalf("cached failure: %v", err)
+	}
+	step("a cached failure", counts{misses: 3, hits: 1, stale: 2, failures: 1, entries: 2})
+	c.Flush("gone.test.", false)
+	step("a flush", counts{misses: 3, hits: 1, stale: 2, failures: 1, flushes: 1, flushed: 1, entries: 1})
+}
