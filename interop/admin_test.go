@@ -13,13 +13,14 @@ import (
 	"github.com/odohd/odoh/internal/testca"
 )
 
-// TestDefaultAdminIsLoopbackOnly starts odoh-target and odoh-proxy side by
-// side without -admin, in a network namespace of their own (so that their
-// fixed default ports collide with nothing on the machine) that also has an
-// address besides 127.0.0.1. Both come up (their defaults are distinct),
-// each answers -healthcheck at its default address, and neither answers at
-// the other address on the same port: the admin listener is bound to
-// loopback, not to every address, unless an operator says otherwise.
+// TestDefaultAdminIsLoopbackOnly starts odoh-target, odoh-proxy and the
+// stub side by side without -admin, in a network namespace of their own
+// (so that their fixed default ports collide with nothing on the machine)
+// that also has an address besides 127.0.0.1. All three come up (their
+// defaults are distinct), each answers -healthcheck at its default
+// address, and none answers at the other address on the same port: the
+// admin listener is bound to loopback, not to every address, unless an
+// operator says otherwise.
 func TestDefaultAdminIsLoopbackOnly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		msg := "a network namespace needs root"
@@ -44,31 +45,34 @@ func TestDefaultAdminIsLoopbackOnly(t *testing.T) {
 ip link set lo up
 ip addr add %s/32 dev lo
 `, other)
+	serve := []string{"-listen", "127.0.0.1:0", "-cert", certFile, "-key", keyFile}
 	daemons := []struct {
-		name, addr string
-		args       []string
+		name, addr, started string
+		cmd                 string // the binary and its command
+		args                []string
 	}{
-		{"odoh-target", admin.TargetAddr, nil},
-		{"odoh-proxy", admin.ProxyAddr, []string{"-allow-target", "192.0.2.1"}},
+		{"odoh-target", admin.TargetAddr, "odoh-target serving", "odoh-target", serve},
+		{"odoh-proxy", admin.ProxyAddr, "odoh-proxy serving", "odoh-proxy", append(serve, "-allow-target", "192.0.2.1")},
+		{"odoh stub", admin.StubAddr, "odoh stub listening", "odoh stub", []string{"-listen", "127.0.0.1:0",
+			"-log-format", "json", "-proxy", "https://proxy.example/dns-query{?targethost,targetpath}", "-target", "https://odoh.example/dns-query"}},
 	}
-	for _, d := range daemons {
-		bin := filepath.Join(binDir, d.name)
+	for i, d := range daemons {
+		cmd := filepath.Join(binDir, d.cmd)
 		_, port, err := net.SplitHostPort(d.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		log := filepath.Join(dir, d.name+".log")
-		args := append([]string{"-listen", "127.0.0.1:0", "-cert", certFile, "-key", keyFile}, d.args...)
+		log := filepath.Join(dir, fmt.Sprintf("%d.log", i))
 		fmt.Fprintf(&script, `%[1]s %[2]s >%[3]s 2>&1 &
 pids="${pids:-} $!"
-n=0; until grep -q '"msg":"%[4]s serving"' %[3]s; do
-	n=$((n+1)); [ $n -lt 300 ] || { echo "%[4]s did not start"; cat %[3]s; exit 1; }
-	kill -0 $! 2>/dev/null || { echo "%[4]s exited"; cat %[3]s; exit 1; }
+n=0; until grep -q '"msg":"%[4]s"' %[3]s; do
+	n=$((n+1)); [ $n -lt 300 ] || { echo "%[7]s did not start"; cat %[3]s; exit 1; }
+	kill -0 $! 2>/dev/null || { echo "%[7]s exited"; cat %[3]s; exit 1; }
 	sleep 0.05
 done
-%[1]s -healthcheck || { echo "%[4]s: no admin at its default address"; exit 1; }
-if %[1]s -healthcheck -admin %[5]s:%[6]s 2>/dev/null; then echo "%[4]s: admin reachable at %[5]s"; exit 1; fi
-`, bin, strings.Join(args, " "), log, d.name, other, port)
+%[1]s -healthcheck || { echo "%[7]s: no admin at its default address"; exit 1; }
+if %[1]s -healthcheck -admin %[5]s:%[6]s 2>/dev/null; then echo "%[7]s: admin reachable at %[5]s"; exit 1; fi
+`, cmd, "'"+strings.Join(d.args, "' '")+"'", log, d.started, other, port, d.name)
 	}
 	script.WriteString("kill $pids; wait || true\necho ok\n")
 	cmd := exec.Command("unshare", "--net", "sh", "-c", script.String())
