@@ -8,7 +8,9 @@
 #
 # Needs Go and make, nothing else (dig, if installed, shows the stub too).
 # Everything listens on 127.0.0.1 only. Ports: TARGET_PORT (8443),
-# PROXY_PORT (8444), STUB_PORT (5353), and the admin listeners' defaults,
+# PROXY_PORT (8444), STUB_PORT (8053: not the stub's default 5353, which is
+# also mDNS's, held on many desktops by avahi-daemon), and the admin
+# listeners' defaults,
 # TARGET_ADMIN (127.0.0.1:9551), PROXY_ADMIN (127.0.0.1:9552) and
 # STUB_ADMIN (127.0.0.1:9553). The target
 # answers demo.test. from its local zone; other names go to the system
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 bin=${BIN:-bin}
 tport=${TARGET_PORT:-8443}
 pport=${PROXY_PORT:-8444}
-sport=${STUB_PORT:-5353}
+sport=${STUB_PORT:-8053}
 tadmin=${TARGET_ADMIN:-127.0.0.1:9551}
 padmin=${PROXY_ADMIN:-127.0.0.1:9552}
 sadmin=${STUB_ADMIN:-127.0.0.1:9553}
