@@ -27,6 +27,13 @@ import (
 // listens), and returns its query address. It is stopped at the test's end.
 func startRelay(t *testing.T, ca *testca.CA, args ...string) string {
 	t.Helper()
+	addr, _ := startRelayLogs(t, ca, args...)
+	return addr
+}
+
+// startRelayLogs is startRelay that also returns the daemon's log.
+func startRelayLogs(t *testing.T, ca *testca.CA, args ...string) (string, *testlog.Buffer) {
+	t.Helper()
 	cert, key := ca.Issue(t)
 	stderr := &testlog.Buffer{}
 	signals := make(chan os.Signal, 1)
@@ -47,7 +54,7 @@ func startRelay(t *testing.T, ca *testca.CA, args ...string) string {
 		for line := range strings.SplitSeq(stderr.String(), "\n") {
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "odoh-proxy serving" {
-				return rec["listen"].(string)
+				return rec["listen"].(string), stderr
 			}
 		}
 		select {
@@ -57,7 +64,7 @@ func startRelay(t *testing.T, ca *testca.CA, args ...string) string {
 		}
 	}
 	t.Fatalf("relay did not start: %s", stderr.String())
-	return ""
+	return "", nil
 }
 
 const queryToNowhere = "/dns-query?targethost=127.0.0.1:9&targetpath=%2Fdns-query"
