@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/clidoc"
 )
 
 // Row is one flag of a reference.
@@ -54,7 +55,10 @@ func Rows(fs *flag.FlagSet, envPrefix string, docs map[string]Doc) ([]Row, error
 	var rows []Row
 	var missing []string
 	fs.VisitAll(func(f *flag.Flag) {
-		arg, usage := flag.UnquoteUsage(f)
+		// The argument's name as the help and the manual show it
+		// (internal/clidoc): FILE, URL, D for a duration, N for a number.
+		fi := clidoc.Flag(fs, f.Name)
+		arg, usage := fi.Arg, fi.Usage
 		section := ""
 		if docs != nil {
 			d, ok := docs[f.Name]
@@ -107,7 +111,11 @@ func Markdown(rows []Row) string {
 		if r.Default != "" {
 			def = code(r.Default)
 		}
-		cells := []string{code(r.Flag), code(r.Env), def, escape(r.Usage)}
+		env := "—" // a flag that reads no environment variable
+		if r.Env != "" {
+			env = code(r.Env)
+		}
+		cells := []string{code(r.Flag), env, def, escape(r.Usage)}
 		if sections {
 			section := r.Section
 			if section == "" {
