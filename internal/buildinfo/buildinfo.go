@@ -95,7 +95,8 @@ func fromBuildInfo(version string, bi *debug.BuildInfo) Info {
 }
 
 // String formats the information for a -version flag, for example
-// "odoh-target v0.1.0 (rev 0123456789ab, go1.26.8)".
+// "odoh-target v0.1.0 (revision 0123456789ab, go1.26.8)": every binary
+// spells it so.
 func (i Info) String(program string) string {
-	return fmt.Sprintf("%s %s (rev %s, %s)", program, i.Version, i.Revision, i.GoVersion)
+	return fmt.Sprintf("%s %s (revision %s, %s)", program, i.Version, i.Revision, i.GoVersion)
 }

@@ -58,7 +58,7 @@ func TestFromBuildInfo(t *testing.T) {
 
 func TestString(t *testing.T) {
 	i := Info{Version: "v0.1.0", Revision: "abcdef", GoVersion: "go1.26.8"}
-	const want = "odoh-target v0.1.0 (rev abcdef, go1.26.8)"
+	const want = "odoh-target v0.1.0 (revision abcdef, go1.26.8)"
 	if got := i.String("odoh-target"); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}

@@ -18,8 +18,8 @@ type LogConfig struct {
 
 // AddFlags defines -log-format and -log-level on fs, bound to c.
 func (c *LogConfig) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Format, "log-format", "text", "log `format`: text or json")
-	fs.StringVar(&c.Level, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.Format, "log-format", "text", "log `FORMAT`: text or json")
+	fs.StringVar(&c.Level, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 }
 
 // Logger returns a logger writing to w in the configured format and level.
@@ -27,7 +27,18 @@ func (c LogConfig) Logger(w io.Writer) (*slog.Logger, error) {
 	return NewLogger(w, c.Format, c.Level)
 }
 
-// NewLogger returns a logger writing to w. format is "text" or "json"
+// durationString writes a time.Duration as the text handler and the flags
+// do ("1.5s", "24h0m0s"), rather than as slog's JSON nanoseconds, so that
+// a logged duration reads and pastes as a flag value in both formats.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
+}
+
+// NewLogger returns a logger writing to w. Durations are logged as Go
+// duration strings ("1.5s") in both formats. format is "text" or "json"
 // (empty means text); level is "debug", "info", "warn" or "error"
 // (empty means info; slog's forms such as "warn+2" are accepted too).
 func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -42,6 +53,7 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "", "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = durationString
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	default:
 		return nil, fmt.Errorf("invalid log format %q: want text or json", format)

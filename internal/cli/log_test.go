@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewLogger(t *testing.T) {
@@ -67,5 +69,28 @@ func TestLogConfigFlags(t *testing.T) {
 	l.Error("loud")
 	if out := buf.String(); strings.Contains(out, "quiet") || !strings.Contains(out, `"msg":"loud"`) {
 		t.Errorf("output %q", out)
+	}
+}
+
+// Durations read the same in both formats, as the flags take them: "1.5s",
+// never JSON nanoseconds; in groups too.
+func TestDurationsAreStrings(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var buf bytes.Buffer
+		l, err := NewLogger(&buf, format, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Info("x", "took", 1500*time.Millisecond, slog.Group("g", "every", 24*time.Hour), "n", 3)
+		out := buf.String()
+		want := map[string][]string{
+			"json": {`"took":"1.5s"`, `"g":{"every":"24h0m0s"}`, `"n":3`},
+			"text": {"took=1.5s", "g.every=24h0m0s", "n=3"},
+		}[format]
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: %q lacks %q", format, out, w)
+			}
+		}
 	}
 }

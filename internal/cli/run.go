@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -188,9 +189,55 @@ func reload(logger *slog.Logger, fn func() error) {
 		logger.Info("SIGHUP received; nothing to reload")
 		return
 	}
-	if err := fn(); err != nil {
-		logger.Error("reload failed; keeping the previous state", "error", err)
+	err := fn()
+	if err == nil {
+		logger.Info("reloaded")
 		return
 	}
-	logger.Info("reloaded")
+	if parts := reloadParts(err); len(parts) == 1 {
+		logger.Error("reload failed for the "+parts[0]+", which keeps its previous state; the rest was reloaded", "err", err)
+		return
+	} else if len(parts) > 1 {
+		logger.Error("reload failed for the "+joinAnd(parts)+", which keep their previous state; the rest was reloaded", "err", err)
+		return
+	}
+	logger.Error("reload failed; keeping the previous state", "err", err)
+}
+
+// ReloadError is the failure to reload one part of a service's state
+// (its certificate, its seed, …), which keeps its previous state. Return
+// them from Hooks.Reload, joined with errors.Join when several fail, so
+// that the log says which.
+type ReloadError struct {
+	// Part names what was not reloaded: "certificate", "seed", ….
+	Part string
+	Err  error
+}
+
+func (e *ReloadError) Error() string { return e.Part + ": " + e.Err.Error() }
+func (e *ReloadError) Unwrap() error { return e.Err }
+
+// reloadParts lists the parts of the ReloadErrors in err.
+func reloadParts(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var parts []string
+		for _, e := range j.Unwrap() {
+			parts = append(parts, reloadParts(e)...)
+		}
+		return parts
+	}
+	var re *ReloadError
+	if errors.As(err, &re) {
+		return []string{re.Part}
+	}
+	return nil
+}
+
+// joinAnd joins parts as a sentence does: "a and the b", "a, the b and
+// the c".
+func joinAnd(parts []string) string {
+	if len(parts) <= 1 {
+		return strings.Join(parts, "")
+	}
+	return strings.Join(parts[:len(parts)-1], ", the ") + " and the " + parts[len(parts)-1]
 }

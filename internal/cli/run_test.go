@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -192,5 +193,25 @@ func TestRunSecondSignalCutsDrain(t *testing.T) {
 func TestRunWithoutStart(t *testing.T) {
 	if err := Run(t.Context(), nil, Hooks{}); err == nil {
 		t.Fatal("Run without Start succeeded")
+	}
+}
+
+// A reload names what failed; what did not fail was reloaded.
+func TestReloadNamesTheFailedParts(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&ReloadError{Part: "seed", Err: errors.New("bad seed")},
+			`msg="reload failed for the seed, which keeps its previous state; the rest was reloaded" err="seed: bad seed"`},
+		{errors.Join(&ReloadError{Part: "certificate", Err: errors.New("expired")}, &ReloadError{Part: "zone", Err: errors.New("bad zone")}),
+			`msg="reload failed for the certificate and the zone, which keep their previous state; the rest was reloaded" err="certificate: expired\nzone: bad zone"`},
+		{errors.New("whatever"), `msg="reload failed; keeping the previous state" err=whatever`},
+	} {
+		var logs bytes.Buffer
+		reload(slog.New(slog.NewTextHandler(&logs, nil)), func() error { return tc.err })
+		if !strings.Contains(logs.String(), tc.want) {
+			t.Errorf("logged %q, want %q", logs.String(), tc.want)
+		}
 	}
 }

@@ -39,7 +39,7 @@ type Runtime struct {
 // environment prefix given to ApplyEnv (for the rule in Apply).
 func (r *Runtime) AddFlags(fs *flag.FlagSet, prefix string) {
 	r.fs, r.prefix = fs, prefix
-	fs.IntVar(&r.GCPercent, "gc-percent", DefaultGCPercent, "Go garbage collector target `percent` (as GOGC; used unless GOGC is set)")
+	fs.IntVar(&r.GCPercent, "gc-percent", DefaultGCPercent, "Go garbage collector target `PERCENT` (as GOGC; used unless GOGC is set)")
 	fs.IntVar(&r.MemoryMiB, "memory-limit", DefaultMemoryLimit, "Go soft memory limit in `MiB` (as GOMEMLIMIT; used unless GOMEMLIMIT is set; 0: none)")
 	fs.StringVar(&r.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the whole run to `FILE` (debugging; off by default)")
 }

@@ -5,6 +5,7 @@
 package limitsdoc
 
 import (
+	"flag"
 	"os"
 	"strconv"
 	"strings"
@@ -89,10 +90,36 @@ func IsLimit(name string) bool {
 	return false
 }
 
+// FlagDefaults returns flag name → default of fs, as flag.PrintDefaults
+// shows it ("" for a zero value).
+func FlagDefaults(fs *flag.FlagSet) map[string]string {
+	defs := make(map[string]string)
+	fs.VisitAll(func(f *flag.Flag) {
+		switch f.DefValue {
+		case "0", "0s", "false", "":
+			defs[f.Name] = ""
+		default:
+			defs[f.Name] = f.DefValue
+		}
+	})
+	return defs
+}
+
+// CheckFlags compares the rows for daemon (and "both") with the daemon's
+// flag definitions.
+func CheckFlags(t testing.TB, rows []Row, daemon string, fs *flag.FlagSet) {
+	t.Helper()
+	check(t, rows, daemon, FlagDefaults(fs))
+}
+
 // Check compares the rows for daemon (and "both") with the daemon's usage.
 func Check(t testing.TB, rows []Row, daemon, usage string) {
 	t.Helper()
-	defs := Defaults(usage)
+	check(t, rows, daemon, Defaults(usage))
+}
+
+func check(t testing.TB, rows []Row, daemon string, defs map[string]string) {
+	t.Helper()
 	if len(defs) == 0 {
 		t.Fatalf("no flags in the usage of %s", daemon)
 	}
