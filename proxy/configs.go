@@ -81,7 +81,7 @@ func (h *Handler) relayConfigs(w http.ResponseWriter, r *http.Request) error {
 	}
 	e, err := h.configs.get(r.Context(), t, odoh.ConfigsPath)
 	if err != nil {
-		return getError(r, err)
+		return atTarget(t, getError(r, err))
 	}
 	// The body is checked to be configs and always typed as opaque bytes:
 	// the target's own media type (text/html, say) would let it serve
@@ -226,10 +226,6 @@ func (c *configCache) fetch(t *target, path string, e *configEntry) {
 	h := c.h
 	defer close(e.done)
 	defer func() {
-		if e.err != nil {
-			// No client data here: a fetch serves every client waiting.
-			h.log.Debug("fetching target configs failed", "target", t.key, "proxy_status", e.err.kind, "err", e.err.err)
-		}
 		c.mu.Lock()
 		c.fetching--
 		if e.err != nil && c.m[t.key+path] == e {

@@ -112,11 +112,11 @@ func TestConfigsRelayFailure(t *testing.T) {
 	u := tp.base + odoh.ConfigsPath + "?targethost=" + tgt.hostPort()
 	resp, _ := do(t, clientFrom(t, ca, "127.0.0.2"), mustRequest(t, http.MethodGet, u, nil))
 	wantProxyStatus(t, resp, 502, odoh.ProxyHTTPProtocolError)
-	// The operator learns why, at debug level, and nothing about the client.
+	// The operator learns why, at warn level, and nothing about the client.
 	logs := tp.logs.String()
-	if !strings.Contains(logs, "level=DEBUG") || !strings.Contains(logs, "fetching target configs failed") ||
-		!strings.Contains(logs, "target="+tgt.hostPort()) || !strings.Contains(logs, "proxy_status="+string(odoh.ProxyHTTPProtocolError)) {
-		t.Errorf("configs fetch failure not logged at debug:\n%s", logs)
+	if !strings.Contains(logs, `level=WARN msg="could not forward to a target" target=`+tgt.hostPort()) ||
+		!strings.Contains(logs, "proxy_status="+string(odoh.ProxyHTTPProtocolError)) || !strings.Contains(logs, `err="configs status 503"`) {
+		t.Errorf("configs fetch failure not logged at warn:\n%s", logs)
 	}
 	if strings.Contains(logs, "127.0.0.2") {
 		t.Errorf("client address logged:\n%s", logs)

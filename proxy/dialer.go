@@ -137,7 +137,7 @@ func (d *dialer) dialQUIC(ctx context.Context, addr string, tlsCfg *tls.Config, 
 	if err != nil {
 		return nil, err
 	}
-	hctx, cancel := context.WithTimeout(ctx, d.connectTimeout+d.tlsTimeout)
+	hctx, cancel := context.WithTimeout(ctx, d.connectTimeout) // the handshake is the connection and TLS at once
 	defer cancel()
 	var conn *quic.Conn
 	for _, ip := range ips {

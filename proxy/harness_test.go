@@ -48,11 +48,18 @@ type recordingTarget struct {
 
 func startTarget(t testing.TB, tlsConfig *tls.Config) *recordingTarget {
 	t.Helper()
+	return startTargetOpts(t, tlsConfig, false)
+}
+
+// startTargetOpts is startTarget, serving HTTP/2 only with noHTTP3.
+func startTargetOpts(t testing.TB, tlsConfig *tls.Config, noHTTP3 bool) *recordingTarget {
+	t.Helper()
 	rt := &recordingTarget{}
 	rt.srv = &httpserve.Server{
-		Addr:      "127.0.0.1:0",
-		TLSConfig: tlsConfig,
-		Logger:    slog.New(slog.DiscardHandler),
+		Addr:         "127.0.0.1:0",
+		DisableHTTP3: noHTTP3,
+		TLSConfig:    tlsConfig,
+		Logger:       slog.New(slog.DiscardHandler),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			rt.mu.Lock()

@@ -190,7 +190,7 @@ func TestUpstreamHeaderLimit(t *testing.T) {
 		t.Run(map[bool]string{false: "h2", true: "h3"}[h3], func(t *testing.T) {
 			tp := startProxy(t, ca, Config{TargetHTTP3: h3, Policy: Policy{Allow: []string{tgt.hostPort()}}})
 			if h3 {
-				if got := tp.h.upstream.(*http3.Transport).MaxResponseHeaderBytes; got != maxUpstreamHeaderBytes {
+				if got := tp.h.upstream.(*h3Fallback).h3.(*http3.Transport).MaxResponseHeaderBytes; got != maxUpstreamHeaderBytes {
 					t.Errorf("HTTP/3 MaxResponseHeaderBytes = %d", got)
 				}
 			}

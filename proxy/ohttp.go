@@ -162,7 +162,7 @@ func (h *Handler) serveOHTTP(w http.ResponseWriter, r *http.Request, rel *ohttpR
 	}
 }
 
-func (h *Handler) relayOHTTP(w http.ResponseWriter, r *http.Request, rel *ohttpRelay) error {
+func (h *Handler) relayOHTTP(w http.ResponseWriter, r *http.Request, rel *ohttpRelay) (err error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return h.relayOHTTPKeys(w, r, rel)
 	}
@@ -181,6 +181,7 @@ func (h *Handler) relayOHTTP(w http.ResponseWriter, r *http.Request, rel *ohttpR
 	if err != nil {
 		return err
 	}
+	defer func() { err = atTarget(t, err) }()
 	ex := h.getExchange()
 	defer ex.release()
 	if ex.req, err = h.readRequestBody(w, r, ex.req[:0], h.ohttp.maxRequest); err != nil {
@@ -220,7 +221,7 @@ func (h *Handler) relayOHTTPKeys(w http.ResponseWriter, r *http.Request, rel *oh
 	}
 	e, err := h.ohttp.keys.get(r.Context(), t, rel.gwPath)
 	if err != nil {
-		return getError(r, err)
+		return atTarget(t, getError(r, err))
 	}
 	h.ohttp.keys.write(w, r, e, hdrOHTTPKeys)
 	h.metrics.OHTTPRequest(resultNames[resConfigs])
@@ -236,7 +237,7 @@ func (h *Handler) gateway(rel *ohttpRelay) (*target, error) {
 		return nil, &failure{status: http.StatusForbidden, kind: odoh.ProxyHTTPRequestDenied, details: "gateway not allowed"}
 	}
 	if den := pol.check(t); den != nil {
-		return nil, &failure{status: http.StatusForbidden, kind: den.kind, details: den.details}
+		return nil, atTarget(t, &failure{status: http.StatusForbidden, kind: den.kind, details: den.details})
 	}
 	return t, nil
 }

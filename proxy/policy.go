@@ -45,6 +45,14 @@ type Policy struct {
 	AllowSpecialAddrs bool
 }
 
+// Check reports what New would refuse in p: an entry outside the
+// HOST[:PORT] grammar, say, so that a program can refuse its flags before
+// it starts.
+func (p Policy) Check() error {
+	_, err := compilePolicy(p)
+	return err
+}
+
 // target is a parsed, canonical targethost.
 type target struct {
 	host string     // lower-case name, or the address's canonical text
@@ -93,9 +101,12 @@ func compilePolicy(p Policy) (*compiledPolicy, error) {
 		return nil, errors.New("proxy: empty target allowlist (set Allow, or AllowOpen for an open relay)")
 	}
 	for _, e := range p.Allow {
+		if strings.Contains(e, "://") || strings.Contains(e, "/") {
+			return nil, fmt.Errorf("proxy: allowlist entry %q is a URL: give the target's HOST or HOST:PORT alone, such as %s", e, allowExample(e))
+		}
 		t, err := parseTargetHost(e)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: allowlist entry %q: %w", e, err)
+			return nil, fmt.Errorf("proxy: allowlist entry %q: %w: want HOST or HOST:PORT, such as odoh.example or 192.0.2.1:8443", e, err)
 		}
 		c.allow[t.key] = true
 		t.queryURL = &url.URL{Scheme: "https", Host: t.urlHost, Path: odoh.QueryPath}
@@ -114,6 +125,15 @@ func compilePolicy(p Policy) (*compiledPolicy, error) {
 		c.openPorts[DefaultPort] = true
 	}
 	return c, nil
+}
+
+// allowExample is the HOST[:PORT] of a URL given as an allowlist entry,
+// for the error that refuses it.
+func allowExample(e string) string {
+	if u, err := url.Parse(e); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "odoh.example"
 }
 
 // denial is why a policy refused a target.

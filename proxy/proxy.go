@@ -17,6 +17,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/connlimit"
+	"github.com/odohd/odoh/internal/ratelog"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -86,8 +87,13 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// Resolver resolves target names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
-	// TargetHTTP3 talks to targets over HTTP/3 instead of HTTP/2.
+	// TargetHTTP3 talks to targets over HTTP/3 instead of HTTP/2. A
+	// target that fails the QUIC handshake (at most ConnectTimeout) gets
+	// that request over HTTP/2, and so do its requests for HTTP3Retry.
 	TargetHTTP3 bool
+	// HTTP3Retry is how long a target that failed the HTTP/3 handshake is
+	// reached over HTTP/2; zero means DefaultHTTP3Retry.
+	HTTP3Retry time.Duration
 	// UserAgent is sent upstream instead of anything from the client.
 	UserAgent string
 
@@ -159,8 +165,10 @@ type Config struct {
 	MaxTunnelsPerClient int
 
 	// Logger receives operational events, never per-request ones and
-	// never client addresses: today only failed configs fetches, at debug
-	// level, naming the (allowlisted) target. Nil means slog.Default().
+	// never client addresses: refused requests at info level and targets
+	// that fail at warn level, each target and reason at most once every
+	// 10 s (with the count of those not logged), naming the target and the
+	// reason. Nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics, if not nil, receives the proxy's counts.
 	Metrics Metrics
@@ -222,6 +230,7 @@ type Handler struct {
 	ohttp    ohttpRelays // ohttp.go
 	tunnels  *tunnels    // nil when disabled
 	metrics  Metrics
+	refusals ratelog.Limiter[refusal] // what logFailure logs
 }
 
 // New checks cfg and returns a Handler. Call Close when done with it.
@@ -289,34 +298,11 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// buildUpstream makes the one pooled transport every client shares.
+// buildUpstream makes the one pooled transport every client shares:
+// HTTP/2 over TLS, and with TargetHTTP3 HTTP/3 first, falling back to it
+// (see h3Fallback).
 func (h *Handler) buildUpstream(cfg Config) error {
-	if cfg.TargetHTTP3 {
-		udp, err := net.ListenUDP("udp", nil)
-		if err != nil {
-			return fmt.Errorf("proxy: opening udp socket for http3: %w", err)
-		}
-		h.dialer.quic = &quic.Transport{Conn: udp}
-		rt := &http3.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: cfg.RootCAs},
-			QUICConfig: &quic.Config{
-				HandshakeIdleTimeout: h.dialer.connectTimeout + h.dialer.tlsTimeout,
-				MaxIdleTimeout:       90 * time.Second,
-				KeepAlivePeriod:      30 * time.Second,
-			},
-			Dial:                   h.dialer.dialQUIC,
-			DisableCompression:     true,
-			MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
-		}
-		h.upstream = rt
-		h.closeRT = func() error {
-			err := rt.Close()
-			// quic.Transport.Close leaves a Conn it did not create open.
-			return errors.Join(err, h.dialer.quic.Close(), udp.Close())
-		}
-		return nil
-	}
-	rt := &http.Transport{
+	h2 := &http.Transport{
 		// Never from the environment: a relay must not be redirected
 		// through whatever HTTPS_PROXY says.
 		Proxy:                  nil,
@@ -331,8 +317,39 @@ func (h *Handler) buildUpstream(cfg Config) error {
 			PingTimeout:     10 * time.Second,
 		},
 	}
-	h.upstream = rt
-	h.closeRT = func() error { rt.CloseIdleConnections(); return nil }
+	h.upstream = h2
+	h.closeRT = func() error { h2.CloseIdleConnections(); return nil }
+	if !cfg.TargetHTTP3 {
+		return nil
+	}
+	udp, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return fmt.Errorf("proxy: opening udp socket for http3: %w", err)
+	}
+	h.dialer.quic = &quic.Transport{Conn: udp}
+	h3 := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: cfg.RootCAs},
+		QUICConfig: &quic.Config{
+			// The QUIC handshake is the connection and TLS at once;
+			// a target that does not answer it in the connect
+			// timeout leaves time for HTTP/2 within the response
+			// timeout.
+			HandshakeIdleTimeout: h.dialer.connectTimeout,
+			MaxIdleTimeout:       90 * time.Second,
+			KeepAlivePeriod:      30 * time.Second,
+		},
+		Dial:                   h.dialer.dialQUIC,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
+	}
+	h.upstream = &h3Fallback{h3: h3, h2: h2, retry: orInt(cfg.HTTP3Retry, DefaultHTTP3Retry),
+		log: h.log, now: time.Now, noH3: make(map[string]time.Time)}
+	h.closeRT = func() error {
+		h2.CloseIdleConnections()
+		err := h3.Close()
+		// quic.Transport.Close leaves a Conn it did not create open.
+		return errors.Join(err, h.dialer.quic.Close(), udp.Close())
+	}
 	return nil
 }
 

@@ -27,7 +27,7 @@ func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) relayQuery(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) relayQuery(w http.ResponseWriter, r *http.Request) (err error) {
 	if r.Method != http.MethodPost {
 		return errMethodNotPost
 	}
@@ -43,6 +43,7 @@ func (h *Handler) relayQuery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	defer func() { err = atTarget(t, err) }()
 	ex := h.getExchange()
 	defer ex.release()
 	if ex.req, err = h.readRequestBody(w, r, ex.req[:0], h.maxRequestBody); err != nil {
@@ -123,7 +124,7 @@ func (h *Handler) route(rawQuery string, withPath bool) (t *target, pathArg stri
 		}
 	}
 	if den := pol.check(t); den != nil {
-		return nil, "", &failure{status: http.StatusForbidden, kind: den.kind, details: den.details}
+		return nil, "", atTarget(t, &failure{status: http.StatusForbidden, kind: den.kind, details: den.details})
 	}
 	return t, pathArg, nil
 }

@@ -123,6 +123,7 @@ func (h *Handler) writeFailure(w http.ResponseWriter, r *http.Request, err error
 	}
 	hdr["Proxy-Status"] = []string{h.status.errorValue(f.kind, f.details, f.received)}
 	writeError(w, f.status)
+	h.logFailure(targetOf(err), f)
 	return f
 }
 

@@ -91,10 +91,10 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request) error {
 		return errBadAuthority
 	}
 	if den := h.policy.Load().check(t); den != nil {
-		return &failure{status: http.StatusForbidden, kind: den.kind, details: den.details}
+		return atTarget(t, &failure{status: http.StatusForbidden, kind: den.kind, details: den.details})
 	}
 	if h.tunnels.open.Acquire(client) != nil {
-		return errTooManyTunnels
+		return atTarget(t, errTooManyTunnels)
 	}
 	defer h.tunnels.open.Release(client)
 
@@ -102,7 +102,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	up, err := h.dialer.dialTCP(ctx, t.key)
 	if err != nil {
-		return classify(ctx, err)
+		return atTarget(t, classify(ctx, err))
 	}
 	defer up.Close()
 	h.countTunnel(tunnelOpened)
