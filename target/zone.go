@@ -86,6 +86,10 @@ func ParseZone(r io.Reader, origin, file string) (*Zone, error) {
 		z.count++
 	}
 	if err := zp.Err(); err != nil {
+		// A parse error names the file already.
+		if pe, ok := err.(*dns.ParseError); ok && file != "" && strings.HasPrefix(pe.Error(), file+": ") {
+			return nil, fmt.Errorf("zone file %w (want RFC 1035 zone data, lines such as \"www IN A 192.0.2.1\")", err)
+		}
 		return nil, fmt.Errorf("zone %s: %w", file, err)
 	}
 	if len(z.apexes) == 0 {

@@ -162,9 +162,5 @@ func TestConnCapPerClient(t *testing.T) {
 
 // TestLimitsTable: the README's limits table matches the relay's flags.
 func TestLimitsTable(t *testing.T) {
-	var usage strings.Builder
-	if _, err := parseFlags([]string{"-h"}, &usage); err == nil {
-		t.Fatal("-h parsed without flag.ErrHelp")
-	}
-	limitsdoc.Check(t, limitsdoc.ReadTable(t, "../../README.md"), "proxy", usage.String())
+	limitsdoc.CheckFlags(t, limitsdoc.ReadTable(t, "../../README.md"), "proxy", newFlagSet(&config{}))
 }

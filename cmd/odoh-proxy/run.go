@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -17,72 +18,12 @@ import (
 
 	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/clidoc"
 	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/proxy"
 )
-
-const usageText = `Usage: odoh-proxy -cert FILE -key FILE -allow-target HOST[:PORT]... [options]
-
-odoh-proxy is an Oblivious DNS over HTTPS relay (the "proxy" of RFC 9230). It
-serves, over HTTPS with HTTP/2 on TCP and HTTP/3 on UDP at the same address,
-
-  POST /dns-query?targethost=HOST[:PORT]&targetpath=%2Fdns-query   (also /proxy)
-  GET  /.well-known/odohconfigs?targethost=HOST[:PORT]
-  CONNECT HOST:PORT   (a TLS tunnel to an allowed target, for configs fetches
-                       that the relay cannot forge; -no-tunnel refuses it)
-  POST, GET /ohttp/HOST[:PORT]   (with -ohttp-gateway: an Oblivious HTTP relay,
-                       RFC 9458, to that one gateway, and its keys)
-
-and forwards queries to the target over pooled HTTP/2 (or HTTP/3) connections,
-with nothing from the client but the encrypted body: no cookies, no
-authorization, no forwarding or tracing headers, no user agent, no address.
-It keeps no per-request logs; /metrics carries no addresses or names.
-
-Targets must be on the allowlist (-allow-target, -allow-file): HOST or
-HOST:PORT, port 443 when none is given. Names are resolved by the proxy and
-refused if they point at loopback, private, link-local or other special
-addresses; an entry that is itself an IP literal allows exactly that address.
--allow-open makes an open relay (ports from -open-ports, special addresses
-still refused): only for deliberate public service.
-
-Every flag can also be set with an environment variable: ODOH_PROXY_ and the
-flag name in upper case with dashes as underscores (ODOH_PROXY_ALLOW_TARGET);
-a flag on the command line wins. Lists are comma-separated there.
-
-Signals: SIGTERM or SIGINT fail /readyz, then drain in-flight requests on both
-protocols (-lameduck, -drain-timeout); SIGHUP reloads the certificate and the
-allowlist (-allow-file), keeping the old one of each that fails to load.
-
-Options:
-`
-
-const examplesText = `
-Examples:
-  # A relay for two targets:
-  odoh-proxy -listen :443 -cert cert.pem -key key.pem \
-      -allow-target odoh.example -allow-target odoh2.example:8443
-
-  # Allowlist in a file (one HOST[:PORT] per line, # comments), reloaded on SIGHUP:
-  odoh-proxy -cert cert.pem -key key.pem -allow-file /etc/odoh/targets
-  kill -HUP $(pidof odoh-proxy)
-
-  # A target on this machine, named by its IP literal, with a private CA,
-  # over HTTP/3:
-  odoh-proxy -cert cert.pem -key key.pem -allow-target 127.0.0.1:8443 \
-      -ca target-ca.pem -target-http3
-
-  # Also an Oblivious HTTP relay for Firefox's DoH over OHTTP to dns.example
-  # (POST and keys at https://relay.example/ohttp/dns.example):
-  odoh-proxy -cert cert.pem -key key.pem -allow-target dns.example \
-      -ohttp-gateway https://dns.example/.well-known/ohttp-gateway
-
-  # Clients use the RFC 6570 template
-  #   https://relay.example/dns-query{?targethost,targetpath}
-  # and fetch configs through the relay:
-  curl 'https://relay.example/.well-known/odohconfigs?targethost=odoh.example'
-`
 
 // config is the parsed command line.
 type config struct {
@@ -101,18 +42,21 @@ type config struct {
 	configsMinAge, configsMaxAge                         time.Duration
 }
 
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
+// parseFlags parses the command line; the documentation it returns, with
+// the flag set, serves FlagsError.
+func parseFlags(args []string) (*config, *clidoc.Command, error) {
 	c := &config{}
-	fs := newFlagSet(c, stderr)
+	fs := newFlagSet(c)
+	doc := command(fs)
 	if err := c.server.Parse(fs, args, c.check); err != nil {
-		return nil, err
+		return nil, doc, err
 	}
-	return c, nil
+	return c, doc, nil
 }
 
 // newFlagSet defines every flag on a new flag set, bound to c.
-func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
-	fs := daemon.NewFlagSet("odoh-proxy", stderr, usageText, examplesText)
+func newFlagSet(c *config) *flag.FlagSet {
+	fs := daemon.NewFlagSet("odoh-proxy")
 	c.server.AddFlags(fs, "ODOH_PROXY", admin.ProxyAddr)
 	// A relay also holds connections to targets: say which ones these bound.
 	fs.Lookup("max-streams").Usage = "concurrent requests per client HTTP/2 or HTTP/3 connection"
@@ -124,15 +68,15 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&c.openPorts, "open-ports", "`PORTS` an open relay may use (comma-separated; default 443)")
 	fs.BoolVar(&c.allowSpecial, "allow-special-addrs", false, "let target names resolve to loopback/private/special addresses")
 	fs.StringVar(&c.caFile, "ca", "", "also trust the CA certificates in `FILE` (PEM) for targets")
-	fs.StringVar(&c.resolver, "resolver", "", "resolve target names with the DNS server at `ADDR` (host:port; default: the system's)")
-	fs.BoolVar(&c.targetHTTP3, "target-http3", false, "talk to targets over HTTP/3 instead of HTTP/2")
+	fs.StringVar(&c.resolver, "resolver", "", "resolve target names with the DNS server at `ADDR` (IP address, port 53 unless given; default: the system's)")
+	fs.BoolVar(&c.targetHTTP3, "target-http3", false, "talk to targets over HTTP/3 instead of HTTP/2; a target that fails the QUIC handshake (within -connect-timeout) gets that request, and its requests for the next 5m, over HTTP/2")
 	fs.BoolVar(&c.noTunnel, "no-tunnel", false, "refuse CONNECT: clients then cannot fetch configs that this relay cannot forge")
 	fs.IntVar(&c.maxTunnels, "max-tunnels", proxy.DefaultMaxTunnels, "CONNECT tunnels open at once, all clients together (more: 429)")
 	fs.IntVar(&c.maxTunnelsPerClient, "max-tunnels-per-client", proxy.DefaultMaxTunnelsPerClient, "CONNECT tunnels one client may have open (more: 429)")
 	fs.DurationVar(&c.tunnelTimeout, "tunnel-timeout", proxy.DefaultTunnelTimeout, "bound a CONNECT tunnel's life")
 	fs.StringVar(&c.name, "name", proxy.DefaultName, "the proxy's `NAME` in Proxy-Status headers")
-	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `bytes` (larger: 413)")
-	fs.IntVar(&c.maxResponseBody, "max-response-body", odoh.MaxResponseSize, "largest target response body in `bytes` (larger: 502)")
+	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `BYTES` (larger: 413)")
+	fs.IntVar(&c.maxResponseBody, "max-response-body", odoh.MaxResponseSize, "largest target response body in `BYTES` (larger: 502)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", proxy.DefaultConnectTimeout, "bound resolving and connecting to a target")
 	fs.DurationVar(&c.tlsTimeout, "tls-timeout", proxy.DefaultTLSHandshakeTimeout, "bound the TLS handshake with a target")
 	fs.DurationVar(&c.responseTimeout, "response-timeout", proxy.DefaultResponseTimeout, "bound a whole exchange with a target (then 504)")
@@ -165,13 +109,43 @@ func (c *config) check() error {
 	case c.configsMinAge <= 0 || c.configsMaxAge < c.configsMinAge:
 		return errors.New("need 0 < -configs-min-age <= -configs-max-age")
 	}
+	if len(c.allow) > 0 {
+		// The allowlist file is read at start and on SIGHUP; the flags'
+		// entries are checked now, as flags.
+		if err := (proxy.Policy{Allow: c.allow}).Check(); err != nil {
+			return fmt.Errorf("-allow-target: %s", strings.TrimPrefix(err.Error(), "proxy: "))
+		}
+	}
+	if c.resolver != "" {
+		addr, err := resolverAddr(c.resolver)
+		if err != nil {
+			return err
+		}
+		c.resolver = addr
+	}
 	return nil
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
-	c, err := parseFlags(args, stderr)
+// resolverAddr checks -resolver: an IP address with an optional port (53
+// by default), as the resolver's dialer needs it.
+func resolverAddr(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return daemon.FlagsError(stderr, "odoh-proxy", err)
+		host, port = strings.Trim(s, "[]"), "53"
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return "", fmt.Errorf("-resolver %q: want the IP address of a DNS server, with an optional port (such as 127.0.0.1 or [::1]:5353): the proxy cannot look its resolver's name up", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("-resolver %q: bad port %q", s, port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	c, doc, err := parseFlags(args)
+	if err != nil {
+		return daemon.FlagsError(stdout, stderr, doc, err)
 	}
 	return c.server.Run("odoh-proxy", version, stdout, stderr, func(logger *slog.Logger) error {
 		return serve(ctx, c, logger, signals)
@@ -329,7 +303,7 @@ func reloadPolicy(c *config, h *proxy.Handler, logger *slog.Logger) error {
 		err = h.SetPolicy(pol)
 	}
 	if err != nil {
-		return fmt.Errorf("allowlist kept: %w", err)
+		return &cli.ReloadError{Part: "allowlist", Err: err}
 	}
 	logger.Info("allowlist reloaded", "targets", len(pol.Allow))
 	return nil

@@ -28,8 +28,8 @@ func TestUsageAndVersion(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, &out, &errOut, nil); code != 0 {
 		t.Errorf("-h exit %d", code)
 	}
-	for _, want := range []string{"Usage: odoh-proxy", "-allow-target", "-target-http3", "-client-rate", "ODOH_PROXY_", "Examples:", "SIGHUP"} {
-		if !strings.Contains(errOut.String(), want) {
+	for _, want := range []string{"Usage: odoh-proxy", "-allow-target", "-target-http3", "ODOH_PROXY_", "Examples:", "-help-all"} {
+		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}
 	}
@@ -56,11 +56,21 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("%q: exit %d, want 2 (%s)", args, code, errOut.String())
 		}
 	}
-	// A bad allowlist entry is refused at start.
+	// A bad allowlist entry is refused with the flags, a bad allowlist
+	// file at start.
 	var errOut bytes.Buffer
 	args := []string{"-cert", cert, "-key", key, "-allow-target", "a@b", "-listen", "127.0.0.1:0", "-admin", "off"}
-	if code := run(context.Background(), args, io.Discard, &errOut, nil); code != 1 {
+	if code := run(context.Background(), args, io.Discard, &errOut, nil); code != 2 {
 		t.Errorf("bad entry: exit %d (%s)", code, errOut.String())
+	}
+	allowFile := filepath.Join(t.TempDir(), "allow")
+	if err := os.WriteFile(allowFile, []byte("a@b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	args = []string{"-cert", cert, "-key", key, "-allow-file", allowFile, "-listen", "127.0.0.1:0", "-admin", "off"}
+	if code := run(context.Background(), args, io.Discard, &errOut, nil); code != 1 || !strings.Contains(errOut.String(), `a@b`) {
+		t.Errorf("bad entry in -allow-file: exit %d (%s)", code, errOut.String())
 	}
 }
 
@@ -193,10 +203,11 @@ func TestDaemon(t *testing.T) {
 	}
 	signals <- syscall.SIGHUP
 	deadline = time.Now().Add(5 * time.Second)
-	for !strings.Contains(stderr.String(), "allowlist kept") && time.Now().Before(deadline) {
+	const badReload = `"msg":"reload failed for the allowlist, which keeps its previous state; the rest was reloaded","err":"allowlist: proxy: allowlist entry \"bad@entry\"`
+	for !strings.Contains(stderr.String(), badReload) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !strings.Contains(stderr.String(), "allowlist kept") {
+	if !strings.Contains(stderr.String(), badReload) {
 		t.Error("bad reload not reported")
 	}
 
@@ -237,12 +248,25 @@ func TestDaemon(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
-	// No per-request logs, even at debug level.
+	// No per-request logs, even at debug level: the refused target
+	// appears in one refusal line (rate-limited), never per request.
 	logs := stderr.String()
-	for _, leak := range []string{"targethost", "/dns-query", "handling request", target} {
+	for _, leak := range []string{"targethost", "/dns-query", "handling request"} {
 		if strings.Contains(logs, leak) {
 			t.Errorf("logs contain %q:\n%s", leak, logs)
 		}
+	}
+	var refusals int
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, target) {
+			refusals++
+			if !strings.Contains(line, `"msg":"refused a request","target":"`+target+`","status":403,"proxy_status":"http_request_denied","reason":"target not allowed"`) {
+				t.Errorf("a log line names the target: %s", line)
+			}
+		}
+	}
+	if refusals != 1 {
+		t.Errorf("the refused target is in %d log lines, want 1:\n%s", refusals, logs)
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -57,9 +56,5 @@ func TestTrickledBodyClosesConnection(t *testing.T) {
 
 // TestLimitsTable: the README's limits table matches the target's flags.
 func TestLimitsTable(t *testing.T) {
-	var usage strings.Builder
-	if _, err := parseFlags([]string{"-h"}, &usage); err == nil {
-		t.Fatal("-h parsed without flag.ErrHelp")
-	}
-	limitsdoc.Check(t, limitsdoc.ReadTable(t, "../../README.md"), "target", usage.String())
+	limitsdoc.CheckFlags(t, limitsdoc.ReadTable(t, "../../README.md"), "target", newFlagSet(&config{}))
 }

@@ -275,7 +275,12 @@ func TestDaemonServesReloadsAndDrains(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	d.waitLog(t, "reload failed; keeping the previous state")
+	// The log names what failed, each once.
+	m := d.waitLog(t, "reload failed for the certificate and the zone, which keep their previous state; the rest was reloaded")
+	if e, _ := m["err"].(string); !strings.HasPrefix(e, `certificate: loading certificate "`+d.certFile) ||
+		!strings.Contains(e, "\nzone: zone file "+d.zone+": dns: bad owner name") || strings.Count(e, "loading certificate") != 1 {
+		t.Errorf("reload error %q", e)
+	}
 	fresh := clients(ca) // new connections: new TLS handshakes
 	for name, c := range fresh {
 		if got := ask(t, c, d.addr, "www.zone.test."); got != "192.0.2.1" {
@@ -337,7 +342,7 @@ func TestVersionHelpAndBadFlags(t *testing.T) {
 	if err != nil {
 		t.Errorf("-h: %v", err)
 	}
-	for _, want := range []string{"Usage:", "Options:", "Examples:", "-seed-file", "ODOH_TARGET_"} {
+	for _, want := range []string{"Usage:", "Examples:", "-seed-file", "ODOH_TARGET_", "-help-all"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("-h lacks %q", want)
 		}
@@ -397,7 +402,7 @@ func TestMaxBodyFlag(t *testing.T) {
 		value string
 		ok    bool
 	}{{"1", true}, {strconv.Itoa(odoh.MaxQuerySize), true}, {strconv.Itoa(odoh.MaxQuerySize + 1), false}, {"0", false}} {
-		c, err := parseFlags([]string{"-cert", "c", "-key", "k", "-max-body", tc.value}, io.Discard)
+		c, _, err := parseFlags([]string{"-cert", "c", "-key", "k", "-max-body", tc.value})
 		if (err == nil) != tc.ok {
 			t.Errorf("-max-body %s: %v", tc.value, err)
 		}
@@ -405,7 +410,7 @@ func TestMaxBodyFlag(t *testing.T) {
 			t.Errorf("-max-body %s: parsed %d", tc.value, c.maxBody)
 		}
 	}
-	if c, err := parseFlags([]string{"-cert", "c", "-key", "k"}, io.Discard); err != nil || c.maxBody != odoh.MaxQuerySize {
+	if c, _, err := parseFlags([]string{"-cert", "c", "-key", "k"}); err != nil || c.maxBody != odoh.MaxQuerySize {
 		t.Errorf("default -max-body: %v, %v", c, err)
 	}
 }

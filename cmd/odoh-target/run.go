@@ -14,72 +14,13 @@ import (
 
 	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/clidoc"
 	"github.com/odohd/odoh/internal/daemon"
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/metrics"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/target"
 )
-
-const usageText = `Usage: odoh-target -cert FILE -key FILE [options]
-
-odoh-target is an Oblivious DNS over HTTPS target (RFC 9230). It serves
-POST /dns-query (ODoH; plain DNS over HTTPS too with -doh) and
-GET /.well-known/odohconfigs over HTTPS (and, with -ohttp-authority, DNS over
-Oblivious HTTP at /.well-known/ohttp-gateway), with HTTP/2 on TCP and HTTP/3 on UDP
-at the same address, and resolves queries from -local-zone, then the cache,
-then the upstreams. It logs no queries and no client addresses.
-
-Keys derive from the 32-byte secret in -seed-file and the time (one key per
--rotate period), so replicas sharing the seed accept each other's keys; the
-previous, the current and the next period's keys are accepted (the next one
-absorbs clock skew between replicas). Without -seed-file the keys are random
-(development only).
-
-Every flag can also be set with an environment variable: ODOH_TARGET_ and the
-flag name in upper case with dashes as underscores (ODOH_TARGET_SEED_FILE);
-a flag on the command line wins. Lists (-upstream) are comma-separated there.
-
-Signals: SIGTERM or SIGINT fail /readyz, then drain in-flight requests
-(-lameduck, -drain-timeout); SIGHUP reloads the certificate, the seed and the
-zone, keeping the old one of each that fails to load.
-
-Options:
-`
-
-const examplesText = `
-Upstream URLs:
-  udp://HOST[:53]          UDP, retried over TCP when truncated
-  tcp://HOST[:53]          TCP, persistent connections
-  tls://HOST[:853]         DNS over TLS, persistent connections
-  https://HOST/dns-query   DNS over HTTPS over HTTP/2
-Several -upstream flags fail over in order; an upstream that fails
--upstream-max-fails times in a row is skipped for -upstream-backoff (doubling
-up to -upstream-max-backoff while probes fail). Without any -upstream, the
-nameservers of /etc/resolv.conf are used.
-
-Examples:
-  # Generate a seed once and share it with every replica:
-  head -c 32 /dev/urandom > /etc/odoh/seed && chmod 600 /etc/odoh/seed
-
-  # A target resolving through a local Unbound, with daily keys:
-  odoh-target -listen :443 -cert cert.pem -key key.pem \
-      -seed-file /etc/odoh/seed -upstream udp://127.0.0.1:53
-
-  # Also serve plain DoH, answer internal names from a zone file, cache:
-  odoh-target -cert cert.pem -key key.pem -doh -local-zone internal.zone \
-      -upstream tls://9.9.9.9:853 -upstream https://dns.example/dns-query \
-      -cache-size 10000
-
-  # Also serve Firefox's DNS over Oblivious HTTP for https://dns.example/dns-query
-  # (keys at /.well-known/ohttp-gateway and /ohttp-keys):
-  odoh-target -cert cert.pem -key key.pem -seed-file /etc/odoh/seed \
-      -upstream udp://127.0.0.1:53 -ohttp-authority dns.example
-
-  # The same with environment variables (e.g. in a container):
-  ODOH_TARGET_CERT=cert.pem ODOH_TARGET_KEY=key.pem \
-  ODOH_TARGET_UPSTREAM=udp://10.0.0.53,udp://10.0.0.54 odoh-target
-`
 
 // config is the parsed command line.
 type config struct {
@@ -95,18 +36,21 @@ type config struct {
 	cacheSize, maxBody, paddingBlock                   int
 }
 
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
+// parseFlags parses the command line; the documentation it returns, with
+// the flag set, serves FlagsError.
+func parseFlags(args []string) (*config, *clidoc.Command, error) {
 	c := &config{}
-	fs := newFlagSet(c, stderr)
+	fs := newFlagSet(c)
+	doc := command(fs)
 	if err := c.server.Parse(fs, args, c.check); err != nil {
-		return nil, err
+		return nil, doc, err
 	}
-	return c, nil
+	return c, doc, nil
 }
 
 // newFlagSet defines every flag on a new flag set, bound to c.
-func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
-	fs := daemon.NewFlagSet("odoh-target", stderr, usageText, examplesText)
+func newFlagSet(c *config) *flag.FlagSet {
+	fs := daemon.NewFlagSet("odoh-target")
 	c.server.AddFlags(fs, "ODOH_TARGET", admin.TargetAddr)
 	fs.Var(&c.upstreams, "upstream", "upstream resolver `URL` (repeatable; failover in order)")
 	fs.StringVar(&c.resolvConf, "resolv-conf", "/etc/resolv.conf", "`FILE` naming the system resolvers used without -upstream")
@@ -116,7 +60,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.upstreamMaxBackoff, "upstream-max-backoff", target.DefaultMaxBackoff, "cap the doubling of -upstream-backoff")
 	fs.DurationVar(&c.queryTimeout, "query-timeout", target.DefaultQueryTimeout, "bound one query, failover included (then SERVFAIL)")
 	fs.StringVar(&c.seedFile, "seed-file", "", "`FILE` holding the 32-byte key seed (raw bytes or 64 hex digits); empty: random keys")
-	fs.DurationVar(&c.rotate, "rotate", target.DefaultRotationPeriod, "key rotation `period`")
+	fs.DurationVar(&c.rotate, "rotate", target.DefaultRotationPeriod, "key rotation `PERIOD`")
 	fs.BoolVar(&c.doh, "doh", false, "also serve plain DNS over HTTPS (RFC 8484) on /dns-query")
 	fs.Var(&c.ohttpAuthorities, "ohttp-authority", "serve DoH over Oblivious HTTP (RFC 9458) to inner requests for `HOST[:PORT]` (repeatable): the authority of the DoH URL clients reach through their relay")
 	fs.StringVar(&c.localZone, "local-zone", "", "RFC 1035 zone `FILE` answered before the upstreams")
@@ -126,7 +70,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.cacheFailureTTL, "cache-failure-ttl", target.DefaultCacheFailureTTL, "cache SERVFAIL and timeouts from 1s, doubling while they last, up to this (1s to 5m, RFC 9520)")
 	fs.DurationVar(&c.cacheStaleAge, "cache-stale-age", target.DefaultCacheStaleAge, "serve answers expired at most this long while every upstream fails (RFC 8767; 0: never, at most 24h)")
 	fs.DurationVar(&c.cacheStaleAnswerTimeout, "cache-stale-answer-timeout", target.DefaultCacheStaleAnswerTimeout, "serve an expired answer stale when the upstreams have not answered within this, at once while all are down (RFC 8767 §5; 0: wait for them)")
-	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `bytes` (larger: 413)")
+	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `BYTES` (larger: 413)")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
 	return fs
 }
@@ -157,9 +101,9 @@ func (c *config) check() error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c, err := parseFlags(args, stderr)
+	c, doc, err := parseFlags(args)
 	if err != nil {
-		return daemon.FlagsError(stderr, "odoh-target", err)
+		return daemon.FlagsError(stdout, stderr, doc, err)
 	}
 	return c.server.Run("odoh-target", version, stdout, stderr, func(logger *slog.Logger) error {
 		return serve(ctx, c, logger)
@@ -186,7 +130,7 @@ func readSeed(path string) ([]byte, error) {
 			return seed, nil
 		}
 	}
-	return nil, fmt.Errorf("seed file %s: want %d raw bytes or %d hex digits", path, odoh.SeedSize, 2*odoh.SeedSize)
+	return nil, fmt.Errorf("seed file %s holds %d bytes: want %d raw bytes or %d hex digits (odoh keygen FILE writes one)", path, len(b), odoh.SeedSize, 2*odoh.SeedSize)
 }
 
 // state is what the target reloads on SIGHUP besides the certificate.
@@ -328,7 +272,7 @@ func (st *state) reload() error {
 			err = st.keys.SetSeed(seed)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("seed kept: %w", err))
+			errs = append(errs, &cli.ReloadError{Part: "seed", Err: err})
 		} else {
 			st.log.Info("seed reloaded")
 		}
@@ -336,7 +280,7 @@ func (st *state) reload() error {
 	if st.c.localZone != "" {
 		z, err := target.LoadZone(st.c.localZone)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("zone kept: %w", err))
+			errs = append(errs, &cli.ReloadError{Part: "zone", Err: err})
 		} else {
 			st.chain.SetZone(z)
 			st.metrics.SetZoneRecords(z.Len())

@@ -96,6 +96,9 @@ type Example struct {
 	Comment string
 	// Command is the command line; lines after the first are indented.
 	Command string
+	// ManOnly keeps the example out of the short help: the manual shows
+	// it.
+	ManOnly bool
 }
 
 // Section is a manual section: a title and its text, formatted as
@@ -205,9 +208,15 @@ func Help(w io.Writer, c *Command) {
 	if len(rows) > 0 {
 		b.WriteString("\nCommands:\n" + table(rows))
 	}
-	if len(c.Examples) > 0 {
+	var examples []Example
+	for _, e := range c.Examples {
+		if !e.ManOnly {
+			examples = append(examples, e)
+		}
+	}
+	if len(examples) > 0 {
 		b.WriteString("\nExamples:\n")
-		for _, e := range c.Examples {
+		for _, e := range examples {
 			b.WriteString(exampleLines(e, "  "))
 		}
 	}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -68,7 +67,7 @@ func New(c Config) (*Daemon, error) {
 	var err error
 	if d.Certs, err = certs.NewReloader(flags.CertFile, flags.KeyFile); err != nil {
 		_ = d.Close()
-		return nil, fmt.Errorf("loading certificate: %w", err)
+		return nil, err // it names the files
 	}
 	d.Registry = prometheus.NewRegistry()
 	return d, nil
@@ -93,7 +92,9 @@ type Service struct {
 	// is not draining.
 	Ready func() error
 	// Reload, if set, reloads the daemon's own state on SIGHUP, after the
-	// certificate; its error is joined to the certificate's.
+	// certificate; its error is joined to the certificate's. Return a
+	// *cli.ReloadError for each part that fails (errors.Join them), so
+	// that the log names it.
 	Reload func() error
 	// LogAttrs are the daemon's own attributes of the "serving" line,
 	// logged after listen, admin and http3 and before version.
@@ -141,7 +142,7 @@ func (d *Daemon) Serve(ctx context.Context, s Service) error {
 	}
 	srv.Metrics = conns
 	if err := srv.Listen(); err != nil {
-		return err
+		return cli.ListenError(err, f.Listen, "-listen")
 	}
 	build := buildinfo.Read(s.Version)
 	var adm *admin.Server
@@ -154,7 +155,7 @@ func (d *Daemon) Serve(ctx context.Context, s Service) error {
 		}
 		if err != nil {
 			srv.Close()
-			return err
+			return cli.ListenError(err, f.AdminAddr, "-admin")
 		}
 	}
 	attrs := []any{"listen", srv.BoundAddr(), "admin", adminAddr(adm), "http3", !f.NoHTTP3}
@@ -208,7 +209,7 @@ func (d *Daemon) ready(own func() error) error {
 func (d *Daemon) reload(own func() error) error {
 	var errs []error
 	if err := d.Certs.Reload(); err != nil {
-		errs = append(errs, fmt.Errorf("certificate kept: %w", err))
+		errs = append(errs, &cli.ReloadError{Part: "certificate", Err: err})
 	} else {
 		d.logger.Info("certificate reloaded", "not_after", d.Certs.Certificate().Leaf.NotAfter)
 	}

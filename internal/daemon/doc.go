@@ -10,11 +10,14 @@
 // A daemon's command keeps only what is its own: its flags, its usage
 // text, its handler and what it reloads on SIGHUP besides the certificate.
 //
-//	fs := daemon.NewFlagSet("odoh-target", stderr, usageText, examplesText)
+//	fs := daemon.NewFlagSet("odoh-target")
 //	var sf daemon.ServerFlags
 //	sf.AddFlags(fs, "ODOH_TARGET", admin.TargetAddr)
 //	// ... the daemon's own flags ...
-//	if err := sf.Parse(fs, args, checkOwnFlags); err != nil { ... }
+//	doc := command(fs) // its clidoc.Command: -h, -help-all, the manual
+//	if err := sf.Parse(fs, args, checkOwnFlags); err != nil {
+//		return daemon.FlagsError(stdout, stderr, doc, err)
+//	}
 //	code := sf.Run("odoh-target", version, stdout, stderr, func(logger *slog.Logger) error {
 //		d, err := daemon.New(daemon.Config{Flags: &sf, Logger: logger}) // loads the certificate, handles signals
 //		if err != nil { return err }

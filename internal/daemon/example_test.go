@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/odohd/odoh/internal/clidoc"
 	"github.com/odohd/odoh/internal/daemon"
 )
 
@@ -16,11 +17,13 @@ import (
 func Example() {
 	run := func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var flags daemon.ServerFlags
-		fs := daemon.NewFlagSet("odoh-echo", stderr, "Usage: odoh-echo -cert FILE -key FILE\n", "")
+		fs := daemon.NewFlagSet("odoh-echo")
 		flags.AddFlags(fs, "ODOH_ECHO", "127.0.0.1:9559")
 		greeting := fs.String("greeting", "hello", "what to answer")
+		doc := &clidoc.Command{Name: "odoh-echo", Usage: []string{"odoh-echo -cert FILE -key FILE"}, Flags: fs,
+			Brief: []string{"listen", "greeting"}}
 		if err := flags.Parse(fs, args, nil); err != nil {
-			return daemon.FlagsError(stderr, "odoh-echo", err)
+			return daemon.FlagsError(stdout, stderr, doc, err)
 		}
 		return flags.Run("odoh-echo", "v0.1.0", stdout, stderr, func(logger *slog.Logger) error {
 			d, err := daemon.New(daemon.Config{Flags: &flags, Logger: logger})
@@ -37,6 +40,6 @@ func Example() {
 	code := run(context.Background(), []string{"-listen", "127.0.0.1:0"}, os.Stdout, os.Stdout)
 	fmt.Println("exit", code)
 	// Output:
-	// odoh-echo: -cert and -key are required
+	// odoh-echo: -cert FILE and -key FILE are required: the TLS certificate chain and its private key, in PEM; run 'odoh-echo -h' for usage
 	// exit 2
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/odohd/odoh/internal/admin"
 	"github.com/odohd/odoh/internal/buildinfo"
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/clidoc"
 	"github.com/odohd/odoh/internal/httpserve"
 )
 
@@ -46,6 +47,9 @@ type ServerFlags struct {
 	DrainTimeout, Lameduck time.Duration
 	// ShowVersion asks Run to print the version and exit.
 	ShowVersion bool
+	// HelpAll asks for every flag's documentation (Parse returns
+	// ErrHelpAll).
+	HelpAll bool
 	// Healthcheck asks Run to check the readiness of the daemon already
 	// running at AdminAddr and exit (admin.Check).
 	Healthcheck bool
@@ -56,18 +60,18 @@ type ServerFlags struct {
 	envPrefix string
 }
 
-// NewFlagSet returns the flag set of the daemon name: errors and usage go
-// to stderr, and -h prints usage, the flags' defaults and examples.
-func NewFlagSet(name string, stderr io.Writer, usage, examples string) *flag.FlagSet {
+// NewFlagSet returns the flag set of the daemon name. It prints nothing
+// itself: Parse returns its errors, and FlagsError reports them (and
+// prints the help for -h and -help-all).
+func NewFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), examples)
-	}
+	clidoc.Silence(fs)
 	return fs
 }
+
+// ErrHelpAll is what Parse returns for -help-all: the caller prints every
+// flag (FlagsError does).
+var ErrHelpAll = errors.New("-help-all")
 
 // AddFlags defines the server flags on fs with their defaults; envPrefix
 // ("ODOH_TARGET") names their environment variables in Parse, and
@@ -78,7 +82,7 @@ func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix, adminAddr string) {
 	fs.StringVar(&f.CertFile, "cert", "", "TLS certificate chain `FILE` (PEM; required)")
 	fs.StringVar(&f.KeyFile, "key", "", "TLS private key `FILE` (PEM; required)")
 	fs.StringVar(&f.AdminAddr, "admin", adminAddr, "serve /healthz, /readyz and /metrics on `ADDR` (plain HTTP; \"off\" disables)")
-	fs.IntVar(&f.MaxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `bytes`")
+	fs.IntVar(&f.MaxHeaderBytes, "max-header-bytes", httpserve.DefaultMaxHeaderBytes, "largest request header block in `BYTES`")
 	fs.IntVar(&f.MaxStreams, "max-streams", httpserve.DefaultMaxConcurrentStreams, "concurrent requests per HTTP/2 or HTTP/3 connection")
 	fs.DurationVar(&f.ReadHeaderTimeout, "read-header-timeout", httpserve.DefaultReadHeaderTimeout, "bound the TLS or QUIC handshake and reading request headers")
 	fs.DurationVar(&f.ReadTimeout, "read-timeout", httpserve.DefaultReadTimeout, "bound reading a request, body included (a late body closes its HTTP/1.1 or HTTP/2 connection)")
@@ -93,6 +97,7 @@ func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix, adminAddr string) {
 	fs.DurationVar(&f.DrainTimeout, "drain-timeout", cli.DefaultDrainTimeout, "on SIGTERM, let in-flight requests finish this long")
 	fs.DurationVar(&f.Lameduck, "lameduck", 0, "on SIGTERM, fail /readyz this long before draining")
 	fs.BoolVar(&f.ShowVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&f.HelpAll, "help-all", false, "print every flag, with its default and environment variable, and exit")
 	fs.BoolVar(&f.Healthcheck, "healthcheck", false, "ask the running daemon's -admin listener for /readyz, exit 0 if ready and 1 if not (a container HEALTHCHECK without shell or curl)")
 	f.Runtime.AddFlags(fs, envPrefix)
 	f.Log.AddFlags(fs)
@@ -104,13 +109,17 @@ func (f *ServerFlags) AddFlags(fs *flag.FlagSet, envPrefix, adminAddr string) {
 // Parse parses args with fs, refuses positional arguments, fills what the
 // command line left unset from the environment (see cli.ApplyEnv) and
 // then, unless -version or -healthcheck was given, checks the flags with
-// Validate(own). It returns flag.ErrHelp for -h.
+// Validate(own). It returns flag.ErrHelp for -h and ErrHelpAll for
+// -help-all.
 func (f *ServerFlags) Parse(fs *flag.FlagSet, args []string, own func() error) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if f.HelpAll {
+		return ErrHelpAll
+	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+		return fmt.Errorf("unexpected arguments %q: the daemon takes flags only", fs.Args())
 	}
 	if err := cli.ApplyEnv(fs, f.envPrefix); err != nil {
 		return err
@@ -126,7 +135,7 @@ func (f *ServerFlags) Parse(fs *flag.FlagSet, args []string, own func() error) e
 // bad flags, the daemons have always named them in this order.
 func (f *ServerFlags) Validate(own func() error) error {
 	if f.CertFile == "" || f.KeyFile == "" {
-		return errors.New("-cert and -key are required")
+		return errors.New("-cert FILE and -key FILE are required: the TLS certificate chain and its private key, in PEM")
 	}
 	if own != nil {
 		if err := own(); err != nil {
@@ -178,13 +187,24 @@ func (f *ServerFlags) adminOn() bool {
 	return f.AdminAddr != AdminOff && f.AdminAddr != ""
 }
 
-// FlagsError reports an error of parsing the daemon name's flags on stderr
-// and returns its exit code: 0 for -h (usage was printed), 2 otherwise.
-func FlagsError(stderr io.Writer, name string, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
+// FlagsError reports an error of Parse for the daemon doc.Name and returns
+// its exit code. For -h it prints doc's short help to stdout, for
+// -help-all every flag, and returns 0; any other error is one line on
+// stderr with the hint to -h, and 2.
+func FlagsError(stdout, stderr io.Writer, doc *clidoc.Command, err error) int {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		clidoc.Help(stdout, doc)
+		return 0
+	case errors.Is(err, ErrHelpAll):
+		full := *doc
+		full.Brief, full.Examples, full.More = nil, nil, ""
+		clidoc.Help(stdout, &full)
+		fmt.Fprintln(stdout, "\nFlags:")
+		clidoc.Flags(stdout, doc)
 		return 0
 	}
-	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	clidoc.FlagError(stderr, doc.Name, doc.Flags, err, doc.Name+" -h")
 	return 2
 }
 

@@ -11,15 +11,22 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/cli"
+	"github.com/odohd/odoh/internal/clidoc"
 	"github.com/odohd/odoh/internal/httpserve"
 )
 
-func newFlags(t *testing.T, stderr io.Writer) (*ServerFlags, *flag.FlagSet) {
+func newFlags(t *testing.T, _ io.Writer) (*ServerFlags, *flag.FlagSet) {
 	t.Helper()
 	var f ServerFlags
-	fs := NewFlagSet("odoh-test", stderr, "Usage: odoh-test\n", "Examples: none\n")
+	fs := NewFlagSet("odoh-test")
 	f.AddFlags(fs, "ODOH_TEST", "127.0.0.1:9559")
 	return &f, fs
+}
+
+// testDoc documents the test daemon's flags.
+func testDoc(fs *flag.FlagSet) *clidoc.Command {
+	return &clidoc.Command{Name: "odoh-test", Usage: []string{"odoh-test -cert FILE -key FILE"}, Flags: fs,
+		EnvPrefix: "ODOH_TEST", Brief: []string{"listen", "cert"}, Examples: []clidoc.Example{{Command: "odoh-test -cert c -key k"}}}
 }
 
 func TestFlagsDefaults(t *testing.T) {
@@ -75,9 +82,12 @@ func TestParseRefuses(t *testing.T) {
 	if err := f.Parse(fs, []string{"-h"}, nil); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
 	}
-	out := stderr.String()
-	if !strings.HasPrefix(out, "Usage: odoh-test\n") || !strings.Contains(out, "-drain-timeout") || !strings.HasSuffix(out, "Examples: none\n") {
-		t.Errorf("usage: %q", out)
+	f, fs = newFlags(t, &stderr)
+	if err := f.Parse(fs, []string{"-help-all"}, nil); !errors.Is(err, ErrHelpAll) {
+		t.Errorf("-help-all: %v", err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("Parse wrote %q", stderr.String())
 	}
 }
 
@@ -93,7 +103,7 @@ func TestValidateOrder(t *testing.T) {
 		own       func() error
 		want      string
 	}{
-		{"no key", "c", "", 0, bad, "-cert and -key are required"},
+		{"no key", "c", "", 0, bad, "-cert FILE and -key FILE are required: the TLS certificate chain and its private key, in PEM"},
 		{"own before limits", "c", "k", 0, bad, "own flag bad"},
 		{"limits", "c", "k", 0, nil, "-max-streams and -max-header-bytes must be positive"},
 		{"ok", "c", "k", 1, func() error { return nil }, ""},
@@ -113,13 +123,39 @@ func TestValidateOrder(t *testing.T) {
 	}
 }
 
+// TestFlagsError: -h prints the short help to stdout, -help-all every
+// flag; a wrong flag is one line on stderr, with a suggestion and the hint
+// to -h, never the usage.
 func TestFlagsError(t *testing.T) {
-	var stderr bytes.Buffer
-	if code := FlagsError(&stderr, "odoh-test", flag.ErrHelp); code != 0 || stderr.Len() != 0 {
-		t.Errorf("-h: exit %d, %q", code, stderr.String())
+	f, fs := newFlags(t, io.Discard)
+	doc := testDoc(fs)
+	var stdout, stderr bytes.Buffer
+	if code := FlagsError(&stdout, &stderr, doc, f.Parse(fs, []string{"-h"}, nil)); code != 0 || stderr.Len() != 0 ||
+		!strings.HasPrefix(stdout.String(), "Usage: odoh-test -cert FILE -key FILE\n") ||
+		!strings.Contains(stdout.String(), "-listen ADDR") || strings.Contains(stdout.String(), "-drain-timeout") ||
+		!strings.Contains(stdout.String(), "Examples:\n  odoh-test -cert c -key k\n") {
+		t.Errorf("-h: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
-	if code := FlagsError(&stderr, "odoh-test", errors.New("bad")); code != 2 || stderr.String() != "odoh-test: bad\n" {
-		t.Errorf("bad flags: exit %d, %q", code, stderr.String())
+	stdout.Reset()
+	f, fs = newFlags(t, io.Discard)
+	if code := FlagsError(&stdout, &stderr, testDoc(fs), f.Parse(fs, []string{"-help-all"}, nil)); code != 0 ||
+		!strings.Contains(stdout.String(), "  -drain-timeout D\n") || !strings.Contains(stdout.String(), "[$ODOH_TEST_DRAIN_TIMEOUT]") {
+		t.Errorf("-help-all: exit %d, stdout %q", code, stdout.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-bogus"}, "odoh-test: unknown flag -bogus; run 'odoh-test -h' for usage\n"},
+		{[]string{"-drain-timout", "1s"}, "odoh-test: unknown flag -drain-timout (did you mean -drain-timeout?); run 'odoh-test -h' for usage\n"},
+		{[]string{"-cert", "c"}, "odoh-test: -cert FILE and -key FILE are required: the TLS certificate chain and its private key, in PEM; run 'odoh-test -h' for usage\n"},
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		f, fs := newFlags(t, io.Discard)
+		if code := FlagsError(&stdout, &stderr, testDoc(fs), f.Parse(fs, tc.args, nil)); code != 2 || stderr.String() != tc.want || stdout.Len() != 0 {
+			t.Errorf("%q: exit %d, stderr %q, stdout %q; want %q", tc.args, code, stderr.String(), stdout.String(), tc.want)
+		}
 	}
 }
 
