@@ -14,7 +14,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,8 +31,11 @@ import (
 // Defaults for the zero values of Config.
 const (
 	// DefaultTimeout bounds one Exchange, failover and config fetches
-	// included.
-	DefaultTimeout = 5 * time.Second
+	// included. It outlasts a proxy's own bound on a target's answer (10 s
+	// by default in this project's proxy), so that the proxy's 502 or 504
+	// with its Proxy-Status reaches the caller rather than a bare
+	// deadline; dig too waits up to 15 s (3 tries of 5 s).
+	DefaultTimeout = 15 * time.Second
 	// DefaultDialTimeout bounds connecting to a proxy or target (TCP+TLS
 	// or the QUIC handshake), so that a dead one is passed over quickly.
 	DefaultDialTimeout = 2 * time.Second
@@ -269,7 +274,13 @@ func (c *Client) checkOperators(cfg Config) error {
 		for _, t := range c.targets {
 			pd, td := registrableDomain(hostOnly(p.tmpl.Host())), registrableDomain(t.url.Hostname())
 			if pd == td {
-				return fmt.Errorf("proxy %q, target %q (%s): %w", p.tmpl, t.str, pd, ErrSameOperator)
+				where := "under the registrable domain " + pd
+				if _, err := netip.ParseAddr(pd); err == nil {
+					where = "at the IP address " + pd
+				} else if !strings.Contains(pd, ".") {
+					where = "at " + pd
+				}
+				return fmt.Errorf("proxy %s and target %s are both %s: %w", p.tmpl.Host(), t.url.Host, where, ErrSameOperator)
 			}
 		}
 	}
@@ -464,8 +475,14 @@ func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 	}
 	var triedP, triedT uint64
 	var lastErr error
+	var timedOut [][2]int // pairs whose proxy answered 504; nil, no allocation, unless one did
 	for range c.attempts {
 		pi, ti := c.pick(&triedP, &triedT, start)
+		if slices.Contains(timedOut, [2]int{pi, ti}) {
+			// The proxy waited its whole response timeout for this
+			// target already: asking it again would only wait as long.
+			break
+		}
 		ans, err := c.try(ctx, pi, ti, q)
 		if err == nil {
 			if len(ans) < 2 {
@@ -487,9 +504,17 @@ func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 			}
 			return r, nil
 		}
+		if ctx.Err() != nil && lastErr != nil && errors.Is(err, ctx.Err()) {
+			// The deadline cut a retry short: the failure before it
+			// says what went wrong.
+			return nil, fmt.Errorf("%w (then the query's %v timeout ran out retrying)", lastErr, c.timeout)
+		}
 		lastErr = err
 		if ctx.Err() != nil || !retryable(err) {
 			break
+		}
+		if he, ok := errors.AsType[*HTTPError](err); ok && he.StatusCode == http.StatusGatewayTimeout {
+			timedOut = append(timedOut, [2]int{pi, ti})
 		}
 		until := time.Now().Add(c.cooldown).UnixNano()
 		if targetFault(err) || c.ohttpAt(ti) != nil {

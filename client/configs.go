@@ -395,8 +395,27 @@ func (m *configs) refresh(ctx context.Context, t *target, stale *configSet, pi i
 		}
 		return r.Val.(*configSet), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: waiting for configs: %w", ErrConfig, ctx.Err())
+		return nil, fmt.Errorf("%w: the query's deadline came while fetching the configs of target %s%s: %w",
+			ErrConfig, t.url.Host, m.fetchedFrom(pi), ctx.Err())
 	}
+}
+
+// fetchedFrom says where the configs of a query through proxy pi come
+// from, for errors: " through the tunnel of https://proxy.example", ….
+func (m *configs) fetchedFrom(pi int) string {
+	origin := ""
+	if pi >= 0 {
+		origin = m.c.proxies[pi].tmpl.Origin()
+	}
+	switch m.source.(type) {
+	case tunnelSource:
+		return " through the tunnel of " + origin
+	case relaySource:
+		return " from the config relay of " + origin
+	case targetSource:
+		return " from the target itself"
+	}
+	return ""
 }
 
 // rejected handles a 401 to a query sealed with stale: it returns the

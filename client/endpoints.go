@@ -23,16 +23,13 @@ func parseTarget(s string) (*target, *Stamp, error) {
 			return nil, nil, err
 		}
 		if parsed.Proto != StampODoHTarget {
-			return nil, nil, fmt.Errorf("target stamp %q is not an ODoH target stamp", s)
+			return nil, nil, fmt.Errorf("target %q is an ODoH relay stamp: give it as the proxy, and a target stamp (sdns://BQ…) or URL as the target", s)
 		}
 		st, s = &parsed, parsed.URL()
 	}
 	u, err := url.Parse(s)
-	if err != nil {
-		return nil, nil, fmt.Errorf("target %q: %w", s, err)
-	}
-	if u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, nil, fmt.Errorf("target %q: want https://host[:port]/path", s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, nil, fmt.Errorf("target %q is not an https URL with a host and no query: want https://HOST[:PORT]/PATH, such as https://%s/dns-query", s, exampleHost(s))
 	}
 	if u.Path == "" {
 		u.Path = odoh.QueryPath
@@ -60,7 +57,7 @@ func parseProxy(s string) (*ProxyTemplate, *Stamp, error) {
 		return nil, nil, err
 	}
 	if st.Proto != StampODoHRelay {
-		return nil, nil, fmt.Errorf("proxy stamp %q is not an ODoH relay stamp", s)
+		return nil, nil, fmt.Errorf("proxy %q is an ODoH target stamp: give it as the target, and a relay stamp (sdns://hQ…) or URL as the proxy", s)
 	}
 	p, err := ParseProxyTemplate(st.URL())
 	return p, &st, err
@@ -109,6 +106,23 @@ func stampAddr(a, port string) (string, error) {
 		return "", fmt.Errorf("address %q: bad port", a)
 	}
 	return net.JoinHostPort(ip, port), nil
+}
+
+// exampleHost guesses the host:port in a malformed URL, for the example
+// of the error that refuses it ("odoh.example" when it cannot).
+func exampleHost(s string) string {
+	s = s[strings.Index(s, "://")+1:]
+	s = strings.TrimLeft(s, "/")
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" || strings.ContainsAny(s, " {}") {
+		return "odoh.example"
+	}
+	return s
 }
 
 func hostOnly(hostport string) string {

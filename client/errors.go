@@ -17,9 +17,10 @@ var (
 	// targets directly (Config.Direct), which would show the target the
 	// client's address together with its queries.
 	ErrNoProxy = errors.New("no proxy configured")
-	// ErrSameOperator: a proxy and a target share a registrable domain, so
-	// one operator would see both who asks and what (RFC 9230 §11).
-	ErrSameOperator = errors.New("proxy and target have the same registrable domain")
+	// ErrSameOperator: a proxy and a target share a registrable domain (or
+	// an IP address), so one operator would see both who asks and what
+	// (RFC 9230 §11). Config.AllowSameOperator lifts the rule for tests.
+	ErrSameOperator = errors.New("they look like one operator's, who would see both who asks and what")
 	// ErrRedirect: a proxy or target answered with a redirect, which the
 	// client never follows (RFC 9230 §4.3).
 	ErrRedirect = errors.New("redirect not followed")

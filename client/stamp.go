@@ -16,6 +16,40 @@ const (
 	StampODoHRelay  StampProto = 0x85 // an ODoH relay (proxy)
 )
 
+// The other protocols of DNS stamps, which DecodeStamp reads so that
+// a stamp can be shown, but which a Client does not use.
+const (
+	StampPlain         StampProto = 0x00 // plain DNS
+	StampDNSCrypt      StampProto = 0x01 // DNSCrypt
+	StampDoH           StampProto = 0x02 // DNS over HTTPS (RFC 8484)
+	StampDoT           StampProto = 0x03 // DNS over TLS (RFC 7858)
+	StampDoQ           StampProto = 0x04 // DNS over QUIC (RFC 9250)
+	StampDNSCryptRelay StampProto = 0x81 // an anonymized DNSCrypt relay
+)
+
+// String names the protocol ("DoH", "ODoH target", …).
+func (p StampProto) String() string {
+	switch p {
+	case StampPlain:
+		return "plain DNS"
+	case StampDNSCrypt:
+		return "DNSCrypt"
+	case StampDoH:
+		return "DoH"
+	case StampDoT:
+		return "DoT"
+	case StampDoQ:
+		return "DoQ"
+	case StampODoHTarget:
+		return "ODoH target"
+	case StampDNSCryptRelay:
+		return "DNSCrypt relay"
+	case StampODoHRelay:
+		return "ODoH relay"
+	}
+	return fmt.Sprintf("protocol 0x%02x", byte(p))
+}
+
 // Stamp property bits (8-byte little-endian bit set in a stamp).
 const (
 	StampDNSSEC   uint64 = 1 << 0 // the server validates DNSSEC
@@ -25,10 +59,12 @@ const (
 
 const stampPrefix = "sdns://"
 
-// Stamp is an ODoH DNS stamp (sdns://), the format of the DNS-stub ecosystem
-// (draft-denis-dns-stamps). A target stamp (0x05) holds Props, Host and Path;
-// a relay stamp (0x85) also holds Addr, Hashes and Bootstrap, like a DoH
-// stamp.
+// Stamp is a DNS stamp (sdns://), the format of the DNS-stub ecosystem
+// (draft-denis-dns-stamps). An ODoH target stamp (0x05) holds Props, Host
+// and Path; an ODoH relay stamp (0x85) also holds Addr, Hashes and
+// Bootstrap, like a DoH stamp. DecodeStamp also reads the other protocols'
+// stamps, into the fields each has (PublicKey and ProviderName for
+// DNSCrypt); ParseStamp, Encode and a Client take ODoH stamps only.
 //
 // A pinned target stamp is this package's extension: a target stamp
 // followed by the hashes, in the relay stamp's encoding of them,
@@ -56,107 +92,153 @@ type Stamp struct {
 	// Bootstrap lists resolvers for the relay's name (relay only). A
 	// Client does not use them: give Addr, or Config.Resolve.
 	Bootstrap []string
+	// PublicKey and ProviderName are a DNSCrypt server's (DecodeStamp
+	// only).
+	PublicKey    []byte
+	ProviderName string
 }
 
 var errStamp = errors.New("malformed stamp")
 
-// ParseStamp decodes an ODoH target or relay stamp.
+// ParseStamp decodes an ODoH target or relay stamp. Any other stamp is an
+// error that names its protocol.
 func ParseStamp(s string) (Stamp, error) {
-	var st Stamp
-	if !strings.HasPrefix(s, stampPrefix) {
-		return st, fmt.Errorf("stamp %q: no sdns:// prefix: %w", s, errStamp)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s[len(stampPrefix):])
+	st, err := DecodeStamp(s)
 	if err != nil {
-		return st, fmt.Errorf("stamp %q: %w: %w", s, errStamp, err)
+		return st, err
 	}
-	r := stampReader{b: b}
-	for _, read := range []func(*stampReader) error{st.readHead, st.readRelayHead, st.readHostPath, st.readTail} {
-		if err := read(&r); err != nil {
-			return st, fmt.Errorf("stamp %q: %w", s, err)
-		}
-	}
-	if len(r.b) != 0 {
-		return st, fmt.Errorf("stamp %q: trailing bytes: %w", s, errStamp)
+	if st.Proto != StampODoHTarget && st.Proto != StampODoHRelay {
+		return Stamp{}, fmt.Errorf("stamp %q is %s %s stamp, not an ODoH one: ODoH needs a target stamp (sdns://BQ…) or a relay stamp (sdns://hQ…)", s, article(st.Proto), st.Proto)
 	}
 	return st, nil
 }
 
-// readHead reads the protocol and the properties.
-func (st *Stamp) readHead(r *stampReader) error {
+// article is "a" or "an", as the protocol's name needs.
+func article(p StampProto) string {
+	if strings.HasPrefix(p.String(), "ODoH") {
+		return "an"
+	}
+	return "a"
+}
+
+// stampFields are the fields of each protocol's stamp, in order after the
+// protocol byte (and the properties, which every stamp but the DNSCrypt
+// relay's has).
+var stampFields = map[StampProto][]string{
+	StampPlain:         {"addr"},
+	StampDNSCrypt:      {"addr", "pk", "provider"},
+	StampDoH:           {"addr", "hashes", "host", "path", "bootstrap?"},
+	StampDoT:           {"addr", "hashes", "host", "bootstrap?"},
+	StampDoQ:           {"addr", "hashes", "host", "bootstrap?"},
+	StampODoHTarget:    {"host", "path", "hashes?"},
+	StampDNSCryptRelay: {"addr"},
+	StampODoHRelay:     {"addr", "hashes", "host", "path", "bootstrap?"},
+}
+
+// DecodeStamp decodes a DNS stamp of any protocol, for showing it; use
+// ParseStamp for a stamp to use.
+func DecodeStamp(s string) (Stamp, error) {
+	var st Stamp
+	if !strings.HasPrefix(s, stampPrefix) {
+		return st, fmt.Errorf("stamp %q: no sdns:// prefix: %w", s, errStamp)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s[len(stampPrefix):], "="))
+	if err != nil {
+		return st, fmt.Errorf("stamp %q is not base64url (%w): copy the whole stamp: %w", s, err, errStamp)
+	}
+	r := stampReader{b: b}
 	proto, ok := r.byte()
 	if !ok {
-		return fmt.Errorf("empty: %w", errStamp)
+		return st, fmt.Errorf("stamp %q: empty: %w", s, errStamp)
 	}
 	st.Proto = StampProto(proto)
-	if st.Proto != StampODoHTarget && st.Proto != StampODoHRelay {
-		return fmt.Errorf("protocol 0x%02x is not ODoH", proto)
+	fields, known := stampFields[st.Proto]
+	if !known {
+		return st, fmt.Errorf("stamp %q: unknown protocol 0x%02x, so not a DNS stamp: copy the whole stamp: %w", s, proto, errStamp)
+	}
+	bad := st.readProps(&r)
+	for _, f := range fields {
+		if bad != "" {
+			break
+		}
+		name, optional := strings.CutSuffix(f, "?")
+		if optional && len(r.b) == 0 {
+			break
+		}
+		bad = st.readField(&r, name, optional)
+	}
+	if bad != "" {
+		return Stamp{}, fmt.Errorf("stamp %q: %s %s stamp with a bad %s (is it cut short? copy the whole stamp): %w",
+			s, article(st.Proto), st.Proto, bad, errStamp)
+	}
+	if len(r.b) != 0 {
+		return Stamp{}, fmt.Errorf("stamp %q: trailing bytes after %s %s stamp: %w", s, article(st.Proto), st.Proto, errStamp)
+	}
+	return st, nil
+}
+
+// readProps reads the properties, which every stamp but the DNSCrypt
+// relay's has; it returns what is bad, or "".
+func (st *Stamp) readProps(r *stampReader) string {
+	if st.Proto == StampDNSCryptRelay {
+		return ""
 	}
 	props, ok := r.take(8)
 	if !ok {
-		return fmt.Errorf("short properties: %w", errStamp)
+		return "properties field"
 	}
 	for i := 7; i >= 0; i-- {
 		st.Props = st.Props<<8 | uint64(props[i])
 	}
-	return nil
+	return ""
 }
 
-// readRelayHead reads a relay's address and hashes.
-func (st *Stamp) readRelayHead(r *stampReader) error {
-	if st.Proto != StampODoHRelay {
-		return nil
-	}
-	addr, ok := r.lp()
-	if !ok {
-		return fmt.Errorf("bad address: %w", errStamp)
-	}
-	st.Addr = string(addr)
-	if st.Hashes, ok = r.vlp(); !ok {
-		return fmt.Errorf("bad hashes: %w", errStamp)
-	}
-	if len(st.Hashes) == 1 && len(st.Hashes[0]) == 0 {
-		st.Hashes = nil
-	}
-	return nil
-}
-
-func (st *Stamp) readHostPath(r *stampReader) error {
-	host, ok := r.lp()
-	if !ok || len(host) == 0 {
-		return fmt.Errorf("bad hostname: %w", errStamp)
-	}
-	path, ok := r.lp()
-	if !ok || len(path) == 0 || path[0] != '/' {
-		return fmt.Errorf("bad path: %w", errStamp)
-	}
-	st.Host, st.Path = string(host), string(path)
-	return nil
-}
-
-// readTail reads what may follow the path: a pinned target's hashes, or
-// a relay's bootstrap resolvers.
-func (st *Stamp) readTail(r *stampReader) error {
-	if len(r.b) == 0 {
-		return nil
-	}
-	list, ok := r.vlp()
-	if !ok {
-		return fmt.Errorf("bad list after the path: %w", errStamp)
-	}
-	if st.Proto == StampODoHTarget {
-		for _, h := range list {
-			if len(h) == 0 {
-				return fmt.Errorf("empty hash: %w", errStamp)
+// readField reads one field of stampFields into st; it returns what is
+// bad, or "". An optional hash list (a pinned target's) may not be empty.
+func (st *Stamp) readField(r *stampReader, name string, optional bool) string {
+	if name == "hashes" || name == "bootstrap" {
+		list, ok := r.vlp()
+		empty := len(list) == 1 && len(list[0]) == 0
+		switch {
+		case !ok:
+			return map[string]string{"hashes": "hash list", "bootstrap": "bootstrap list"}[name]
+		case name == "bootstrap":
+			for _, x := range list {
+				st.Bootstrap = append(st.Bootstrap, string(x))
 			}
+		case optional && empty:
+			return "hash list"
+		case !empty:
+			st.Hashes = list
 		}
-		st.Hashes = list
-		return nil
+		return ""
 	}
-	for _, x := range list {
-		st.Bootstrap = append(st.Bootstrap, string(x))
+	v, ok := r.lp()
+	switch {
+	case !ok && name == "addr":
+		return "address"
+	case !ok && name == "provider":
+		return "provider name"
+	case (!ok || len(v) == 0) && name == "pk":
+		return "public key"
+	case (!ok || len(v) == 0) && name == "host":
+		return "hostname"
+	case (!ok || len(v) == 0 || v[0] != '/') && name == "path":
+		return "path"
 	}
-	return nil
+	switch name {
+	case "addr":
+		st.Addr = string(v)
+	case "provider":
+		st.ProviderName = string(v)
+	case "pk":
+		st.PublicKey = v
+	case "host":
+		st.Host = string(v)
+	case "path":
+		st.Path = string(v)
+	}
+	return ""
 }
 
 // Encode returns the stamp as sdns://…, or an error when a field does not

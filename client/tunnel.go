@@ -52,9 +52,19 @@ func (c *Client) tunnelTLS(ctx context.Context, p *endpoint, authority, host str
 		// fetch to the next one.
 		VerifyConnection: c.pins.verify,
 	})
-	if err := tc.HandshakeContext(ctx); err != nil {
+	// The handshake gets the dial timeout, as a direct connection's
+	// does: a tunnel to something that never answers TLS fails the
+	// fetch, with its cause, well before the query's deadline.
+	hctx, cancel := context.WithTimeout(ctx, c.dialTO)
+	err = tc.HandshakeContext(hctx)
+	timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded)
+	cancel()
+	if err != nil {
 		stop()
 		_ = conn.Close()
+		if timedOut && ctx.Err() == nil {
+			err = fmt.Errorf("no TLS answer within %v: is an HTTPS server listening at that address?", c.dialTO)
+		}
 		// The tunnel did not lead to the target (or the target's
 		// certificate is not what it should be): the proxy's fault
 		// unless shown otherwise, so that another proxy is tried.
