@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"strings"
 	"testing"
 
 	"github.com/odohd/odoh/internal/limitsdoc"
@@ -17,9 +15,5 @@ func TestLimitsTable(t *testing.T) {
 			stub = append(stub, r)
 		}
 	}
-	var usage strings.Builder
-	fs := newFlagSet(&options{}, io.Discard)
-	fs.SetOutput(&usage)
-	fs.PrintDefaults()
-	limitsdoc.Check(t, stub, "stub", usage.String())
+	limitsdoc.CheckFlags(t, stub, "stub", commands()["stub"].doc.Flags)
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/odohd/odoh/internal/cli"
+)
+
+// deferredLogger is the logger of a one-shot command (query, configs).
+// The client logs a failure it will also return (a configs fetch that
+// failed, say) at warn level, which a long-running stub needs; a command
+// that prints the returned error would show it twice. So records that
+// carry an "err" wait until the command ends, and flush drops those whose
+// error the command's error already contains; records with an error
+// after it (the client's work cancelled as it closes) are dropped too.
+// Other records are written at once.
+type deferredLogger struct {
+	logger *slog.Logger
+	st     *deferState
+}
+
+type deferState struct {
+	mu      sync.Mutex
+	held    []heldRecord
+	flushed bool
+}
+
+type heldRecord struct {
+	h slog.Handler
+	r slog.Record
+}
+
+func newDeferredLogger(c cli.LogConfig, w io.Writer) (*deferredLogger, error) {
+	l, err := c.Logger(w)
+	if err != nil {
+		return nil, err
+	}
+	st := &deferState{}
+	return &deferredLogger{logger: slog.New(&deferHandler{st: st, inner: l.Handler()}), st: st}, nil
+}
+
+// flush writes the held records, but those whose error err already
+// reports; later records are written at once, but those with an error.
+func (d *deferredLogger) flush(err error) {
+	d.st.mu.Lock()
+	held := d.st.held
+	d.st.held, d.st.flushed = nil, true
+	d.st.mu.Unlock()
+	text := ""
+	if err != nil {
+		text = err.Error()
+	}
+	for _, h := range held {
+		if text != "" && strings.Contains(text, errAttr(h.r)) {
+			continue
+		}
+		_ = h.h.Handle(context.Background(), h.r)
+	}
+}
+
+// errAttr is the record's "err" attribute as text, or "".
+func errAttr(r slog.Record) string {
+	s := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			s = a.Value.String()
+			return false
+		}
+		return true
+	})
+	return s
+}
+
+type deferHandler struct {
+	st    *deferState
+	inner slog.Handler
+}
+
+func (h *deferHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *deferHandler) Handle(ctx context.Context, r slog.Record) error {
+	if errAttr(r) != "" {
+		h.st.mu.Lock()
+		defer h.st.mu.Unlock()
+		if !h.st.flushed {
+			h.st.held = append(h.st.held, heldRecord{h.inner, r.Clone()})
+		}
+		// After flush the command has reported its outcome: a failure
+		// logged now is the client's shutdown cancelling its work.
+		return nil
+	}
+	return h.inner.Handle(ctx, r)
+}
+
+func (h *deferHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &deferHandler{st: h.st, inner: h.inner.WithAttrs(as)}
+}
+
+func (h *deferHandler) WithGroup(name string) slog.Handler {
+	return &deferHandler{st: h.st, inner: h.inner.WithGroup(name)}
+}
