@@ -110,9 +110,12 @@ coredns-image:
 compose-secrets:
 	./scripts/compose-secrets.sh
 
-## docs: regenerate the README's flag reference from the flag definitions
+## docs: regenerate from the flag definitions the README's flag reference, the
+## manual pages and shell completions (docs/), and the CLI's golden outputs
 docs:
 	ODOH_UPDATE_README=1 $(GO) test ./cmd/... -run TestREADMEReference -count=1
+	ODOH_UPDATE_DOCS=1 $(GO) test ./cmd/... -run 'TestGenerated' -count=1
+	ODOH_UPDATE_DOCS=1 $(GO) test ./interop/ -run TestCLIGolden -count=1
 
 ## check: everything CI runs
 check: lint bench-smoke soak-short test fuzz-short
