@@ -138,7 +138,7 @@ step "odoh configs   (the target's keys)"
 "$bin/odoh" configs "${common[@]}"
 
 step "odoh stamp   (DNS stamps for DNS stubs such as dnscrypt-proxy)"
-"$bin/odoh" stamp "${common[@]}"
+"$bin/odoh" stamp -proxy "https://127.0.0.1:$pport/dns-query{?targethost,targetpath}" -target "https://127.0.0.1:$tport/dns-query"
 
 step "odoh stub on 127.0.0.1:$sport (admin $sadmin), then dig through it"
 start "odoh stub" "$work/stub.log" "$bin/odoh" stub -listen "127.0.0.1:$sport" -admin "$sadmin" "${common[@]}"
