@@ -61,7 +61,12 @@ func TestPrivilegedPortErrorNamesTheCapability(t *testing.T) {
 	if _, exited := err.(*exec.ExitError); !exited {
 		t.Fatalf("odoh-target as nobody on port %s: %v:\n%s", port, err, out)
 	}
-	for _, want := range []string{"-listen 127.0.0.1:" + port, "permission denied",
+	// The address once: no "-listen A: httpserve: listening on tcp:
+	// listen tcp A: bind: …".
+	if n := strings.Count(string(out), "127.0.0.1:"+port); n != 1 || strings.Contains(string(out), "httpserve") {
+		t.Errorf("the address %d times, or a package's name, in:\n%s", n, out)
+	}
+	for _, want := range []string{"-listen 127.0.0.1:" + port + " (tcp): bind: permission denied", "permission denied",
 		"ports below 1024 need root or the capability CAP_NET_BIND_SERVICE", "AmbientCapabilities=CAP_NET_BIND_SERVICE",
 		"setcap cap_net_bind_service=+ep", "or listen on a port from 1024 up"} {
 		if !strings.Contains(string(out), want) {

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -15,8 +18,18 @@ func TestListenError(t *testing.T) {
 	defer ln.Close()
 	addr := ln.Addr().String()
 	_, err = net.Listen("tcp", addr)
-	got := ListenError(err, addr, "-listen").Error()
-	if !strings.HasPrefix(got, "-listen "+addr+": ") || !strings.Contains(got, "another process listens there (ss -tulpn shows which): stop it, or choose another address with -listen") {
+	// As the layers between wrap it: the address, the network and the
+	// package once each in their text, and once in ListenError's.
+	wrapped := fmt.Errorf("stub on %s: listening on tcp: %w", addr, err)
+	lerr := ListenError(wrapped, addr, "-listen")
+	if !errors.Is(lerr, syscall.EADDRINUSE) {
+		t.Errorf("%v is not EADDRINUSE underneath", lerr)
+	}
+	got := lerr.Error()
+	if want := "-listen " + addr + " (tcp): bind: address already in use: "; !strings.HasPrefix(got, want) || strings.Count(got, addr) != 1 {
+		t.Errorf("port taken: %q, want it to start %q and name the address once", got, want)
+	}
+	if !strings.HasPrefix(got, "-listen "+addr+" (tcp): ") || !strings.Contains(got, "another process listens there (ss -tulpn shows which): stop it, or choose another address with -listen") {
 		t.Errorf("port taken: %s", got)
 	}
 	_, err = net.Listen("tcp", "192.0.2.1:0") // TEST-NET-1: not this host's
