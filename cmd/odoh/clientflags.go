@@ -209,16 +209,26 @@ func (o *clientFlags) staticConfigs() ([]byte, error) {
 		if err != nil {
 			return nil, usageErr("-config: not hex (%v): give the configs as odoh configs prints them", err)
 		}
-		return b, nil
+		return b, checkConfigs("-config", b)
 	}
 	b, err := os.ReadFile(o.file)
 	if err != nil {
 		return nil, fmt.Errorf("reading -config-file: %w", err)
 	}
 	if h, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil {
-		return h, nil // the file may hold hex too
+		b = h // the file may hold hex too
 	}
-	return b, nil
+	return b, checkConfigs("-config-file "+o.file, b)
+}
+
+// checkConfigs refuses static configs that do not parse, naming the flag
+// that gave them and where good ones come from.
+func checkConfigs(flag string, b []byte) error {
+	if _, err := odoh.ParseConfigs(b); err != nil {
+		return usageErr("%s: not an ObliviousDoHConfigs (%v): give the target's configs as odoh configs prints them "+
+			"(the hex after \"hex\"), or the body of its /.well-known/odohconfigs", flag, strings.TrimPrefix(err.Error(), "odoh: "))
+	}
+	return nil
 }
 
 // parseResolve reads HOST:PORT:ADDR, where ADDR may be an IPv6 literal in

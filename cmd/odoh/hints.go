@@ -129,6 +129,13 @@ func transportHints(err error) []string {
 	case errors.As(err, &dnsErr):
 		return []string{"could not resolve " + dnsErr.Name + ": check its spelling, or dial an address without DNS with -resolve HOST:443:ADDR"}
 	case errors.Is(err, syscall.ECONNREFUSED):
+		// The refused address may be the proxy's, or the target's when
+		// configs come from it (-configs-from-target, -direct): name it.
+		var op *net.OpError
+		if errors.As(err, &op) && op.Addr != nil {
+			return []string{"nothing accepts connections at " + op.Addr.String() +
+				": check the host and port in -proxy or -target that lead there, and that the server runs"}
+		}
 		return []string{"nothing accepts connections there: check the host and port in -proxy (or, with -direct, -target)"}
 	case errors.As(err, &idle), errors.As(err, &hto):
 		return []string{"no answer over QUIC: the server may not serve HTTP/3 (drop -http3), or UDP is blocked on the way"}

@@ -189,8 +189,16 @@ func TestTransportErrorExit1(t *testing.T) {
 		"-target", "https://192.0.2.1/dns-query", "-config", hex.EncodeToString(cfgs),
 		"-timeout", "3s", "example.com", "AAAA", "-json")
 	if code != 1 || !strings.HasPrefix(errOut, "odoh: ") ||
-		!strings.Contains(errOut, "odoh: nothing accepts connections there: check the host and port in -proxy") {
+		!strings.Contains(errOut, "\nodoh: nothing accepts connections at "+addr+": check the host and port in -proxy or -target") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	// Configs from the target, which refuses: the hint names the
+	// target's address, not the proxy.
+	_, errOut, code = runBin(t, []string{"ODOH_PROXY=https://192.0.2.1/dns-query{?targethost,targetpath}"},
+		"-target", "https://"+addr+"/dns-query", "-configs-from-target", "-timeout", "3s", "example.com")
+	if code != 1 || !strings.Contains(errOut, "fetching https://"+addr+"/.well-known/odohconfigs") ||
+		!strings.Contains(errOut, "\nodoh: nothing accepts connections at "+addr+": ") {
+		t.Fatalf("-configs-from-target: exit %d, stderr %q", code, errOut)
 	}
 }
 
@@ -211,9 +219,17 @@ func TestEndpointErrors(t *testing.T) {
 			"is an ODoH target stamp: give it as the target"},
 		{[]string{"-proxy", "p.example", "-target", "odoh.example", "-resolve", "odoh.example:443"}, "want HOST:PORT:ADDR, such as odoh.example:443:192.0.2.1"},
 		{[]string{"-proxy", "p.example", "-target", "odoh.example", "-ca", "/dev/null"}, "holds no PEM certificate"},
+		// Static configs that do not parse: the flag, and where good
+		// ones come from; the odoh package's "odoh: " prefix not
+		// repeated after the program's.
+		{[]string{"-proxy", "p.example", "-target", "odoh.example", "-config-file", "/dev/null"},
+			"odoh: -config-file /dev/null: not an ObliviousDoHConfigs (malformed: configs list is 0 bytes, shorter than its length field): " +
+				"give the target's configs as odoh configs prints them"},
+		{[]string{"-proxy", "p.example", "-target", "odoh.example", "-config", "0001"},
+			"odoh: -config: not an ObliviousDoHConfigs (malformed: "},
 	} {
 		_, errOut, code := runBin(t, nil, append(tc.args, "example.com")...)
-		if code != 2 || !strings.Contains(errOut, tc.want) {
+		if code != 2 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, ": odoh: ") {
 			t.Errorf("%q: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
 		}
 	}

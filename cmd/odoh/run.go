@@ -98,7 +98,10 @@ func report(stderr io.Writer, err error, help string) int {
 	}
 	hs := hints(err)
 	var b strings.Builder
-	b.WriteString("odoh: " + err.Error())
+	// The odoh package's errors start "odoh: " too, which after the
+	// program's name would read "odoh: static configs: odoh: malformed".
+	msg := strings.TrimPrefix(strings.ReplaceAll(err.Error(), ": odoh: ", ": "), "odoh: ")
+	b.WriteString("odoh: " + msg)
 	if code == 2 && len(hs) == 0 {
 		b.WriteString("; run '" + help + "' for usage")
 	}
