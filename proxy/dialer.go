@@ -21,6 +21,7 @@ import (
 type dialer struct {
 	policy         *atomic.Pointer[compiledPolicy]
 	resolver       *net.Resolver
+	ownResolver    bool // Config.Resolver given: its Dial picks the server
 	connectTimeout time.Duration
 	tlsTimeout     time.Duration
 	tlsConfig      *tls.Config // RootCAs, MinVersion; ServerName set per dial
@@ -53,6 +54,13 @@ func (d *dialer) resolve(ctx context.Context, addr string) (*target, []netip.Add
 			var dnsErr *net.DNSError
 			if errors.As(err, &dnsErr) && dnsErr.IsTimeout || timedOut {
 				kind = odoh.ProxyDNSTimeout
+			}
+			if dnsErr != nil && d.ownResolver {
+				// net names the system's server (resolv.conf's), which a
+				// Resolver with its own Dial never asked: leave it out.
+				e := *dnsErr
+				e.Server = ""
+				err = &e
 			}
 			return nil, nil, &dialError{kind, err}
 		}

@@ -277,6 +277,7 @@ func New(cfg Config) (*Handler, error) {
 	h.dialer = &dialer{
 		policy:         &h.policy,
 		resolver:       resolver,
+		ownResolver:    cfg.Resolver != nil,
 		connectTimeout: orInt(cfg.ConnectTimeout, DefaultConnectTimeout),
 		tlsTimeout:     orInt(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
 		tlsConfig:      &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},

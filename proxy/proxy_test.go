@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -770,4 +771,29 @@ func BenchmarkServeQuery(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A resolver of the operator's own (odoh-proxy -resolver) that fails: the
+// log names the lookup and the server really asked, not the system's
+// (resolv.conf's), which net names by default and which was never asked.
+func TestResolverErrorNamesTheServerAsked(t *testing.T) {
+	ca := testca.New(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := pc.LocalAddr().String()
+	pc.Close() // nothing answers there: connection refused
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, gone)
+	}}
+	tp := startProxy(t, ca, Config{Resolver: resolver, Policy: Policy{Allow: []string{"gone.test"}}})
+	resp, _ := post(t, tp.h2, tp.queryURL("gone.test", "%2Fdns-query"), []byte("q"), nil)
+	wantProxyStatus(t, resp, 502, odoh.ProxyDNSError)
+	waitFor(t, "the failure's log line", func() bool { return strings.Contains(tp.logs.String(), "could not forward") })
+	logs := tp.logs.String()
+	if !strings.Contains(logs, "lookup gone.test: ") || !strings.Contains(logs, "->"+gone+": ") || strings.Contains(logs, "lookup gone.test on ") {
+		t.Errorf("the log does not name the lookup and %s alone:\n%s", gone, logs)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +18,10 @@ func TestFlagErrorTexts(t *testing.T) {
 	ca := testca.New(t)
 	cert, key := ca.Issue(t)
 	base := []string{"-cert", cert, "-key", key, "-listen", "127.0.0.1:0", "-admin", "off"}
+	allowFile := filepath.Join(t.TempDir(), "targets")
+	if err := os.WriteFile(allowFile, []byte("# targets\nodoh.example\nhttps://odoh.example/dns-query\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -28,6 +34,9 @@ func TestFlagErrorTexts(t *testing.T) {
 		{[]string{"-allow-target", "odoh.example", "-resolver", "dns.example"}, 2,
 			`-resolver "dns.example": want the IP address of a DNS server, with an optional port (such as 127.0.0.1 or [::1]:5353)`},
 		{[]string{"-allow-target", "odoh.example", "-resolver", "127.0.0.1:99999"}, 2, `-resolver "127.0.0.1:99999": bad port "99999"`},
+		// An allowlist file's bad entry: the file, its line, the fix.
+		{[]string{"-allow-file", allowFile}, 1,
+			`-allow-file ` + allowFile + ` line 3: allowlist entry \"https://odoh.example/dns-query\" is a URL: give the target's HOST or HOST:PORT alone, such as odoh.example"`},
 	} {
 		var stderr bytes.Buffer
 		code := run(context.Background(), append(base, tc.args...), io.Discard, &stderr, nil)

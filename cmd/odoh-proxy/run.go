@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -177,23 +178,28 @@ func (c *config) policy() (proxy.Policy, error) {
 }
 
 // readAllowFile reads one HOST[:PORT] per line; blank lines and text after
-// '#' are ignored.
+// '#' are ignored. A bad entry is refused with the file and its line, so
+// that the operator finds it (at start, or in the log of a SIGHUP).
 func readAllowFile(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading allowlist: %w", err)
+		return nil, fmt.Errorf("reading -allow-file: %w", err)
 	}
 	defer f.Close()
 	var out []string
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		line, _, _ := strings.Cut(sc.Text(), "#")
-		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, line)
+		if line = strings.TrimSpace(line); line == "" {
+			continue
 		}
+		if err := (proxy.Policy{Allow: []string{line}}).Check(); err != nil {
+			return nil, fmt.Errorf("-allow-file %s line %d: %s", path, n, strings.TrimPrefix(err.Error(), "proxy: "))
+		}
+		out = append(out, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading allowlist: %w", err)
+		return nil, fmt.Errorf("reading -allow-file %s: %w", path, err)
 	}
 	return out, nil
 }
@@ -291,7 +297,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, signals <-chan o
 		Handler: h,
 		Reload:  func() error { return reloadPolicy(c, h, logger) },
 		LogAttrs: []any{"targets", len(pol.Allow), "open", c.allowOpen, "ohttp_relays", len(c.ohttpGateways),
-			"target_http3", c.targetHTTP3},
+			"target_http3", c.targetHTTP3, "resolver", cmp.Or(c.resolver, "system")},
 	})
 }
 

@@ -203,7 +203,9 @@ func TestDaemon(t *testing.T) {
 	}
 	signals <- syscall.SIGHUP
 	deadline = time.Now().Add(5 * time.Second)
-	const badReload = `"msg":"reload failed for the allowlist, which keeps its previous state; the rest was reloaded","err":"allowlist: proxy: allowlist entry \"bad@entry\"`
+	// The file and the line, and no package prefix.
+	badReload := `"msg":"reload failed for the allowlist, which keeps its previous state; the rest was reloaded","err":"allowlist: -allow-file ` +
+		allowFile + ` line 1: allowlist entry \"bad@entry\": `
 	for !strings.Contains(stderr.String(), badReload) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
