@@ -11,11 +11,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/odohd/odoh/internal/httpserve"
 	"github.com/odohd/odoh/internal/sdnotify"
 )
 
-// DefaultDrainTimeout bounds Hooks.Drain when Hooks.DrainTimeout is zero.
-const DefaultDrainTimeout = 30 * time.Second
+// DefaultDrainTimeout bounds Hooks.Drain when Hooks.DrainTimeout is zero:
+// the servers' own drain bound.
+const DefaultDrainTimeout = httpserve.DefaultDrainTimeout
 
 // startGrace is how long Run waits for Start to return once its context
 // is cancelled after the drain.

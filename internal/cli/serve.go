@@ -11,7 +11,8 @@ import (
 // servers both are one.
 type Server interface {
 	// Serve blocks until Shutdown (then it returns nil), a serving error,
-	// or the cancellation of ctx, which stops it at once.
+	// or the cancellation of ctx, which stops it (httpserve's after a
+	// drain, admin's at once).
 	Serve(ctx context.Context) error
 	// Shutdown stops the server gracefully until ctx is done.
 	Shutdown(ctx context.Context) error

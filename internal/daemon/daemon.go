@@ -126,6 +126,7 @@ func (d *Daemon) Serve(ctx context.Context, s Service) error {
 		ReadTimeout:          f.ReadTimeout,
 		WriteTimeout:         f.WriteTimeout,
 		IdleTimeout:          f.IdleTimeout,
+		DrainTimeout:         f.DrainTimeout,
 		MaxHeaderBytes:       f.MaxHeaderBytes,
 		MaxConcurrentStreams: uint32(f.MaxStreams),
 		MaxConns:             f.MaxConns,

@@ -13,14 +13,15 @@
 // unless DisableHTTP3 is set.
 //
 // Lifecycle: [Server.Listen] binds both sockets (port 0 picks a port free on
-// both TCP and UDP), [Server.Serve] blocks serving them, [Server.Shutdown]
-// drains. Every zero limit takes the default named below.
+// both TCP and UDP), [Server.Serve] blocks serving them until its context is
+// cancelled, then drains (for at most DrainTimeout) and returns nil;
+// [Server.Shutdown] drains for as long as its own context allows, and
+// [Server.Close] stops at once. Every zero limit takes the default named
+// below.
 //
 //	srv := &httpserve.Server{Addr: ":443", Handler: h, TLSConfig: reloader.TLSConfig(), Logger: log}
 //	if err := srv.Listen(); err != nil { ... }
-//	go srv.Serve(ctx)
-//	...
-//	err := srv.Shutdown(drainCtx)
+//	err := srv.Serve(ctx) // returns once ctx is cancelled and requests finished
 package httpserve
 
 import (
@@ -53,6 +54,9 @@ const (
 	DefaultReadTimeout = 10 * time.Second
 	// DefaultWriteTimeout bounds the handling and writing of a response.
 	DefaultWriteTimeout = 30 * time.Second
+	// DefaultDrainTimeout bounds the drain of Serve once its context is
+	// cancelled: requests still running then are cut.
+	DefaultDrainTimeout = 30 * time.Second
 	// DefaultIdleTimeout closes connections idle for this long.
 	DefaultIdleTimeout = 120 * time.Second
 	// DefaultMaxHeaderBytes bounds the size of a request's headers.
@@ -120,6 +124,10 @@ type Server struct {
 	// IdleTimeout closes idle connections on both protocols.
 	// Zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// DrainTimeout bounds how long Serve, once its context is cancelled,
+	// waits for running requests before it cuts them. Zero means
+	// DefaultDrainTimeout.
+	DrainTimeout time.Duration
 	// MaxHeaderBytes bounds request headers on both protocols.
 	// Zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
@@ -346,10 +354,11 @@ func (s *Server) UDPAddr() *net.UDPAddr {
 }
 
 // Serve serves both sockets bound by Listen and blocks until both servers
-// stop. It returns nil after Shutdown, or the first serving error (after
-// which the other server is closed). ctx is the base context of every
-// request; cancelling it closes both servers at once, without draining:
-// call Shutdown first for a graceful stop.
+// stop. Once ctx is cancelled it drains as Shutdown does, for at most
+// DrainTimeout, and returns nil; it returns nil after Shutdown too, or else
+// the first serving error (after which the other server is closed at once).
+// Requests see ctx's values but not its cancellation, so that the running
+// ones can finish.
 func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	if s.tcp == nil {
@@ -363,15 +372,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	h1, h3, tcp, ln := s.h1, s.h3, s.tcp, s.quicL
 	s.mu.Unlock()
 
-	h1.BaseContext = func(net.Listener) context.Context { return ctx }
+	base := context.WithoutCancel(ctx)
+	h1.BaseContext = func(net.Listener) context.Context { return base }
 	if h3 != nil {
-		// Requests derive from ctx; the connection's own state rides on.
+		// Requests derive from base; the connection's own state rides on.
 		own := h3.ConnContext
 		h3.ConnContext = func(_ context.Context, c *quic.Conn) context.Context {
 			if own != nil {
-				return own(ctx, c)
+				return own(base, c)
 			}
-			return ctx
+			return base
 		}
 	}
 
@@ -382,8 +392,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		n++
 		go func() { errc <- serveErr(h3.ServeListener(ln), "udp") }()
 	}
-	stop := context.AfterFunc(ctx, func() { _ = s.close() })
-	defer stop()
+	drained := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(drained)
+		s.drain()
+	})
 
 	var first error
 	for i := range n {
@@ -395,10 +408,26 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		}
 	}
-	if first == nil && ctx.Err() != nil {
-		return ctx.Err()
+	if !stop() {
+		<-drained // the servers stopped accepting; the requests finish here
 	}
 	return first
+}
+
+// drain is Serve's Shutdown once its context is cancelled, unless a
+// Shutdown or Close came first.
+func (s *Server) drain() {
+	s.mu.Lock()
+	shut := s.shut
+	s.mu.Unlock()
+	if shut {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), orDuration(s.DrainTimeout, DefaultDrainTimeout))
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		s.logger().Warn("draining cut short: requests still running were cut", "err", err)
+	}
 }
 
 func serveErr(err error, proto string) error {
