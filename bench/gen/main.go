@@ -34,18 +34,12 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -56,6 +50,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/odohd/odoh/bhttp"
+	"github.com/odohd/odoh/internal/pki"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/ohttp"
 )
@@ -126,40 +121,20 @@ func run(args []string) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// writeCert writes a self-signed ECDSA certificate for the loopback names.
+// loopback are the names the benchmarks' certificates are for.
+var loopback = []string{"localhost", "127.0.0.1", "::1"}
+
+// writeCert writes a self-signed certificate for the loopback names, which
+// is also the CA that the daemons and soak's fresh leaves trust.
 func writeCert(dir string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("odoh bench", 24*time.Hour, loopback...)
 	if err != nil {
 		return err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), ca.CertPEM(), 0o644); err != nil {
 		return err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "odoh bench"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600)
+	return os.WriteFile(filepath.Join(dir, "key.pem"), pki.KeyPEM(ca.Key), 0o600)
 }
 
 // freePort prints a port that TCP and UDP both could bind on 127.0.0.1.

@@ -2,16 +2,8 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -24,51 +16,35 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/odohd/odoh/internal/pki"
 )
 
 // writeLeaf issues a fresh certificate for the loopback names from the
 // CA in caDir (its cert.pem and key.pem), into dir.
 func writeLeaf(dir, caDir string) error {
-	ca, err := tls.LoadX509KeyPair(filepath.Join(caDir, "cert.pem"), filepath.Join(caDir, "key.pem"))
+	certPEM, err := os.ReadFile(filepath.Join(caDir, "cert.pem"))
 	if err != nil {
 		return err
 	}
-	caCert, err := x509.ParseCertificate(ca.Certificate[0])
+	keyPEM, err := os.ReadFile(filepath.Join(caDir, "key.pem"))
 	if err != nil {
 		return err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.LoadCA(certPEM, keyPEM)
 	if err != nil {
 		return err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "odoh bench leaf"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, ca.PrivateKey)
-	if err != nil {
-		return err
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	der, key, err := ca.Issue(loopback, 24*time.Hour)
 	if err != nil {
 		return err
 	}
 	// Key first, then the certificate, each by rename: a reload in
 	// between sees a pair that does not match and keeps the old one.
-	if err := writeAtomic(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600); err != nil {
+	if err := writeAtomic(filepath.Join(dir, "key.pem"), pki.KeyPEM(key), 0o600); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return writeAtomic(filepath.Join(dir, "cert.pem"), pki.CertPEM(der), 0o644)
 }
 
 func writeAtomic(path string, data []byte, mode os.FileMode) error {

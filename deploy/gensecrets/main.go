@@ -16,23 +16,17 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/odohd/odoh/internal/pki"
 )
 
 func main() {
@@ -100,27 +94,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s exists; use -force to replace the CA and every certificate", caPath)
 	}
 	validity := time.Duration(*days) * 24 * time.Hour
-	ca, caKey, caDER, err := newCA(10 * validity)
+	ca, err := pki.NewCA("odoh private CA "+time.Now().UTC().Format("2006-01-02"), 10*validity)
 	if err != nil {
 		return err
 	}
-	caPEM := pemBlock("CERTIFICATE", caDER)
-	if err := writeFile(filepath.Join(*dir, "ca.key"), keyPEM(caKey), 0o600, -1, -1); err != nil {
+	caPEM := ca.CertPEM()
+	if err := writeFile(filepath.Join(*dir, "ca.key"), pki.KeyPEM(ca.Key), 0o600, -1, -1); err != nil {
 		return err
 	}
 	if err := writeFile(caPath, caPEM, 0o644, uid, gid); err != nil {
 		return err
 	}
 	for _, l := range certs {
-		key, der, err := issue(ca, caKey, l.sans, validity)
+		der, key, err := ca.Issue(l.sans, validity)
 		if err != nil {
 			return fmt.Errorf("issuing %s: %w", l.name, err)
 		}
-		chain := append(pemBlock("CERTIFICATE", der), caPEM...)
+		chain := append(pki.CertPEM(der), caPEM...)
 		if err := writeFile(filepath.Join(*dir, l.name+".pem"), chain, 0o644, uid, gid); err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(*dir, l.name+".key"), keyPEM(key), 0o600, uid, gid); err != nil {
+		if err := writeFile(filepath.Join(*dir, l.name+".key"), pki.KeyPEM(key), 0o600, uid, gid); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s.pem and %s.key for %s\n", filepath.Join(*dir, l.name), filepath.Join(*dir, l.name), strings.Join(l.sans, ", "))
@@ -141,79 +135,6 @@ func parseOwner(s string) (uid, gid int, err error) {
 		return 0, 0, fmt.Errorf("-owner %q: want numeric UID:GID", s)
 	}
 	return uid, gid, nil
-}
-
-func serial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-}
-
-func newCA(validity time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: "odoh private CA " + now.UTC().Format("2006-01-02")},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ca, err := x509.ParseCertificate(der)
-	return ca, key, der, err
-}
-
-func issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, sans []string, validity time.Duration) (*ecdsa.PrivateKey, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: sans[0]},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, s := range sans {
-		if ip := net.ParseIP(s); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, s)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	return key, der, err
-}
-
-func pemBlock(typ string, der []byte) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-}
-
-func keyPEM(key *ecdsa.PrivateKey) []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		panic(err) // a P-256 key always marshals
-	}
-	return pemBlock("PRIVATE KEY", der)
 }
 
 // writeFile replaces path with data in mode, owned by uid:gid unless they

@@ -16,20 +16,18 @@
 package testca
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/odohd/odoh/internal/pki"
 )
+
+// validity is how long the CA and its leaves are valid (from an hour ago).
+const validity = 24 * time.Hour
 
 // DefaultNames returns the names a leaf certificate is issued for when
 // none are given: "localhost", "127.0.0.1" and "::1".
@@ -37,52 +35,24 @@ func DefaultNames() []string { return []string{"localhost", "127.0.0.1", "::1"} 
 
 // CA is a test certificate authority. Its methods are safe for concurrent use.
 type CA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
+	ca      *pki.CA
 	certPEM []byte
-	pool    *x509.CertPool
 }
 
 // New creates a CA valid from an hour ago for one day.
 func New(t testing.TB) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("odoh test CA", validity)
 	if err != nil {
-		t.Fatalf("testca: generating CA key: %v", err)
+		t.Fatalf("testca: %v", err)
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: "odoh test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatalf("testca: creating CA certificate: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("testca: parsing CA certificate: %v", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &CA{
-		cert:    cert,
-		key:     key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pool:    pool,
-	}
+	return &CA{ca: ca, certPEM: ca.CertPEM()}
 }
 
 // Pool returns a fresh pool holding only the CA certificate.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
+	p.AddCert(ca.ca.Cert)
 	return p
 }
 
@@ -120,36 +90,11 @@ func (ca *CA) IssuePEM(t testing.TB, names ...string) (certPEM, keyPEM []byte) {
 	if len(names) == 0 {
 		names = DefaultNames()
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, key, err := ca.ca.Issue(names, validity)
 	if err != nil {
-		t.Fatalf("testca: generating leaf key: %v", err)
+		t.Fatalf("testca: %v", err)
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatalf("testca: creating leaf certificate: %v", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatalf("testca: marshalling leaf key: %v", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return pki.CertPEM(der), pki.KeyPEM(key)
 }
 
 // Issue issues a certificate for names (the default names when empty) and
@@ -183,13 +128,4 @@ func (ca *CA) ServerTLS(t testing.TB, names ...string) *tls.Config {
 // ClientTLS returns a client configuration that trusts only this CA.
 func (ca *CA) ClientTLS() *tls.Config {
 	return &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
-}
-
-func serial(t testing.TB) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		t.Fatalf("testca: generating serial: %v", err)
-	}
-	return n
 }
