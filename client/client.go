@@ -414,6 +414,7 @@ func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, e
 // fetches.
 func (c *Client) Close() error {
 	c.configs.close(c.targets)
+	c.closeOHTTP()
 	if c.stop != nil {
 		c.stop()
 	}

@@ -35,7 +35,13 @@ import (
 // ODoH (ErrInconsistentConfigs otherwise). A relay without the tunnel gets ErrNoTunnel.
 // Keys at the gateway's origin are fetched from there directly, which
 // authenticates them but shows the gateway the client's address at each
-// fetch.
+// fetch: with a relay on another host, the client then keeps such fetches
+// off the query path as ConfigFromTarget does (in the background, at a
+// random point between 80% and 90% of the keys' max-age; after an
+// ohttp-key problem the query fails with odoh.ErrKeyMismatch and the keys
+// are fetched again after a random delay of up to RefetchDelay), so that
+// no fetch from the client's address closely precedes a query. The first
+// query still waits for the first fetch, unless Configs ran first.
 type OHTTPTarget struct {
 	// Relay is the Oblivious Relay Resource that Encapsulated Requests
 	// are POSTed to (network.trr.ohttp.relay_uri), e.g. odoh-proxy's
@@ -62,6 +68,10 @@ type ohttpTarget struct {
 	// keysAtGateway: Keys is at the gateway's origin, so fetching it
 	// there authenticates it (no tunnel).
 	keysAtGateway bool
+	// background: keysAtGateway with a relay on another host, so key
+	// fetches, which show the gateway the client's address, are kept off
+	// the query path (see OHTTPTarget).
+	background bool
 
 	cur       atomic.Pointer[ohttpKeys]
 	agreed    atomic.Pointer[ohttp.KeyConfig] // last in both the tunnel's and the relay's lists
@@ -70,6 +80,10 @@ type ohttpTarget struct {
 	mu     sync.Mutex
 	failed *fetchFailure // the last failed fetch, answered until it expires
 	fails  int
+	timer  *time.Timer // the next background fetch
+	// refetching: a background fetch after an ohttp-key problem is
+	// scheduled.
+	refetching bool
 }
 
 type ohttpKeys struct {
@@ -114,6 +128,7 @@ func parseOHTTPTarget(o OHTTPTarget) (*ohttpTarget, error) {
 		path:          doh.EscapedPath(),
 		str:           doh.String(),
 		keysAtGateway: strings.EqualFold(us[1].Host, doh.Host),
+		background:    strings.EqualFold(us[1].Host, doh.Host) && !strings.EqualFold(us[0].Hostname(), doh.Hostname()),
 	}, nil
 }
 
@@ -127,9 +142,8 @@ func (t *ohttpTarget) gatewayAuthority() string {
 
 // ohttpKeys returns the target's key configuration, fetching it when
 // missing or expired, or when stale (a configuration the gateway refused,
-// RFC 9458 §5.3) is still the current one. Concurrent callers share one
-// fetch, which the query that started it cannot cancel for the others; a
-// failed fetch is answered again until its backoff ends.
+// RFC 9458 §5.3) is still the current one. A failed fetch is answered
+// again until its backoff ends.
 func (c *Client) ohttpKeys(ctx context.Context, t *ohttpTarget, stale *ohttpKeys) (*ohttpKeys, error) {
 	now := time.Now()
 	if k := t.cur.Load(); k != nil && k != stale && now.Before(k.expires) {
@@ -141,22 +155,25 @@ func (c *Client) ohttpKeys(ctx context.Context, t *ohttpTarget, stale *ohttpKeys
 	if failed != nil && now.Before(failed.until) {
 		return nil, failed.err
 	}
-	ch := c.configs.flights.DoChan("ohttp "+t.str, func() (any, error) {
+	return c.fetchOHTTPShared(ctx, t, stale)
+}
+
+// fetchOHTTPShared fetches the key configuration unless someone already
+// replaced stale with a fresh one. Concurrent callers share one fetch,
+// which the query that started it cannot cancel for the others (Close
+// does).
+func (c *Client) fetchOHTTPShared(ctx context.Context, t *ohttpTarget, stale *ohttpKeys) (*ohttpKeys, error) {
+	ch := c.configs.flights.DoChan("ohttp "+t.relay+" "+t.str, func() (any, error) {
+		if k := t.cur.Load(); k != nil && k != stale && time.Now().Before(k.expires) {
+			return k, nil
+		}
 		ctx, cancel := context.WithTimeout(c.configs.bg, c.timeout)
 		defer cancel()
 		k, err := c.fetchOHTTPKeys(ctx, t)
-		t.mu.Lock()
-		defer t.mu.Unlock()
+		c.recordOHTTP(t, k, err)
 		if err != nil {
-			t.fails++
-			t.failed = &fetchFailure{err: err, until: time.Now().Add(failureDelay(t.fails)), proxy: -1}
-			if t.fails == 1 {
-				c.log.Warn("fetching OHTTP keys failed; queries to this resolver fail until a fetch succeeds", "doh", t.str, "err", err)
-			}
 			return nil, err
 		}
-		t.cur.Store(k)
-		t.fails, t.failed = 0, nil
 		return k, nil
 	})
 	select {
@@ -167,6 +184,78 @@ func (c *Client) ohttpKeys(ctx context.Context, t *ohttpTarget, stale *ohttpKeys
 		return r.Val.(*ohttpKeys), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: waiting for OHTTP keys: %w", ErrConfig, ctx.Err())
+	}
+}
+
+// recordOHTTP keeps the outcome of a fetch (k on success, err on
+// failure), as configs.record does for ODoH: a failure is remembered for
+// a backoff and logged once; in background mode the next fetch is
+// scheduled.
+func (c *Client) recordOHTTP(t *ohttpTarget, k *ohttpKeys, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var next time.Duration
+	if err != nil {
+		t.fails++
+		next = failureDelay(t.fails)
+		t.failed = &fetchFailure{err: err, until: time.Now().Add(next), proxy: -1}
+		if t.fails == 1 {
+			c.log.Warn("fetching OHTTP keys failed; queries to this resolver fail until a fetch succeeds", "doh", t.str, "err", err)
+		}
+	} else {
+		if t.fails > 0 {
+			c.log.Info("OHTTP keys fetched again", "doh", t.str)
+		}
+		t.cur.Store(k)
+		t.fails, t.failed, t.refetching = 0, nil, false
+		next = c.configs.refreshIn(k.maxAge)
+	}
+	c.scheduleOHTTPLocked(t, next)
+}
+
+// scheduleOHTTPLocked sets t's next background fetch d from now, in
+// background mode. t.mu is held.
+func (c *Client) scheduleOHTTPLocked(t *ohttpTarget, d time.Duration) {
+	if !t.background || c.configs.bg.Err() != nil {
+		return
+	}
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.timer = time.AfterFunc(d, func() {
+		_, _ = c.fetchOHTTPShared(c.configs.bg, t, t.cur.Load())
+	})
+}
+
+// refetchOHTTPLater handles an ohttp-key problem to a query encapsulated
+// to stale in background mode: it returns newer keys if a fetch already
+// brought them, and otherwise schedules a background fetch after a random
+// delay (once for all the queries that see the problem) and returns nil.
+func (c *Client) refetchOHTTPLater(t *ohttpTarget, stale *ohttpKeys) *ohttpKeys {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur := t.cur.Load(); cur != nil && cur != stale && time.Now().Before(cur.expires) {
+		return cur
+	}
+	if t.refetching || c.configs.bg.Err() != nil {
+		return nil
+	}
+	t.refetching = true
+	t.failed = nil // the refetch must not wait for an old backoff
+	c.scheduleOHTTPLocked(t, c.configs.refetchIn())
+	c.log.Info("the OHTTP gateway refused its keys; fetching them again in the background", "doh", t.str)
+	return nil
+}
+
+// closeOHTTP stops the background key fetches (the caller cancels
+// c.configs.bg).
+func (c *Client) closeOHTTP() {
+	for _, t := range c.ohttp {
+		t.mu.Lock()
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+		t.mu.Unlock()
 	}
 }
 
@@ -272,7 +361,19 @@ func (c *Client) tryOHTTP(ctx context.Context, t *ohttpTarget, q []byte) ([]byte
 	if !errors.Is(err, errKeyProblem) {
 		return ans, err
 	}
-	if k, err = c.ohttpKeys(ctx, t, k); err != nil {
+	if t.background {
+		// A direct fetch now would be followed at once by this query's
+		// retry: fetch in the background instead, and retry only with
+		// keys that are already newer than the refused ones.
+		next := c.refetchOHTTPLater(t, k)
+		if next == nil {
+			if he, ok := errors.AsType[*HTTPError](err); ok {
+				he.Err = fmt.Errorf("OHTTP keys to be fetched again in the background: %w", odoh.ErrKeyMismatch)
+			}
+			return nil, err
+		}
+		k = next
+	} else if k, err = c.ohttpKeys(ctx, t, k); err != nil {
 		return nil, err
 	}
 	ans, err = c.postOHTTP(ctx, t, k.cfg, q)

@@ -34,6 +34,8 @@ type gateway struct {
 	keys  *target.Keyring
 	h     atomic.Pointer[target.Handler]
 	fetch atomic.Int64 // GETs of the key configuration
+	// onGet, when set, runs at each GET before it is answered.
+	onGet atomic.Pointer[func()]
 
 	mu     sync.Mutex
 	inner  []*bhttp.Request
@@ -74,6 +76,9 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 	h := g.h.Load()
 	if r.Method == http.MethodGet {
 		g.fetch.Add(1)
+		if f := g.onGet.Load(); f != nil {
+			(*f)()
+		}
 	}
 	if r.Method == http.MethodPost && r.URL.Path == target.OHTTPGatewayPath {
 		body, _ := io.ReadAll(r.Body)
@@ -256,8 +261,14 @@ type relayWorld struct {
 
 func newRelayWorld(t *testing.T, disableTunnel bool) *relayWorld {
 	t.Helper()
+	return newRelayWorldAt(t, disableTunnel, nil)
+}
+
+// newRelayWorldAt is newRelayWorld with the gateway's clock.
+func newRelayWorldAt(t *testing.T, disableTunnel bool, now func() time.Time) *relayWorld {
+	t.Helper()
 	w := &relayWorld{ca: testca.New(t)}
-	w.g = newGateway(t, w.ca, nil)
+	w.g = newGateway(t, w.ca, now)
 	g := w.g
 	var err error
 	w.relay, err = proxy.New(proxy.Config{
@@ -394,5 +405,88 @@ func TestOHTTPRelayCopyMissing(t *testing.T) {
 	}
 	if n := posts.Load(); n != 0 {
 		t.Errorf("%d queries sent with unconfirmed keys", n)
+	}
+}
+
+// Keys at the gateway's own origin (network.trr.ohttp.config_uri pointed
+// at the gateway) with a relay on another host: each fetch shows the
+// gateway the client's address, so none happens on the query path once the
+// client has keys. After an ohttp-key problem the query fails at once and
+// the keys are fetched later, in the background; before they expire they
+// are refreshed with no query at all.
+func TestOHTTPKeysAtGatewayOffQueryPath(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Unix(1_800_000_000, 0).Truncate(time.Hour).UnixNano())
+	w := newRelayWorldAt(t, false, func() time.Time { return time.Unix(0, now.Load()) })
+	newClient := func(refresh func(time.Duration) time.Duration) *client.Client {
+		c, err := client.New(client.Config{
+			OHTTP:   []client.OHTTPTarget{{Relay: w.relayURL(), Keys: w.g.origin() + target.OHTTPKeysPath, DoH: w.g.origin() + odoh.QueryPath}},
+			RootCAs: w.ca.Pool(),
+			Resolve: map[string]string{relayName + ":" + w.psrv.Port(): w.psrv.Addr, w.g.host(): w.g.srv.Addr},
+			Timeout: 5 * time.Second,
+			Logger:  slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		client.SetFetchDelays(c, refresh, func() time.Duration { return 0 })
+		return c
+	}
+	// Each successful fetch schedules the next one: that is the signal
+	// that new keys are in place.
+	fetched := make(chan struct{}, 8)
+	c := newClient(func(time.Duration) time.Duration { fetched <- struct{}{}; return time.Hour })
+	q := query("www.ohttp.test", dns.TypeA)
+	if _, err := c.Exchange(t.Context(), q); err != nil {
+		t.Fatal(err) // the first query waits for the first fetch
+	}
+	<-fetched
+	if f := w.g.fetch.Load(); f != 1 {
+		t.Fatalf("%d key fetches at the gateway, want 1 (the client's, direct)", f)
+	}
+
+	// The gateway rotates past the cached key. The background fetch the
+	// refusal starts is held at the gateway until the query has failed.
+	now.Add(int64(2 * time.Hour))
+	gate, arrived := make(chan struct{}), make(chan struct{}, 1)
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	hold := func() { arrived <- struct{}{}; <-gate }
+	w.g.onGet.Store(&hold)
+	_, err := c.Exchange(t.Context(), q)
+	if !errors.Is(err, odoh.ErrKeyMismatch) || !strings.Contains(err.Error(), "background") {
+		t.Fatalf("query with refused keys: %v, want odoh.ErrKeyMismatch, keys fetched in the background", err)
+	}
+	<-arrived // the refetch comes after the query, on its own
+	w.g.onGet.Store(nil)
+	release()
+	<-fetched
+	if _, err := c.Exchange(t.Context(), q); err != nil {
+		t.Fatalf("with the refetched keys: %v", err)
+	}
+	if f := w.g.fetch.Load(); f != 2 {
+		t.Errorf("%d key fetches at the gateway, want 2", f)
+	}
+
+	// Before they expire, the keys are fetched again with no query.
+	var first atomic.Bool
+	first.Store(true)
+	c = newClient(func(time.Duration) time.Duration {
+		fetched <- struct{}{}
+		if first.Swap(false) {
+			return 0 // "at 80 to 90% of the max-age": now
+		}
+		return time.Hour
+	})
+	before := w.g.fetch.Load()
+	if _, err := c.Exchange(t.Context(), q); err != nil {
+		t.Fatal(err)
+	}
+	<-fetched
+	<-fetched
+	if f := w.g.fetch.Load() - before; f != 2 {
+		t.Errorf("%d key fetches for one query, want 2 (the query's, then the refresh)", f)
 	}
 }
