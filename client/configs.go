@@ -17,6 +17,7 @@ import (
 
 	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
 )
 
 // ConfigSource says where the client gets a target's configs.
@@ -568,18 +569,23 @@ func failureDelay(n int) time.Duration {
 
 // TargetConfigs describes the configs a target publishes.
 type TargetConfigs struct {
-	// Target is the target URL.
+	// Target is the target URL, or the DoH URL of an OHTTP target.
 	Target string
 	// Configs are the usable configs in the target's order of preference
 	// (only the pinned ones, with key pins).
 	Configs []*odoh.Config
+	// OHTTPKeys are an OHTTP target's usable key configurations, the one
+	// queries are encapsulated to first, then the others in the gateway's
+	// order. Configs is then empty.
+	OHTTPKeys []*ohttp.KeyConfig
 	// MaxAge is the (clamped) lifetime the client caches them for; zero
 	// for static configs.
 	MaxAge time.Duration
 }
 
 // Configs fetches the configs of every target now, by the client's
-// ConfigSource (bypassing the cache, which it then updates), as the CLI's
+// ConfigSource (bypassing the cache, which it then updates), and the key
+// configurations of every OHTTP target as OHTTPTarget says, as the CLI's
 // "odoh configs" prints them.
 func (c *Client) Configs(ctx context.Context) ([]TargetConfigs, error) {
 	var out []TargetConfigs
@@ -597,6 +603,20 @@ func (c *Client) Configs(ctx context.Context) ([]TargetConfigs, error) {
 		}
 		c.configs.record(t, s, nil, pi)
 		out = append(out, TargetConfigs{Target: t.str, Configs: s.all, MaxAge: s.maxAge})
+	}
+	for _, t := range c.ohttp {
+		k, err := c.fetchOHTTPKeys(ctx, t)
+		c.recordOHTTP(t, k, err)
+		if err != nil {
+			return out, err
+		}
+		keys := []*ohttp.KeyConfig{k.cfg}
+		for _, x := range k.all {
+			if !x.Equal(k.cfg) {
+				keys = append(keys, x)
+			}
+		}
+		out = append(out, TargetConfigs{Target: t.str, OHTTPKeys: keys, MaxAge: k.maxAge})
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -107,6 +108,24 @@ func TestOHTTPChain(t *testing.T) {
 			if r.Status != "NOERROR" || len(r.Answer) != 1 {
 				t.Errorf("mixed client: %+v", r)
 			}
+			// odoh configs shows the gateway's keys, as the gateway
+			// publishes them at /.well-known/ohttp-gateway (RFC 9540).
+			out, errOut, code := runCLI(t, append([]string{"configs"}, s.ohttpArgs(relay, "-json")...)...)
+			var tcs []struct {
+				Target    string
+				OHTTPKeys []struct {
+					KeyID     uint8  `json:"key_id"`
+					KeyConfig string `json:"key_config"`
+				} `json:"ohttp_keys"`
+			}
+			if code != 0 || json.Unmarshal([]byte(out), &tcs) != nil {
+				t.Fatalf("odoh configs: exit %d: %s%s", code, out, errOut)
+			}
+			published := gatewayKeys(t, s)
+			if len(tcs) != 1 || len(tcs[0].OHTTPKeys) != 1 || tcs[0].Target != "https://"+s.Target.Listen+"/dns-query" ||
+				tcs[0].OHTTPKeys[0].KeyConfig != hex.EncodeToString(published[2:]) || tcs[0].OHTTPKeys[0].KeyID != published[2] {
+				t.Errorf("odoh configs printed %s, the gateway publishes %x", out, published)
+			}
 			if got := metric(t, s.Target.Admin, "odoh_target_requests_total", `protocol="ohttp"`); got < 2 {
 				t.Errorf("target counted %v OHTTP requests, want at least 2", got)
 			}
@@ -115,6 +134,23 @@ func TestOHTTPChain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gatewayKeys is the gateway's application/ohttp-keys, fetched from it.
+func gatewayKeys(t *testing.T, s *stack) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "https://"+s.Target.Listen+ohttp.WellKnownGatewayPath, nil)
+	req.Header.Set("Accept", ohttp.KeysContentType)
+	resp, err := s.httpClient(t, false).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ohttp.KeysContentType {
+		t.Fatalf("gateway keys: %d %q, %v", resp.StatusCode, resp.Header.Get("Content-Type"), err)
+	}
+	return b
 }
 
 // recorder is a TLS server that records what reaches it and passes each

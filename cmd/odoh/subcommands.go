@@ -29,6 +29,16 @@ type jsonTarget struct {
 	Target  string       `json:"target"`
 	MaxAge  int64        `json:"max_age"`
 	Configs []jsonConfig `json:"configs"`
+	// OHTTPKeys: an OHTTP resolver's gateway keys (Configs is empty).
+	OHTTPKeys []jsonOHTTPKey `json:"ohttp_keys,omitempty"`
+}
+
+// jsonOHTTPKey is one OHTTP key configuration (RFC 9458 §3.1).
+type jsonOHTTPKey struct {
+	KeyID     uint8    `json:"key_id"`
+	KEM       string   `json:"kem"`
+	Symmetric []string `json:"symmetric"`
+	Hex       string   `json:"key_config"`
 }
 
 func configsCommand() *subcommand {
@@ -43,7 +53,9 @@ func configsCommand() *subcommand {
 		Summary: "print each target's configs: key id, suite and max-age",
 		Intro: "Fetches the configs (public keys) of each -target as a query would, through " +
 			"the proxy's tunnel by default, and prints them. Without -proxy they come from " +
-			"the target directly: it sees your address, but no query follows.",
+			"the target directly: it sees your address, but no query follows. With -ohttp-relay " +
+			"and -ohttp-doh it also prints the OHTTP gateway's key configurations, fetched as a " +
+			"query fetches them.",
 		Flags:     fs,
 		Brief:     []string{"proxy", "target", "ca", "json"},
 		Short:     shortTexts(map[string]string{"json": "JSON output"}),
@@ -95,6 +107,17 @@ func printConfigs(e *env, o *clientFlags, logs *deferredLogger, jsonOut bool) er
 			jt.Configs = append(jt.Configs, jsonConfig{KeyID: hex.EncodeToString(cfg.KeyID()),
 				KEM: s.KEM.String(), KDF: s.KDF.String(), AEAD: s.AEAD.String(), Hex: hex.EncodeToString(b)})
 		}
+		if len(tc.OHTTPKeys) > 0 {
+			jt.Configs = []jsonConfig{}
+		}
+		for _, k := range tc.OHTTPKeys {
+			b, _ := k.MarshalBinary()
+			jk := jsonOHTTPKey{KeyID: k.KeyID(), KEM: k.KEM().String(), Hex: hex.EncodeToString(b)}
+			for _, sym := range k.Symmetric() {
+				jk.Symmetric = append(jk.Symmetric, sym.String())
+			}
+			jt.OHTTPKeys = append(jt.OHTTPKeys, jk)
+		}
 		out = append(out, jt)
 	}
 	if jsonOut {
@@ -102,6 +125,13 @@ func printConfigs(e *env, o *clientFlags, logs *deferredLogger, jsonOut bool) er
 	}
 	var b strings.Builder
 	for _, jt := range out {
+		if len(jt.OHTTPKeys) > 0 {
+			fmt.Fprintf(&b, "ohttp %s (max-age %ds)\n", jt.Target, jt.MaxAge)
+			for i, k := range jt.OHTTPKeys {
+				fmt.Fprintf(&b, "  key %d: key_id %d kem %s symmetric %s\n    hex %s\n", i, k.KeyID, k.KEM, strings.Join(k.Symmetric, ","), k.Hex)
+			}
+			continue
+		}
 		fmt.Fprintf(&b, "target %s (max-age %ds)\n", jt.Target, jt.MaxAge)
 		for i, c := range jt.Configs {
 			fmt.Fprintf(&b, "  config %d: key_id %s suite %s/%s/%s\n    hex %s\n", i, c.KeyID, c.KEM, c.KDF, c.AEAD, c.Hex)
