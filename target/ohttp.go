@@ -53,6 +53,14 @@ var (
 // the key does not offer) 400 with the ohttp-key problem of RFC 9458 §5.3.
 // Every inner answer, errors included, is a 200 message/ohttp-res; the
 // Binary HTTP response is padded to a multiple of PaddingBlock bytes.
+//
+// The gateway keeps no anti-replay state (RFC 9458 §6.5) and ignores Date:
+// the one resource it serves is a DNS lookup, which has no effect a replay
+// could repeat, and each answer is sealed under a fresh response nonce, so
+// a replayed request (which only the relay can send: no 0-RTT) yields
+// nothing readable. A Date window (§6.5.1) would refuse Firefox, which
+// sends no Date, and a register of enc values over the key lifetime would
+// have to be shared by every replica.
 type OHTTPConfig struct {
 	// Authorities are the inner request authorities the gateway answers
 	// for: host or host:port of the DoH URL clients use through OHTTP

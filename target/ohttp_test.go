@@ -346,3 +346,35 @@ func TestOHTTPKeyRotation(t *testing.T) {
 		t.Fatalf("a key two epochs old: status %d, want the key problem", got)
 	}
 }
+
+// The gateway keeps no anti-replay state (see OHTTPConfig): a replayed
+// Encapsulated Request is answered again, each time under a fresh response
+// nonce, so the replayer gets a different ciphertext of the same padded
+// size and nothing it can open.
+func TestOHTTPReplayAnsweredUnderFreshNonce(t *testing.T) {
+	s := serve(t, ohttpHandler(t, nil))
+	cfg, _, _ := fetchOHTTPConfig(t, s.h2, s.url+target.OHTTPKeysPath)
+	encReq, cc, err := ohttp.EncapsulateRequest(cfg, encode(t, firefoxQuery(t, gatewayAuthority, "www.zone.test.")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies [][]byte
+	for range 2 {
+		resp, body := post(t, s.h2, s.url+target.OHTTPGatewayPath, ohttp.RequestContentType, encReq)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		plain, err := cc.DecapsulateResponse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := bhttp.ParseResponse(plain); err != nil || res.Status != http.StatusOK {
+			t.Fatalf("inner %+v, %v", res, err)
+		}
+		bodies = append(bodies, body)
+	}
+	nonce := odoh.AEADAES128GCM.ResponseNonceSize()
+	if len(bodies[0]) != len(bodies[1]) || bytes.Equal(bodies[0][:nonce], bodies[1][:nonce]) || bytes.Equal(bodies[0], bodies[1]) {
+		t.Errorf("the replay's answer reuses the nonce or differs in size:\n%x\n%x", bodies[0], bodies[1])
+	}
+}
