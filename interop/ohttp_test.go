@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -133,6 +134,34 @@ func TestOHTTPChain(t *testing.T) {
 				t.Errorf("proxy counted %v relayed OHTTP requests, want at least 2", got)
 			}
 		})
+	}
+}
+
+// The stub with an ODoH target and an OHTTP resolver uses both, each by
+// its own protocol: with its cache off, 30 lookups spread over the two at
+// random (all on one would have a chance of 2 in 2^30), and each protocol
+// answers.
+func TestStubMixesODoHAndOHTTP(t *testing.T) {
+	s, relay := ohttpStack(t)
+	args := append([]string{"stub", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-format", "json", "-cache-size", "0"},
+		s.clientArgs()...)
+	logs := startCmd(t, "odoh", append(args, s.ohttpArgs(relay)...)...)
+	dnsAddr, _ := stubAddrs(t, logs)
+	c := &dns.Client{Timeout: 10 * time.Second}
+	for i := range 30 {
+		qt := []uint16{dns.TypeA, dns.TypeAAAA}[i%2]
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("www.example.test.", qt), dnsAddr)
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("lookup %d: %v %v\nstub logs:\n%s", i, r, err, logs)
+		}
+	}
+	odohN := metric(t, s.Target.Admin, "odoh_target_requests_total", `protocol="odoh"`)
+	ohttpN := metric(t, s.Target.Admin, "odoh_target_requests_total", `protocol="ohttp"`)
+	if odohN < 1 || ohttpN < 1 || odohN+ohttpN < 30 {
+		t.Errorf("the target answered %v ODoH and %v OHTTP requests for 30 lookups, want both", odohN, ohttpN)
+	}
+	if got := metric(t, s.Proxy.Admin, "odoh_proxy_ohttp_requests_total", `result="forwarded"`); got != ohttpN {
+		t.Errorf("the relay forwarded %v OHTTP requests, the gateway answered %v", got, ohttpN)
 	}
 }
 
