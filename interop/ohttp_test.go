@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/bhttp"
 	"github.com/odohd/odoh/internal/httpserve"
@@ -165,6 +168,48 @@ func TestStubMixesODoHAndOHTTP(t *testing.T) {
 	}
 }
 
+// httpClientFrom is s.httpClient with connections from ip, over TCP or
+// (h3) UDP.
+func httpClientFrom(t *testing.T, s *stack, h3 bool, ip string) *http.Client {
+	t.Helper()
+	c := s.httpClient(t, h3)
+	local := net.ParseIP(ip)
+	switch tr := c.Transport.(type) {
+	case *http.Transport:
+		tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: local}}).DialContext
+	case *http3.Transport:
+		var mu sync.Mutex
+		var conns []net.PacketConn
+		// Close the connections (CONNECTION_CLOSE) before their sockets,
+		// or the daemons wait for them to time out when they drain.
+		t.Cleanup(func() {
+			tr.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, pc := range conns {
+				pc.Close()
+			}
+		})
+		tr.Dial = func(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+			ua, err := net.ResolveUDPAddr("udp", addr)
+			if err != nil {
+				return nil, err
+			}
+			pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: local})
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			conns = append(conns, pc)
+			mu.Unlock()
+			return quic.DialEarly(ctx, pc, ua, tlsCfg, cfg)
+		}
+	default:
+		t.Fatalf("transport %T", tr)
+	}
+	return c
+}
+
 // gatewayKeys is the gateway's application/ohttp-keys, fetched from it.
 func gatewayKeys(t *testing.T, s *stack) []byte {
 	t.Helper()
@@ -242,8 +287,12 @@ func TestOHTTPFirefoxRequestAndPrivacy(t *testing.T) {
 	s.restartProxy(t)
 	relay := "https://" + s.Proxy.Listen + "/ohttp/" + rec.srv.BoundAddr()
 
+	// The browser's connections leave from an address no daemon uses, so
+	// that any trace of it past the relay, or in a log or a metric, is
+	// the client's.
+	const browserIP = "127.0.0.9"
 	for _, h3 := range []bool{false, true} {
-		c := s.httpClient(t, h3)
+		c := httpClientFrom(t, s, h3, browserIP)
 		resp, err := c.Get(relay) // network.trr.ohttp.config_uri
 		if err != nil {
 			t.Fatal(err)
@@ -334,7 +383,7 @@ func TestOHTTPFirefoxRequestAndPrivacy(t *testing.T) {
 			t.Errorf("the gateway got headers %v", h)
 		}
 		for k, v := range h {
-			for _, bad := range []string{"Mozilla", "de-CH", "tracker", "192.0.2.7", "client-proxy", "0af765"} {
+			for _, bad := range []string{"Mozilla", "de-CH", "tracker", "192.0.2.7", "client-proxy", "0af765", browserIP} {
 				if strings.Contains(strings.Join(v, ","), bad) {
 					t.Errorf("header %s carries the client's %q", k, bad)
 				}
@@ -360,6 +409,9 @@ func TestOHTTPFirefoxRequestAndPrivacy(t *testing.T) {
 		for _, text := range texts {
 			if strings.Contains(text, "example.test") {
 				t.Errorf("%s logs or metrics name the query", name)
+			}
+			if strings.Contains(text, browserIP) {
+				t.Errorf("%s logs or metrics hold the browser's address %s", name, browserIP)
 			}
 			for _, f := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune("\" ,{}=\n", r) }) {
 				host, _, err := net.SplitHostPort(f)
