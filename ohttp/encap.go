@@ -66,6 +66,13 @@ type ClientContext struct {
 // the Encapsulated Request to POST to the relay and the context that
 // opens the response.
 func EncapsulateRequest(c *KeyConfig, request []byte) ([]byte, *ClientContext, error) {
+	return encapsulateRequest(c, request, nil)
+}
+
+// encapsulateRequest is EncapsulateRequest with the ephemeral secret skE
+// (nil: a random one), which the RFC 9458 example needs to be reproduced
+// byte for byte.
+func encapsulateRequest(c *KeyConfig, request, skE []byte) ([]byte, *ClientContext, error) {
 	s := c.Suite()
 	if !s.Supported() {
 		return nil, nil, wrap(odoh.ErrUnsupported, "suite %v", s)
@@ -75,7 +82,14 @@ func EncapsulateRequest(c *KeyConfig, request []byte) ([]byte, *ClientContext, e
 	binary.BigEndian.PutUint16(out[1:], uint16(s.KEM))
 	binary.BigEndian.PutUint16(out[3:], uint16(s.KDF))
 	binary.BigEndian.PutUint16(out[5:], uint16(s.AEAD))
-	enc, snd, err := hpke.NewSender(s, c.pk, requestInfo(out))
+	var enc []byte
+	var snd hpke.Sender
+	var err error
+	if skE == nil {
+		enc, snd, err = hpke.NewSender(s, c.pk, requestInfo(out))
+	} else {
+		enc, snd, err = hpke.NewSenderWithEphemeral(s, c.pk, requestInfo(out), skE)
+	}
 	if err != nil {
 		return nil, nil, wrap(odoh.ErrEncrypt, "%v", err)
 	}

@@ -89,6 +89,30 @@ func TestAppendixAKeyConfig(t *testing.T) {
 	}
 }
 
+// The client of the example, with its ephemeral key skE, encapsulates the
+// example's request to the example's key configuration: the Encapsulated
+// Request and the exported secret are the example's, byte for byte.
+func TestAppendixARequestEncapsulation(t *testing.T) {
+	cfg, err := ParseKeyConfig(h(t, appendixA.keyConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	encReq, cc, err := encapsulateRequest(cfg, h(t, appendixA.request), h(t, appendixA.skE))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encReq, h(t, appendixA.encRequest)) {
+		t.Fatalf("encapsulated request\n%x\nwant\n%x", encReq, h(t, appendixA.encRequest))
+	}
+	if !bytes.Equal(cc.enc, h(t, appendixA.pkE)) || !bytes.Equal(cc.secret, h(t, appendixA.secret)) {
+		t.Fatalf("client context enc %x secret %x", cc.enc, cc.secret)
+	}
+	res, err := cc.DecapsulateResponse(h(t, appendixA.encResponse))
+	if err != nil || !bytes.Equal(res, h(t, appendixA.response)) {
+		t.Fatalf("client opened %x, %v", res, err)
+	}
+}
+
 func TestAppendixARequestDecapsulation(t *testing.T) {
 	encReq := h(t, appendixA.encRequest)
 	// The example's enc is the public key of its skE, and its info is what

@@ -150,6 +150,21 @@ func NewSender(s Suite, pk PublicKey, info []byte) ([]byte, Sender, error) {
 	return enc, Sender{s: sealer}, nil
 }
 
+// NewSenderWithEphemeral is NewSender with the ephemeral secret skE
+// instead of a random one, for reproducing published test vectors (RFC
+// 9458 Appendix A): reusing an ephemeral key breaks HPKE, so nothing else
+// may call it. Only X25519 with HKDF-SHA256 is offered.
+func NewSenderWithEphemeral(s Suite, pk PublicKey, info, skE []byte) ([]byte, Sender, error) {
+	if !fastSuite(s) || pk.x == nil || len(skE) != x25519Size {
+		return nil, Sender{}, fmt.Errorf("%w: a given ephemeral key with %v", errUnsupported, s)
+	}
+	enc, c, err := newFastSender(s, pk.x, info, (*[x25519Size]byte)(skE))
+	if err != nil {
+		return nil, Sender{}, fmt.Errorf("hpke: sender setup: %w", err)
+	}
+	return enc, Sender{c: c}, nil
+}
+
 // Seal encrypts pt with aad (RFC 9180 §5.2).
 func (c Sender) Seal(pt, aad []byte) ([]byte, error) {
 	if c.c != nil {
