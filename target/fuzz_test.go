@@ -2,6 +2,7 @@ package target_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/odohd/odoh/bhttp"
 	"github.com/odohd/odoh/odoh"
+	"github.com/odohd/odoh/ohttp"
 	"github.com/odohd/odoh/target"
 )
 
@@ -195,4 +198,89 @@ func expectedStatus(keys *target.Keyring, body []byte) int {
 		return http.StatusBadRequest
 	}
 	return http.StatusOK
+}
+
+// FuzzGateway drives the OHTTP gateway behind decapsulation: the input is
+// the Binary HTTP request, encapsulated to the gateway's key before it is
+// posted (the fuzzer cannot forge encapsulations). Invariants: no panic;
+// every such request gets a 200 message/ohttp-res that opens to a Binary
+// HTTP response padded to the block size; a 200 inside carries a DNS
+// answer to the query, any other inner status no content.
+func FuzzGateway(f *testing.F) {
+	now := time.Unix(1_700_000_000, 0)
+	keys, err := target.NewKeyring(target.KeyringConfig{
+		Seed: bytes.Repeat([]byte{0xf1}, odoh.SeedSize), Period: time.Hour,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	chain := newChain(f, target.ChainConfig{Zone: mustZone(f)}) // no upstream: never a socket
+	h := newHandler(f, target.Config{Keys: keys, Resolver: chain, MaxBodySize: fuzzMaxBody,
+		OHTTP:  target.OHTTPConfig{Authorities: []string{gatewayAuthority}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	body, _, err := keys.OHTTPConfigs()
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfgs, err := ohttp.ParseKeyConfigs(body)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, r := range []*bhttp.Request{
+		firefoxQuery(f, gatewayAuthority, "www.zone.test."),
+		{Method: "GET", Scheme: "https", Authority: gatewayAuthority,
+			Path: odoh.QueryPath + "?dns=" + base64.RawURLEncoding.EncodeToString(query(f, "alias.zone.test.", dns.TypeA, 9))},
+		{Method: "POST", Scheme: "https", Authority: "other.example", Path: "/x"},
+	} {
+		for _, e := range []bhttp.Encoding{{}, {Indeterminate: true, Padding: 7}} {
+			b, err := r.Append(nil, e)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	f.Add([]byte{})
+	f.Add([]byte{0, 4, 'P', 'O', 'S', 'T'})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		encReq, cc, err := ohttp.EncapsulateRequest(cfgs[0], in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, target.OHTTPGatewayPath, bytes.NewReader(encReq))
+		req.Header.Set("Content-Type", ohttp.RequestContentType)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if len(encReq) > fuzzMaxBody {
+			if rec.Code != http.StatusRequestEntityTooLarge {
+				t.Fatalf("a %d-byte request: status %d", len(encReq), rec.Code)
+			}
+			return
+		}
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != ohttp.ResponseContentType {
+			t.Fatalf("status %d, Content-Type %q: every decapsulated request gets an encapsulated answer", rec.Code, rec.Header().Get("Content-Type"))
+		}
+		plain, err := cc.DecapsulateResponse(rec.Body.Bytes())
+		if err != nil {
+			t.Fatalf("opening the answer: %v", err)
+		}
+		if len(plain)%odoh.ResponseBlockSize != 0 {
+			t.Fatalf("inner response is %d bytes, not padded", len(plain))
+		}
+		res, err := bhttp.ParseResponse(plain)
+		if err != nil {
+			t.Fatalf("inner response: %v", err)
+		}
+		if res.Status != http.StatusOK {
+			if len(res.Content) != 0 {
+				t.Fatalf("inner status %d with content", res.Status)
+			}
+			return
+		}
+		a := new(dns.Msg)
+		if err := a.Unpack(res.Content); err != nil || !a.Response {
+			t.Fatalf("inner 200 without a DNS answer: %v", err)
+		}
+	})
 }
