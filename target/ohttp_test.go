@@ -154,6 +154,16 @@ func TestOHTTPGateway(t *testing.T) {
 				}
 			}
 
+			// The indeterminate-length framing (RFC 9292 §3.2), padded,
+			// is answered the same.
+			indet, err := firefoxQuery(t, gatewayAuthority, "www.zone.test.").Append(nil, bhttp.Encoding{Indeterminate: true, Padding: 9})
+			if err != nil || indet[0] != 2 {
+				t.Fatalf("indeterminate-length request %x, %v", indet, err)
+			}
+			if _, _, _, res := gatewayExchange(t, c, s.url, cfg, indet); res == nil || res.Status != http.StatusOK || len(res.Content) == 0 {
+				t.Fatalf("indeterminate-length request: %+v", res)
+			}
+
 			// GET ?dns= works too (RFC 8484 §4.1).
 			get := &bhttp.Request{Method: "GET", Scheme: "https", Authority: gatewayAuthority,
 				Path:   odoh.QueryPath + "?dns=" + base64.RawURLEncoding.EncodeToString(query(t, "alias.zone.test.", dns.TypeA, 77)),
@@ -165,8 +175,8 @@ func TestOHTTPGateway(t *testing.T) {
 			}
 		})
 	}
-	if got := metricstest.Must(t, reg, "odoh_target_requests_total", map[string]string{"protocol": "ohttp", "transport": "h3", "result": "ok"}); got != 3 {
-		t.Errorf("ohttp h3 ok counter %v, want 3", got)
+	if got := metricstest.Must(t, reg, "odoh_target_requests_total", map[string]string{"protocol": "ohttp", "transport": "h3", "result": "ok"}); got != 4 {
+		t.Errorf("ohttp h3 ok counter %v, want 4", got)
 	}
 }
 
