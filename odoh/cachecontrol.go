@@ -1,9 +1,18 @@
 package odoh
 
 import (
+	"strconv"
 	"strings"
 	"time"
 )
+
+// CacheControlMaxAge is the Cache-Control value that lets a response be
+// reused for d: max-age in whole seconds, rounded down, and 0 for a d
+// that is negative (RFC 9111 §5.2.2.1). Targets send it with their configs
+// and DoH answers, proxies with the configs they relay (counting down).
+func CacheControlMaxAge(d time.Duration) string {
+	return "max-age=" + strconv.FormatInt(max(0, int64(d/time.Second)), 10)
+}
 
 // maxDeltaSeconds is what a delta-seconds value too large to represent
 // counts as (RFC 9111 §1.2.2).
@@ -38,6 +47,8 @@ const maxDeltaSeconds = 1 << 31
 // target cannot make them fetch once per query: that floor is a deliberate,
 // documented departure from no-store, whose response they keep (and use)
 // for the floor's length.
+//
+// CacheControlMaxAge writes what MaxAge reads.
 func MaxAge(cacheControl []string, shared bool) (age time.Duration, ok bool) {
 	var maxAge, sMaxAge int64 = -1, -1
 	stale := false

@@ -3,6 +3,7 @@ package odoh
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/odohd/odoh/internal/vocabtest"
 )
@@ -91,5 +92,29 @@ func TestMaxAge(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// CacheControlMaxAge writes what MaxAge reads back, in whole seconds and
+// never negative.
+func TestCacheControlMaxAge(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{90 * time.Second, "max-age=90"},
+		{1500 * time.Millisecond, "max-age=1"},
+		{999 * time.Millisecond, "max-age=0"},
+		{-5 * time.Second, "max-age=0"},
+		{24 * time.Hour, "max-age=86400"},
+	} {
+		got := CacheControlMaxAge(tc.d)
+		if got != tc.want {
+			t.Errorf("CacheControlMaxAge(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+		age, ok := MaxAge([]string{got}, true)
+		if want := max(0, tc.d.Truncate(time.Second)); !ok || age != want {
+			t.Errorf("MaxAge(%q) = %v, %v; want %v", got, age, ok, want)
+		}
 	}
 }

@@ -107,12 +107,11 @@ func getError(r *http.Request, err error) error {
 // write answers with a cached entry, typed contentType, for the time it
 // has left.
 func (c *configCache) write(w http.ResponseWriter, r *http.Request, e *configEntry, contentType []string) {
-	remaining := max(0, int(e.expires.Sub(c.now())/time.Second))
 	hdr := w.Header()
 	hdr["Content-Type"] = contentType
 	hdr["X-Content-Type-Options"] = nosniff
 	hdr["Content-Length"] = []string{strconv.Itoa(len(e.body))}
-	hdr["Cache-Control"] = []string{"max-age=" + strconv.Itoa(remaining)}
+	hdr["Cache-Control"] = []string{odoh.CacheControlMaxAge(e.expires.Sub(c.now()))}
 	hdr["Proxy-Status"] = c.h.status.receivedStatus(http.StatusOK)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {

@@ -282,7 +282,7 @@ func (h *Handler) serveDoH(w http.ResponseWriter, r *http.Request, req request) 
 // answers; no-store for the rest.
 func dohCacheControl(answer *dns.Msg) string {
 	if ttl, ok := dnscache.TTL(answer); ok && (answer.Rcode == dns.RcodeSuccess || answer.Rcode == dns.RcodeNameError) {
-		return "max-age=" + strconv.FormatUint(uint64(ttl), 10)
+		return odoh.CacheControlMaxAge(time.Duration(ttl) * time.Second)
 	}
 	return "no-store"
 }
@@ -489,7 +489,7 @@ func (h *Handler) serveKeys(w http.ResponseWriter, r *http.Request, contentType 
 		return
 	}
 	hdr["Content-Type"] = contentType
-	hdr["Cache-Control"] = []string{"max-age=" + strconv.FormatInt(int64(maxAge/time.Second), 10)}
+	hdr["Cache-Control"] = []string{odoh.CacheControlMaxAge(maxAge)}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	if r.Method == http.MethodHead {
 		return
