@@ -40,7 +40,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,6 +49,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/odohd/odoh/bhttp"
+	"github.com/odohd/odoh/internal/dualport"
 	"github.com/odohd/odoh/internal/pki"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/ohttp"
@@ -139,22 +139,12 @@ func writeCert(dir string) error {
 
 // freePort prints a port that TCP and UDP both could bind on 127.0.0.1.
 func freePort() error {
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		fmt.Println(port)
-		return nil
+	port, err := dualport.FreePort("127.0.0.1")
+	if err != nil {
+		return err
 	}
-	return errors.New("no port free for both TCP and UDP")
+	fmt.Println(port)
+	return nil
 }
 
 // writeOHTTPQueries writes DIR/ohttp-I.bin (see the package doc).
