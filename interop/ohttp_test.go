@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/odohd/odoh/bhttp"
 	"github.com/odohd/odoh/internal/httpserve"
+	"github.com/odohd/odoh/internal/testunbound"
 	"github.com/odohd/odoh/ohttp"
 )
 
@@ -137,6 +139,32 @@ func TestOHTTPChain(t *testing.T) {
 				t.Errorf("proxy counted %v relayed OHTTP requests, want at least 2", got)
 			}
 		})
+	}
+}
+
+// The chain with Unbound's own DoH (HTTP/2) as the target's one upstream:
+// client → relay over HTTP/3, relay → gateway over HTTP/3, gateway →
+// Unbound over HTTP/2. Unbound 1.17 has no DoH over HTTP/3.
+func TestOHTTPChainUnboundDoH(t *testing.T) {
+	s, relay := ohttpStack(t, "-target-http3")
+	port := freePort(t)
+	testunbound.StartServer(t, testunbound.Options{Zones: []string{"example.test."}, LocalData: zoneData,
+		ExtraConfig: []string{"interface: 127.0.0.1@" + port, "https-port: " + port,
+			"tls-service-key: " + strconv.Quote(s.KeyFile), "tls-service-pem: " + strconv.Quote(s.CertFile)}})
+	// The target trusts the test CA for its upstream through the system
+	// roots it reads at start.
+	t.Setenv("SSL_CERT_FILE", s.CAFile)
+	s.Target.stop(t, "odoh-target")
+	s.targetArgs = replaceArg(s.targetArgs, "-upstream", "https://127.0.0.1:"+port+"/dns-query")
+	s.restartTarget(t)
+	for _, qt := range []string{"A", "AAAA"} {
+		r := cliJSON(t, s.ohttpArgs(relay, "-json", "-http3", "www.example.test", qt)...)
+		if r.Status != "NOERROR" || len(r.Answer) != 1 || r.Proxy != relay {
+			t.Fatalf("%s through Unbound's DoH: %+v", qt, r)
+		}
+	}
+	if got := metric(t, s.Target.Admin, "odoh_target_requests_total", `protocol="ohttp",result="ok",transport="h3"`); got != 2 {
+		t.Errorf("the gateway answered %v OHTTP requests over HTTP/3, want 2", got)
 	}
 }
 
