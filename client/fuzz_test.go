@@ -566,7 +566,9 @@ func (w *fuzzDNSWriter) Hijack()                   {}
 // reads off the wire, answered by a target that seals any answer bytes:
 // exactly one reply per query, with the query's ID, that packs (within
 // the client's UDP size over UDP); NOTIMP for anything but one question of
-// a standard query, SERVFAIL when ODoH fails. Asked again with the target
+// a standard query (FORMERR over UDP for a query or NOTIFY without exactly
+// one question, and no answer to a response: the DNS server's accept
+// rule), SERVFAIL when ODoH fails. Asked again with the target
 // gone, the stub answers from its cache the same rcode and records, or
 // SERVFAIL.
 func FuzzStub(f *testing.F) {
@@ -617,13 +619,24 @@ func FuzzStub(f *testing.F) {
 			}
 			return fuzzHTTPResponse(hr, 200, odoh.ContentType, "", body, 1), nil
 		})
-		first := fuzzServe(t, s, r, udp)
+		if udp && r.Response {
+			// The DNS server's accept rule: a response gets no answer.
+			if s.answerDatagram(query, nil) != nil || len(ft.reqs) != 0 {
+				t.Fatal("answered a response")
+			}
+			return
+		}
+		first := fuzzServe(t, s, query, r, udp)
 		ft.reset(func(*http.Request, *odoh.Query) (*http.Response, error) {
 			return nil, errors.New("target gone")
 		})
-		second := fuzzServe(t, s, r, udp)
+		second := fuzzServe(t, s, query, r, udp)
 		if len(r.Question) != 1 || r.Opcode != dns.OpcodeQuery {
-			if first.Rcode != dns.RcodeNotImplemented || len(ft.reqs) != 0 {
+			want := dns.RcodeNotImplemented
+			if udp && (r.Opcode == dns.OpcodeQuery || r.Opcode == dns.OpcodeNotify) && len(r.Question) != 1 {
+				want = dns.RcodeFormatError // the DNS server's accept rule
+			}
+			if first.Rcode != want || len(ft.reqs) != 0 {
 				t.Fatalf("non-query answered %s after %d requests", dns.RcodeToString[first.Rcode], len(ft.reqs))
 			}
 			return
@@ -638,10 +651,28 @@ func FuzzStub(f *testing.F) {
 	})
 }
 
-// fuzzServe sends r to the stub and checks the one reply.
-func fuzzServe(t *testing.T, s *Stub, r *dns.Msg, udp bool) *dns.Msg {
+// fuzzServe sends r to the stub and checks the one reply: over UDP as a
+// datagram to the stub's UDP path, over TCP to ServeDNS.
+func fuzzServe(t *testing.T, s *Stub, q []byte, r *dns.Msg, udp bool) *dns.Msg {
 	t.Helper()
-	w := &fuzzDNSWriter{udp: udp}
+	if udp {
+		wire := s.answerDatagram(q, nil)
+		if wire == nil {
+			t.Fatal("no reply")
+		}
+		if len(wire) > udpSize(r) {
+			t.Fatalf("%d-byte UDP reply, client takes %d", len(wire), udpSize(r))
+		}
+		resp := new(dns.Msg)
+		if err := resp.Unpack(wire); err != nil {
+			t.Fatalf("reply does not unpack: %v", err)
+		}
+		if resp.Id != r.Id {
+			t.Fatalf("reply ID %#x for query %#x", resp.Id, r.Id)
+		}
+		return resp
+	}
+	w := &fuzzDNSWriter{}
 	s.ServeDNS(w, r.Copy())
 	if len(w.msgs) != 1 {
 		t.Fatalf("%d replies", len(w.msgs))
@@ -650,18 +681,8 @@ func fuzzServe(t *testing.T, s *Stub, r *dns.Msg, udp bool) *dns.Msg {
 	if resp.Id != r.Id {
 		t.Fatalf("reply ID %#x for query %#x", resp.Id, r.Id)
 	}
-	wire, err := resp.Pack()
-	if err != nil {
+	if _, err := resp.Pack(); err != nil {
 		t.Fatalf("reply does not pack: %v", err)
-	}
-	if udp {
-		size := dns.MinMsgSize
-		if o := r.IsEdns0(); o != nil {
-			size = max(int(o.UDPSize()), dns.MinMsgSize)
-		}
-		if len(wire) > size {
-			t.Fatalf("%d-byte UDP reply, client takes %d", len(wire), size)
-		}
 	}
 	return resp
 }

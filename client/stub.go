@@ -151,12 +151,15 @@ type Stub struct {
 	namesMu sync.Mutex
 	names   map[string]int // queries in flight by lower-cased name
 
-	pc       net.PacketConn
-	ln       net.Listener
-	udp, tcp *dns.Server
-	started  sync.WaitGroup // the two servers' start notifications
-	serving  atomic.Bool
-	stopOnce sync.Once
+	pc      net.PacketConn
+	ln      net.Listener
+	udp     *udpServer // stubudp.go
+	tcp     *dns.Server
+	started sync.WaitGroup // the two servers' start notifications
+	// udpStarted is the UDP server's start notification.
+	udpStarted func()
+	serving    atomic.Bool
+	stopOnce   sync.Once
 	// ctx is the base of every query's context; cancel ends the queries
 	// that outlive a drain.
 	ctx    context.Context
@@ -219,7 +222,11 @@ func NewStub(c StubConfig) (*Stub, error) {
 	s.started.Add(2)
 	notify := sync.OnceFunc(s.started.Done)
 	notify2 := sync.OnceFunc(s.started.Done)
-	s.udp = &dns.Server{PacketConn: s.pc, Handler: s, UDPSize: dns.DefaultMsgSize, NotifyStartedFunc: notify}
+	if s.udp, err = newUDPServer(s, s.pc, c.MaxInFlight+udpSpareWorkers); err != nil {
+		_ = s.closeSockets()
+		return nil, err
+	}
+	s.udpStarted = notify
 	s.tcp = &dns.Server{Listener: s.ln, Handler: s, NotifyStartedFunc: notify2}
 	return s, nil
 }
@@ -249,7 +256,7 @@ func (s *Stub) Serve(ctx context.Context) error {
 		return errors.New("stub: Serve called twice")
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- s.udp.ActivateAndServe() }()
+	go func() { errc <- s.udp.serve(s.udpStarted) }()
 	go func() { errc <- s.tcp.ActivateAndServe() }()
 	select {
 	case <-ctx.Done():
@@ -286,7 +293,7 @@ func (s *Stub) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		if s.serving.Load() {
 			s.started.Wait()
-			err = errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+			err = errors.Join(s.udp.shutdown(ctx), s.tcp.ShutdownContext(ctx))
 		}
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()
@@ -327,17 +334,15 @@ func (s *Stub) closeSockets() error {
 // empties the cache. It returns the number of entries removed.
 func (s *Stub) Flush(name string, subtree bool) int { return s.cache.Flush(name, subtree) }
 
-// ServeDNS answers one query (dns.Handler).
+// ServeDNS answers one query (dns.Handler): the stub's TCP server calls
+// it, and a dns.Server of the caller's may (the stub's own UDP socket has
+// its own workers, stubudp.go).
 func (s *Stub) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	resp := s.answer(r)
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
-		size := dns.MinMsgSize
-		if o := r.IsEdns0(); o != nil {
-			size = max(int(o.UDPSize()), dns.MinMsgSize)
-		}
-		resp.Truncate(size)
+		resp.Truncate(udpSize(r))
 	}
 	if err := w.WriteMsg(resp); err != nil {
 		s.logger.Debug("writing dns answer", "err", err)

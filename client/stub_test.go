@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -416,5 +417,90 @@ func TestStubLogsServfailReasons(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("the log shows %q:\n%s", secret, out)
 		}
+	}
+}
+
+// TestStubUDPDatagrams: the stub's own UDP serving path answers many
+// queries at once, each with its ID; a datagram shorter than a header or
+// carrying a response gets no answer (the next query's answer is the first
+// datagram back); a malformed query gets a header-only FORMERR and an
+// UPDATE a NOTIMP, each with the query's ID.
+func TestStubUDPDatagrams(t *testing.T) {
+	s := newStack(t, 1)
+	st := runStub(t, client.StubConfig{Client: s.client(t, s.options(false)), Addr: "127.0.0.1:0", CacheSize: -1})
+	exchangeStub(t, st.Addr(), "udp", query("warm.example.", dns.TypeA))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			q := query(fmt.Sprintf("c%d.example.", i), dns.TypeA)
+			a, _, err := (&dns.Client{Timeout: 10 * time.Second}).Exchange(q, st.Addr())
+			switch {
+			case err != nil:
+				errs <- err
+			case a.Id != q.Id || a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1:
+				errs <- fmt.Errorf("query %d: %v", i, a)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	conn, err := net.Dial("udp", st.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	read := func() *dns.Msg {
+		t.Helper()
+		buf := make([]byte, 4096)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			t.Fatalf("answer does not unpack: %v", err)
+		}
+		return m
+	}
+	good := query("good.example.", dns.TypeA)
+	goodWire, _ := good.Pack()
+	resp := query("response.example.", dns.TypeA)
+	resp.Response = true
+	respWire, _ := resp.Pack()
+	for _, silent := range [][]byte{{0x12, 0x34, 0, 0, 0}, respWire} {
+		if _, err := conn.Write(silent); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write(goodWire); err != nil {
+			t.Fatal(err)
+		}
+		if a := read(); a.Id != good.Id || len(a.Answer) != 1 {
+			t.Fatalf("after a datagram that needs no answer, got %v", a)
+		}
+	}
+
+	// One question whose name is a compression pointer to itself.
+	malformed := []byte{0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1}
+	if _, err := conn.Write(malformed); err != nil {
+		t.Fatal(err)
+	}
+	if a := read(); a.Id != 0xabcd || a.Rcode != dns.RcodeFormatError || len(a.Question)+len(a.Answer)+len(a.Ns)+len(a.Extra) != 0 {
+		t.Fatalf("malformed query answered %v", a)
+	}
+	update := query("example.", dns.TypeSOA)
+	update.Opcode = dns.OpcodeUpdate
+	updateWire, _ := update.Pack()
+	if _, err := conn.Write(updateWire); err != nil {
+		t.Fatal(err)
+	}
+	if a := read(); a.Id != update.Id || a.Rcode != dns.RcodeNotImplemented || a.Opcode != dns.OpcodeUpdate {
+		t.Fatalf("update answered %v", a)
 	}
 }

@@ -1,0 +1,215 @@
+package client
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// The stub's UDP server. miekg/dns's starts a goroutine per datagram,
+// whose stack then grows (copying itself) as each query descends through
+// HPKE and the HTTP client: a few microseconds a query, measurable beside
+// the stub's whole cost. Here a pool of workers reads the socket itself:
+// each worker reads a query, answers it and reads the next, keeping its
+// grown stack and its buffers, with no hand-off between goroutines. The
+// pool grows while every worker is busy, up to MaxInFlight plus
+// udpSpareWorkers (so that queries beyond MaxInFlight still get their
+// SERVFAIL at once; beyond that many queries being answered, datagrams wait
+// in the socket's buffer), and shrinks when many workers are idle. What it
+// accepts is what miekg/dns's server accepts (see answerDatagram); it
+// answers from the address each query was sent to.
+
+const (
+	// udpSpareWorkers is how many idle workers a worker that finished a
+	// query tolerates before it exits, beyond an eighth of the pool.
+	udpSpareWorkers = 8
+	// udpReadSize bounds a query datagram, as miekg/dns's server does
+	// (its UDPSize).
+	udpReadSize = dns.DefaultMsgSize
+)
+
+// udpServer serves the stub's packet socket with its workers.
+type udpServer struct {
+	s    *Stub
+	conn *net.UDPConn
+	max  int32
+
+	idle     atomic.Int32 // workers waiting in a read
+	workers  atomic.Int32
+	wg       sync.WaitGroup
+	stopping atomic.Bool
+
+	errOnce sync.Once
+	err     error // the read error that stopped the workers
+}
+
+func newUDPServer(s *Stub, pc net.PacketConn, maxWorkers int) (*udpServer, error) {
+	conn, ok := pc.(*net.UDPConn)
+	if !ok {
+		return nil, errors.New("stub: the packet socket is not UDP")
+	}
+	// Ask for each datagram's destination address, to answer from it
+	// (a wildcard bind has several); either family may fail, not both.
+	err6 := ipv6.NewPacketConn(conn).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+	err4 := ipv4.NewPacketConn(conn).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+	if err6 != nil && err4 != nil {
+		return nil, err4
+	}
+	return &udpServer{s: s, conn: conn, max: int32(min(maxWorkers, math.MaxInt32))}, nil
+}
+
+// serve starts the first worker and returns once every worker has
+// stopped: nil after shutdown, the read error that stopped them otherwise.
+func (u *udpServer) serve(started func()) error {
+	u.spawn()
+	started()
+	u.wg.Wait()
+	return u.err
+}
+
+// stop makes the workers return once their query is answered.
+func (u *udpServer) stop() {
+	u.stopping.Store(true)
+	_ = u.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the readers
+}
+
+// shutdown stops the workers and waits for them until ctx is done.
+func (u *udpServer) shutdown(ctx context.Context) error {
+	u.stop()
+	done := make(chan struct{})
+	go func() { u.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (u *udpServer) spawn() {
+	u.workers.Add(1)
+	u.wg.Add(1)
+	go u.work()
+}
+
+func (u *udpServer) work() {
+	defer u.wg.Done()
+	defer u.workers.Add(-1)
+	buf := make([]byte, udpReadSize)
+	var out []byte
+	for {
+		u.idle.Add(1)
+		n, sess, err := dns.ReadFromSessionUDP(u.conn, buf)
+		idle := u.idle.Add(-1)
+		if err != nil {
+			if u.stopping.Load() {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			u.errOnce.Do(func() { u.err = err; u.stop() })
+			return
+		}
+		if idle == 0 && u.workers.Load() < u.max {
+			u.spawn() // nobody else is reading
+		}
+		if o := u.s.serveDatagram(buf[:n], out, u.conn, sess); o != nil {
+			out = o
+		}
+		if u.idle.Load() > udpSpareWorkers+u.workers.Load()/8 {
+			return
+		}
+	}
+}
+
+// serveDatagram answers one query datagram and returns the answer's
+// buffer for reuse.
+func (s *Stub) serveDatagram(b, out []byte, conn *net.UDPConn, sess *dns.SessionUDP) []byte {
+	out = s.answerDatagram(b, out)
+	if out == nil {
+		return nil
+	}
+	if _, err := dns.WriteToSessionUDP(conn, out, sess); err != nil {
+		s.logger.Debug("writing dns answer", "err", err)
+	}
+	return out
+}
+
+// answerDatagram returns the packed answer to the query datagram b (in
+// out's storage when it fits), or nil for none. What it accepts is what
+// miekg/dns's server accepts (DefaultMsgAcceptFunc); a datagram shorter
+// than a header gets no answer, a rejected or malformed one a header-only
+// FORMERR or NOTIMP; an answer is truncated to the client's UDP size.
+func (s *Stub) answerDatagram(b, out []byte) []byte {
+	if len(b) < 12 {
+		return nil // too short for a header: any reply could amplify
+	}
+	h := dns.Header{
+		Id:      binary.BigEndian.Uint16(b),
+		Bits:    binary.BigEndian.Uint16(b[2:]),
+		Qdcount: binary.BigEndian.Uint16(b[4:]),
+		Ancount: binary.BigEndian.Uint16(b[6:]),
+		Nscount: binary.BigEndian.Uint16(b[8:]),
+		Arcount: binary.BigEndian.Uint16(b[10:]),
+	}
+	var resp *dns.Msg
+	switch action := dns.DefaultMsgAcceptFunc(h); action {
+	case dns.MsgIgnore:
+		return nil
+	case dns.MsgAccept:
+		r := new(dns.Msg)
+		if err := r.Unpack(b); err != nil {
+			resp = rejection(h, dns.MsgReject)
+			break
+		}
+		s.wg.Add(1)
+		defer s.wg.Done()
+		resp = s.answer(r)
+		resp.Truncate(udpSize(r))
+	default:
+		resp = rejection(h, action)
+	}
+	out, err := resp.PackBuffer(out[:cap(out)])
+	if err != nil {
+		s.logger.Debug("packing dns answer", "err", err)
+		return nil
+	}
+	return out
+}
+
+// rejection is miekg/dns's server's answer to a query it does not accept:
+// the header alone, FORMERR, or NOTIMP with the query's opcode.
+func rejection(h dns.Header, action dns.MsgAcceptAction) *dns.Msg {
+	req := new(dns.Msg)
+	req.Id = h.Id
+	req.Opcode = int(h.Bits>>11) & 0xF
+	req.RecursionDesired = h.Bits&(1<<8) != 0
+	req.CheckingDisabled = h.Bits&(1<<4) != 0
+	opcode := req.Opcode
+	req.SetRcodeFormatError(req)
+	req.Zero = false
+	if action == dns.MsgRejectNotImplemented {
+		req.Opcode = opcode
+		req.Rcode = dns.RcodeNotImplemented
+	}
+	return req
+}
+
+// udpSize is the size a UDP answer to r may take (RFC 6891 §6.2.5).
+func udpSize(r *dns.Msg) int {
+	if o := r.IsEdns0(); o != nil {
+		return max(int(o.UDPSize()), dns.MinMsgSize)
+	}
+	return dns.MinMsgSize
+}
