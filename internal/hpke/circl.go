@@ -3,7 +3,6 @@ package hpke
 // This file is the only one of the module's packages that imports circl.
 
 import (
-	"bytes"
 	"crypto/cipher"
 	"errors"
 	"fmt"
@@ -16,7 +15,7 @@ import (
 // PublicKey is a parsed KEM public key, checked to be a valid point.
 type PublicKey struct {
 	k kem.PublicKey
-	x *[x25519Size]byte // the serialized key, for the fast path (x25519.go)
+	x *x25519Key // for the fast path (x25519.go)
 }
 
 // PrivateKey is a KEM private key. It is safe for concurrent use.
@@ -113,7 +112,8 @@ func ParsePublicKey(k KEM, b []byte) (PublicKey, error) {
 	}
 	key := PublicKey{k: pk}
 	if k == KEMX25519 {
-		key.x = (*[x25519Size]byte)(bytes.Clone(b))
+		key.x = new(x25519Key)
+		copy(key.x.pk[:], b)
 	}
 	return key, nil
 }

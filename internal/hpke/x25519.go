@@ -130,16 +130,23 @@ var (
 	errMessageLimit = errors.New("hpke: message limit of the context reached")
 )
 
+// x25519Key is a receiver's serialized X25519 public key with the table
+// of its point that senders build on first use (x25519fixed.go).
+type x25519Key struct {
+	pk    [x25519Size]byte
+	fixed fixedKey
+}
+
 // x25519Encap is DHKEM(X25519, HKDF-SHA256) Encap (RFC 9180 §4.1) with the
 // ephemeral secret skE: it writes the encapsulated key to enc and returns
 // the shared secret.
-func x25519Encap(ss *[sha256Size]byte, enc *[x25519Size]byte, skE, pkR *[x25519Size]byte) error {
+func x25519Encap(ss *[sha256Size]byte, enc *[x25519Size]byte, skE *[x25519Size]byte, pkR *x25519Key) error {
 	var dh [x25519Size]byte
-	if !x25519Shared(&dh, skE, pkR) {
+	if !pkR.fixed.shared(&dh, skE, &pkR.pk) {
 		return errLowOrder
 	}
 	x25519Public(enc, skE)
-	extractAndExpand(ss, &dh, enc[:], pkR[:])
+	extractAndExpand(ss, &dh, enc[:], pkR.pk[:])
 	return nil
 }
 
@@ -245,7 +252,7 @@ func (c *keyContext) export(exporterContext []byte, n int) []byte {
 
 // newFastSender is SetupBaseS with the ephemeral secret skE (random, or a
 // test vector's).
-func newFastSender(s Suite, pkR *[x25519Size]byte, info []byte, skE *[x25519Size]byte) ([]byte, *keyContext, error) {
+func newFastSender(s Suite, pkR *x25519Key, info []byte, skE *[x25519Size]byte) ([]byte, *keyContext, error) {
 	var ss [sha256Size]byte
 	enc := new([x25519Size]byte)
 	if err := x25519Encap(&ss, enc, skE, pkR); err != nil {
@@ -259,7 +266,7 @@ func newFastSender(s Suite, pkR *[x25519Size]byte, info []byte, skE *[x25519Size
 }
 
 // randomSender is newFastSender with a fresh random ephemeral secret.
-func randomSender(s Suite, pkR *[x25519Size]byte, info []byte) ([]byte, *keyContext, error) {
+func randomSender(s Suite, pkR *x25519Key, info []byte) ([]byte, *keyContext, error) {
 	var skE [x25519Size]byte
 	if _, err := rand.Read(skE[:]); err != nil {
 		return nil, nil, fmt.Errorf("hpke: ephemeral key: %w", err)

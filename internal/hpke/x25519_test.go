@@ -99,9 +99,10 @@ func TestFastPathVectors(t *testing.T) {
 			if !fastSuite(s) {
 				t.Fatal("not on the fast path")
 			}
-			var skE, pkR [x25519Size]byte
+			var skE [x25519Size]byte
+			var pkR x25519Key
 			copy(skE[:], mustHex(t, v.skEm))
-			copy(pkR[:], mustHex(t, v.pkRm))
+			copy(pkR.pk[:], mustHex(t, v.pkRm))
 			enc, snd, err := newFastSender(s, &pkR, vectorInfo, &skE)
 			if err != nil {
 				t.Fatal(err)
@@ -113,7 +114,7 @@ func TestFastPathVectors(t *testing.T) {
 				t.Fatalf("exporter_secret = %x, want %s", snd.exporter, v.exporterSecret)
 			}
 			sk, pub, err := ParsePrivateKey(KEMX25519, mustHex(t, v.skRm))
-			if err != nil || !bytes.Equal(pub, pkR[:]) || sk.x == nil {
+			if err != nil || !bytes.Equal(pub, pkR.pk[:]) || sk.x == nil {
 				t.Fatalf("skRm: public key %x, %v (fast pair %v)", pub, err, sk.x != nil)
 			}
 			rcv, err := newFastReceiver(s, sk.x, enc, vectorInfo)
