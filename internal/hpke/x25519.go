@@ -142,10 +142,9 @@ type x25519Key struct {
 // the shared secret.
 func x25519Encap(ss *[sha256Size]byte, enc *[x25519Size]byte, skE *[x25519Size]byte, pkR *x25519Key) error {
 	var dh [x25519Size]byte
-	if !pkR.fixed.shared(&dh, skE, &pkR.pk) {
+	if !pkR.fixed.encap(&dh, enc, skE, &pkR.pk) {
 		return errLowOrder
 	}
-	x25519Public(enc, skE)
 	extractAndExpand(ss, &dh, enc[:], pkR.pk[:])
 	return nil
 }

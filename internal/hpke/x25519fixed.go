@@ -48,16 +48,68 @@ type fixedKey struct {
 	tab  *fixedTable // nil: no Edwards point (twist, u = -1); use the ladder
 }
 
+// table returns the key's table, building it on first use; nil for a key
+// without an Edwards point.
+func (k *fixedKey) table(pk *[x25519Size]byte) *fixedTable {
+	k.once.Do(func() { k.tab = newFixedTable(pk) })
+	return k.tab
+}
+
 // shared sets dh to X25519(sk, pk) and reports whether it is not all
 // zeros, as x25519Shared does.
 func (k *fixedKey) shared(dh, sk, pk *[x25519Size]byte) bool {
-	k.once.Do(func() { k.tab = newFixedTable(pk) })
-	if k.tab == nil {
+	tab := k.table(pk)
+	if tab == nil {
 		return x25519Shared(dh, sk, pk)
 	}
-	k.tab.mult(dh, sk)
+	var p extPoint
+	tab.mult(&p, sk)
+	var num, den field.Element
+	num.Add(&p.Z, &p.Y)
+	num.Multiply(&num, den.Invert(den.Subtract(&p.Z, &p.Y)))
+	copy(dh[:], num.Bytes())
+	return !isZero(dh)
+}
+
+// encap sets dh to X25519(sk, pk) and pub to X25519(sk, 9), the public key
+// of sk, and reports whether dh is not all zeros (when it is, pub is not
+// computed). With the table, both Montgomery u-coordinates come from one
+// inversion (Montgomery's trick): u = (Z+Y)/(Z−Y) of each point.
+func (k *fixedKey) encap(dh, pub, sk, pk *[x25519Size]byte) bool {
+	tab := k.table(pk)
+	if tab == nil {
+		if !x25519Shared(dh, sk, pk) {
+			return false
+		}
+		x25519Public(pub, sk)
+		return true
+	}
+	var p extPoint
+	tab.mult(&p, sk)
+	s, err := edwards25519.NewScalar().SetBytesWithClamping(sk[:])
+	if err != nil {
+		panic("hpke: clamping a 32-byte scalar: " + err.Error()) // cannot happen: 32 bytes
+	}
+	_, y2, z2, _ := new(edwards25519.Point).ScalarBaseMult(s).ExtendedCoordinates()
+	var d1, d2, inv, u field.Element
+	d1.Subtract(&p.Z, &p.Y) // zero for the identity: then so is inv, and dh
+	d2.Subtract(z2, y2)     // never zero: clamp(sk)·B is not the identity
+	inv.Invert(inv.Multiply(&d1, &d2))
+	u.Add(&p.Z, &p.Y)
+	u.Multiply(u.Multiply(&u, &d2), &inv)
+	copy(dh[:], u.Bytes())
+	if isZero(dh) {
+		return false
+	}
+	u.Add(z2, y2)
+	u.Multiply(u.Multiply(&u, &d1), &inv)
+	copy(pub[:], u.Bytes())
+	return true
+}
+
+func isZero(b *[x25519Size]byte) bool {
 	var zero [x25519Size]byte
-	return subtle.ConstantTimeCompare(dh[:], zero[:]) == 0
+	return subtle.ConstantTimeCompare(b[:], zero[:]) == 1
 }
 
 // newFixedTable maps u to its Edwards point (y = (u−1)/(u+1), RFC 7748
@@ -180,8 +232,8 @@ func selectDigit(q *niels, row *[8]niels, d int8) {
 	q.xy2d.Select(&n, &q.xy2d, neg)
 }
 
-// mult sets dh to the Montgomery u of clamp(sk)·P (0 for the identity).
-func (t *fixedTable) mult(dh, sk *[x25519Size]byte) {
+// mult sets p to clamp(sk)·P.
+func (t *fixedTable) mult(p *extPoint, sk *[x25519Size]byte) {
 	k := *sk
 	k[0] &= 248
 	k[31] &= 127
@@ -199,9 +251,10 @@ func (t *fixedTable) mult(dh, sk *[x25519Size]byte) {
 		e[i] -= carry << 4
 	}
 	e[63] += carry // at most 8: the top bit of k is clear
-	var p extPoint
+	p.X.Zero()
 	p.Y.One()
 	p.Z.One()
+	p.T.Zero()
 	var q niels
 	for i := range t {
 		selectDigit(&q, &t[i], e[2*i+1])
@@ -215,11 +268,4 @@ func (t *fixedTable) mult(dh, sk *[x25519Size]byte) {
 		selectDigit(&q, &t[i], e[2*i])
 		p.addNiels(&q)
 	}
-	// u = (1+y)/(1−y) = (Z+Y)/(Z−Y); Invert(0) is 0, X25519's answer for
-	// the identity.
-	var num, den field.Element
-	num.Add(&p.Z, &p.Y)
-	den.Subtract(&p.Z, &p.Y)
-	num.Multiply(&num, den.Invert(&den))
-	copy(dh[:], num.Bytes())
 }

@@ -126,6 +126,7 @@ func TestFixedShared(t *testing.T) {
 			if got != want || okGot != okWant {
 				t.Fatalf("%s: pk %x sk %x: %x (%v), the ladder says %x (%v)", c.name, c.pk, sk, got, okGot, want, okWant)
 			}
+			checkEncap(t, k, &sk, &want, okWant)
 		}
 		if (k.fixed.tab != nil) != c.table {
 			t.Fatalf("%s: pk %x: table %v, want %v", c.name, c.pk, k.fixed.tab != nil, c.table)
@@ -136,6 +137,18 @@ func TestFixedShared(t *testing.T) {
 	}
 	if tables < 10 {
 		t.Fatalf("only %d keys took the table", tables)
+	}
+}
+
+// checkEncap checks encap's shared secret and public key against the
+// ladder's (want, ok for X25519(sk, pk)).
+func checkEncap(t *testing.T, k *x25519Key, sk, want *[x25519Size]byte, ok bool) {
+	t.Helper()
+	var dh, pub [x25519Size]byte
+	var wantPub x25519.Key
+	x25519.KeyGen(&wantPub, (*x25519.Key)(sk))
+	if got := k.fixed.encap(&dh, &pub, sk, &k.pk); got != ok || (ok && (dh != *want || pub != wantPub)) {
+		t.Fatalf("pk %x sk %x: encap %v dh %x pub %x, the ladder says %v %x %x", k.pk, sk, got, dh, pub, ok, *want, wantPub)
 	}
 }
 
@@ -156,6 +169,7 @@ func FuzzFixedShared(f *testing.F) {
 		if got != want || okGot != okWant {
 			t.Fatalf("pk %x sk %x: %x (%v), the ladder says %x (%v)", pk, sk, got, okGot, want, okWant)
 		}
+		checkEncap(t, k, &s, &want, okWant)
 	})
 }
 
@@ -175,6 +189,20 @@ func BenchmarkX25519Shared(b *testing.B) {
 		k := &x25519Key{pk: pk}
 		for b.Loop() {
 			k.fixed.shared(&dh, (*[x25519Size]byte)(&sk), &k.pk)
+		}
+	})
+	// The sender's whole DHKEM point work: the DH and its public key.
+	var pub [x25519Size]byte
+	b.Run("encap/ladder+base", func(b *testing.B) {
+		for b.Loop() {
+			x25519Shared(&dh, (*[x25519Size]byte)(&sk), (*[x25519Size]byte)(&pk))
+			x25519Public(&pub, (*[x25519Size]byte)(&sk))
+		}
+	})
+	b.Run("encap/table", func(b *testing.B) {
+		k := &x25519Key{pk: pk}
+		for b.Loop() {
+			k.fixed.encap(&dh, &pub, (*[x25519Size]byte)(&sk), &k.pk)
 		}
 	})
 	b.Run("build", func(b *testing.B) {
