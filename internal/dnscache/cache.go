@@ -410,7 +410,13 @@ func (c *Cache) fetch(ctx context.Context, k key, q *dns.Msg, up Upstream, stale
 		ran = true
 		c.mu.Lock()
 		gen := c.gen
+		done := c.settled(k)
 		c.mu.Unlock()
+		if done != nil {
+			// A flight that ended between this caller's lookup and
+			// its DoChan stored what the key needs.
+			return done, nil
+		}
 		// The callers share this fetch: one giving up, or answered
 		// stale, must not end it for the others or for the cache, so it
 		// runs until the first caller's deadline.
@@ -448,6 +454,24 @@ func (c *Cache) fetch(ctx context.Context, k key, q *dns.Msg, up Upstream, stale
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// settled returns what lookup would now answer k with without asking the
+// upstream (a fresh answer, or a cached failure), or nil. Called with c.mu
+// held.
+func (c *Cache) settled(k key) *outcome {
+	e, ok := c.lru.Peek(k)
+	if !ok {
+		return nil
+	}
+	now := c.now()
+	if a := e.ans; a != nil && now.Before(a.expires) {
+		return &outcome{ans: a}
+	}
+	if now.Before(e.failUntil) {
+		return c.failureOutcome(e, now)
+	}
+	return nil
 }
 
 // serveStale answers q with the expired answer a while the upstream is
