@@ -282,9 +282,14 @@ func (s *Server) BoundAddr() string {
 	return s.ln.Addr().String()
 }
 
-// Serve serves the listener bound by Listen and blocks until Shutdown
-// (then it returns nil) or a serving error. ctx is the base context of
-// requests; cancelling it closes the listener at once.
+// drainTimeout bounds Serve's drain once its context is cancelled: admin
+// requests (health, metrics, a cache flush) are short.
+const drainTimeout = 5 * time.Second
+
+// Serve serves the listener bound by Listen and blocks until Shutdown, a
+// serving error, or the cancellation of ctx, after which it drains as
+// Shutdown does (for at most 5 s) and returns nil. Requests see ctx's
+// values but not its cancellation.
 func (s *Server) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	ln := s.ln
@@ -292,14 +297,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	if ln == nil {
 		return errors.New("admin: Serve called before Listen")
 	}
-	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
-	stop := context.AfterFunc(ctx, func() { _ = s.srv.Close() })
-	defer stop()
-	err := s.srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	base := context.WithoutCancel(ctx)
+	s.srv.BaseContext = func(net.Listener) context.Context { return base }
+	drained := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(drained)
+		dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		if err := s.Shutdown(dctx); err != nil {
+			_ = s.srv.Close()
 		}
+	})
+	err := s.srv.Serve(ln)
+	if !stop() {
+		<-drained
+	}
+	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return fmt.Errorf("admin: serving: %w", err)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -201,5 +202,58 @@ func TestCheck(t *testing.T) {
 	}
 	if err := Check(t.Context(), "off"); err == nil {
 		t.Error("Check(off) succeeded")
+	}
+}
+
+// Cancelling Serve's context drains: a /readyz being answered finishes,
+// new connections are refused meanwhile, and only then does Serve return
+// nil.
+func TestServeDrainsWhenContextCancelled(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	s, err := New(Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Ready: func() error {
+		close(entered)
+		<-release
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	status := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + s.BoundAddr() + "/readyz")
+		if err != nil {
+			status <- -1
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	<-entered
+	cancel()
+	for { // the drain has begun once the listener refuses
+		c, err := net.DialTimeout("tcp", s.BoundAddr(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v with a request in flight", err)
+	default:
+	}
+	close(release)
+	if got := <-status; got != http.StatusOK {
+		t.Fatalf("the request in flight got %d, want 200", got)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
 	}
 }

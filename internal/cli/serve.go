@@ -11,8 +11,7 @@ import (
 // servers both are one.
 type Server interface {
 	// Serve blocks until Shutdown (then it returns nil), a serving error,
-	// or the cancellation of ctx, which stops it (httpserve's after a
-	// drain, admin's at once).
+	// or the cancellation of ctx, after which it drains and returns nil.
 	Serve(ctx context.Context) error
 	// Shutdown stops the server gracefully until ctx is done.
 	Shutdown(ctx context.Context) error
