@@ -20,9 +20,10 @@ type Server interface {
 // Group serves several servers as one: a daemon's query listener and its
 // admin listener live and die together. If one stops serving before
 // Shutdown (a serving error, or a return for no reason), Serve stops the
-// others at once and returns the error: a daemon whose queries are no
-// longer served must not keep answering /healthz and /readyz, it must
-// exit non-zero so that it gets restarted.
+// others (each refuses new connections at once and drains what it was
+// answering) and returns the error: a daemon whose queries are no longer
+// served must not keep answering /healthz and /readyz, it must exit
+// non-zero so that it gets restarted.
 //
 // Use Serve as Hooks.Start and Shutdown in Hooks.Drain.
 type Group struct {
@@ -60,7 +61,7 @@ func (g *Group) Serve(ctx context.Context) error {
 			// failure): not a failure of this server.
 		default:
 			first = err
-			cancel() // stop the others at once
+			cancel() // stop the others
 		}
 	}
 	return first
