@@ -36,10 +36,6 @@ const (
 	// DefaultStaleAge is how long past expiry an answer may be served while
 	// the target cannot be reached.
 	DefaultStaleAge = dnscache.DefaultStaleAge
-	// DefaultStaleAnswerTimeout is how long a query for an expired answer
-	// waits for ODoH before it is answered stale (RFC 8767 §5 suggests
-	// 1.8 s).
-	DefaultStaleAnswerTimeout = dnscache.DefaultStaleAnswerTimeout
 	// DefaultStubMaxTCPConns and DefaultStubMaxTCPConnsPerClient cap the
 	// stub's TCP connections, in all and from one address (IPv6: one /64):
 	// beyond them a new connection is reset at once (internal/connlimit).
@@ -97,8 +93,8 @@ type StubConfig struct {
 	// StaleAnswerTimeout is how long a query whose answer has expired (and
 	// is at most StaleAge old) waits for ODoH before it gets the stale
 	// answer, RFC 8767 §5's client response timer; the ODoH answer still
-	// refreshes the cache when it comes. Zero means
-	// DefaultStaleAnswerTimeout; negative waits for ODoH to answer or fail.
+	// refreshes the cache when it comes. Zero (the default) or
+	// negative waits for ODoH to answer or fail; RFC 8767 §5 suggests 1.8 s.
 	StaleAnswerTimeout time.Duration
 	// MaxInFlight bounds concurrent forwarded queries; zero means
 	// DefaultMaxInFlight.
@@ -130,8 +126,8 @@ type StubConfig struct {
 // DO and CD bits; negative answers per RFC 2308; SERVFAIL and failures
 // cached briefly (RFC 9520); identical queries in flight forwarded once;
 // expired answers served with the Extended DNS Error "Stale Answer" while
-// the target cannot answer, or has not within StaleAnswerTimeout (RFC
-// 8767); each client gets an OPT record
+// the target cannot answer, or, if StaleAnswerTimeout is set, has not
+// within it (RFC 8767); each client gets an OPT record
 // made for its own query, so that no client sees another's ECS echo.
 //
 // At most MaxInFlight queries, and MaxInFlightPerName for one name, are

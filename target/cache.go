@@ -25,10 +25,6 @@ const (
 	// DefaultCacheStaleAge is how long past expiry an answer may be served
 	// while every upstream fails.
 	DefaultCacheStaleAge = dnscache.DefaultStaleAge
-	// DefaultCacheStaleAnswerTimeout is how long a query for an expired
-	// answer waits for the upstreams before it is answered stale (RFC 8767
-	// §5 suggests 1.8 s).
-	DefaultCacheStaleAnswerTimeout = dnscache.DefaultStaleAnswerTimeout
 )
 
 // CacheMetrics receives what a Cache reports (internal/metrics.Cache is the
@@ -65,8 +61,9 @@ type CacheConfig struct {
 	// stale answer, RFC 8767 §5's client response timer; their answer
 	// still refreshes the cache when it comes. When every upstream is
 	// known to be down (Upstreams.Down) the stale answer comes at once.
-	// Zero means DefaultCacheStaleAnswerTimeout; negative waits for the
-	// upstreams to answer or fail.
+	// Zero (the default) or negative waits for the upstreams to answer or
+	// fail: a stale answer only once every upstream failed or is down.
+	// RFC 8767 §5 suggests 1.8 s (dnscache.SuggestedStaleAnswerTimeout).
 	StaleAnswerTimeout time.Duration
 	// Metrics, if not nil, receives counts.
 	Metrics CacheMetrics
@@ -90,8 +87,9 @@ type CacheConfig struct {
 //   - an expired answer at most StaleAge old is served, with TTL 30 and
 //     the Extended DNS Error "Stale Answer" (RFC 8767, RFC 8914 code 3),
 //     when every upstream has just failed for its key, at once when every
-//     upstream is known to be down, and when the upstreams have not
-//     answered within StaleAnswerTimeout (RFC 8767 §5); they are still
+//     upstream is known to be down, and, if StaleAnswerTimeout is set (off
+//     by default), when they have not answered within it (RFC 8767 §5);
+//     they are still
 //     asked, and their answer refreshes the cache;
 //   - answers are stored without their OPT record: each requester gets one
 //     made from its own query, carrying only the answer's Extended DNS

@@ -359,9 +359,11 @@ func TestCacheServeStale(t *testing.T) {
 		r.Answer = []dns.RR{rr}
 		return r
 	})
-	// A stopped upstream fails at once (its port is closed), so the
-	// default timeout, a hang guard, never passes.
-	c, _, clock := cachedChain(t, target.CacheConfig{StaleAge: time.Hour}, target.UpstreamsConfig{}, up.url())
+	// A stopped upstream usually fails at once (its closed port answers
+	// ICMP port unreachable), but the kernel rate-limits those messages
+	// (net.ipv4.icmp_msgs_per_sec), so on a busy machine it may be silent:
+	// the upstream timeout, under the query's 10 s, ends that wait.
+	c, _, clock := cachedChain(t, target.CacheConfig{StaleAge: time.Hour}, target.UpstreamsConfig{Timeout: 2 * time.Second}, up.url())
 	mustAsk(t, c, "stale.test.", dns.TypeA)
 	up.stop(t)
 	clock.Advance(61 * time.Second)
@@ -405,7 +407,10 @@ func TestCacheStaleOnlyWhenEveryUpstreamFails(t *testing.T) {
 		}
 	}
 	first, second := startLoopback(t, answer("192.0.2.50")), startLoopback(t, answer("192.0.2.51"))
-	c, _, clock := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{}, first.url(), second.url())
+	// The stopped one may be silent rather than refuse (see
+	// TestCacheServeStale): its timeout leaves the second time to answer
+	// within the query's 10 s.
+	c, _, clock := cachedChain(t, target.CacheConfig{}, target.UpstreamsConfig{Timeout: 2 * time.Second}, first.url(), second.url())
 	mustAsk(t, c, "one.test.", dns.TypeA)
 	first.stop(t)
 	clock.Advance(61 * time.Second)

@@ -105,7 +105,7 @@ func (h *health) failed(p *healthPolicy, now int64, probe bool) bool {
 // Down reports whether every upstream is known to be down: each has failed
 // MaxFails times in a row and not answered since (its backoff may be over,
 // its probe not yet answered). A Chain then serves an expired answer stale
-// at once instead of after its StaleAnswerTimeout (RFC 8767 §5); the
+// at once instead of after the upstreams' failures (RFC 8767 §5); the
 // upstreams are still asked, and an answer refreshes the cache. Without
 // health tracking (MaxFails negative) no upstream is known to be down.
 func (u *Upstreams) Down() bool {

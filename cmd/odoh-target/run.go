@@ -69,7 +69,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.cacheMaxNegTTL, "cache-max-negative-ttl", target.DefaultCacheMaxNegativeTTL, "keep NXDOMAIN and NODATA answers at most this long (RFC 2308)")
 	fs.DurationVar(&c.cacheFailureTTL, "cache-failure-ttl", target.DefaultCacheFailureTTL, "cache SERVFAIL and timeouts from 1s, doubling while they last, up to this (1s to 5m, RFC 9520)")
 	fs.DurationVar(&c.cacheStaleAge, "cache-stale-age", target.DefaultCacheStaleAge, "serve answers expired at most this long while every upstream fails (RFC 8767; 0: never, at most 24h)")
-	fs.DurationVar(&c.cacheStaleAnswerTimeout, "cache-stale-answer-timeout", target.DefaultCacheStaleAnswerTimeout, "serve an expired answer stale when the upstreams have not answered within this, at once while all are down (RFC 8767 §5; 0: wait for them)")
+	fs.DurationVar(&c.cacheStaleAnswerTimeout, "cache-stale-answer-timeout", 0, "serve an expired answer stale when the upstreams have not answered within this (RFC 8767 §5 suggests 1.8s; 0: only once every upstream failed, at once while all are down)")
 	fs.IntVar(&c.maxBody, "max-body", odoh.MaxQuerySize, "largest request body in `BYTES` (larger: 413)")
 	fs.IntVar(&c.paddingBlock, "padding-block", odoh.ResponseBlockSize, "pad answers to a multiple of `N` bytes (RFC 8467; -1: no padding)")
 	return fs
@@ -189,9 +189,6 @@ func serve(ctx context.Context, c *config, logger *slog.Logger) error {
 		stale, staleWait := c.cacheStaleAge, c.cacheStaleAnswerTimeout
 		if stale == 0 {
 			stale = -1 // the flag's 0 means never
-		}
-		if staleWait == 0 {
-			staleWait = -1 // the flag's 0 means waiting for the upstreams
 		}
 		cache, err = target.NewCache(target.CacheConfig{
 			Size:               c.cacheSize,

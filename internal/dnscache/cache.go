@@ -23,8 +23,9 @@
 //   - an expired answer is kept for StaleAge and served, with TTL 30 and the
 //     Extended DNS Error "Stale Answer" (RFC 8767 §4, RFC 8914 code 3), when
 //     the upstream has just failed for its key, when it is known to be down
-//     (at once), or when it has not answered within StaleAnswerTimeout
-//     (RFC 8767 §5's client response timer); in the last two cases the
+//     (at once), or, if StaleAnswerTimeout is set (off by default), when it
+//     has not answered within it (RFC 8767 §5's client response timer);
+//     in the last two cases the
 //     upstream is still asked, and its answer refreshes the cache when it
 //     comes.
 //
@@ -74,11 +75,12 @@ const (
 	// DefaultStaleAge is how long past its expiry an answer may be served
 	// while the upstream fails, by default.
 	DefaultStaleAge = 24 * time.Hour
-	// DefaultStaleAnswerTimeout is how long a query whose answer has
-	// expired, and may be served stale, waits for the upstream by default
-	// before it gets the stale answer: RFC 8767 §5 suggests 1.8 s, under
-	// the 2 s after which stub resolvers commonly give up.
-	DefaultStaleAnswerTimeout = 1800 * time.Millisecond
+	// SuggestedStaleAnswerTimeout is RFC 8767 §5's client response timer,
+	// under the 2 s after which stub resolvers commonly give up. It is not
+	// the default: by default a stale answer is served only once every
+	// upstream has failed, or while the upstream reports itself down, so
+	// that a slow but working upstream is never answered for by old data.
+	SuggestedStaleAnswerTimeout = 1800 * time.Millisecond
 	// MaxStaleAge is the largest StaleAge.
 	MaxStaleAge = 24 * time.Hour
 	// StaleTTL is the TTL of the records of a stale answer (RFC 8767 §4).
@@ -168,9 +170,10 @@ type Config struct {
 	// StaleAnswerTimeout is how long a query whose answer has expired, and
 	// may be served stale, waits for the upstream before it gets the stale
 	// answer (RFC 8767 §5's client response timer). The upstream's answer
-	// still refreshes the cache when it comes. Zero means
-	// DefaultStaleAnswerTimeout; negative waits for the upstream, so that a
-	// stale answer is served only once it failed or is known to be down.
+	// still refreshes the cache when it comes. Zero or negative (the
+	// default) waits for the upstream, so that a stale answer is served
+	// only once it failed or is known to be down; RFC 8767 §5 suggests
+	// SuggestedStaleAnswerTimeout.
 	StaleAnswerTimeout time.Duration
 	// Metrics, if not nil, receives counts.
 	Metrics Metrics
@@ -184,7 +187,7 @@ type Config struct {
 type Cache struct {
 	maxTTL, maxNegTTL, failTTL time.Duration
 	staleAge                   time.Duration // < 0: off
-	staleWait                  time.Duration // < 0: wait for the upstream
+	staleWait                  time.Duration // <= 0: wait for the upstream
 	metrics                    Metrics
 	now                        func() time.Time
 	group                      singleflight.Group
@@ -203,7 +206,7 @@ func New(c Config) (*Cache, error) {
 		maxNegTTL: orDefault(c.MaxNegativeTTL, DefaultMaxNegativeTTL),
 		failTTL:   orDefault(c.FailureTTL, DefaultFailureTTL),
 		staleAge:  orDefault(c.StaleAge, DefaultStaleAge),
-		staleWait: orDefault(c.StaleAnswerTimeout, DefaultStaleAnswerTimeout),
+		staleWait: c.StaleAnswerTimeout,
 		metrics:   c.Metrics,
 		now:       c.Now,
 	}
@@ -433,7 +436,7 @@ func (c *Cache) fetch(ctx context.Context, k key, q *dns.Msg, up Upstream, stale
 		if d, ok := up.(DownReporter); ok && d.Down() {
 			return c.serveStale(q, stale), nil
 		}
-		if c.staleWait >= 0 {
+		if c.staleWait > 0 {
 			t := time.NewTimer(c.staleWait)
 			defer t.Stop()
 			late = t.C

@@ -110,7 +110,7 @@ func wantFresh(t *testing.T, c *Cache, up Upstream, calls *atomic.Int64, name, a
 }
 
 // TestStaleAnswerTimeout: a query whose answer has expired waits
-// StaleAnswerTimeout for the upstream (1.8 s by default), then gets the
+// StaleAnswerTimeout for the upstream (when set: RFC 8767's 1.8 s), then gets the
 // stale answer; the upstream, still asked, refreshes the cache when it
 // answers, with no second query. Two queries waiting at once share the
 // upstream query, each with its own timer.
@@ -120,7 +120,7 @@ func TestStaleAnswerTimeout(t *testing.T) {
 		set  time.Duration
 		want time.Duration
 	}{
-		{"default", 0, DefaultStaleAnswerTimeout},
+		{"suggested", SuggestedStaleAnswerTimeout, SuggestedStaleAnswerTimeout},
 		{"set", 300 * time.Millisecond, 300 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,10 +156,10 @@ func TestStaleAnswerTimeout(t *testing.T) {
 // its failure, as before the timer.
 func TestStaleAnswerTimeoutNotReached(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, m := expired(t, Config{StaleAge: time.Hour}, "quick.test.")
+		c, m := expired(t, Config{StaleAge: time.Hour, StaleAnswerTimeout: SuggestedStaleAnswerTimeout}, "quick.test.")
 		up := newHeld("192.0.2.2")
 		go func() {
-			time.Sleep(DefaultStaleAnswerTimeout - time.Millisecond)
+			time.Sleep(SuggestedStaleAnswerTimeout - time.Millisecond)
 			close(up.release)
 		}()
 		r, err := c.ResolveUpstream(context.Background(), question("quick.test."), up)
@@ -167,7 +167,7 @@ func TestStaleAnswerTimeoutNotReached(t *testing.T) {
 			t.Fatalf("answer within the timeout: %v %v; want it fresh", r, err)
 		}
 
-		c, _ = expired(t, Config{StaleAge: time.Hour}, "fails.test.")
+		c, _ = expired(t, Config{StaleAge: time.Hour, StaleAnswerTimeout: SuggestedStaleAnswerTimeout}, "fails.test.")
 		boom := &upstream{answer: func(*dns.Msg) (*dns.Msg, error) {
 			time.Sleep(time.Second)
 			return nil, context.DeadlineExceeded
@@ -204,7 +204,8 @@ func TestStaleAtOnceWhenDown(t *testing.T) {
 	})
 }
 
-// TestStaleWaitForUpstream: with StaleAnswerTimeout negative, or an answer
+// TestStaleWaitForUpstream: with StaleAnswerTimeout unset (the default) or
+// negative, or an answer
 // past StaleAge, or none at all, a query waits for the upstream however
 // long it takes (here an hour), and gets its fresh answer.
 func TestStaleWaitForUpstream(t *testing.T) {
@@ -213,6 +214,7 @@ func TestStaleWaitForUpstream(t *testing.T) {
 		cfg  Config
 		wait time.Duration // after the answer expired
 	}{
+		{"default: no timer", Config{StaleAge: time.Hour}, 0},
 		{"timer off", Config{StaleAge: time.Hour, StaleAnswerTimeout: -1}, 0},
 		{"past StaleAge", Config{StaleAge: time.Minute}, time.Minute},
 		{"serve-stale off", Config{StaleAge: -1}, 0},

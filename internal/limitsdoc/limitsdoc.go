@@ -42,12 +42,21 @@ func ReadTable(t testing.TB, path string) []Row {
 		for i := range cells {
 			cells[i] = strings.TrimSpace(cells[i])
 		}
-		rows = append(rows, Row{Flag: strings.Trim(cells[0], "`-"), Daemon: cells[1], Default: cells[2]})
+		rows = append(rows, Row{Flag: strings.Trim(cells[0], "`-"), Daemon: cells[1], Default: tableDefault(cells[2])})
 	}
 	if len(rows) == 0 {
 		t.Fatalf("%s: empty limits table", path)
 	}
 	return rows
+}
+
+// tableDefault is a table's default cell as FlagDefaults writes it: a zero
+// value ("0", "0s", or "0 (off)" and the like) is "".
+func tableDefault(cell string) string {
+	if cell == "0" || cell == "0s" || strings.HasPrefix(cell, "0 (") {
+		return ""
+	}
+	return cell
 }
 
 // Defaults parses flag.PrintDefaults output into flag name → default as

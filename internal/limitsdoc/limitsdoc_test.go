@@ -51,3 +51,13 @@ type recorder struct {
 }
 
 func (r *recorder) Errorf(format string, args ...any) { r.errs = append(r.errs, format) }
+
+// TestTableDefault: a table's zero-like default cell matches a zero flag
+// default, and nothing else does.
+func TestTableDefault(t *testing.T) {
+	for cell, want := range map[string]string{"0": "", "0s": "", "0 (off)": "", "10s": "10s", "0.5": "0.5", "1024": "1024"} {
+		if got := tableDefault(cell); got != want {
+			t.Errorf("tableDefault(%q) = %q, want %q", cell, got, want)
+		}
+	}
+}
