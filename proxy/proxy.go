@@ -17,6 +17,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/connlimit"
+	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/internal/ratelog"
 	"github.com/odohd/odoh/odoh"
 )
@@ -224,8 +225,9 @@ type Handler struct {
 	clients  *connlimit.Limiter // requests in progress per client; nil when disabled
 	inflight atomic.Int64
 	status   *statusHeaders
-	upHeader http.Header // shared, read-only
-	bufs     sync.Pool   // *exchange
+	upHeader http.Header     // shared, read-only
+	bufs     sync.Pool       // *exchange
+	chunks   httpbody.Chunks // of bodies larger than an exchange's buffers, as they arrive
 	configs  *configCache
 	ohttp    ohttpRelays // ohttp.go
 	tunnels  *tunnels    // nil when disabled
@@ -432,7 +434,7 @@ func (h *Handler) getExchange() *exchange {
 }
 
 func (ex *exchange) release() {
-	if ex.refs.Add(-1) == 0 {
+	if ex.refs.Add(-1) == 0 && cap(ex.req) <= httpbody.MaxPooled && cap(ex.resp) <= httpbody.MaxPooled {
 		ex.pool.Put(ex)
 	}
 }

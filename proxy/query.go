@@ -191,7 +191,7 @@ func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []
 	// A writer without deadlines (httptest's) leaves the server's
 	// ReadTimeout as the only bound.
 	timed := rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) == nil
-	buf, err := httpbody.Read(r.Body, buf, r.ContentLength, limit)
+	buf, err := h.chunks.Read(r.Body, buf, r.ContentLength, limit)
 	if timed {
 		// Clear it: it bounds the body only, and on HTTP/1 it is the
 		// whole connection's deadline, not this request's.
@@ -224,7 +224,7 @@ func (h *Handler) forward(r *http.Request, u *url.URL, hdr http.Header, ex *exch
 	defer cancel()
 	resp, err := h.roundTrip(ctx, u, hdr, ex)
 	if err == nil {
-		ex.resp, err = httpbody.Read(resp.Body, ex.resp[:0], resp.ContentLength, limit)
+		ex.resp, err = h.chunks.Read(resp.Body, ex.resp[:0], resp.ContentLength, limit)
 		resp.Body.Close()
 		if errors.Is(err, httpbody.ErrTooLarge) {
 			err = &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPResponseBodySize, err: err}

@@ -117,7 +117,8 @@ type Handler struct {
 	log          *slog.Logger
 	allow        []string // the Allow header of a 405
 
-	bufs sync.Pool // of *[]byte
+	bufs   sync.Pool       // of *[]byte
+	chunks httpbody.Chunks // of bodies larger than a pooled buffer, as they arrive
 }
 
 // New checks c and returns its Handler.
@@ -300,7 +301,7 @@ func padding(n, block int) int {
 // 400 for a broken body).
 func (h *Handler) readBody(r *http.Request, limit int) (*[]byte, error) {
 	bp := h.getBuf()
-	b, err := httpbody.Read(r.Body, (*bp)[:0], r.ContentLength, int64(limit))
+	b, err := h.chunks.Read(r.Body, (*bp)[:0], r.ContentLength, int64(limit))
 	*bp = b
 	if err != nil {
 		h.putBuf(bp)
@@ -323,7 +324,7 @@ func (h *Handler) getBuf() *[]byte {
 
 func (h *Handler) putBuf(bp *[]byte) {
 	// Do not keep rare huge buffers around.
-	if cap(*bp) <= 8192 {
+	if cap(*bp) <= httpbody.MaxPooled {
 		*bp = (*bp)[:0]
 		h.bufs.Put(bp)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -56,4 +57,65 @@ func TestReadAppendsToBuffer(t *testing.T) {
 	if &got[0] != &pool[:1][0] {
 		t.Error("a buffer with room was reallocated")
 	}
+}
+
+// TestReadHoldsWhatArrived: a body that declares 65000 bytes and stalls
+// costs what arrived (in 4 KiB chunks), not what it declared.
+func TestReadHoldsWhatArrived(t *testing.T) {
+	stalled := errors.New("client stalled")
+	for _, arrived := range []int{0, 10, 4096, 10000, 40000} {
+		r := io.MultiReader(iotest.OneByteReader(bytes.NewReader(make([]byte, arrived))), iotest.ErrReader(stalled))
+		var err error
+		n := allocated(func() { _, err = Read(r, make([]byte, 0, 1024), 65000, 65535) })
+		if !errors.Is(err, stalled) {
+			t.Fatalf("%d bytes arrived: %v", arrived, err)
+		}
+		// The buffer, the chunks of what arrived, and slack for the rest
+		// (the race detector allocates too): far below 65000 all the same.
+		if most := uint64(arrived + 1024 + chunkSize + 8192); n > most {
+			t.Errorf("%d of 65000 declared bytes arrived: %d bytes allocated, want at most %d", arrived, n, most)
+		}
+	}
+	// A small declared length is allocated at once, exactly.
+	got, err := Read(strings.NewReader("hello"), nil, 5, 65535)
+	if err != nil || string(got) != "hello" || cap(got) != 6 {
+		t.Errorf("Read = %q (cap %d), %v; want hello in one allocation of 6", got, cap(got), err)
+	}
+}
+
+// TestReadChunks: bodies larger than their buffer come back whole and in
+// order, in a buffer of their exact size, whether the chunks are pooled or
+// not, whatever the reads' sizes.
+func TestReadChunks(t *testing.T) {
+	var pool Chunks
+	for i, size := range []int{1025, chunkSize, 3*chunkSize + 7, 65000, 65535} {
+		body := make([]byte, size)
+		for j := range body {
+			body[j] = byte(j*7 + i)
+		}
+		for _, c := range []*Chunks{nil, &pool, &pool} {
+			for _, r := range []io.Reader{bytes.NewReader(body), iotest.HalfReader(bytes.NewReader(body)), iotest.DataErrReader(bytes.NewReader(body))} {
+				buf := append(make([]byte, 0, 1024), "pre"...)
+				got, err := c.Read(r, buf, -1, 65535)
+				if err != nil || !bytes.Equal(got[3:], body) || string(got[:3]) != "pre" {
+					t.Fatalf("size %d: %d bytes, %v", size, len(got), err)
+				}
+				if cap(got) != len(got) && len(got) > 1024 {
+					t.Errorf("size %d: cap %d, want the exact %d", size, cap(got), len(got))
+				}
+			}
+		}
+	}
+	if _, err := pool.Read(bytes.NewReader(make([]byte, 65536)), nil, -1, 65535); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("one byte over the limit, in chunks: %v", err)
+	}
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
