@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/odohd/odoh/internal/testca"
@@ -47,14 +48,17 @@ func start(t *testing.T, ca *testca.CA, h http.Handler, mutate func(*Server)) *s
 	go func() { st.served <- srv.Serve(ctx) }()
 
 	h2t := &http.Transport{TLSClientConfig: ca.ClientTLS(), ForceAttemptHTTP2: true}
-	h3t := &http3.Transport{TLSClientConfig: ca.ClientTLS()}
+	// Generous timeouts: they guard against a hang, they assert nothing.
+	// On a loaded machine (CI, the race detector) concurrent HTTP/3
+	// handshakes outlasted quic-go's 5 s handshake default and 10 s ones.
+	h3t := &http3.Transport{TLSClientConfig: ca.ClientTLS(), QUICConfig: &quic.Config{HandshakeIdleTimeout: time.Minute}}
 	t.Cleanup(func() {
 		h2t.CloseIdleConnections()
 		_ = h3t.Close()
 		_ = srv.Close()
 	})
-	st.h2 = &http.Client{Transport: h2t, Timeout: 10 * time.Second}
-	st.h3 = &http.Client{Transport: h3t, Timeout: 10 * time.Second}
+	st.h2 = &http.Client{Transport: h2t, Timeout: 2 * time.Minute}
+	st.h3 = &http.Client{Transport: h3t, Timeout: 2 * time.Minute}
 	return st
 }
 

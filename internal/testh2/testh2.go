@@ -111,19 +111,45 @@ func (c *Conn) WaitClosed(t testing.TB, within time.Duration, seen func(http2.Fr
 // server sends; it returns the server's GOAWAY, or nil if the server
 // closed the connection without one. It fails the test if the server
 // neither sends GOAWAY nor closes within the wait after the attack.
+//
+// The streams go in batches, each followed by a PING whose ack the next
+// batch waits for: the server acks it once it has read the frames before
+// it, so the client never runs ahead of the server's reading, however
+// loaded the machine. Unpaced, the handlers of cancelled streams pile up
+// behind a starved server until net/http's own cap on them closes the
+// connection (ENHANCE_YOUR_CALM) before the reset budget under test is
+// spent; that cap then decides the outcome, not the budget.
 func (c *Conn) RapidReset(t testing.TB, authority, path string, n int, within time.Duration) *http2.GoAwayFrame {
 	t.Helper()
+	const batch = 64
+	acked := make(chan struct{}, 1)
+	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := range n {
-			id := uint32(2*i + 1)
-			if c.Post(id, authority, path, 100, false) != nil || c.Framer.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
-				return // the server has closed
+		for i := 0; i < n; i += batch {
+			for j := i; j < min(i+batch, n); j++ {
+				id := uint32(2*j + 1)
+				if c.Post(id, authority, path, 100, false) != nil || c.Framer.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+					return // the server has closed
+				}
+			}
+			if c.Framer.WritePing(false, [8]byte{'b', 'a', 't', 'c', 'h'}) != nil {
+				return
+			}
+			select {
+			case <-acked:
+			case <-stop:
+				return
 			}
 		}
 	}()
-	ga := c.Frames(t, within, nil)
+	ga := c.Frames(t, within, func(f http2.Frame) {
+		if p, ok := f.(*http2.PingFrame); ok && p.IsAck() {
+			acked <- struct{}{} // one PING in flight at a time
+		}
+	})
+	close(stop)
 	c.TLS.Close()
 	<-done
 	return ga
