@@ -1,14 +1,17 @@
 // Command conncost measures what a client can make a running daemon hold:
 // the resident memory (RSS, from /proc) of the daemon's process per idle
 // HTTP/2 connection, per idle HTTP/3 connection, and per request in
-// flight (a stream whose body is still arriving). bench/conncost.sh runs
-// it against fresh odoh-target and odoh-proxy processes, one mode each,
-// and prints the figures the default connection caps are derived from.
+// flight (a stream whose body is still arriving: all but its last byte
+// sent, or -sent bytes of it). bench/conncost.sh runs it against fresh
+// odoh-target and odoh-proxy processes, one mode each, and prints the
+// figures the default connection caps are derived from.
 //
-//	go run ./bench/conncost -addr HOST:PORT -pid PID -mode h2|h3|inflight -n N
+//	go run ./bench/conncost -addr HOST:PORT -pid PID -mode h2|h3|inflight -n N [-sent B]
 //
 // It prints one line: mode, count, RSS before and after, and the cost per
-// unit in KiB. Loopback only; every connection is closed at exit.
+// unit in KiB; with -admin, the Go heap in use per unit too (what the
+// daemon's soft memory limit counts, resident or not). Loopback only;
+// every connection is closed at exit.
 package main
 
 import (
@@ -37,19 +40,28 @@ func main() {
 	n := flag.Int("n", 1000, "connections (h2, h3) or requests (inflight)")
 	path := flag.String("path", "/.well-known/odohconfigs", "path of the one request on each idle connection")
 	post := flag.String("post", "/dns-query", "path of the in-flight POSTs")
-	length := flag.Int64("content-length", 65000, "Content-Length of the in-flight POSTs (the daemons size their body buffer by it)")
+	length := flag.Int64("content-length", 65000, "Content-Length of the in-flight POSTs")
+	sent := flag.Int64("sent", -1, "bytes of each in-flight body sent before it stalls (-1: all but the last)")
 	settle := flag.Duration("settle", 3*time.Second, "wait before each RSS reading")
+	admin := flag.String("admin", "", "the daemon's admin HOST:PORT, for its Go heap (go_memstats_heap_inuse_bytes)")
 	flag.Parse()
-	if err := run(*addr, *pid, *mode, *n, *path, *post, *length, *settle); err != nil {
+	if *sent < 0 || *sent >= *length {
+		*sent = *length - 1
+	}
+	if err := run(*addr, *pid, *mode, *n, *path, *post, *length, *sent, *settle, *admin); err != nil {
 		fmt.Fprintln(os.Stderr, "conncost:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, pid int, mode string, n int, path, post string, length int64, settle time.Duration) error {
+func run(addr string, pid int, mode string, n int, path, post string, length, sent int64, settle time.Duration, admin string) error {
 	tlsConf := &tls.Config{InsecureSkipVerify: true} // a bench on loopback
 	time.Sleep(settle)
 	before, err := rss(pid)
+	if err != nil {
+		return err
+	}
+	heapBefore, err := heap(admin)
 	if err != nil {
 		return err
 	}
@@ -92,9 +104,10 @@ func run(addr string, pid int, mode string, n int, path, post string, length int
 		}
 	case "inflight":
 		// Streams of 100 per connection (the most an HTTP/2 client opens
-		// before the SETTINGS frame), each a POST whose body arrives but
-		// for its last byte: its handler waits in the body read, holding
-		// what it has read (the worst a request in flight can cost).
+		// before the SETTINGS frame), each a POST whose body stalls after
+		// sent bytes (by default all but its last byte: the worst a
+		// request in flight can cost); its handler waits in the body
+		// read, holding what it has read.
 		const perConn = 100
 		var closing atomic.Bool
 		var wg sync.WaitGroup
@@ -113,7 +126,7 @@ func run(addr string, pid int, mode string, n int, path, post string, length int
 					req.ContentLength = length
 					req.Header.Set("Content-Type", "application/oblivious-dns-message")
 					go func() {
-						_, err := pw.Write(make([]byte, length-1))
+						_, err := pw.Write(make([]byte, sent))
 						started <- err
 					}()
 					resp, err := cc.RoundTrip(req)
@@ -142,8 +155,20 @@ func run(addr string, pid int, mode string, n int, path, post string, length int
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-8s n=%-6d rss_before=%6.1fMiB rss_after=%6.1fMiB per_unit=%6.1fKiB\n",
-		mode, n, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(n)/1024)
+	heapAfter, err := heap(admin)
+	if err != nil {
+		return err
+	}
+	label := mode
+	if mode == "inflight" && sent < length-1 {
+		label = fmt.Sprintf("trickle%d", sent) // a body that stalls early
+	}
+	fmt.Printf("%-10s n=%-6d rss_before=%6.1fMiB rss_after=%6.1fMiB per_unit=%6.1fKiB",
+		label, n, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(n)/1024)
+	if admin != "" {
+		fmt.Printf(" heap_per_unit=%6.1fKiB", (heapAfter-heapBefore)/float64(n)/1024)
+	}
+	fmt.Println()
 	return nil
 }
 
@@ -172,6 +197,26 @@ func getH2(cc *http.ClientConn, addr, path string) error {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.Body.Close()
+}
+
+// heap reads go_memstats_heap_inuse_bytes from the admin listener at
+// admin; 0 without one.
+func heap(admin string) (float64, error) {
+	if admin == "" {
+		return 0, nil
+	}
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no go_memstats_heap_inuse_bytes at %s", admin)
 }
 
 // rss reads VmRSS of a process, in bytes.
