@@ -24,7 +24,7 @@ IMAGE_BUILD_FLAGS ?= --format docker
 IMAGE_ROOTFS      ?= $(BIN)/image/rootfs
 CA_BUNDLE         ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: all build test lint fuzz fuzz-short bench bench-go bench-smoke soak soak-short demo check clean \
+.PHONY: all build test lint fuzz fuzz-short bench bench-go bench-smoke soak soak-short ceiling ceiling-short demo check clean \
 	image coredns-image compose-secrets docs
 
 all: build
@@ -85,6 +85,16 @@ soak:
 soak-short:
 	SOAK_MINUTES=1 CAP_SECONDS=3 ./bench/soak.sh
 
+## ceiling: both daemons with their default caps, every cap filled at once (connections,
+##          slowloris, stalled and trickled bodies, rapid reset): peak RSS against 1 GiB, a
+##          well-behaved client's answers, recovery after (bench/ceiling.sh)
+ceiling:
+	./bench/ceiling.sh
+
+## ceiling-short: the same flood against caps sized down, as CI runs it
+ceiling-short:
+	MAX_CONNS=256 PER_CLIENT=64 MAX_REQUESTS=128 ./bench/ceiling.sh
+
 ## demo: the whole system on this machine: target, proxy, stub, and a lookup (builds first)
 demo:
 	BIN='$(BIN)' LDFLAGS='$(LDFLAGS)' ./scripts/demo.sh
@@ -118,7 +128,7 @@ docs:
 	ODOH_UPDATE_DOCS=1 $(GO) test ./interop/ -run TestCLIGolden -count=1
 
 ## check: everything CI runs
-check: lint bench-smoke soak-short test fuzz-short
+check: lint bench-smoke soak-short ceiling-short test fuzz-short
 
 clean:
 	rm -rf $(BIN)

@@ -76,8 +76,10 @@ const (
 	// 67 KiB) and a request whose 64 KiB body is still arriving about
 	// 92 KiB: 4096 connections and 2048 such requests hold about 570 MiB,
 	// under the runtime's 800 MiB soft limit (internal/cli) and so under
-	// 1 GiB whatever clients do. 64 connections per client leave the
-	// overall cap to 64 addresses at least.
+	// 1 GiB whatever clients do (bench/ceiling.sh fills every cap at
+	// once, slowloris and rapid reset included: a peak of about 700 MiB).
+	// 64 connections per client leave the overall cap to 64 addresses at
+	// least.
 	DefaultMaxConns          = 4096
 	DefaultMaxConnsPerClient = 64
 	DefaultMaxRequests       = 2048
