@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -428,5 +429,51 @@ func TestMaxRequests(t *testing.T) {
 	}
 	if resp, _ := get(t, st.h2, st.url); resp.StatusCode != http.StatusOK {
 		t.Errorf("after: %s", resp.Status)
+	}
+}
+
+// TestHandshakeTimeoutFreesSlot: a connection that never completes its TLS
+// handshake, or whose HTTP/1.1 header block never ends (slowloris), holds
+// its address's one connection slot only until ReadHeaderTimeout (the read
+// and idle timeouts are an hour): the server closes it, and the address
+// connects again. (That the slot refuses a second connection meanwhile is
+// TestConnCapPerClient's.)
+func TestHandshakeTimeoutFreesSlot(t *testing.T) {
+	ca := testca.New(t)
+	st := start(t, ca, protoHandler(), func(s *Server) {
+		s.MaxConnsPerClient = 1
+		s.ReadHeaderTimeout = 300 * time.Millisecond
+		s.ReadTimeout, s.IdleTimeout = time.Hour, time.Hour // only the header timeout can close
+	})
+	addr := st.srv.BoundAddr()
+	conf := ca.ClientTLS()
+	conf.NextProtos = []string{"http/1.1"}
+	for _, tc := range []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"silent before TLS", func() (net.Conn, error) { return from("127.0.0.1").Dial("tcp", addr) }},
+		{"header block never ends", func() (net.Conn, error) {
+			c, err := tls.DialWithDialer(from("127.0.0.1"), "tcp", addr, conf)
+			if err == nil {
+				_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+			}
+			return c, err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c net.Conn
+			waitUntil(t, func() bool { // the previous case's slot comes back
+				var err error
+				c, err = tc.dial()
+				return err == nil
+			})
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(time.Minute)) // a guard against a hang
+			if n, err := c.Read(make([]byte, 1024)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read %d bytes, %v; want the server to close the connection", n, err)
+			}
+			waitUntil(t, func() bool { _, err := h2From(t, ca, addr, "127.0.0.1"); return err == nil })
+		})
 	}
 }
