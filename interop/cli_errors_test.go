@@ -77,7 +77,7 @@ func TestCLIErrorTexts(t *testing.T) {
 			"odoh: the proxy refuses the target's address, which is loopback, private or otherwise special: its operator allows one such target by naming its IP address (odoh-proxy -allow-target 127.0.0.1:PORT), or all with -allow-special-addrs")
 		// The proxy says why, once, with the target and not the client.
 		waitFor(t, "the proxy to log the refusal", func() bool {
-			return strings.Contains(p.logs.String(), `"msg":"refused a request","target":"localhost:`+port+`","status":403,"proxy_status":"destination_ip_prohibited"`)
+			return strings.Contains(p.logs.String(), `"level":"INFO","msg":"refused a request","target":"localhost:`+port+`","status":403,"proxy_status":"destination_ip_prohibited"`)
 		})
 	})
 }

@@ -22,6 +22,7 @@ www           IN A     192.0.2.80
 www           IN AAAA  2001:db8::80
 www           IN HTTPS 1 . alpn="h2,h3" port=8443 ipv4hint=192.0.2.80 ipv6hint=2001:db8::80
 xn--bcher-kva IN A     192.0.2.81
+_dns          IN SVCB  1 www.golden.test. alpn=h2 port=8443 dohpath=/dns-query{?dns}
 $ORIGIN 2.0.192.in-addr.arpa.
 @             IN SOA   ns.golden.test. admin.golden.test. 1 3600 600 86400 60
 80            IN PTR   www.golden.test.
@@ -48,9 +49,13 @@ func TestCLIGolden(t *testing.T) {
 		{"mx", []string{"golden.test", "MX"}, true},
 		{"txt", []string{"golden.test", "TXT"}, true},
 		{"https", []string{"www.golden.test", "HTTPS"}, true},
+		{"svcb", []string{"_dns.golden.test", "SVCB"}, true},
 		{"nxdomain", []string{"nope.golden.test"}, true},
 		{"reverse", []string{"-x", "192.0.2.80"}, true},
 		{"idn", []string{"bücher.golden.test"}, true},
+		// The DO and CD bits reach the target inside the encrypted query:
+		// its answer carries them back (flags: cd, EDNS flags: do).
+		{"dnssec", []string{"www.golden.test", "+dnssec", "+cd"}, true},
 		{"short", []string{"www.golden.test", "A", "AAAA", "HTTPS", "golden.test", "MX", "+short"}, false},
 		{"noall-answer", []string{"golden.test", "TXT", "MX", "+noall", "+answer"}, false},
 	} {

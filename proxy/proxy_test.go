@@ -791,7 +791,11 @@ func TestResolverErrorNamesTheServerAsked(t *testing.T) {
 	tp := startProxy(t, ca, Config{Resolver: resolver, Policy: Policy{Allow: []string{"gone.test"}}})
 	resp, _ := post(t, tp.h2, tp.queryURL("gone.test", "%2Fdns-query"), []byte("q"), nil)
 	wantProxyStatus(t, resp, 502, odoh.ProxyDNSError)
-	waitFor(t, "the failure's log line", func() bool { return strings.Contains(tp.logs.String(), "could not forward") })
+	// At warn: a failing target is the operator's business (it was at
+	// debug, where nobody saw it).
+	waitFor(t, "the failure's log line", func() bool {
+		return strings.Contains(tp.logs.String(), `level=WARN msg="could not forward to a target" target=gone.test:443`)
+	})
 	logs := tp.logs.String()
 	if !strings.Contains(logs, "lookup gone.test: ") || !strings.Contains(logs, "->"+gone+": ") || strings.Contains(logs, "lookup gone.test on ") {
 		t.Errorf("the log does not name the lookup and %s alone:\n%s", gone, logs)
