@@ -65,7 +65,7 @@ func TestCLIErrorTexts(t *testing.T) {
 	t.Run("HTTP/3 to a proxy without it", func(t *testing.T) {
 		noH3 := start(t, "odoh-proxy", append(replaceArg(s.proxyArgs, "-listen", "127.0.0.1:0"), "-no-http3", "-admin", "off")...)
 		_, errOut, _ := runCLI(t, append(common, "-http3", "-proxy", noH3.Listen, "-target", target, "www.example.test")...)
-		wantStderr(t, "-http3", errOut, "odoh: ",
+		wantStderr(t, "-http3", errOut, "odoh: target configs unavailable: opening a tunnel through https://"+noH3.Listen+": ",
 			"odoh: no answer over QUIC: the server may not serve HTTP/3 (drop -http3), or UDP is blocked on the way")
 	})
 	t.Run("an allowlisted name for a loopback address", func(t *testing.T) {
