@@ -105,3 +105,45 @@ func (h *deferHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h *deferHandler) WithGroup(name string) slog.Handler {
 	return &deferHandler{st: h.st, inner: h.inner.WithGroup(name)}
 }
+
+// hintHandler adds to a record whose "err" attribute is an error the
+// hints that the query command prints under its error, as a "fix"
+// attribute: the stub, which runs for long, logs its failures instead of
+// returning them, and its operator needs the same advice.
+type hintHandler struct {
+	inner slog.Handler
+}
+
+func withHints(l *slog.Logger) *slog.Logger {
+	return slog.New(&hintHandler{inner: l.Handler()})
+}
+
+func (h *hintHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *hintHandler) Handle(ctx context.Context, r slog.Record) error {
+	var hs []string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "err" {
+			return true
+		}
+		if err, ok := a.Value.Any().(error); ok {
+			hs = hints(err)
+		}
+		return false
+	})
+	if len(hs) > 0 {
+		r = r.Clone()
+		r.AddAttrs(slog.String("fix", strings.Join(hs, "; ")))
+	}
+	return h.inner.Handle(ctx, r)
+}
+
+func (h *hintHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &hintHandler{inner: h.inner.WithAttrs(as)}
+}
+
+func (h *hintHandler) WithGroup(name string) slog.Handler {
+	return &hintHandler{inner: h.inner.WithGroup(name)}
+}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/odohd/odoh/client"
 	"github.com/odohd/odoh/internal/cli"
 	"github.com/odohd/odoh/internal/testlog"
 )
@@ -35,5 +39,21 @@ func TestDeferredLogger(t *testing.T) {
 	d.logger.Info("closing")
 	if got := out.String(); strings.Contains(got, "cancelled") || !strings.Contains(got, "closing") {
 		t.Errorf("after the outcome: %q", got)
+	}
+}
+
+// The stub logs a failure with the fix the query command would print.
+func TestStubLogsTheFix(t *testing.T) {
+	var b bytes.Buffer
+	l := withHints(slog.New(slog.NewTextHandler(&b, nil))).With("target", "https://odoh.example/dns-query")
+	denied := &client.HTTPError{URL: "CONNECT odoh.example:443", StatusCode: 403,
+		ProxyStatus: `odoh-proxy; error=http_request_denied; details="target not allowed"`}
+	l.Warn("fetching odoh configs failed", "err", fmt.Errorf("%w: %w", client.ErrConfig, denied))
+	l.Warn("answering SERVFAIL", "reason", "configs 403")
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 ||
+		!strings.HasSuffix(lines[0], ` fix="the proxy does not forward to this target: use a proxy that allows it, or ask the proxy's operator to allow it (odoh-proxy -allow-target HOST[:PORT])"`) ||
+		strings.Contains(lines[1], "fix=") {
+		t.Errorf("logs:\n%s", b.String())
 	}
 }

@@ -113,6 +113,8 @@ func TestFlagsBelongToTheirSubcommand(t *testing.T) {
 		{[]string{"-proxi", "p", "example.com"}, "odoh: unknown flag -proxi (did you mean -proxy?); run 'odoh -h' for usage\n"},
 		{[]string{"-dnssec", "example.com"}, "odoh: unknown flag -dnssec: the DNS options are dig's, written +dnssec; run 'odoh -h' for usage\n"},
 		{[]string{"-listen", "127.0.0.1:53", "example.com"}, "odoh: unknown flag -listen; run 'odoh -h' for usage\n"},
+		{[]string{"-out", "seed", "example.com"}, "odoh: unknown flag -out; run 'odoh -h' for usage\n"},
+		{[]string{"-force", "example.com"}, "odoh: unknown flag -force; run 'odoh -h' for usage\n"},
 		{[]string{"stamp", "-direct"}, "odoh: unknown flag -direct; run 'odoh stamp -h' for usage\n"},
 		{[]string{"keygen", "-listen", "x"}, "odoh: unknown flag -listen; run 'odoh keygen -h' for usage\n"},
 		{[]string{"stub", "-lisen", ":53"}, "odoh: unknown flag -lisen (did you mean -listen?); run 'odoh stub -h' for usage\n"},

@@ -87,6 +87,7 @@ func runStub(e *env, o *stubFlags) error {
 	if err != nil {
 		return &exitError{2, err}
 	}
+	logger = withHints(logger)
 	// Only the stub is a long-running process worth tuning.
 	stop, err := o.runtime.Apply()
 	if err != nil {
