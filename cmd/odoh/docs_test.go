@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/odohd/odoh/internal/clidoc"
 )
@@ -175,4 +177,54 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// The zsh completion, asked as zsh's line editor completes a command
+// line typed with a TAB in an interactive zsh on a pseudo-terminal
+// (zsh/zpty). Each case waits for the completion to appear in the
+// terminal's output, not for a time.
+func TestZshCompletion(t *testing.T) {
+	if _, err := exec.LookPath("zsh"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("zsh missing (Debian zsh)")
+		}
+		t.Skip("zsh missing (Debian zsh)")
+	}
+	var script bytes.Buffer
+	if err := clidoc.Completion(&script, "zsh", programDoc(commands()), "query"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "_odoh"), script.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// $1 is typed, then TAB; the script prints FOUND once $2 shows. The
+	// driver's own directory holds _odoh.
+	const driver = `zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PS1='> '; fpath=(${0:A:h} \$fpath); autoload -Uz compinit; compinit -u -D; print RE''ADY"
+zpty -r -m z line '*READY*' || exit 1
+zpty -w -n z "$1"$'\t'
+zpty -r -m z out "*$2*" && print -r -- FOUND
+zpty -d z
+`
+	drv := filepath.Join(dir, "drive.zsh")
+	if err := os.WriteFile(drv, []byte(driver), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"odoh stub -lis", "-listen"},
+		{"odoh st", "stamp"},
+		{"odoh example.com +sh", "+short"},
+		{"odoh -log-level w", "warn"},
+		{"odoh stamp -nol", "-nolog"},
+		{"odoh configs -tar", "-target"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, "zsh", "-f", drv, tc.line, tc.want).CombinedOutput()
+		cancel()
+		if err != nil || !strings.Contains(string(out), "FOUND") {
+			t.Errorf("zsh completes %q without %q (%v): %q", tc.line, tc.want, err, out)
+		}
+	}
 }

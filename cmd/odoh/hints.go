@@ -61,7 +61,8 @@ func httpHints(he *client.HTTPError) []string {
 			"its operator allows one such target by naming its IP address (odoh-proxy -allow-target 127.0.0.1:PORT), " +
 			"or all with -allow-special-addrs"}
 	case odoh.ProxyDNSError, odoh.ProxyDNSTimeout:
-		return []string{"the proxy could not resolve the target's name: check the host in -target"}
+		return []string{"the proxy could not resolve the target's name: check the host in -target; " +
+			"if it is right, the proxy's resolver is failing: tell its operator"}
 	case odoh.ProxyConnectionRefused:
 		return []string{"nothing accepts connections at the target's address: check the port in -target, and that the target runs"}
 	case odoh.ProxyConnectionTimeout:
