@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 
+	"github.com/odohd/odoh/client"
 	"github.com/odohd/odoh/internal/cli"
 )
 
@@ -55,18 +57,39 @@ func (d *deferredLogger) flush(err error) {
 		text = err.Error()
 	}
 	for _, h := range held {
-		if text != "" && strings.Contains(text, errAttr(h.r)) {
+		if text != "" && sameFailure(text, h.r) {
 			continue
 		}
 		_ = h.h.Handle(context.Background(), h.r)
 	}
 }
 
+// sameFailure reports whether the command's error text reports what the
+// record does: the record's error is part of it, or both are a failure to
+// get the configs of the record's target. (The client's fetch may fail
+// with its own words, "response body closed", when the query's deadline
+// cuts it, while the query reports the deadline.)
+func sameFailure(text string, r slog.Record) bool {
+	e := errAttr(r)
+	if strings.Contains(text, e) {
+		return true
+	}
+	prefix := client.ErrConfig.Error()
+	if !strings.HasPrefix(e, prefix) || !strings.Contains(text, prefix) {
+		return false
+	}
+	u, err := url.Parse(attr(r, "target"))
+	return err == nil && u.Host != "" && strings.Contains(text, u.Host)
+}
+
 // errAttr is the record's "err" attribute as text, or "".
-func errAttr(r slog.Record) string {
+func errAttr(r slog.Record) string { return attr(r, "err") }
+
+// attr is the record's attribute key as text, or "".
+func attr(r slog.Record, key string) string {
 	s := ""
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "err" {
+		if a.Key == key {
 			s = a.Value.String()
 			return false
 		}

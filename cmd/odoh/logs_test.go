@@ -40,6 +40,21 @@ func TestDeferredLogger(t *testing.T) {
 	if got := out.String(); strings.Contains(got, "cancelled") || !strings.Contains(got, "closing") {
 		t.Errorf("after the outcome: %q", got)
 	}
+	// A configs fetch that the query's deadline cut fails in its own
+	// words; the query reports the deadline for that target: one error.
+	var out2 testlog.Buffer
+	d, err = newDeferredLogger(cli.LogConfig{Format: "text", Level: "info"}, &out2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.logger.Warn("fetching odoh configs failed", "target", "https://127.0.0.1:36711/dns-query",
+		"err", "target configs unavailable: TLS with target 127.0.0.1:36711 through the tunnel of https://p: http2: response body closed")
+	d.logger.Warn("fetching odoh configs failed", "target", "https://other.example/dns-query",
+		"err", "target configs unavailable: TLS with target other.example:443: EOF")
+	d.flush(errors.New("target configs unavailable: the query's deadline came while fetching the configs of target 127.0.0.1:36711 through the tunnel of https://p: context deadline exceeded"))
+	if got := out2.String(); strings.Contains(got, "36711") || !strings.Contains(got, "other.example") {
+		t.Errorf("a cut fetch and another target's: %q", got)
+	}
 }
 
 // The stub logs a failure with the fix the query command would print.
