@@ -511,6 +511,9 @@ func (m *configs) scheduleLocked(t *target, d time.Duration) {
 		t.cfg.timer.Stop()
 	}
 	t.cfg.timer = time.AfterFunc(d, func() {
+		// The fetch that set this timer may still be in its flight (a
+		// short delay): a new fetch, not a share of that one.
+		m.flights.Forget(t.str)
 		_, _ = m.refresh(m.bg, t, t.cfg.cur.Load(), -1)
 	})
 }

@@ -163,7 +163,7 @@ func (c *Client) ohttpKeys(ctx context.Context, t *ohttpTarget, stale *ohttpKeys
 // which the query that started it cannot cancel for the others (Close
 // does).
 func (c *Client) fetchOHTTPShared(ctx context.Context, t *ohttpTarget, stale *ohttpKeys) (*ohttpKeys, error) {
-	ch := c.configs.flights.DoChan("ohttp "+t.relay+" "+t.str, func() (any, error) {
+	ch := c.configs.flights.DoChan(t.flightKey(), func() (any, error) {
 		if k := t.cur.Load(); k != nil && k != stale && time.Now().Before(k.expires) {
 			return k, nil
 		}
@@ -223,9 +223,15 @@ func (c *Client) scheduleOHTTPLocked(t *ohttpTarget, d time.Duration) {
 		t.timer.Stop()
 	}
 	t.timer = time.AfterFunc(d, func() {
+		// The fetch that set this timer may still be in its flight (a
+		// short delay): a new fetch, not a share of that one.
+		c.configs.flights.Forget(t.flightKey())
 		_, _ = c.fetchOHTTPShared(c.configs.bg, t, t.cur.Load())
 	})
 }
+
+// flightKey names t's key fetches among the client's shared flights.
+func (t *ohttpTarget) flightKey() string { return "ohttp " + t.relay + " " + t.str }
 
 // refetchOHTTPLater handles an ohttp-key problem to a query encapsulated
 // to stale in background mode: it returns newer keys if a fetch already
