@@ -64,6 +64,17 @@ const (
 	// DefaultMaxConcurrentStreams bounds the concurrent requests on one
 	// HTTP/2 or HTTP/3 connection.
 	DefaultMaxConcurrentStreams = 256
+	// QUICStreamReceiveWindow and QUICConnReceiveWindow are the HTTP/3
+	// flow-control windows, fixed (quic-go's defaults start at 512 and
+	// 768 KiB and grow to 6 and 15 MiB). A window bounds what a client
+	// can make us hold unread, and QUIC keeps data that arrives past a
+	// gap until the gap is filled: with the defaults, 4096 connections
+	// could hold 3 GiB that no handler can read. 96 KiB holds a stream's
+	// largest request at once (16 KiB of headers and odoh.MaxQuerySize,
+	// 65,604 bytes); 128 KiB per connection caps that memory at 512 MiB
+	// over DefaultMaxConns. Larger bodies still pass, as they are read.
+	QUICStreamReceiveWindow = 96 << 10
+	QUICConnReceiveWindow   = 128 << 10
 	// DefaultResetBudget is how many more reset or refused streams than
 	// answered ones a connection may have before it is closed: four times
 	// DefaultMaxConcurrentStreams, as net/http's own cap on streams reset
@@ -279,9 +290,13 @@ func (s *Server) setup() error {
 		IdleTimeout:    orDuration(s.IdleTimeout, DefaultIdleTimeout),
 		Logger:         quicLogger(logger),
 		QUICConfig: &quic.Config{
-			HandshakeIdleTimeout: orDuration(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-			MaxIdleTimeout:       orDuration(s.IdleTimeout, DefaultIdleTimeout),
-			MaxIncomingStreams:   int64(orStreams(s.MaxConcurrentStreams)),
+			HandshakeIdleTimeout:           orDuration(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+			MaxIdleTimeout:                 orDuration(s.IdleTimeout, DefaultIdleTimeout),
+			MaxIncomingStreams:             int64(orStreams(s.MaxConcurrentStreams)),
+			InitialStreamReceiveWindow:     QUICStreamReceiveWindow,
+			MaxStreamReceiveWindow:         QUICStreamReceiveWindow,
+			InitialConnectionReceiveWindow: QUICConnReceiveWindow,
+			MaxConnectionReceiveWindow:     QUICConnReceiveWindow,
 			// No 0-RTT: replayable early data buys little for DNS
 			// queries and is one more thing to reason about.
 			Allow0RTT: false,
