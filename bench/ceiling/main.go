@@ -287,13 +287,24 @@ func run(c *config) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	// The slots the resetters freed are taken again.
+	// The slots the resetters freed are taken again. The daemon frees a
+	// slot once it has closed the connection, which can come just after
+	// its GOAWAY reached the resetter: until then a new connection from
+	// that address is refused, so each is dialled until one is taken.
 	refilled := 0
 	for _, cl := range clients {
-		if cl.resetter != nil {
+		if cl.resetter == nil {
+			continue
+		}
+		for deadline := time.Now().Add(c.recover); ; time.Sleep(50 * time.Millisecond) {
 			if cl.resetter, err = dialRaw(c.addr, cl.ip); err == nil {
 				c.closeLater(cl.resetter)
 				refilled++
+				break
+			}
+			if time.Now().After(deadline) {
+				c.report("rapid reset: the slot of %s was not free again after %v: %v", cl.ip, c.recover, err)
+				break
 			}
 		}
 	}
@@ -517,7 +528,7 @@ func (c *config) oneMoreConn() string {
 	if _, err := get(cc.RoundTrip, c.addr, c.path); err != nil {
 		return "refused"
 	}
-	c.failed = true
+	c.check(false, "a connection beyond the cap was accepted")
 	return "ACCEPTED"
 }
 
