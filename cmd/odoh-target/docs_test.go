@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"strings"
+	"io"
 	"testing"
 
 	"github.com/odohd/odoh/internal/clidoc"
@@ -12,32 +12,9 @@ import (
 // -h fits a terminal and shows examples; -help-all lists every flag with
 // its environment variable; a wrong flag is one line with the hint to -h.
 func TestHelp(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
-		t.Fatalf("-h: exit %d, stderr %q", code, stderr.String())
-	}
-	clidoc.CheckScreen(t, "odoh-target -h", stdout.String())
-	if !strings.HasPrefix(stdout.String(), "Usage: odoh-target ") || !strings.Contains(stdout.String(), "\nExamples:\n") {
-		t.Errorf("-h:\n%s", stdout.String())
-	}
-	stdout.Reset()
-	if code := run(context.Background(), []string{"-help-all"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("-help-all: exit %d", code)
-	}
-	clidoc.CheckWidth(t, "odoh-target -help-all", stdout.String())
-	for _, fi := range clidoc.All(newFlagSet(&config{})) {
-		if !strings.Contains(stdout.String(), "  -"+fi.Name+"\n") && !strings.Contains(stdout.String(), "  -"+fi.Name+" ") {
-			t.Errorf("-help-all lacks -%s", fi.Name)
-		}
-	}
-	if !strings.Contains(stdout.String(), "[$ODOH_TARGET_LISTEN]") {
-		t.Error("-help-all names no environment variable")
-	}
-	stdout.Reset()
-	if code := run(context.Background(), []string{"-listne", ":443"}, &stdout, &stderr); code != 2 || stdout.Len() != 0 ||
-		stderr.String() != "odoh-target: unknown flag -listne (did you mean -listen?); run 'odoh-target -h' for usage\n" {
-		t.Errorf("wrong flag: exit %d, stderr %q", code, stderr.String())
-	}
+	clidoc.CheckDaemonHelp(t, "odoh-target", newFlagSet(&config{}), "ODOH_TARGET_LISTEN", func(args []string, stdout, stderr io.Writer) int {
+		return run(context.Background(), args, stdout, stderr)
+	})
 }
 
 // TestGeneratedManPage: docs/man/odoh-target.8 is what the flag definitions

@@ -2,6 +2,8 @@ package clidoc
 
 import (
 	"bytes"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,5 +75,39 @@ func CheckManRenders(t testing.TB, page []byte) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(out) > 0 {
 		t.Errorf("groff: %v: %s", err, out)
+	}
+}
+
+// CheckDaemonHelp asserts a daemon's help conventions: -h fits a terminal,
+// starts with its usage and shows examples; -help-all lists every flag of
+// fs with its environment variable (env, one of them); a misspelt flag
+// is one line with the hint to -h. run runs the daemon with args.
+func CheckDaemonHelp(t testing.TB, name string, fs *flag.FlagSet, env string, run func(args []string, stdout, stderr io.Writer) int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-h"}, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+		t.Fatalf("-h: exit %d, stderr %q", code, stderr.String())
+	}
+	CheckScreen(t, name+" -h", stdout.String())
+	if !strings.HasPrefix(stdout.String(), "Usage: "+name+" ") || !strings.Contains(stdout.String(), "\nExamples:\n") {
+		t.Errorf("-h:\n%s", stdout.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"-help-all"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("-help-all: exit %d", code)
+	}
+	CheckWidth(t, name+" -help-all", stdout.String())
+	for _, fi := range All(fs) {
+		if !strings.Contains(stdout.String(), "  -"+fi.Name+"\n") && !strings.Contains(stdout.String(), "  -"+fi.Name+" ") {
+			t.Errorf("-help-all lacks -%s", fi.Name)
+		}
+	}
+	if !strings.Contains(stdout.String(), "[$"+env+"]") {
+		t.Error("-help-all names no environment variable")
+	}
+	stdout.Reset()
+	if code := run([]string{"-listne", ":443"}, &stdout, &stderr); code != 2 || stdout.Len() != 0 ||
+		stderr.String() != name+": unknown flag -listne (did you mean -listen?); run '"+name+" -h' for usage\n" {
+		t.Errorf("wrong flag: exit %d, stderr %q", code, stderr.String())
 	}
 }
