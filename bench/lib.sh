@@ -112,3 +112,46 @@ prof() {
 	mkdir -p "$PROFILE"
 	echo "-cpuprofile $(realpath "$PROFILE")/$1.prof"
 }
+
+cpu_ticks() { # PID...: their user+system times, space-separated
+	local p t=()
+	for p in "$@"; do t+=("$(awk '{print $14 + $15}' "/proc/$p/stat")"); done
+	echo "${t[*]}"
+}
+
+# h2load_round PATH R: one round (PROCS h2load processes in parallel, each
+# with its own body of the caller's n in $work) on PATH, a line of the
+# caller's paths ("KEY URL BODY-PREFIX CONTENT-TYPE PIDS"); prints
+# "succeeded failed seconds cputicks cputicks-of-the-first-process".
+h2load_round() {
+	local key url prefix ct pidlist ok=0 failed=0 t0 t1 c0 c1 p out s hp=()
+	read -r key url prefix ct pidlist <<<"$1"
+	local -a ps
+	IFS=, read -r -a ps <<<"$pidlist"
+	c0=$(cpu_ticks "${ps[@]}")
+	t0=$(date +%s.%N)
+	for p in $(seq 0 $((PROCS - 1))); do
+		timeout "$LOAD_TIMEOUT" h2load -n "$REQS" -c 1 -m "$STREAMS" \
+			-d "$work/$prefix-$((($2 * PROCS + p) % n)).bin" -H "content-type: $ct" "$url" \
+			>"$work/h2load-$key-$p.out" 2>&1 &
+		hp+=($!)
+	done
+	wait "${hp[@]}" 2>/dev/null || true
+	t1=$(date +%s.%N)
+	c1=$(cpu_ticks "${ps[@]}")
+	for p in $(seq 0 $((PROCS - 1))); do
+		out="$work/h2load-$key-$p.out"
+		# "status codes: 2500 2xx, 0 3xx, 0 4xx, 0 5xx": only 2xx count as
+		# ok, everything else of the requested count as failed.
+		s=$(awk '/^status codes:/ {print $3; exit}' "$out" || true)
+		s=${s:-0}
+		ok=$((ok + s))
+		failed=$((failed + REQS - s))
+	done
+	local -a a b
+	read -r -a a <<<"$c0"
+	read -r -a b <<<"$c1"
+	local total=0 i
+	for i in "${!a[@]}"; do total=$((total + b[i] - a[i])); done
+	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $total $((b[0] - a[0]))"
+}

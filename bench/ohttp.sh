@@ -59,11 +59,6 @@ go run ./bench/gen queries -configs "https://$taddr/.well-known/odohconfigs" -ca
 	-names "$work/names" -n "$n" -out "$work" >/dev/null
 
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { # PID...: their summed user+system time
-	local p t=0
-	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-	echo "$t"
-}
 
 # The paths: KEY URL BODY-PREFIX CONTENT-TYPE PIDS (comma-separated).
 odoh=application/oblivious-dns-message
@@ -75,39 +70,11 @@ paths=(
 	"ohttpp https://$paddr/ohttp/$taddr ohttp $req $tpid,$ppid"
 )
 
-# round PATH R: one round (PROCS h2load processes in parallel, each with its
-# own body) on PATH; prints "succeeded failed seconds cputicks".
-round() {
-	local key url prefix ct pidlist ok=0 failed=0 t0 t1 c0 c1 p out s hp=()
-	read -r key url prefix ct pidlist <<<"$1"
-	local -a ps
-	IFS=, read -r -a ps <<<"$pidlist"
-	c0=$(cpu_ticks "${ps[@]}")
-	t0=$(date +%s.%N)
-	for p in $(seq 0 $((PROCS - 1))); do
-		timeout "$LOAD_TIMEOUT" h2load -n "$REQS" -c 1 -m "$STREAMS" \
-			-d "$work/$prefix-$((($2 * PROCS + p) % n)).bin" -H "content-type: $ct" "$url" \
-			>"$work/h2load-$key-$p.out" 2>&1 &
-		hp+=($!)
-	done
-	wait "${hp[@]}" 2>/dev/null || true
-	t1=$(date +%s.%N)
-	c1=$(cpu_ticks "${ps[@]}")
-	for p in $(seq 0 $((PROCS - 1))); do
-		out="$work/h2load-$key-$p.out"
-		# Only 2xx count as ok, everything else of the requested count as failed.
-		s=$(awk '/^status codes:/ {print $3; exit}' "$out" || true)
-		s=${s:-0}
-		ok=$((ok + s))
-		failed=$((failed + REQS - s))
-	done
-	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $((c1 - c0))"
-}
 
 # Warm up every path (connections, pools, the proxy's upstream connections).
 REQS_SAVE=$REQS PROCS_SAVE=$PROCS
 REQS=500 PROCS=2
-for path in "${paths[@]}"; do round "$path" "$ROUNDS" >/dev/null; done
+for path in "${paths[@]}"; do h2load_round "$path" "$ROUNDS" >/dev/null; done
 REQS=$REQS_SAVE PROCS=$PROCS_SAVE
 
 declare -A ok failed secs cpu
@@ -118,7 +85,7 @@ done
 for r in $(seq 0 $((ROUNDS - 1))); do
 	for path in "${paths[@]}"; do
 		k=${path%% *}
-		read -r o f s c < <(round "$path" "$r")
+		read -r o f s c _ < <(h2load_round "$path" "$r")
 		ok[$k]=$((ok[$k] + o)) failed[$k]=$((failed[$k] + f)) cpu[$k]=$((cpu[$k] + c))
 		secs[$k]=$(awk -v a="${secs[$k]}" -v b="$s" 'BEGIN {print a + b}')
 	done

@@ -77,7 +77,6 @@ go run ./bench/gen queries -configs "https://$taddr/.well-known/odohconfigs" -ca
 	-names "$work/names" -n "$n" -out "$work" >/dev/null
 
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # round URL FIRST_QUERY REQS PROCS: one round of PROCS parallel h2load runs;
 # prints "succeeded failed seconds".

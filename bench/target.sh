@@ -75,11 +75,6 @@ for s in zone:$zaddr ub:$baddr floor:$faddr ${xaddr:+base:$xaddr}; do
 done
 
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { # PID...: their user+system times, space-separated
-	local p t=()
-	for p in "$@"; do t+=("$(awk '{print $14 + $15}' "/proc/$p/stat")"); done
-	echo "${t[*]}"
-}
 
 # The paths: KEY URL BODY-PREFIX CONTENT-TYPE PIDS (comma-separated).
 odoh=application/oblivious-dns-message
@@ -91,46 +86,11 @@ paths=(
 )
 [[ -n "${xaddr:-}" ]] && paths+=("base https://$xaddr/dns-query q-base/odoh $odoh $xpid")
 
-# round PATH R: one round (PROCS h2load processes in parallel, each with its
-# own body) on PATH; prints "succeeded failed seconds cputicks
-# cputicks-of-the-first-process".
-round() {
-	local key url prefix ct pidlist ok=0 failed=0 t0 t1 c0 c1 p out s hp=()
-	read -r key url prefix ct pidlist <<<"$1"
-	local -a ps
-	IFS=, read -r -a ps <<<"$pidlist"
-	c0=$(cpu_ticks "${ps[@]}")
-	t0=$(date +%s.%N)
-	for p in $(seq 0 $((PROCS - 1))); do
-		timeout "$LOAD_TIMEOUT" h2load -n "$REQS" -c 1 -m "$STREAMS" \
-			-d "$work/$prefix-$((($2 * PROCS + p) % n)).bin" -H "content-type: $ct" "$url" \
-			>"$work/h2load-$key-$p.out" 2>&1 &
-		hp+=($!)
-	done
-	wait "${hp[@]}" 2>/dev/null || true
-	t1=$(date +%s.%N)
-	c1=$(cpu_ticks "${ps[@]}")
-	for p in $(seq 0 $((PROCS - 1))); do
-		out="$work/h2load-$key-$p.out"
-		# "status codes: 2500 2xx, 0 3xx, 0 4xx, 0 5xx": only 2xx count as
-		# ok, everything else of the requested count as failed.
-		s=$(awk '/^status codes:/ {print $3; exit}' "$out" || true)
-		s=${s:-0}
-		ok=$((ok + s))
-		failed=$((failed + REQS - s))
-	done
-	local -a a b
-	read -r -a a <<<"$c0"
-	read -r -a b <<<"$c1"
-	local total=0 i
-	for i in "${!a[@]}"; do total=$((total + b[i] - a[i])); done
-	echo "$ok $failed $(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $total $((b[0] - a[0]))"
-}
 
 # Warm up every path (connections, pools, goroutine stacks).
 REQS_SAVE=$REQS PROCS_SAVE=$PROCS
 REQS=500 PROCS=2
-for path in "${paths[@]}"; do round "$path" 0 >/dev/null; done
+for path in "${paths[@]}"; do h2load_round "$path" 0 >/dev/null; done
 REQS=$REQS_SAVE PROCS=$PROCS_SAVE
 
 # The rounds alternate the paths, so that all see the same machine state
@@ -144,7 +104,7 @@ done
 for r in $(seq 0 $((ROUNDS - 1))); do
 	for path in "${paths[@]}"; do
 		k=${path%% *}
-		read -r o f s c c1 < <(round "$path" "$r")
+		read -r o f s c c1 < <(h2load_round "$path" "$r")
 		ok[$k]=$((ok[$k] + o)) failed[$k]=$((failed[$k] + f)) cpu[$k]=$((cpu[$k] + c)) cpu1[$k]=$((cpu1[$k] + c1))
 		secs[$k]=$(awk -v a="${secs[$k]}" -v b="$s" 'BEGIN {print a + b}')
 	done
