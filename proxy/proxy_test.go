@@ -266,6 +266,40 @@ func TestTargetResponsesRelayed(t *testing.T) {
 	}
 }
 
+// TestTargetCacheControlRelayed checks the Cache-Control a client gets
+// for each the target may send: its own values, or no-store for none and
+// for an empty field (which net/http sends as "Cache-Control: ").
+func TestTargetCacheControlRelayed(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}})
+	for _, tc := range []struct {
+		name string
+		sent []string
+		want []string
+	}{
+		{"none", nil, []string{"no-store"}},
+		{"max-age", []string{"max-age=60"}, []string{"max-age=60"}},
+		{"empty", []string{""}, []string{"no-store"}},
+		{"empty and max-age", []string{"", "max-age=5"}, []string{"max-age=5"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tgt.setRespond(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+				w.Header().Set("Content-Type", odoh.ContentType)
+				if tc.sent != nil {
+					w.Header()["Cache-Control"] = tc.sent
+				}
+				_, _ = io.WriteString(w, "sealed")
+			})
+			resp, _ := post(t, tp.h2, tp.queryURL(tgt.hostPort(), "%2Fdns-query"), []byte("q"), nil)
+			wantProxyStatus(t, resp, 200, relayed)
+			if got := resp.Header.Values("Cache-Control"); !slices.Equal(got, tc.want) {
+				t.Errorf("Cache-Control %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestUpstreamFailures covers D7 and D19: unreachable, broken or slow
 // targets give 502/504 with a Proxy-Status error naming the cause. Each
 // case has a proxy of its own in which only the limit under test is short

@@ -278,8 +278,8 @@ func checkResponse(resp *http.Response, mediaType string) error {
 }
 
 // relay answers with the target's status and body: only its Content-Type
-// and Cache-Control (no-store if it sent none) come along, with
-// Proxy-Status naming the received status.
+// and Cache-Control (no-store if it sent none, or only empty ones) come
+// along, with Proxy-Status naming the received status.
 func (h *Handler) relay(w http.ResponseWriter, resp *http.Response, body []byte) {
 	h.writeRelayed(w, resp, body)
 	h.count(resForwarded)
@@ -292,15 +292,37 @@ func (h *Handler) writeRelayed(w http.ResponseWriter, resp *http.Response, body 
 	if ct := resp.Header["Content-Type"]; len(ct) > 0 {
 		hdr["Content-Type"] = ct[:1:1]
 	}
-	if cc := resp.Header["Cache-Control"]; len(cc) > 0 {
-		hdr["Cache-Control"] = cc
-	} else {
-		hdr["Cache-Control"] = noStore
-	}
+	hdr["Cache-Control"] = relayedCacheControl(resp.Header["Cache-Control"])
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	hdr["Proxy-Status"] = h.status.receivedStatus(resp.StatusCode)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
+}
+
+// relayedCacheControl is the Cache-Control relayed for a target's cc:
+// its non-empty values, or no-store when it sent none (an empty field,
+// "Cache-Control: ", counts as none: a client must never get a response
+// without the field).
+func relayedCacheControl(cc []string) []string {
+	n := 0
+	for _, v := range cc {
+		if v != "" {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return noStore
+	case len(cc):
+		return cc
+	}
+	kept := make([]string, 0, n)
+	for _, v := range cc {
+		if v != "" {
+			kept = append(kept, v)
+		}
+	}
+	return kept
 }
 
 // clientGone reports whether r's client went away (net/http and quic-go
