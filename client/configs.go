@@ -389,15 +389,28 @@ func (m *configs) refresh(ctx context.Context, t *target, stale *configSet, pi i
 		}
 		return m.fetch(t, pi)
 	})
+	deadline := func() error {
+		cause := ctx.Err()
+		if cause == nil { // the deadline passed; ctx's timer has yet to run
+			cause = context.DeadlineExceeded
+		}
+		return fmt.Errorf("%w: the query's deadline came while fetching the configs of target %s%s: %w",
+			ErrConfig, t.url.Host, m.fetchedFrom(pi), cause)
+	}
 	select {
 	case r := <-ch:
 		if r.Err != nil {
+			// A fetch that failed as the query's deadline came (it has
+			// the same timeout) is cut by that deadline, whichever of
+			// the two was seen first.
+			if d, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(d) {
+				return nil, deadline()
+			}
 			return nil, r.Err
 		}
 		return r.Val.(*configSet), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: the query's deadline came while fetching the configs of target %s%s: %w",
-			ErrConfig, t.url.Host, m.fetchedFrom(pi), ctx.Err())
+		return nil, deadline()
 	}
 }
 

@@ -2,7 +2,10 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -90,4 +93,44 @@ func TestBackgroundFetchesStopAtClose(t *testing.T) {
 			t.Errorf("%d config fetches in the hour after Close, want none", n-closed)
 		}
 	})
+}
+
+// hangingSource is a configs source that never answers: its fetch fails
+// when its own deadline comes, in its own words.
+type hangingSource struct{}
+
+func (hangingSource) fetch(ctx context.Context, t *target, _ int) (*configSet, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("%w: TLS with target %s: %w", ErrConfig, t.url.Host, ctx.Err())
+}
+
+// A query whose deadline comes while its configs are fetched says so,
+// even when the fetch (which has the same timeout) fails at the same
+// moment and its error is there first. On synctest's clock both
+// deadlines fall on one instant, as they nearly do on a loaded machine,
+// and which of the two is seen first varies from run to run.
+func TestConfigsDeadlineNamedWhenFetchFailsWithIt(t *testing.T) {
+	for i := range 50 {
+		synctest.Test(t, func(t *testing.T) {
+			c, err := New(Config{
+				Proxies:      []string{"https://relay.example/dns-query{?targethost,targetpath}"},
+				Targets:      []string{"https://odoh.test/dns-query"},
+				ConfigSource: ConfigFromTarget,
+				Timeout:      500 * time.Millisecond,
+				Logger:       slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.configs.source = hangingSource{}
+			ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
+			defer cancel()
+			_, err = c.configs.get(ctx, c.targets[0], 0)
+			if !errors.Is(err, ErrConfig) || !errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), "the query's deadline came while fetching the configs of target odoh.test") {
+				t.Fatalf("run %d: %v; want the query's deadline named", i, err)
+			}
+		})
+	}
 }
