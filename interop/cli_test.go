@@ -182,9 +182,10 @@ func TestStubWithDig(t *testing.T) {
 		t.Skip("SKIP: dig not installed (Debian bind9-dnsutils)")
 	}
 	s := newStack(t, stackOptions{})
-	port := freePort(t)
-	stub := startCmd(t, "odoh", append([]string{"stub", "-listen", "127.0.0.1:" + port, "-admin", "127.0.0.1:0"}, s.clientArgs()...)...)
-	waitUDP(t, "127.0.0.1:"+port)
+	stub := startCmd(t, "odoh", append([]string{"stub", "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-format", "json"},
+		s.clientArgs()...)...)
+	addr, _ := stubAddrs(t, stub)
+	_, port, _ := net.SplitHostPort(addr)
 
 	for _, mode := range []string{"+notcp", "+tcp"} {
 		out, err := exec.Command(dig, "@127.0.0.1", "-p", port, mode, "+time=5", "+tries=1", "www.example.test", "A").CombinedOutput()
@@ -238,21 +239,6 @@ func startCmd(t *testing.T, name string, args ...string) *testlog.Buffer {
 		}
 	})
 	return logs
-}
-
-// waitUDP waits until a DNS server answers on addr.
-func waitUDP(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nothing listening on %s", addr)
 }
 
 func TestKeygenSeedServes(t *testing.T) {

@@ -47,10 +47,12 @@ type stub struct {
 // (so that every query crosses the chain).
 func (s *stack) startStub(t *testing.T, extra ...string) *stub {
 	t.Helper()
-	addr := "127.0.0.1:" + freePort(t)
-	args := append([]string{"stub", "-listen", addr, "-admin", "off", "-cache-size", "0"}, s.clientArgs(extra...)...)
+	// The stub binds a port of its own choosing and logs it: a port
+	// picked free here could be taken before the stub binds it.
+	args := append([]string{"stub", "-listen", "127.0.0.1:0", "-admin", "off", "-log-format", "json", "-cache-size", "0"},
+		s.clientArgs(extra...)...)
 	logs := startCmd(t, "odoh", args...)
-	waitUDP(t, addr)
+	addr, _ := stubAddrs(t, logs)
 	return &stub{Addr: addr, logs: logs}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,6 +64,21 @@ type daemon struct {
 // with SIGTERM when the test ends.
 func start(t *testing.T, name string, args ...string) *daemon {
 	t.Helper()
+	d, err := tryStart(t, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// errPortTaken is tryStart's error when the daemon could not bind an
+// address it was given: a port found free was taken before it bound it.
+var errPortTaken = errors.New("address already in use")
+
+// tryStart is start, returning the daemon's failure to start instead of
+// ending the test (errPortTaken when its address was taken).
+func tryStart(t *testing.T, name string, args ...string) (*daemon, error) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	stderr, err := cmd.StderrPipe()
@@ -93,10 +109,14 @@ func start(t *testing.T, name string, args ...string) *daemon {
 	select {
 	case <-ready:
 	case err := <-d.done:
-		t.Fatalf("%s exited before serving (%v):\n%s", name, err, d.logs)
+		if strings.Contains(d.logs.String(), "address already in use") {
+			return nil, fmt.Errorf("%s exited before serving (%v): %w:\n%s", name, err, errPortTaken, d.logs)
+		}
+		return nil, fmt.Errorf("%s exited before serving (%v):\n%s", name, err, d.logs)
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("%s did not start in time:\n%s", name, d.logs)
+		<-d.done
+		return nil, fmt.Errorf("%s did not start in time:\n%s", name, d.logs)
 	}
 	t.Cleanup(func() {
 		d.stop(t, name)
@@ -104,7 +124,26 @@ func start(t *testing.T, name string, args ...string) *daemon {
 			t.Logf("%s logs:\n%s", name, d.logs)
 		}
 	})
-	return d
+	return d, nil
+}
+
+// startOnFreePort starts a daemon that must be told its address before
+// it binds it (to name itself in its own flags): args gives its flags for
+// an address, on a port found free. Should the port be taken before the
+// daemon binds it, it is started again on another, a few times.
+func startOnFreePort(t *testing.T, name string, args func(addr string) []string) (*daemon, []string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		a := args("127.0.0.1:" + freePort(t))
+		d, err := tryStart(t, name, a...)
+		if err == nil {
+			return d, a
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("%s: its port was taken before it bound it; again on another", name)
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit; later calls do nothing.
@@ -148,6 +187,12 @@ var zoneData = []string{
 
 type stackOptions struct {
 	targetArgs, proxyArgs []string
+	// targetAt, when set, gives more flags of the target for the address
+	// it listens on, which they name (e.g. -ohttp-authority): the target
+	// is then told its address instead of choosing one.
+	targetAt func(addr string) []string
+	// proxyFor gives more flags of the proxy for the target's address.
+	proxyFor func(target string) []string
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -166,12 +211,22 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		"-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
 		"-seed-file", seed, "-upstream", "udp://" + s.Unbound,
 	}, o.targetArgs...)
-	s.Target = start(t, "odoh-target", append([]string{"-listen", "127.0.0.1:0"}, s.targetArgs...)...)
+	if o.targetAt != nil {
+		s.Target, _ = startOnFreePort(t, "odoh-target", func(addr string) []string {
+			return append(append([]string{"-listen", addr}, s.targetArgs...), o.targetAt(addr)...)
+		})
+		s.targetArgs = append(s.targetArgs, o.targetAt(s.Target.Listen)...)
+	} else {
+		s.Target = start(t, "odoh-target", append([]string{"-listen", "127.0.0.1:0"}, s.targetArgs...)...)
+	}
 	s.targetArgs = append([]string{"-listen", s.Target.Listen}, s.targetArgs...)
 	s.proxyArgs = append([]string{
 		"-admin", "127.0.0.1:0", "-cert", certFile, "-key", keyFile,
 		"-allow-target", s.Target.Listen, "-ca", s.CAFile,
 	}, o.proxyArgs...)
+	if o.proxyFor != nil {
+		s.proxyArgs = append(s.proxyArgs, o.proxyFor(s.Target.Listen)...)
+	}
 	s.Proxy = start(t, "odoh-proxy", append([]string{"-listen", "127.0.0.1:0"}, s.proxyArgs...)...)
 	s.proxyArgs = append([]string{"-listen", s.Proxy.Listen}, s.proxyArgs...)
 	return s

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,13 +30,15 @@ import (
 // also the relay to it (at /ohttp/127.0.0.1:PORT), Unbound behind.
 func ohttpStack(t *testing.T, proxyArgs ...string) (*stack, string) {
 	t.Helper()
-	addr := "127.0.0.1:" + freePort(t)
 	s := newStack(t, stackOptions{
-		targetArgs: []string{"-listen", addr, "-ohttp-authority", addr, "-log-level", "debug"},
-		proxyArgs: append([]string{"-ohttp-gateway", "https://" + addr + ohttp.WellKnownGatewayPath,
-			"-log-level", "debug"}, proxyArgs...),
+		targetArgs: []string{"-log-level", "debug"},
+		targetAt:   func(addr string) []string { return []string{"-ohttp-authority", addr} },
+		proxyArgs:  append([]string{"-log-level", "debug"}, proxyArgs...),
+		proxyFor: func(target string) []string {
+			return []string{"-ohttp-gateway", "https://" + target + ohttp.WellKnownGatewayPath}
+		},
 	})
-	return s, "https://" + s.Proxy.Listen + "/ohttp/" + addr
+	return s, "https://" + s.Proxy.Listen + "/ohttp/" + s.Target.Listen
 }
 
 // ohttpArgs points the CLI at the relay and the gateway's DoH URL, as
@@ -147,15 +148,13 @@ func TestOHTTPChain(t *testing.T) {
 // Unbound over HTTP/2. Unbound 1.17 has no DoH over HTTP/3.
 func TestOHTTPChainUnboundDoH(t *testing.T) {
 	s, relay := ohttpStack(t, "-target-http3")
-	port := freePort(t)
-	testunbound.StartServer(t, testunbound.Options{Zones: []string{"example.test."}, LocalData: zoneData,
-		ExtraConfig: []string{"interface: 127.0.0.1@" + port, "https-port: " + port,
-			"tls-service-key: " + strconv.Quote(s.KeyFile), "tls-service-pem: " + strconv.Quote(s.CertFile)}})
+	ub := testunbound.StartServer(t, testunbound.Options{Zones: []string{"example.test."}, LocalData: zoneData,
+		DoHCertFile: s.CertFile, DoHKeyFile: s.KeyFile})
 	// The target trusts the test CA for its upstream through the system
 	// roots it reads at start.
 	t.Setenv("SSL_CERT_FILE", s.CAFile)
 	s.Target.stop(t, "odoh-target")
-	s.targetArgs = replaceArg(s.targetArgs, "-upstream", "https://127.0.0.1:"+port+"/dns-query")
+	s.targetArgs = replaceArg(s.targetArgs, "-upstream", "https://"+ub.DoHAddr+"/dns-query")
 	s.restartTarget(t)
 	for _, qt := range []string{"A", "AAAA"} {
 		r := cliJSON(t, s.ohttpArgs(relay, "-json", "-http3", "www.example.test", qt)...)
@@ -306,13 +305,14 @@ func startRecorder(t *testing.T, s *stack, next string) *recorder {
 func TestOHTTPFirefoxRequestAndPrivacy(t *testing.T) {
 	// Relay → recorder → the real target: the recorder gets the relay's
 	// requests and forwards them to the gateway.
-	addr := "127.0.0.1:" + freePort(t)
-	s := newStack(t, stackOptions{targetArgs: []string{"-listen", addr, "-ohttp-authority", addr, "-log-level", "debug"}})
+	s := newStack(t, stackOptions{targetArgs: []string{"-log-level", "debug"},
+		targetAt: func(addr string) []string { return []string{"-ohttp-authority", addr} }})
 	rec := startRecorder(t, s, "https://"+s.Target.Listen)
 	s.Proxy.stop(t, "odoh-proxy")
-	s.proxyArgs = append(replaceArg(s.proxyArgs, "-allow-target", rec.srv.BoundAddr()),
+	s.proxyArgs = append(replaceArg(replaceArg(s.proxyArgs, "-listen", "127.0.0.1:0"), "-allow-target", rec.srv.BoundAddr()),
 		"-ohttp-gateway", "https://"+rec.srv.BoundAddr()+ohttp.WellKnownGatewayPath, "-log-level", "debug")
-	s.restartProxy(t)
+	s.Proxy = start(t, "odoh-proxy", s.proxyArgs...) // on a new port: the old one is free for anyone now
+	s.proxyArgs = replaceArg(s.proxyArgs, "-listen", s.Proxy.Listen)
 	relay := "https://" + s.Proxy.Listen + "/ohttp/" + rec.srv.BoundAddr()
 
 	// The browser's connections leave from an address no daemon uses, so
@@ -331,7 +331,7 @@ func TestOHTTPFirefoxRequestAndPrivacy(t *testing.T) {
 		if err != nil || resp.Header.Get("Content-Type") != ohttp.KeysContentType {
 			t.Fatalf("keys from the relay: %v (%s)", err, resp.Header.Get("Content-Type"))
 		}
-		inner := &bhttp.Request{Method: "POST", Scheme: "https", Authority: addr, Path: "/dns-query",
+		inner := &bhttp.Request{Method: "POST", Scheme: "https", Authority: s.Target.Listen, Path: "/dns-query",
 			Header: bhttp.Fields{ // as nsTHashMap happened to order them
 				{Name: "Accept", Value: "application/dns-message"},
 				{Name: "Content-Type", Value: "application/dns-message"},

@@ -69,6 +69,10 @@ type Options struct {
 	LargeNames []string
 	// ExtraConfig lines are added verbatim to the "server:" clause.
 	ExtraConfig []string
+	// DoHCertFile and DoHKeyFile, when set, have Unbound serve DNS over
+	// HTTPS (HTTP/2, path /dns-query) too, with this certificate, on a
+	// port of its own: Server.DoHAddr.
+	DoHCertFile, DoHKeyFile string
 }
 
 // LargeTXT returns the text of the i-th TXT record Start adds to each of
@@ -89,6 +93,9 @@ func Start(t testing.TB, opts Options) string {
 type Server struct {
 	// Addr is "127.0.0.1:PORT", the same across restarts.
 	Addr string
+	// DoHAddr is "127.0.0.1:PORT" of DNS over HTTPS, with
+	// Options.DoHCertFile; empty without.
+	DoHAddr string
 
 	t    testing.TB
 	bin  string
@@ -128,18 +135,30 @@ func StartServer(t testing.TB, opts Options) *Server {
 	}
 	dir := t.TempDir()
 	var lastErr error
+	// Unbound binds its ports itself: one found free here may be taken
+	// before it does, and then it starts again on others.
 	for range 3 {
 		port, err := dualport.FreePort("127.0.0.1")
 		if err != nil {
 			t.Fatalf("testunbound: finding a free port: %v", err)
 		}
+		dohPort := 0
+		if opts.DoHCertFile != "" {
+			if dohPort, err = dualport.FreePort("127.0.0.1"); err != nil {
+				t.Fatalf("testunbound: finding a free port: %v", err)
+			}
+		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if err := os.WriteFile(filepath.Join(dir, "unbound.conf"), []byte(config(dir, port, opts)), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "unbound.conf"), []byte(config(dir, port, dohPort, opts)), 0o600); err != nil {
 			t.Fatalf("testunbound: writing config: %v", err)
 		}
 		var stop func()
 		if stop, lastErr = run(t, bin, dir, addr); lastErr == nil {
-			return &Server{Addr: addr, t: t, bin: bin, dir: dir, stop: stop}
+			s := &Server{Addr: addr, t: t, bin: bin, dir: dir, stop: stop}
+			if dohPort != 0 {
+				s.DoHAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(dohPort))
+			}
+			return s
 		}
 	}
 	t.Fatalf("testunbound: %v\n%s", lastErr, logTail(dir))
@@ -211,7 +230,7 @@ func run(t testing.TB, bin, dir, addr string) (func(), error) {
 	return stop, nil
 }
 
-func config(dir string, port int, opts Options) string {
+func config(dir string, port, dohPort int, opts Options) string {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, "\t"+format+"\n", args...) }
 	b.WriteString("server:\n")
@@ -244,6 +263,12 @@ func config(dir string, port int, opts Options) string {
 		for i := range LargeRecords {
 			line("local-data: '%s 300 IN TXT \"%s\"'", name, LargeTXT(i))
 		}
+	}
+	if dohPort != 0 {
+		line("interface: 127.0.0.1@%d", dohPort)
+		line("https-port: %d", dohPort)
+		line("tls-service-key: %q", opts.DoHKeyFile)
+		line("tls-service-pem: %q", opts.DoHCertFile)
 	}
 	for _, l := range opts.ExtraConfig {
 		line("%s", l)

@@ -109,7 +109,7 @@ func TestTwoServers(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	c := config("/tmp/x", 5353, Options{Zones: []string{"test."}, LocalData: []string{"a.test. A 192.0.2.1"}, ExtraConfig: []string{"minimal-responses: yes"}})
+	c := config("/tmp/x", 5353, 0, Options{Zones: []string{"test."}, LocalData: []string{"a.test. A 192.0.2.1"}, ExtraConfig: []string{"minimal-responses: yes"}})
 	for _, want := range []string{
 		"port: 5353", `chroot: ""`, `username: ""`, `module-config: "iterator"`,
 		`local-zone: "." refuse`, `local-zone: "test." static`, "local-data: 'a.test. A 192.0.2.1'",
@@ -117,6 +117,15 @@ func TestConfig(t *testing.T) {
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("config lacks %q:\n%s", want, c)
+		}
+	}
+	if strings.Contains(c, "https-port") {
+		t.Errorf("DNS over HTTPS without a certificate:\n%s", c)
+	}
+	c = config("/tmp/x", 5353, 5354, Options{DoHCertFile: "/tmp/c.pem", DoHKeyFile: "/tmp/k.pem"})
+	for _, want := range []string{"interface: 127.0.0.1@5354", "https-port: 5354", `tls-service-pem: "/tmp/c.pem"`, `tls-service-key: "/tmp/k.pem"`} {
+		if !strings.Contains(c, want) {
+			t.Errorf("DoH config lacks %q:\n%s", want, c)
 		}
 	}
 }
