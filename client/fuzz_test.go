@@ -572,6 +572,12 @@ func (w *fuzzDNSWriter) Hijack()                   {}
 // rule), SERVFAIL when ODoH fails. Asked again with the target
 // gone, the stub answers from its cache the same rcode and records, or
 // SERVFAIL.
+//
+// An exec costs about 0.25 ms (two HPKE exchanges), so Go's minimizer,
+// which tries removing every span of a new input's bytes, spends its whole
+// -fuzzminimizetime (60s by default) on any new input with a kilobytes-long
+// answer, counting no execs meanwhile: run it with -fuzzminimizetime=2s, as
+// scripts/fuzz.sh does.
 func FuzzStub(f *testing.F) {
 	c, ft, _ := fuzzClient(f, ConfigStatic, nil)
 	s, err := NewStub(StubConfig{Client: c, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Timeout: time.Second, MaxInFlight: 1})
