@@ -118,9 +118,11 @@ func TestDrainFinishesInFlightQueries(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	// The lameduck: /readyz fails while the process still serves.
+	// The lameduck: /readyz fails while the process still serves. It is
+	// asked until it fails or the admin listener closes (the deadline is
+	// a hang guard: a loaded machine may take a while to act on SIGTERM).
 	readyFailed := false
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get("http://" + d.admin + "/readyz")
 		if err != nil {
 			break
