@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,30 +378,39 @@ func TestListenErrors(t *testing.T) {
 }
 
 func TestListenPortTakenOnUDP(t *testing.T) {
-	// A fixed port already taken on UDP fails clearly.
-	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
+	// A fixed port already taken on UDP fails clearly. The port is one
+	// the kernel gave UDP; should its TCP side be someone else's, another.
 	ca := testca.New(t)
-	srv := &Server{
-		Addr:      udp.LocalAddr().String(),
-		Handler:   protoHandler(),
-		TLSConfig: ca.ServerTLS(t),
+	for attempt := 1; ; attempt++ {
+		udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer udp.Close()
+		srv := &Server{
+			Addr:      udp.LocalAddr().String(),
+			Handler:   protoHandler(),
+			TLSConfig: ca.ServerTLS(t),
+		}
+		err = srv.Listen()
+		if err == nil {
+			srv.Close()
+			t.Fatal("Listen succeeded on a port whose UDP side is taken")
+		}
+		if strings.Contains(err.Error(), "listening on tcp") && errors.Is(err, syscall.EADDRINUSE) && attempt < 10 {
+			continue // the TCP side was taken by someone else first
+		}
+		if !strings.Contains(err.Error(), "udp") {
+			t.Fatalf("Listen = %v, want a udp error", err)
+		}
+		// The TCP socket was released.
+		ln, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err != nil {
+			t.Fatalf("TCP port leaked by failed Listen: %v", err)
+		}
+		ln.Close()
+		return
 	}
-	if err := srv.Listen(); err == nil {
-		srv.Close()
-		t.Skip("the TCP side of the port was taken by someone else first")
-	} else if !strings.Contains(err.Error(), "udp") {
-		t.Fatalf("Listen = %v, want a udp error", err)
-	}
-	// The TCP socket was released.
-	ln, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		t.Fatalf("TCP port leaked by failed Listen: %v", err)
-	}
-	ln.Close()
 }
 
 func TestConcurrentRequests(t *testing.T) {
