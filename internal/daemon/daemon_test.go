@@ -63,9 +63,11 @@ func startDaemon(t *testing.T, ca *testca.CA, admin string, s Service, args ...s
 	return st
 }
 
-// readyz returns the admin listener's /readyz status and body.
+// readyz returns the admin listener's /readyz status and body. The timeout
+// is a hang guard: an answer is expected at once, a stopped listener
+// refuses at once.
 func (st *started) readyz() (int, string, error) {
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get("http://" + st.admin + "/readyz")
 	if err != nil {
 		return 0, "", err
