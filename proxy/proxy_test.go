@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testnet"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -325,13 +326,8 @@ func TestUpstreamFailures(t *testing.T) {
 		w.Header().Set("Content-Type", odoh.ContentType)
 		_, _ = w.Write(make([]byte, 2000))
 	})
-	// A port with nothing listening.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
+	// A port with nothing listening, held so that nobody else can.
+	closed := testnet.RefusingAddr(t)
 	// A TCP server that never says anything (TLS handshake timeout), until
 	// the proxy hangs up.
 	silent := listenTCP(t, func(c net.Conn) {

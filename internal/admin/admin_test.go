@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/odohd/odoh/internal/buildinfo"
+	"github.com/odohd/odoh/internal/testnet"
 )
 
 func startAdmin(t *testing.T, opts Options) (*Server, string, chan error) {
@@ -191,12 +192,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("Check(%q) = %v (server %s)", addr, err, base)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := testnet.RefusingAddr(t)
 	if err := Check(t.Context(), closed); err == nil || !strings.Contains(err.Error(), closed) {
 		t.Errorf("Check of a closed port = %v", err)
 	}
