@@ -18,10 +18,11 @@ import (
 )
 
 // stubAddrs waits for the stub's "listening" line and returns its DNS and
-// admin addresses.
+// admin addresses. The stub logs it once it has tried to fetch the configs,
+// which its -timeout (15 s) bounds: the deadline is a hang guard beyond.
 func stubAddrs(t *testing.T, logs *testlog.Buffer) (dnsAddr, admin string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		sc := bufio.NewScanner(strings.NewReader(logs.String()))
 		for sc.Scan() {
