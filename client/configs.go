@@ -389,29 +389,37 @@ func (m *configs) refresh(ctx context.Context, t *target, stale *configSet, pi i
 		}
 		return m.fetch(t, pi)
 	})
-	deadline := func() error {
-		cause := ctx.Err()
-		if cause == nil { // the deadline passed; ctx's timer has yet to run
-			cause = context.DeadlineExceeded
-		}
+	deadline := func(cause error) error {
 		return fmt.Errorf("%w: the query's deadline came while fetching the configs of target %s%s: %w",
 			ErrConfig, t.url.Host, m.fetchedFrom(pi), cause)
 	}
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			// A fetch that failed as the query's deadline came (it has
-			// the same timeout) is cut by that deadline, whichever of
-			// the two was seen first.
-			if d, ok := ctx.Deadline(); ctx.Err() != nil || ok && !time.Now().Before(d) {
-				return nil, deadline()
+			if cause := ended(ctx); cause != nil {
+				return nil, deadline(cause)
 			}
 			return nil, r.Err
 		}
 		return r.Val.(*configSet), nil
 	case <-ctx.Done():
-		return nil, deadline()
+		return nil, deadline(ctx.Err())
 	}
+}
+
+// ended returns why the query's ctx ended (DeadlineExceeded once its
+// deadline has passed, even before ctx's own timer has run), or nil while
+// it lives. A shared fetch that failed has the query's own timeout, so the
+// two end together: which of the two a query sees first is chance, and
+// its error names its own deadline either way.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // fetchedFrom says where the configs of a query through proxy pi come

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -129,6 +130,42 @@ func TestConfigsDeadlineNamedWhenFetchFailsWithIt(t *testing.T) {
 			_, err = c.configs.get(ctx, c.targets[0], 0)
 			if !errors.Is(err, ErrConfig) || !errors.Is(err, context.DeadlineExceeded) ||
 				!strings.Contains(err.Error(), "the query's deadline came while fetching the configs of target odoh.test") {
+				t.Fatalf("run %d: %v; want the query's deadline named", i, err)
+			}
+		})
+	}
+}
+
+// hangingTransport never answers: a request fails when its context ends.
+type hangingTransport struct{}
+
+func (hangingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+// The same for OHTTP keys: a query whose deadline comes while the keys are
+// fetched says that it was waiting for them, whichever failure it saw
+// first.
+func TestOHTTPKeysDeadlineNamedWhenFetchFailsWithIt(t *testing.T) {
+	for i := range 50 {
+		synctest.Test(t, func(t *testing.T) {
+			c, err := New(Config{
+				OHTTP: []OHTTPTarget{{Relay: "https://relay.example/ohttp/dns.example",
+					Keys: "https://dns.example/.well-known/ohttp-gateway", DoH: "https://dns.example/dns-query"}},
+				Timeout: 500 * time.Millisecond,
+				Logger:  slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.hc.Transport = hangingTransport{}
+			ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
+			defer cancel()
+			_, err = c.ohttpKeys(ctx, c.ohttp[0], nil)
+			if !errors.Is(err, ErrConfig) || !errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), "waiting for OHTTP keys") {
 				t.Fatalf("run %d: %v; want the query's deadline named", i, err)
 			}
 		})

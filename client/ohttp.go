@@ -179,6 +179,9 @@ func (c *Client) fetchOHTTPShared(ctx context.Context, t *ohttpTarget, stale *oh
 	select {
 	case r := <-ch:
 		if r.Err != nil {
+			if cause := ended(ctx); cause != nil {
+				return nil, fmt.Errorf("%w: waiting for OHTTP keys: %w", ErrConfig, cause)
+			}
 			return nil, r.Err
 		}
 		return r.Val.(*ohttpKeys), nil
