@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/odohd/odoh/internal/writebatch"
 	"github.com/odohd/odoh/odoh"
 	"github.com/quic-go/quic-go"
 )
@@ -120,11 +121,14 @@ func (d *dialer) dialTLS(ctx context.Context, _, addr string) (net.Conn, error) 
 	}
 	cfg := d.tlsConfig.Clone()
 	cfg.ServerName = t.host
-	tc := tls.Client(conn, cfg)
+	// The HTTP/2 client flushes a request's HEADERS and DATA apart:
+	// batched, they share one system call (see writebatch).
+	bc := writebatch.New(conn)
+	tc := tls.Client(bc, cfg)
 	hctx, cancel := context.WithTimeout(ctx, d.tlsTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
-		conn.Close()
+		bc.Close()
 		kind := classifyNet(err)
 		switch {
 		case kind == odoh.ProxyTLSCertificateError:
