@@ -23,6 +23,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/odohd/odoh/internal/httpbody"
+	"github.com/odohd/odoh/internal/writebatch"
 	"github.com/odohd/odoh/odoh"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
@@ -405,9 +406,16 @@ func (c *Client) mapAddr(addr string) string {
 	return addr
 }
 
+// dialTCP is the HTTP transport's DialContext. Its connections batch their
+// writes (see writebatch): the HTTP/2 client flushes a query's HEADERS and
+// DATA apart, and they go out in one system call.
 func (c *Client) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: c.dialTO}
-	return d.DialContext(ctx, network, c.mapAddr(addr))
+	conn, err := d.DialContext(ctx, network, c.mapAddr(addr))
+	if err != nil {
+		return nil, err
+	}
+	return writebatch.New(conn), nil
 }
 
 // Close releases the client's connections and stops background config
