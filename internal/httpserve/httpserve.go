@@ -42,6 +42,7 @@ import (
 
 	"github.com/odohd/odoh/internal/connlimit"
 	"github.com/odohd/odoh/internal/dualport"
+	"github.com/odohd/odoh/internal/writebatch"
 )
 
 // Defaults for the zero values of Server's limits.
@@ -242,6 +243,10 @@ func (s *Server) setup() error {
 		HeaderTimeout: orDuration(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		Logger:        logger,
 	})
+	// The HTTP/2 server flushes a response's HEADERS apart from its DATA
+	// whenever its write queue runs empty in between: batched, they
+	// share one system call (see writebatch).
+	s.tcp = batchListener{s.tcp}
 	budget := orCap(s.ResetBudget, DefaultResetBudget)
 
 	tcpTLS := s.TLSConfig.Clone()
@@ -570,4 +575,15 @@ func orStreams(v uint32) uint32 {
 		return DefaultMaxConcurrentStreams
 	}
 	return v
+}
+
+// batchListener hands out connections whose writes are batched.
+type batchListener struct{ net.Listener }
+
+func (l batchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return writebatch.New(c), nil
 }
