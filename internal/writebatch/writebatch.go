@@ -50,12 +50,16 @@ type Conn struct {
 	written int64     // bytes the flusher has handed to the connection
 	err     error     // the first write error, returned by every later Write
 	closed  bool
+	// flushFn is flush bound once: a go statement on it allocates no
+	// closure per batch.
+	flushFn func()
 }
 
 // New wraps c.
 func New(c net.Conn) *Conn {
 	b := &Conn{Conn: c}
 	b.drained.L = &b.mu
+	b.flushFn = b.flush
 	return b
 }
 
@@ -84,7 +88,7 @@ func (b *Conn) Write(p []byte) (int, error) {
 	b.running = true
 	b.mu.Unlock()
 	if start {
-		go b.flush()
+		go b.flushFn()
 	}
 	return len(p), nil
 }
