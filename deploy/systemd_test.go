@@ -2,7 +2,7 @@ package deploy
 
 import (
 	"bufio"
-	"bytes"
+	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/odohd/odoh/internal/testca"
+	"github.com/odohd/odoh/internal/testlog"
 )
 
 // units are the systemd units of systemd/ and the binaries they run.
@@ -177,7 +178,10 @@ func TestReadiness(t *testing.T) {
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {
-			adminAddr := "127.0.0.1:" + freePort(t, false)
+			// The admin listener takes a port of its own choosing, read
+			// from the log: a port found free here could be taken
+			// before the daemon binds it.
+			var adminAddr string
 			healthcheck := func() cmdResult {
 				args := append(slices.Clone(tc.cmd), "-healthcheck", "-admin", adminAddr)
 				return runCmd(t, "", nil, time.Minute, filepath.Join(bin, tc.name), args...)
@@ -188,11 +192,11 @@ func TestReadiness(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			args := append(append(slices.Clone(tc.cmd), tc.flags...), "-admin", adminAddr)
+			args := append(append(slices.Clone(tc.cmd), tc.flags...), "-admin", "127.0.0.1:0", "-log-format", "json")
 			cmd := exec.Command(filepath.Join(bin, tc.name), args...)
 			cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
-			var logs bytes.Buffer
-			cmd.Stdout, cmd.Stderr = io.Discard, &logs
+			logs := &testlog.Buffer{}
+			cmd.Stdout, cmd.Stderr = io.Discard, logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -212,6 +216,7 @@ func TestReadiness(t *testing.T) {
 				}
 			}
 			expect("READY=1")
+			adminAddr = loggedAdmin(t, logs)
 			if r := healthcheck(); r.code != 0 || strings.TrimSpace(r.out) != "ready" {
 				t.Errorf("-healthcheck of the running %s: exit %d: %s", tc.name, r.code, r.out)
 			}
@@ -232,4 +237,21 @@ func TestReadiness(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loggedAdmin returns the admin address a daemon's JSON log gives on its
+// "serving" (the stub: "listening") line, waiting for the line a while.
+func loggedAdmin(t *testing.T, logs *testlog.Buffer) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for line := range strings.SplitSeq(logs.String(), "\n") {
+			var rec struct{ Msg, Admin string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Admin != "" &&
+				(strings.HasSuffix(rec.Msg, " serving") || rec.Msg == "odoh stub listening") {
+				return rec.Admin
+			}
+		}
+	}
+	t.Fatalf("no admin address in the log:\n%s", logs)
+	return ""
 }
