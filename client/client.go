@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/internal/writebatch"
 	"github.com/odohd/odoh/odoh"
@@ -447,7 +448,9 @@ type Result struct {
 }
 
 // Exchange sends m through ODoH and returns the answer, with m's ID. The
-// query travels with ID 0 (RFC 8484 §4.1); m is not modified.
+// query travels with ID 0 (RFC 8484 §4.1); m is not modified. An answer
+// that does not unpack, or does not pack back into one that does (see
+// dnscache.CheckRepacks), is ErrBadResponse.
 func (c *Client) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	q, err := m.Pack()
 	if err != nil {
@@ -460,6 +463,9 @@ func (c *Client) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	a := new(dns.Msg)
 	if err := a.Unpack(r.DNS); err != nil {
 		return nil, fmt.Errorf("%w: unpacking answer: %w", ErrBadResponse, err)
+	}
+	if err := dnscache.CheckRepacks(a); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	return a, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/dnsname"
 )
 
@@ -488,26 +489,11 @@ func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) 
 	if !answers(r, m) {
 		return nil, errMismatch
 	}
-	if err := checkRepacks(r); err != nil {
+	if err := dnscache.CheckRepacks(r); err != nil {
 		return nil, err
 	}
 	r.Id = q.Id
 	return r, nil
-}
-
-// checkRepacks reports whether r, packed again, is a message a client can
-// read. The DNS library unpacks some records it cannot pack back (one with
-// empty RDATA packs without its domain names, which the client then reads
-// as garbage): such an answer is the upstream's failure, never relayed.
-func checkRepacks(r *dns.Msg) error {
-	wire, err := r.Pack()
-	if err == nil {
-		err = new(dns.Msg).Unpack(wire)
-	}
-	if err != nil {
-		return fmt.Errorf("answer cannot be relayed: %w", err)
-	}
-	return nil
 }
 
 // answers reports whether r is an answer to q: q's ID and opcode, the QR

@@ -1,6 +1,7 @@
 package dnscache
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/miekg/dns"
@@ -88,6 +89,24 @@ func DropCookies(opt *dns.OPT) {
 		}
 	}
 	opt.Option = kept
+}
+
+// CheckRepacks reports whether answer r, packed again, is a message a
+// client can read: the rule for every answer a resolver of ours relays
+// (the target's from its upstreams, the stub's from the target). The DNS
+// library unpacks some records it cannot pack back: one with empty RDATA
+// unpacks to a record whose domain names pack to nothing (an SOA, a TSIG),
+// which a client then reads as garbage. Such an answer is its sender's
+// failure, never relayed.
+func CheckRepacks(r *dns.Msg) error {
+	wire, err := r.Pack()
+	if err == nil {
+		err = new(dns.Msg).Unpack(wire)
+	}
+	if err != nil {
+		return fmt.Errorf("answer cannot be relayed: %w", err)
+	}
+	return nil
 }
 
 // keep returns r as stored: without its OPT record, with its Extended DNS
