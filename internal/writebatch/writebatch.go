@@ -26,8 +26,12 @@ import (
 
 const (
 	// MaxPending bounds the bytes waiting for the flusher (one write
-	// larger than this waits alone).
-	MaxPending = 64 << 10
+	// larger than this waits alone). A peer that stops reading makes a
+	// connection hold up to twice this (pending and the batch being
+	// written) besides what it held before: 16 KiB, a TLS record's worth,
+	// keeps that to about 128 MiB over a daemon's 4096 connections, while
+	// a batch still holds dozens of ODoH-sized frames.
+	MaxPending = 16 << 10
 	// keepBuffer is the largest buffer an idle connection keeps for its
 	// next batch: a few records; larger ones go back to the heap.
 	keepBuffer = 4 << 10
