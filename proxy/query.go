@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -304,25 +305,16 @@ func (h *Handler) writeRelayed(w http.ResponseWriter, resp *http.Response, body 
 // "Cache-Control: ", counts as none: a client must never get a response
 // without the field).
 func relayedCacheControl(cc []string) []string {
-	n := 0
-	for _, v := range cc {
-		if v != "" {
-			n++
+	if !slices.Contains(cc, "") {
+		if len(cc) == 0 {
+			return noStore
 		}
-	}
-	switch n {
-	case 0:
-		return noStore
-	case len(cc):
 		return cc
 	}
-	kept := make([]string, 0, n)
-	for _, v := range cc {
-		if v != "" {
-			kept = append(kept, v)
-		}
+	if kept := slices.DeleteFunc(slices.Clone(cc), func(v string) bool { return v == "" }); len(kept) > 0 {
+		return kept
 	}
-	return kept
+	return noStore
 }
 
 // clientGone reports whether r's client went away (net/http and quic-go
