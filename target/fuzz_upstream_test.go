@@ -30,7 +30,7 @@ type wireUpstream struct {
 	asked  int
 }
 
-func (w *wireUpstream) exchange(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (w *wireUpstream) exchange(_ context.Context, _ time.Time, q *dns.Msg) (*dns.Msg, error) {
 	wire, err := q.Pack()
 	if err != nil {
 		return nil, err

@@ -140,9 +140,12 @@ type Upstreams struct {
 	probes  sync.WaitGroup
 }
 
-// upstream is one resolver of the pool.
+// upstream is one resolver of the pool. exchange asks it once: ctx cancels
+// the attempt, deadline (never after ctx's) ends it. The deadline comes apart
+// from ctx so that an attempt costs no context and timer of its own: a UDP
+// exchange sets it on its socket and needs no more.
 type upstream interface {
-	exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+	exchange(ctx context.Context, deadline time.Time, q *dns.Msg) (*dns.Msg, error)
 	close()
 }
 
@@ -258,8 +261,10 @@ func newUpstream(raw string, o UpstreamsConfig, bufs *bufPool, mismatch func()) 
 // if none does, it tries the down ones. Attempts at upstreams not known to
 // be up are raced (see Upstreams).
 func (u *Upstreams) Resolve(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	// f stays on the stack (its list of down upstreams, rarely needed,
+	// grows on the heap), so a query that the first upstream answers
+	// allocates nothing here.
 	var f failures
-	f.skipped = f.skippedBuf[:0]
 	for i := range u.ups {
 		if err := ctx.Err(); err != nil {
 			return f.result(err)
@@ -297,10 +302,9 @@ func (u *Upstreams) admit(i int) (up, probe bool) {
 
 // failures is what the failed attempts at one query left.
 type failures struct {
-	errs       []error
-	servfail   *dns.Msg // the first SERVFAIL answer
-	skipped    []int    // down upstreams, in order, for the last resort
-	skippedBuf [8]int
+	errs     []error
+	servfail *dns.Msg // the first SERVFAIL answer
+	skipped  []int    // down upstreams, in order, for the last resort
 }
 
 func (f *failures) note(r *dns.Msg, err error) {
@@ -436,10 +440,12 @@ const (
 // the outcome in its health and the metrics. An answer whose rcode is not
 // final is returned with an error.
 func (u *Upstreams) try(ctx context.Context, i int, q *dns.Msg, probe bool) (*dns.Msg, error) {
-	actx, cancel := context.WithTimeout(ctx, u.timeout)
 	start := time.Now()
-	r, err := exchangeID(actx, u.ups[i], q)
-	cancel()
+	deadline := start.Add(u.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	r, err := exchangeID(ctx, deadline, u.ups[i], q)
 	if err == nil && !finalRcode(r.Rcode) {
 		err = fmt.Errorf("answered %s", rcodeName(r.Rcode))
 	}
@@ -480,9 +486,9 @@ func rcodeName(rcode int) string {
 
 // exchangeID sends q with a fresh random ID, so that the ID the client chose
 // never reaches the upstream, and checks the answer matches the question.
-func exchangeID(ctx context.Context, up upstream, q *dns.Msg) (*dns.Msg, error) {
+func exchangeID(ctx context.Context, deadline time.Time, up upstream, q *dns.Msg) (*dns.Msg, error) {
 	m := upstreamQuery(q)
-	r, err := up.exchange(ctx, m)
+	r, err := up.exchange(ctx, deadline, m)
 	if err != nil {
 		return nil, err
 	}

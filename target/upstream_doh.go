@@ -38,7 +38,9 @@ func newDoHUpstream(u *url.URL, t *tls.Config, o UpstreamsConfig) *dohUpstream {
 	}}
 }
 
-func (d *dohUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (d *dohUpstream) exchange(ctx context.Context, deadline time.Time, q *dns.Msg) (*dns.Msg, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	// RFC 8484 §4.1: ID 0 in DoH; the ID check in exchangeID needs ours back.
 	id := q.Id
 	q.Id = 0

@@ -139,13 +139,9 @@ func matchAnswer(wire []byte, q *dns.Msg) (*dns.Msg, error) {
 	return r, nil
 }
 
-// setDeadline bounds c's I/O by ctx: its deadline, and its cancellation
-// (which moves the deadline to the past). Call the returned stop when done.
-func setDeadline(ctx context.Context, c net.Conn) (stop func() bool, err error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(DefaultUpstreamTimeout)
-	}
+// setDeadline bounds c's I/O by deadline and by ctx's cancellation (which
+// moves the deadline to the past). Call the returned stop when done.
+func setDeadline(ctx context.Context, c net.Conn, deadline time.Time) (stop func() bool, err error) {
 	if err := c.SetDeadline(deadline); err != nil {
 		return nil, err
 	}

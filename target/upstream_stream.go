@@ -46,7 +46,10 @@ func (s *streamUpstream) dial(ctx context.Context) (*upConn, error) {
 	return &upConn{Conn: c, br: bufio.NewReaderSize(c, 2048)}, nil
 }
 
-func (s *streamUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (s *streamUpstream) exchange(ctx context.Context, deadline time.Time, q *dns.Msg) (*dns.Msg, error) {
+	// Dialing (and the TLS handshake) is bounded by the deadline too.
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	buf := s.bufs.get()
 	defer s.bufs.put(buf)
 	// Pack after the two-byte length prefix (RFC 1035 §4.2.2).
@@ -72,7 +75,7 @@ func (s *streamUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, er
 				return nil, err
 			}
 		}
-		r, err := s.roundTrip(ctx, c, q, wire)
+		r, err := s.roundTrip(ctx, deadline, c, q, wire)
 		if err == nil {
 			s.pool.put(c, time.Now())
 			return r, nil
@@ -86,10 +89,10 @@ func (s *streamUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, er
 
 // roundTrip writes the framed query and reads answers until one matches
 // q. It reads into a buffer of its own: wire is sent again on a retry.
-func (s *streamUpstream) roundTrip(ctx context.Context, c *upConn, q *dns.Msg, wire []byte) (*dns.Msg, error) {
+func (s *streamUpstream) roundTrip(ctx context.Context, deadline time.Time, c *upConn, q *dns.Msg, wire []byte) (*dns.Msg, error) {
 	buf := s.bufs.get()
 	defer s.bufs.put(buf)
-	stop, err := setDeadline(ctx, c)
+	stop, err := setDeadline(ctx, c, deadline)
 	if err != nil {
 		return nil, err
 	}

@@ -31,35 +31,46 @@ func newUDPUpstream(addr string, o UpstreamsConfig, bufs *bufPool, mismatch func
 	}
 }
 
-func (u *udpUpstream) exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+func (u *udpUpstream) exchange(ctx context.Context, deadline time.Time, q *dns.Msg) (*dns.Msg, error) {
 	c := u.pool.get(time.Now())
 	if c == nil {
-		nc, err := u.dialer.DialContext(ctx, "udp", u.addr)
-		if err != nil {
+		var err error
+		if c, err = u.dial(ctx, deadline); err != nil {
 			return nil, err
 		}
-		c = &upConn{Conn: nc, expires: time.Now().Add(udpSocketLifetime)}
 	}
-	r, err := u.roundTrip(ctx, c, q)
+	r, err := u.roundTrip(ctx, deadline, c, q)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	u.pool.put(c, time.Now())
 	if r.Truncated {
-		return u.tcp.exchange(ctx, q)
+		return u.tcp.exchange(ctx, deadline, q)
 	}
 	return r, nil
 }
 
-func (u *udpUpstream) roundTrip(ctx context.Context, c *upConn, q *dns.Msg) (*dns.Msg, error) {
+// dial opens a socket; resolving the upstream's name counts against the
+// attempt's deadline.
+func (u *udpUpstream) dial(ctx context.Context, deadline time.Time) (*upConn, error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	nc, err := u.dialer.DialContext(ctx, "udp", u.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &upConn{Conn: nc, expires: time.Now().Add(udpSocketLifetime)}, nil
+}
+
+func (u *udpUpstream) roundTrip(ctx context.Context, deadline time.Time, c *upConn, q *dns.Msg) (*dns.Msg, error) {
 	buf := u.bufs.get()
 	defer u.bufs.put(buf)
 	wire, err := q.PackBuffer(*buf)
 	if err != nil {
 		return nil, err
 	}
-	stop, err := setDeadline(ctx, c)
+	stop, err := setDeadline(ctx, c, deadline)
 	if err != nil {
 		return nil, err
 	}
