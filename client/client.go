@@ -146,8 +146,10 @@ type Client struct {
 	resolve map[string]string
 	// pins are Config.Pins plus the stamps' hashes.
 	pins pins
-	// urls[p][t] is the expanded URL for proxy p and target t.
-	urls    [][]string
+	// urls[p][t] is the request to target t through proxy p; direct[t]
+	// the request straight to target t.
+	urls    [][]postTarget
+	direct  []postTarget
 	configs *configs
 
 	hc   *http.Client
@@ -197,12 +199,16 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	maps.Copy(c.resolve, cfg.Resolve)
-	c.urls = make([][]string, len(c.proxies))
+	c.urls = make([][]postTarget, len(c.proxies))
 	for i, p := range c.proxies {
-		c.urls[i] = make([]string, len(c.targets))
+		c.urls[i] = make([]postTarget, len(c.targets))
 		for j, t := range c.targets {
-			c.urls[i][j] = p.tmpl.Expand(t.url.Host, t.url.Path)
+			c.urls[i][j] = newPostTarget(p.tmpl.Expand(t.url.Host, t.url.Path))
 		}
+	}
+	c.direct = make([]postTarget, len(c.targets))
+	for j, t := range c.targets {
+		c.direct[j] = newPostTarget(t.str)
 	}
 	if err := c.setupHTTP(); err != nil {
 		return nil, err
@@ -629,9 +635,9 @@ func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	postURL := t.str
+	postURL := &c.direct[ti]
 	if pi >= 0 {
-		postURL = c.urls[pi][ti]
+		postURL = &c.urls[pi][ti]
 	}
 	ans, err := c.post(ctx, postURL, set.cfg, q)
 	he, ok := errors.AsType[*HTTPError](err)
@@ -650,33 +656,76 @@ func (c *Client) try(ctx context.Context, pi, ti int, q []byte) ([]byte, error) 
 	return ans, err
 }
 
-// Header values shared by every request, read-only: net/http only reads
-// them, and their capacity of 1 makes any append copy rather than write.
-var (
-	hdrCT    = []string{odoh.ContentType}
-	hdrCache = []string{"no-cache, no-store"}
-	hdrUA    = []string{""}
-)
+// queryHeader is the header of every query request, shared read-only:
+// exactly these fields (an empty User-Agent keeps Go's default out).
+// net/http only reads a request's header, and each value's capacity of 1
+// makes any append copy rather than write.
+var queryHeader = http.Header{
+	"Content-Type":  {odoh.ContentType},
+	"Accept":        {odoh.ContentType},
+	"Cache-Control": {"no-cache, no-store"},
+	"User-Agent":    hdrUA,
+}
 
-func (c *Client) post(ctx context.Context, postURL string, cfg *odoh.Config, q []byte) ([]byte, error) {
+// hdrUA is the empty User-Agent of every request, read-only.
+var hdrUA = []string{""}
+
+// postTarget is where one proxy and target pair's queries go: the URL
+// parsed and the request built once, so that a query costs a shallow copy
+// of the request (see post).
+type postTarget struct {
+	url string
+	req *http.Request // nil if url does not parse
+	err error         // why url does not parse: every query's error
+}
+
+func newPostTarget(u string) postTarget {
+	req, err := http.NewRequest(http.MethodPost, u, nil)
+	if err != nil {
+		return postTarget{url: u, err: err}
+	}
+	req.Header = queryHeader
+	return postTarget{url: u, req: req}
+}
+
+// queryBody is a request body over a sealed query. Its GetBody lets the
+// HTTP/2 transport send the request again on another connection when the
+// one it picked was lost before the request went out.
+type queryBody struct {
+	bytes.Reader
+	msg []byte
+}
+
+func newQueryBody(msg []byte) *queryBody {
+	b := &queryBody{msg: msg}
+	b.Reset(msg)
+	return b
+}
+
+func (*queryBody) Close() error { return nil }
+
+func (b *queryBody) rewind() (io.ReadCloser, error) { return newQueryBody(b.msg), nil }
+
+// post sends one query to pt and returns its answer. It calls the
+// transport itself rather than an http.Client: the client's redirect
+// bookkeeping (it copies the header of every request, in case a redirect
+// needs it) is work for nothing where redirects are never followed (C13),
+// and without its *url.Error no error carries the unredacted URL.
+func (c *Client) post(ctx context.Context, pt *postTarget, cfg *odoh.Config, q []byte) ([]byte, error) {
+	postURL := pt.url
+	if pt.err != nil {
+		return nil, fmt.Errorf("posting query to %s: %w", redactURL(postURL), pt.err)
+	}
 	// QueryPadding caps the padding at the suite's plaintext limit, so a
 	// query that fits unpadded is never refused for its padding.
 	msg, qctx, err := odoh.SealQueryPadded(cfg, q, cfg.QueryPadding(len(q), c.padding))
 	if err != nil {
 		return nil, fmt.Errorf("sealing query: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, postURL, bytes.NewReader(msg))
-	if err != nil {
-		return nil, err
-	}
-	// Exactly these headers; an empty User-Agent keeps Go's default out.
-	req.Header = http.Header{
-		"Content-Type":  hdrCT,
-		"Accept":        hdrCT,
-		"Cache-Control": hdrCache,
-		"User-Agent":    hdrUA,
-	}
-	resp, err := c.hc.Do(req)
+	req := pt.req.WithContext(ctx) // a shallow copy: URL and header shared, read-only
+	qb := newQueryBody(msg)
+	req.Body, req.GetBody, req.ContentLength = qb, qb.rewind, int64(len(msg))
+	resp, err := c.hc.Transport.RoundTrip(req)
 	if err != nil {
 		return nil, fmt.Errorf("posting query to %s: %w", redactURL(postURL), err)
 	}
