@@ -24,7 +24,10 @@ import (
 // pool grows while every worker is busy, up to MaxInFlight plus
 // udpSpareWorkers (so that queries beyond MaxInFlight still get their
 // SERVFAIL at once; beyond that many queries being answered, datagrams wait
-// in the socket's buffer), and shrinks when many workers are idle. What it
+// in the socket's buffer), and shrinks when many workers have been idle
+// for a while (udpShrinkAfter): a pool that shrank at the first idle
+// moment would, under a steady load, start a new worker, with a new stack
+// to grow, for nearly every other query. What it
 // accepts is what miekg/dns's server accepts (see answerDatagram); it
 // answers from the address each query was sent to.
 
@@ -32,6 +35,10 @@ const (
 	// udpSpareWorkers is how many idle workers a worker that finished a
 	// query tolerates before it exits, beyond an eighth of the pool.
 	udpSpareWorkers = 8
+	// udpShrinkAfter is how long a pool must have had a reader waiting
+	// all along (no query found every worker busy) before its surplus
+	// workers exit.
+	udpShrinkAfter = time.Second
 	// udpReadSize bounds a query datagram, as miekg/dns's server does
 	// (its UDPSize).
 	udpReadSize = dns.DefaultMsgSize
@@ -43,8 +50,13 @@ type udpServer struct {
 	conn *net.UDPConn
 	max  int32
 
-	idle     atomic.Int32 // workers waiting in a read
-	workers  atomic.Int32
+	idle    atomic.Int32 // workers waiting in a read
+	workers atomic.Int32
+	// start is the server's clock origin, and short the time since start
+	// when a worker last read a query with no other worker waiting in a
+	// read (the moment the pool grows).
+	start    time.Time
+	short    atomic.Int64
 	wg       sync.WaitGroup
 	stopping atomic.Bool
 
@@ -64,7 +76,7 @@ func newUDPServer(s *Stub, pc net.PacketConn, maxWorkers int) (*udpServer, error
 	if err6 != nil && err4 != nil {
 		return nil, err4
 	}
-	return &udpServer{s: s, conn: conn, max: int32(min(maxWorkers, math.MaxInt32))}, nil
+	return &udpServer{s: s, conn: conn, max: int32(min(maxWorkers, math.MaxInt32)), start: time.Now()}, nil
 }
 
 // serve starts the first worker and returns once every worker has
@@ -121,16 +133,27 @@ func (u *udpServer) work() {
 			u.errOnce.Do(func() { u.err = err; u.stop() })
 			return
 		}
-		if idle == 0 && u.workers.Load() < u.max {
-			u.spawn() // nobody else is reading
+		if idle == 0 { // nobody else is reading
+			u.short.Store(int64(time.Since(u.start)))
+			if u.workers.Load() < u.max {
+				u.spawn()
+			}
 		}
 		if o := u.s.serveDatagram(buf[:n], out, u.conn, sess); o != nil {
 			out = o
 		}
-		if u.idle.Load() > udpSpareWorkers+u.workers.Load()/8 {
+		if u.surplus() {
 			return
 		}
 	}
+}
+
+// surplus reports whether a worker that answered its query should exit:
+// more than udpSpareWorkers and an eighth of the pool are idle, and have
+// been, as far as reads tell, for udpShrinkAfter.
+func (u *udpServer) surplus() bool {
+	return u.idle.Load() > udpSpareWorkers+u.workers.Load()/8 &&
+		time.Since(u.start)-time.Duration(u.short.Load()) > udpShrinkAfter
 }
 
 // serveDatagram answers one query datagram and returns the answer's
