@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -462,12 +463,15 @@ func (c *Client) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packing query: %w", err)
 	}
-	r, err := c.Do(ctx, q)
+	q[0], q[1] = 0, 0 // q is ours: no copy needed for the ID 0
+	ans, _, _, err := c.do(ctx, q, time.Now())
 	if err != nil {
 		return nil, err
 	}
+	// m's ID first: a compression pointer into the header reads it.
+	binary.BigEndian.PutUint16(ans, m.Id)
 	a := new(dns.Msg)
-	if err := a.Unpack(r.DNS); err != nil {
+	if err := a.Unpack(ans); err != nil {
 		return nil, fmt.Errorf("%w: unpacking answer: %w", ErrBadResponse, err)
 	}
 	if err := dnscache.CheckRepacks(a); err != nil {
@@ -487,48 +491,64 @@ func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 	if len(q) < 12 {
 		return nil, errShortQuery
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	id0, id1 := q[0], q[1]
 	if id0|id1 != 0 {
 		q = bytes.Clone(q)
 		q[0], q[1] = 0, 0
 	}
+	ans, pi, ti, err := c.do(ctx, q, start)
+	if err != nil {
+		return nil, err
+	}
+	ans[0], ans[1] = id0, id1
+	r := &Result{DNS: ans, Target: c.targetName(ti), Duration: time.Since(start)}
+	if oh := c.ohttpAt(ti); oh != nil {
+		r.Proxy = oh.relay
+	}
+	if pi >= 0 {
+		r.Proxy = c.proxies[pi].tmpl.String()
+	}
+	return r, nil
+}
+
+// do is Do for a query q of at least a header with ID 0, begun at start:
+// the answer (at least 2 bytes), with the proxy (-1 for none) and the
+// target that gave it.
+func (c *Client) do(ctx context.Context, q []byte, start time.Time) (ans []byte, pi, ti int, err error) {
+	if dl, ok := ctx.Deadline(); !ok || dl.Sub(start) > c.timeout {
+		// Else ctx ends first anyway (the stub's shorter timeout, say),
+		// and another timer would only cost its allocations.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	var triedP, triedT uint64
 	var lastErr error
 	var timedOut [][2]int // pairs whose proxy answered 504; nil, no allocation, unless one did
 	for range c.attempts {
-		pi, ti := c.pick(&triedP, &triedT, start)
+		pi, ti = c.pick(&triedP, &triedT, start)
 		if slices.Contains(timedOut, [2]int{pi, ti}) {
 			// The proxy waited its whole response timeout for this
 			// target already: asking it again would only wait as long.
 			break
 		}
-		ans, err := c.try(ctx, pi, ti, q)
+		ans, err = c.try(ctx, pi, ti, q)
 		if err == nil {
 			if len(ans) < 2 {
-				return nil, fmt.Errorf("%w: short dns answer", ErrBadResponse)
+				return nil, 0, 0, fmt.Errorf("%w: short dns answer", ErrBadResponse)
 			}
-			ans[0], ans[1] = id0, id1
-			r := &Result{DNS: ans, Target: c.targetName(ti), Duration: time.Since(start)}
-			if oh := c.ohttpAt(ti); oh != nil {
-				r.Proxy = oh.relay
-			}
-			if pi >= 0 {
-				r.Proxy = c.proxies[pi].tmpl.String()
-				if c.proxies[pi].downUntil.Load() != 0 {
-					c.proxies[pi].downUntil.Store(0)
-				}
+			if pi >= 0 && c.proxies[pi].downUntil.Load() != 0 {
+				c.proxies[pi].downUntil.Store(0)
 			}
 			if down := c.targetDown(ti); down.Load() != 0 {
 				down.Store(0)
 			}
-			return r, nil
+			return ans, pi, ti, nil
 		}
 		if ctx.Err() != nil && lastErr != nil && errors.Is(err, ctx.Err()) {
 			// The deadline cut a retry short: the failure before it
 			// says what went wrong.
-			return nil, fmt.Errorf("%w (then the query's %v timeout ran out retrying)", lastErr, c.timeout)
+			return nil, 0, 0, fmt.Errorf("%w (then the query's %v timeout ran out retrying)", lastErr, c.timeout)
 		}
 		lastErr = err
 		if ctx.Err() != nil || !retryable(err) {
@@ -546,7 +566,7 @@ func (c *Client) Do(ctx context.Context, q []byte) (*Result, error) {
 		}
 		c.log.Debug("odoh query failed, failing over", "err", err)
 	}
-	return nil, lastErr
+	return nil, 0, 0, lastErr
 }
 
 // targetFault reports whether err points at the target rather than the

@@ -143,6 +143,9 @@ type Stub struct {
 	perName  int
 	logger   *slog.Logger
 	servfail servfailLog
+	// fwd is forward, bound once: a method value made per query would
+	// be allocated per query.
+	fwd dnscache.Fetch
 
 	namesMu sync.Mutex
 	names   map[string]int // queries in flight by lower-cased name
@@ -201,6 +204,7 @@ func NewStub(c StubConfig) (*Stub, error) {
 		logger:  c.Logger,
 		names:   make(map[string]int),
 	}
+	s.fwd = s.forward
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -353,7 +357,7 @@ func (s *Stub) answer(r *dns.Msg) *dns.Msg {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
-	a, err := s.cache.Resolve(ctx, r, s.forward)
+	a, err := s.cache.Resolve(ctx, r, s.fwd)
 	if err != nil {
 		s.servfail.note(failureReason(err))
 		s.logger.Debug("odoh exchange failed", "err", err)
