@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -50,6 +51,7 @@ type udpServer struct {
 	conn *net.UDPConn
 	max  int32
 
+	oobSize int
 	idle    atomic.Int32 // workers waiting in a read
 	workers atomic.Int32
 	// start is the server's clock origin, and short the time since start
@@ -76,7 +78,7 @@ func newUDPServer(s *Stub, pc net.PacketConn, maxWorkers int) (*udpServer, error
 	if err6 != nil && err4 != nil {
 		return nil, err4
 	}
-	return &udpServer{s: s, conn: conn, max: int32(min(maxWorkers, math.MaxInt32)), start: time.Now()}, nil
+	return &udpServer{s: s, conn: conn, max: int32(min(maxWorkers, math.MaxInt32)), oobSize: udpOOBSize(), start: time.Now()}, nil
 }
 
 // serve starts the first worker and returns once every worker has
@@ -118,9 +120,11 @@ func (u *udpServer) work() {
 	defer u.workers.Add(-1)
 	buf := make([]byte, udpReadSize)
 	var out []byte
+	var src replySource
+	oob := make([]byte, u.oobSize)
 	for {
 		u.idle.Add(1)
-		n, sess, err := dns.ReadFromSessionUDP(u.conn, buf)
+		n, oobn, _, raddr, err := u.conn.ReadMsgUDPAddrPort(buf, oob)
 		idle := u.idle.Add(-1)
 		if err != nil {
 			if u.stopping.Load() {
@@ -139,8 +143,11 @@ func (u *udpServer) work() {
 				u.spawn()
 			}
 		}
-		if o := u.s.serveDatagram(buf[:n], out, u.conn, sess); o != nil {
+		if o := u.s.answerDatagram(buf[:n], out); o != nil {
 			out = o
+			if _, _, err := u.conn.WriteMsgUDPAddrPort(out, src.from(oob[:oobn]), raddr); err != nil {
+				u.s.logger.Debug("writing dns answer", "err", err)
+			}
 		}
 		if u.surplus() {
 			return
@@ -156,17 +163,46 @@ func (u *udpServer) surplus() bool {
 		time.Since(u.start)-time.Duration(u.short.Load()) > udpShrinkAfter
 }
 
-// serveDatagram answers one query datagram and returns the answer's
-// buffer for reuse.
-func (s *Stub) serveDatagram(b, out []byte, conn *net.UDPConn, sess *dns.SessionUDP) []byte {
-	out = s.answerDatagram(b, out)
-	if out == nil {
-		return nil
+// udpOOBSize is the room a datagram's control message needs for its
+// destination address and interface, in either family.
+func udpOOBSize() int {
+	return max(len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface)),
+		len(ipv6.NewControlMessage(ipv6.FlagDst|ipv6.FlagInterface)))
+}
+
+// replySource is one worker's control message for answering from the
+// address a query was sent to, made again only when a query's control
+// message differs from the last one's: a stub's queries nearly all reach
+// the same address, and parsing and building control messages allocates.
+type replySource struct {
+	got   []byte // the control message received last
+	reply []byte // the one to answer it with; nil: the socket's own address
+}
+
+// from returns the control message for answering a query that came with
+// control message oob: its destination address as the source.
+func (r *replySource) from(oob []byte) []byte {
+	if r.got != nil && bytes.Equal(oob, r.got) {
+		return r.reply
 	}
-	if _, err := dns.WriteToSessionUDP(conn, out, sess); err != nil {
-		s.logger.Debug("writing dns answer", "err", err)
+	r.got = append(r.got[:0], oob...)
+	r.reply = nil
+	// IPv6 first: on a dual-stack socket an IPv4 query's destination
+	// comes as an IPv4-mapped address, answered with IPv4's message.
+	var dst net.IP
+	if cm := new(ipv6.ControlMessage); cm.Parse(oob) == nil && cm.Dst != nil {
+		dst = cm.Dst
+	} else if cm := new(ipv4.ControlMessage); cm.Parse(oob) == nil && cm.Dst != nil {
+		dst = cm.Dst
 	}
-	return out
+	switch {
+	case dst == nil:
+	case dst.To4() == nil:
+		r.reply = (&ipv6.ControlMessage{Src: dst}).Marshal()
+	default:
+		r.reply = (&ipv4.ControlMessage{Src: dst}).Marshal()
+	}
+	return r.reply
 }
 
 // answerDatagram returns the packed answer to the query datagram b (in
