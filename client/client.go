@@ -474,7 +474,7 @@ func (c *Client) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	if err := a.Unpack(ans); err != nil {
 		return nil, fmt.Errorf("%w: unpacking answer: %w", ErrBadResponse, err)
 	}
-	if err := dnscache.CheckRepacks(a); err != nil {
+	if err := dnscache.CheckRepacksFrom(a, ans); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	return a, nil

@@ -1,6 +1,7 @@
 package dnscache
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -98,10 +99,16 @@ func DropCookies(opt *dns.OPT) {
 // unpacks to a record whose domain names pack to nothing (an SOA, a TSIG),
 // which a client then reads as garbage. Such an answer is its sender's
 // failure, never relayed.
-func CheckRepacks(r *dns.Msg) error {
-	wire, err := r.Pack()
-	if err == nil {
-		err = new(dns.Msg).Unpack(wire)
+func CheckRepacks(r *dns.Msg) error { return CheckRepacksFrom(r, nil) }
+
+// CheckRepacksFrom is CheckRepacks for an answer r unpacked from wire:
+// when r packs back to exactly wire (as an answer packed without
+// compression by this library does), the bytes are the ones that just
+// unpacked, and the second unpacking is skipped.
+func CheckRepacksFrom(r *dns.Msg, wire []byte) error {
+	again, err := r.Pack()
+	if err == nil && (wire == nil || !bytes.Equal(again, wire)) {
+		err = new(dns.Msg).Unpack(again)
 	}
 	if err != nil {
 		return fmt.Errorf("answer cannot be relayed: %w", err)
