@@ -60,14 +60,20 @@ func sealQuery(s Suite, pk hpke.PublicKey, aad, plain []byte) (enc, ct, secret [
 func openQuery(s Suite, sk hpke.PrivateKey, enc, ct, aad []byte) (plain, secret []byte, err error) {
 	rcv, err := hpke.NewReceiver(s, sk, enc, []byte(infoQuery))
 	if err != nil {
-		return nil, nil, wrap(ErrDecrypt, "%v", err)
+		return nil, nil, wrapError(ErrDecrypt, "", err)
 	}
 	plain, err = rcv.Open(ct, aad)
 	if err != nil {
-		return nil, nil, wrap(ErrDecrypt, "query: %v", err)
+		return nil, nil, wrapError(ErrDecrypt, "query: ", err)
 	}
 	return plain, rcv.Export([]byte(labelResponse), s.AEAD.KeySize()), nil
 }
+
+// wrapError is wrap(kind, "%s%v", prefix, err), out of line so that the
+// frames of the callers above stay small.
+//
+//go:noinline
+func wrapError(kind error, prefix string, err error) error { return wrap(kind, "%s%v", prefix, err) }
 
 func newAEAD(a AEAD, key []byte) (cipher.AEAD, error) {
 	c, err := hpke.NewAEAD(a, key)

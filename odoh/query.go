@@ -115,17 +115,14 @@ type Query struct {
 // whose key ID is not this key's is an [ErrKeyMismatch] error (HTTP 401);
 // every other failure wraps [ErrMalformed] or [ErrDecrypt] (HTTP 400).
 func (k *PrivateKey) OpenQuery(m Message) (*Query, error) {
+	// The errors are built in other functions so that this frame, deep in
+	// a request handler's call chain and above the key schedule's, stays
+	// small (see internal/hpke's scratch).
 	s := k.config.suite
-	if m.Type != MessageTypeQuery {
-		return nil, malformed("message type 0x%02x where a query (0x01) was expected", byte(m.Type))
-	}
-	if !bytes.Equal(m.KeyID, k.config.keyID) {
-		return nil, wrap(ErrKeyMismatch, "key_id %s is not %s", shortHex(m.KeyID), shortHex(k.config.keyID))
+	if m.Type != MessageTypeQuery || !bytes.Equal(m.KeyID, k.config.keyID) || len(m.Encrypted) < s.KEM.EncSize()+s.AEAD.TagSize() {
+		return nil, k.openQueryError(m)
 	}
 	nenc := s.KEM.EncSize()
-	if len(m.Encrypted) < nenc+s.AEAD.TagSize() {
-		return nil, malformed("encrypted_message is %d bytes, shorter than an encapsulated key and a tag", len(m.Encrypted))
-	}
 	aad := make([]byte, 0, 3+len(m.KeyID))
 	aad = append(aad, byte(MessageTypeQuery))
 	aad = appendLP16(aad, m.KeyID)
@@ -138,6 +135,20 @@ func (k *PrivateKey) OpenQuery(m Message) (*Query, error) {
 		return nil, err
 	}
 	return &Query{DNS: dns, suite: s, secret: secret, plain: plain}, nil
+}
+
+// openQueryError is OpenQuery's error for a message it refuses before
+// decrypting.
+//
+//go:noinline
+func (k *PrivateKey) openQueryError(m Message) error {
+	switch {
+	case m.Type != MessageTypeQuery:
+		return malformed("message type 0x%02x where a query (0x01) was expected", byte(m.Type))
+	case !bytes.Equal(m.KeyID, k.config.keyID):
+		return wrap(ErrKeyMismatch, "key_id %s is not %s", shortHex(m.KeyID), shortHex(k.config.keyID))
+	}
+	return malformed("encrypted_message is %d bytes, shorter than an encapsulated key and a tag", len(m.Encrypted))
 }
 
 // ResponsePadding is QueryPadding for the answer to q: the padding that
@@ -196,9 +207,8 @@ func responseAEAD(s Suite, secret, qPlain, respNonce []byte) (cipher.AEAD, []byt
 	salt := make([]byte, 0, len(qPlain)+2+len(respNonce))
 	salt = append(salt, qPlain...)
 	salt = appendLP16(salt, respNonce)
-	prk := hpke.Extract(s.KDF, salt, secret)
-	key := hpke.Expand(s.KDF, prk, []byte("odoh key"), s.AEAD.KeySize())
-	nonce := hpke.Expand(s.KDF, prk, []byte("odoh nonce"), s.AEAD.NonceSize())
+	key, nonce := make([]byte, s.AEAD.KeySize()), make([]byte, s.AEAD.NonceSize())
+	hpke.KeyNonce(s.KDF, salt, secret, "odoh key", "odoh nonce", key, nonce)
 	a, err := newAEAD(s.AEAD, key)
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,7 @@ package hpke
 
 import (
 	"crypto/cipher"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 
@@ -192,18 +193,31 @@ type Receiver struct {
 // NewReceiver runs SetupBaseR with the private key, the encapsulated key
 // enc and info. The suite must be supported and sk a key of its KEM.
 func NewReceiver(s Suite, sk PrivateKey, enc, info []byte) (Receiver, error) {
+	if fastSuite(s) && sk.x != nil && len(enc) == x25519Size {
+		// The fast path keeps its frames small (errors and circl's path
+		// live in other functions): it runs deep in request handlers.
+		c, err := newFastReceiver(s, sk.x, enc, info)
+		if err != nil {
+			return Receiver{}, receiverError(err)
+		}
+		return Receiver{c: c}, nil
+	}
+	return newCirclReceiver(s, sk, enc, info)
+}
+
+//go:noinline
+func receiverError(err error) error { return fmt.Errorf("hpke: receiver setup: %w", err) }
+
+// newCirclReceiver is NewReceiver of the suites without the fast path,
+// and of its errors.
+//
+//go:noinline
+func newCirclReceiver(s Suite, sk PrivateKey, enc, info []byte) (Receiver, error) {
 	if !s.Supported() {
 		return Receiver{}, fmt.Errorf("%w: %v", errUnsupported, s)
 	}
 	if len(enc) != s.KEM.EncSize() {
 		return Receiver{}, fmt.Errorf("hpke: encapsulated key is %d bytes, want %d", len(enc), s.KEM.EncSize())
-	}
-	if fastSuite(s) && sk.x != nil {
-		c, err := newFastReceiver(s, sk.x, enc, info)
-		if err != nil {
-			return Receiver{}, fmt.Errorf("hpke: receiver setup: %w", err)
-		}
-		return Receiver{c: c}, nil
 	}
 	rcv, err := s.circl().NewReceiver(sk.k, info)
 	if err != nil {
@@ -237,7 +251,9 @@ func (c Receiver) Export(exporterContext []byte, n int) []byte {
 func Extract(k KDF, salt, ikm []byte) []byte {
 	if k == KDFHKDFSHA256 {
 		out := new([sha256Size]byte)
-		hmacSHA256(out, salt, ikm)
+		in := make([]byte, sha256.BlockSize+len(ikm))
+		copy(in[sha256.BlockSize:], ikm)
+		hmacSHA256(out, salt, in, new(hmacBufs))
 		return out[:]
 	}
 	return hpke.KDF(k).Extract(ikm, salt) // circl's order is (secret, salt)
@@ -247,10 +263,36 @@ func Extract(k KDF, salt, ikm []byte) []byte {
 func Expand(k KDF, prk, info []byte, n int) []byte {
 	if k == KDFHKDFSHA256 && len(prk) >= sha256Size {
 		out := make([]byte, n)
-		hkdfExpand(out, prk[:sha256Size], info)
+		hkdfExpand(out, prk[:sha256Size], info, make([]byte, 0, sha256.BlockSize+sha256Size+len(info)+1), new(hmacBufs))
 		return out
 	}
 	return hpke.KDF(k).Expand(prk, info, uint(n))
+}
+
+// KeyNonce sets key to Expand(prk, keyInfo, len(key)) and nonce to
+// Expand(prk, nonceInfo, len(nonce)) with prk = Extract(salt, ikm): how
+// ODoH (RFC 9230 §6.2) and OHTTP (RFC 9458 §4.4) key a response. The KDF
+// must be supported, key and nonce at most Nh bytes, the infos short.
+func KeyNonce(k KDF, salt, ikm []byte, keyInfo, nonceInfo string, key, nonce []byte) {
+	if k != KDFHKDFSHA256 || len(keyInfo) > 32 || len(nonceInfo) > 32 {
+		prk := Extract(k, salt, ikm)
+		copy(key, Expand(k, prk, []byte(keyInfo), len(key)))
+		copy(nonce, Expand(k, prk, []byte(nonceInfo), len(nonce)))
+		return
+	}
+	var b hmacBufs
+	var prk [sha256Size]byte
+	var buf [sha256.BlockSize + 2*sha256Size + 1]byte
+	if len(ikm) <= 2*sha256Size {
+		hmacSHA256(&prk, salt, append(buf[:sha256.BlockSize], ikm...), &b)
+	} else {
+		prk = *(*[sha256Size]byte)(Extract(k, salt, ikm))
+	}
+	// One block each (len <= Nh): T(1) = HMAC(prk, info ‖ 0x01).
+	hmacSHA256(&b.t, prk[:], append(append(buf[:sha256.BlockSize], keyInfo...), 1), &b)
+	copy(key, b.t[:])
+	hmacSHA256(&b.t, prk[:], append(append(buf[:sha256.BlockSize], nonceInfo...), 1), &b)
+	copy(nonce, b.t[:])
 }
 
 // NewAEAD returns the AEAD a keyed with key.

@@ -147,6 +147,72 @@ func TestFastPathVectors(t *testing.T) {
 	}
 }
 
+// x25519KeyPair is a random X25519 key pair, parsed as senders use it.
+func x25519KeyPair(t *testing.T) (PrivateKey, PublicKey) {
+	t.Helper()
+	sk, pub, err := GenerateKeyPair(KEMX25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := ParsePublicKey(KEMX25519, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk, pk
+}
+
+// sealOursOpenCircl seals pt with the package's sender (which must take the
+// fast path) and checks that circl opens it; it returns both contexts.
+func sealOursOpenCircl(t *testing.T, s Suite, sk PrivateKey, pk PublicKey, info, aad, pt []byte) (Sender, hpke.Opener) {
+	t.Helper()
+	enc, snd, err := NewSender(s, pk, info)
+	if err != nil || snd.c == nil {
+		t.Fatalf("sender: %v (fast %v)", err, snd.c != nil)
+	}
+	ct, err := snd.Seal(pt, aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := s.circl().NewReceiver(sk.k, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opener, err := cr.Setup(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := opener.Open(ct, aad); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("%v, info %q: circl opens %x, %v", s, info, got, err)
+	}
+	return snd, opener
+}
+
+// sealCirclOpenOurs is the other direction: circl seals, the package's
+// receiver (on the fast path) opens.
+func sealCirclOpenOurs(t *testing.T, s Suite, sk PrivateKey, pk PublicKey, info, aad, pt []byte) (Receiver, hpke.Sealer) {
+	t.Helper()
+	cs, err := s.circl().NewSender(pk.k, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, sealer, err := cs.Setup(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := sealer.Seal(pt, aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := NewReceiver(s, sk, enc, info)
+	if err != nil || rcv.c == nil {
+		t.Fatalf("receiver: %v (fast %v)", err, rcv.c != nil)
+	}
+	if got, err := rcv.Open(ct, aad); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("%v, info %q: opened %x, %v", s, info, got, err)
+	}
+	return rcv, sealer
+}
+
 // Random keys and messages agree with circl in both directions, for every
 // AEAD and export lengths of one to several hash blocks, and through the
 // package's API (which takes the fast path for these suites).
@@ -155,63 +221,17 @@ func TestFastPathAgreesWithCircl(t *testing.T) {
 		s := Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: a}
 		t.Run(s.String(), func(t *testing.T) {
 			for i := range 50 {
-				sk, pub, err := GenerateKeyPair(KEMX25519)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pk, err := ParsePublicKey(KEMX25519, pub)
-				if err != nil {
-					t.Fatal(err)
-				}
+				sk, pk := x25519KeyPair(t)
 				info := bytes.Repeat([]byte{byte(i)}, i*7) // past the stack buffer too
 				aad := bytes.Repeat([]byte{0xaa}, i)
 				pt := bytes.Repeat([]byte{byte(i + 1)}, 1+i*13)
 				n := 1 + i*11 // exports up to 540 bytes: many HKDF blocks
 
-				// Ours seals, circl opens.
-				enc, snd, err := NewSender(s, pk, info)
-				if err != nil || snd.c == nil {
-					t.Fatalf("sender: %v (fast %v)", err, snd.c != nil)
-				}
-				ct, err := snd.Seal(pt, aad)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cr, err := s.circl().NewReceiver(sk.k, info)
-				if err != nil {
-					t.Fatal(err)
-				}
-				opener, err := cr.Setup(enc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, err := opener.Open(ct, aad); err != nil || !bytes.Equal(got, pt) {
-					t.Fatalf("circl opens %x, %v", got, err)
-				}
+				snd, opener := sealOursOpenCircl(t, s, sk, pk, info, aad, pt)
 				if !bytes.Equal(snd.Export(info, n), opener.Export(info, uint(n))) {
 					t.Fatalf("exports of %d bytes differ", n)
 				}
-
-				// circl seals, ours opens.
-				cs, err := s.circl().NewSender(pk.k, info)
-				if err != nil {
-					t.Fatal(err)
-				}
-				enc2, sealer, err := cs.Setup(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ct2, err := sealer.Seal(pt, aad)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rcv, err := NewReceiver(s, sk, enc2, info)
-				if err != nil || rcv.c == nil {
-					t.Fatalf("receiver: %v (fast %v)", err, rcv.c != nil)
-				}
-				if got, err := rcv.Open(ct2, aad); err != nil || !bytes.Equal(got, pt) {
-					t.Fatalf("opened %x, %v", got, err)
-				}
+				rcv, sealer := sealCirclOpenOurs(t, s, sk, pk, info, aad, pt)
 				if !bytes.Equal(rcv.Export(nil, n), sealer.Export(nil, uint(n))) {
 					t.Fatalf("exports of %d bytes differ", n)
 				}
@@ -318,5 +338,77 @@ func TestHKDFSHA256(t *testing.T) {
 				t.Fatalf("info of %d bytes, %d out: Expand differs", n, l)
 			}
 		}
+	}
+}
+
+// A key caches the part of the key schedule fixed by the suite and the
+// info: using one key with other infos and suites, alternately, must give
+// each its own schedule (circl, which caches nothing, opens and seals).
+func TestScheduleCacheFollowsInfoAndSuite(t *testing.T) {
+	sk, pk := x25519KeyPair(t)
+	infos := [][]byte{[]byte("odoh query"), []byte("message/bhttp request"), nil}
+	aeads := []AEAD{AEADAES128GCM, AEADChaCha20Poly1305}
+	// Each info with one suite, then each suite with one info: consecutive
+	// uses differ in the info alone, then in the suite alone.
+	type use struct {
+		a    AEAD
+		info []byte
+	}
+	var uses []use
+	for _, a := range aeads {
+		for _, info := range infos {
+			uses = append(uses, use{a, info})
+		}
+	}
+	for _, info := range infos {
+		for _, a := range aeads {
+			uses = append(uses, use{a, info})
+		}
+	}
+	for i, u := range uses {
+		s := Suite{KEM: KEMX25519, KDF: KDFHKDFSHA256, AEAD: u.a}
+		info := u.info
+		pt := []byte(fmt.Sprintf("message %d", i))
+		sealOursOpenCircl(t, s, sk, pk, info, nil, pt)
+		sealCirclOpenOurs(t, s, sk, pk, info, nil, pt)
+	}
+}
+
+// KeyNonce is Extract then two Expands, for every KDF, salts shorter and
+// longer than a block and secrets past its one-block path.
+func TestKeyNonce(t *testing.T) {
+	for _, k := range []KDF{KDFHKDFSHA256, KDFHKDFSHA384, KDFHKDFSHA512} {
+		for _, n := range []int{0, 16, 64, 65, 146, 300} {
+			for _, m := range []int{16, 32, 64, 65, 100} {
+				salt := bytes.Repeat([]byte{byte(n)}, n)
+				ikm := bytes.Repeat([]byte{byte(m + 1)}, m)
+				prk := Extract(k, salt, ikm)
+				for _, kl := range []int{16, 32} {
+					wantKey := Expand(k, prk, []byte("odoh key"), kl)
+					wantNonce := Expand(k, prk, []byte("odoh nonce"), 12)
+					key, nonce := make([]byte, kl), make([]byte, 12)
+					KeyNonce(k, salt, ikm, "odoh key", "odoh nonce", key, nonce)
+					if !bytes.Equal(key, wantKey) || !bytes.Equal(nonce, wantNonce) {
+						t.Fatalf("%v, salt %d, ikm %d, Nk %d: key %x nonce %x, want %x %x", k, n, m, kl, key, nonce, wantKey, wantNonce)
+					}
+				}
+			}
+		}
+	}
+	// And the standard library's HKDF, so that the reference is not only
+	// this package's Extract and Expand.
+	salt, ikm := bytes.Repeat([]byte{7}, 146), bytes.Repeat([]byte{9}, 16)
+	prk, err := stdhkdf.Extract(sha256.New, ikm, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := stdhkdf.Expand(sha256.New, prk, "odoh nonce", 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, nonce := make([]byte, 16), make([]byte, 12)
+	KeyNonce(KDFHKDFSHA256, salt, ikm, "odoh key", "odoh nonce", key, nonce)
+	if !bytes.Equal(nonce, want) {
+		t.Fatalf("nonce %x, want %x", nonce, want)
 	}
 }
