@@ -40,6 +40,11 @@ func (*body) Close() error { return nil }
 // benchHandler measures one request as the h2 server hands it to h:
 // answered from the local zone, 256 distinct queries in turn.
 func benchHandler(b *testing.B, h *target.Handler, path, ct string, seal func(wire []byte) []byte) {
+	benchServe(b, h, path, ct, seal, func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) })
+}
+
+// benchServe is benchHandler with each request served by serve.
+func benchServe(b *testing.B, h *target.Handler, path, ct string, seal func(wire []byte) []byte, serve func(http.ResponseWriter, *http.Request)) {
 	bodies := make([][]byte, 256)
 	for i := range bodies {
 		bodies[i] = seal(query(b, "www.zone.test.", dns.TypeA, uint16(i)))
@@ -58,7 +63,7 @@ func benchHandler(b *testing.B, h *target.Handler, path, ct string, seal func(wi
 		req.ContentLength = int64(len(bb))
 		clear(w.h)
 		w.status = 0
-		h.ServeHTTP(w, req)
+		serve(w, req)
 		if w.status != http.StatusOK {
 			b.Fatalf("status %d", w.status)
 		}
@@ -68,19 +73,36 @@ func benchHandler(b *testing.B, h *target.Handler, path, ct string, seal func(wi
 // BenchmarkHandler reports the handler's time and allocations per query
 // (make bench prints the ODoH allocs/op).
 func BenchmarkHandler(b *testing.B) {
-	b.Run("ODoH", func(b *testing.B) {
+	// odohHandler is a zone handler and a sealer of ODoH queries to it.
+	odohHandler := func(b *testing.B) (*target.Handler, func(wire []byte) []byte) {
 		c := zoneConfig(b, nil)
-		h := newHandler(b, c)
 		key, err := c.Keys.Current()
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchHandler(b, h, odoh.QueryPath, odoh.ContentType, func(wire []byte) []byte {
+		return newHandler(b, c), func(wire []byte) []byte {
 			msg, _, err := odoh.SealQuery(key.Config(), wire)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return msg
+		}
+	}
+	b.Run("ODoH", func(b *testing.B) {
+		h, seal := odohHandler(b)
+		benchHandler(b, h, odoh.QueryPath, odoh.ContentType, seal)
+	})
+	// ODoH as net/http's HTTP/2 server runs a handler: on a new goroutine
+	// per request, so that the figure includes the growth of its stack.
+	b.Run("PerGoroutine", func(b *testing.B) {
+		h, seal := odohHandler(b)
+		done := make(chan struct{})
+		benchServe(b, h, odoh.QueryPath, odoh.ContentType, seal, func(w http.ResponseWriter, r *http.Request) {
+			go func() {
+				h.ServeHTTP(w, r)
+				done <- struct{}{}
+			}()
+			<-done
 		})
 	})
 	b.Run("DoH", func(b *testing.B) {

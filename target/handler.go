@@ -18,6 +18,7 @@ import (
 
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/httpbody"
+	"github.com/odohd/odoh/internal/stack"
 	"github.com/odohd/odoh/odoh"
 	"github.com/odohd/odoh/ohttp"
 )
@@ -161,6 +162,7 @@ type request struct {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	stack.Grow() // net/http runs each HTTP/2 request on a new goroutine
 	switch r.URL.Path {
 	case h.path:
 		h.serveDNS(w, r)
