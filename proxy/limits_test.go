@@ -3,12 +3,16 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -330,4 +334,85 @@ func resultCount(t *testing.T, tp *testProxy, name string) float64 {
 	t.Helper()
 	v, _ := metricstest.Value(t, tp.reg, "odoh_proxy_requests_total", map[string]string{"result": name})
 	return v
+}
+
+// deadlineWriter is a ResponseWriter that records the read deadlines set
+// on it (http.ResponseController finds SetReadDeadline) and, for one in
+// the past, ends the blocked body read as net/http does.
+type deadlineWriter struct {
+	*httptest.ResponseRecorder
+	body *io.PipeWriter // the body's writer; nil: no body to end
+	mu   sync.Mutex
+	set  []time.Time
+}
+
+func (d *deadlineWriter) SetReadDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.set = append(d.set, t)
+	d.mu.Unlock()
+	if d.body != nil && !t.IsZero() && t.Before(time.Now()) {
+		d.body.CloseWithError(fmt.Errorf("reading body: %w", os.ErrDeadlineExceeded))
+	}
+	return nil
+}
+
+func (d *deadlineWriter) deadlines() []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.set)
+}
+
+// TestBodyDeadlineOnlyWhenLate: over HTTP/2, where each read deadline set
+// is a message to the connection's serving goroutine, a body that arrives
+// within BodyReadTimeout sets none; a late one gets a deadline in the past
+// once the timeout has run out (then 408), and a cleared one after. Over
+// HTTP/1.1, where the deadline is the connection's, it is set before the
+// read and cleared after, as before.
+func TestBodyDeadlineOnlyWhenLate(t *testing.T) {
+	ca := testca.New(t)
+	tgt := startTarget(t, ca.ServerTLS(t))
+	const bodyTimeout = 50 * time.Millisecond
+	tp := startProxy(t, ca, Config{Policy: Policy{Allow: []string{tgt.hostPort()}}, ClientRate: -1, BodyReadTimeout: bodyTimeout})
+	u := "/dns-query?targethost=" + tgt.hostPort() + "&targetpath=%2Fdns-query"
+	query := func(major int, body io.Reader, dw *deadlineWriter) {
+		req := httptest.NewRequest(http.MethodPost, u, body)
+		req.ProtoMajor = major
+		req.Header.Set("Content-Type", odoh.ContentType)
+		tp.h.ServeHTTP(dw, req)
+	}
+	for i := range 3 { // the exchange and its timer are reused
+		dw := &deadlineWriter{ResponseRecorder: httptest.NewRecorder()}
+		query(2, strings.NewReader("q"), dw)
+		if dw.Code != http.StatusOK {
+			t.Fatalf("HTTP/2 query %d: %d", i, dw.Code)
+		}
+		if got := dw.deadlines(); len(got) != 0 {
+			t.Fatalf("HTTP/2 query %d, body in time: read deadlines %v set, want none", i, got)
+		}
+	}
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	dw := &deadlineWriter{ResponseRecorder: httptest.NewRecorder(), body: pw}
+	began := time.Now()
+	query(2, pr, dw)
+	wantProxyStatus(t, dw.Result(), http.StatusRequestTimeout, odoh.ProxyHTTPRequestError)
+	if got := dw.deadlines(); len(got) != 2 || got[0].IsZero() || !got[0].Before(began) || !got[1].IsZero() {
+		t.Errorf("HTTP/2, late body: read deadlines %v, want one in the past, then cleared", got)
+	}
+	if d := time.Since(began); d < bodyTimeout {
+		t.Errorf("408 after %v, before the %v timeout", d, bodyTimeout)
+	}
+	dw = &deadlineWriter{ResponseRecorder: httptest.NewRecorder()}
+	query(2, strings.NewReader("q"), dw)
+	if dw.Code != http.StatusOK || len(dw.deadlines()) != 0 {
+		t.Errorf("HTTP/2 query after a late one: %d, deadlines %v", dw.Code, dw.deadlines())
+	}
+
+	dw = &deadlineWriter{ResponseRecorder: httptest.NewRecorder()}
+	began = time.Now()
+	query(1, strings.NewReader("q"), dw)
+	if got := dw.deadlines(); dw.Code != http.StatusOK || len(got) != 2 || !got[0].After(began) || !got[1].IsZero() {
+		t.Errorf("HTTP/1.1: %d, read deadlines %v, want one ahead, then cleared", dw.Code, got)
+	}
 }

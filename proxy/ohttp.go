@@ -184,7 +184,7 @@ func (h *Handler) relayOHTTP(w http.ResponseWriter, r *http.Request, rel *ohttpR
 	defer func() { err = atTarget(t, err) }()
 	ex := h.getExchange()
 	defer ex.release()
-	if ex.req, err = h.readRequestBody(w, r, ex.req[:0], h.ohttp.maxRequest); err != nil {
+	if err = h.readRequestBody(w, r, ex, h.ohttp.maxRequest); err != nil {
 		return err
 	}
 	if err := h.enter(); err != nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -421,6 +422,72 @@ type exchange struct {
 	// getBody is newBody bound once, so that a request's GetBody costs no
 	// allocation of its own.
 	getBody func() (io.ReadCloser, error)
+	// timer bounds the request's stages (see exchangeTimer); nil until
+	// first needed, and dropped when it may still fire late.
+	timer *exchangeTimer
+}
+
+// exchangeTimer is the deadline of the request using an exchange, one
+// stage at a time, reused by the requests that reuse the exchange (instead
+// of a context or a timer of their own each). Reading the request body,
+// it sets a read deadline in the past on the request's ResponseWriter only
+// if it runs out, which ends the blocked read with os.ErrDeadlineExceeded
+// as a deadline set beforehand would: net/http's HTTP/2 server makes each
+// read deadline set a message to the connection's serving goroutine, and a
+// body that arrives in time needs none. During the upstream exchange it
+// cancels the exchange's context with errResponseDeadline.
+type exchangeTimer struct {
+	t  *time.Timer
+	mu sync.Mutex
+	// What fire does: end w's body read, or cancel; both nil when
+	// disarmed.
+	w      http.ResponseWriter
+	cancel context.CancelCauseFunc
+	fired  bool
+}
+
+// arm arms ex's timer to run out after d, ending w's body read (w not nil)
+// or calling cancel.
+func (ex *exchange) arm(d time.Duration, w http.ResponseWriter, cancel context.CancelCauseFunc) *exchangeTimer {
+	et := ex.timer
+	if et == nil {
+		et = &exchangeTimer{}
+		ex.timer = et
+	}
+	et.mu.Lock()
+	et.w, et.cancel, et.fired = w, cancel, false
+	et.mu.Unlock()
+	if et.t == nil {
+		et.t = time.AfterFunc(d, et.fire)
+	} else {
+		et.t.Reset(d)
+	}
+	return et
+}
+
+// disarm stops et and reports whether it ran out. A timer whose function
+// may still be on its way is not reused: it could end a stage of a later
+// request.
+func (ex *exchange) disarm(et *exchangeTimer) (fired bool) {
+	et.mu.Lock()
+	et.w, et.cancel, fired = nil, nil, et.fired
+	et.mu.Unlock()
+	if !et.t.Stop() {
+		ex.timer = nil
+	}
+	return fired
+}
+
+func (et *exchangeTimer) fire() {
+	et.mu.Lock()
+	defer et.mu.Unlock()
+	switch {
+	case et.w != nil:
+		et.fired = http.NewResponseController(et.w).SetReadDeadline(time.Unix(1, 0)) == nil
+	case et.cancel != nil:
+		et.cancel(errResponseDeadline)
+		et.fired = true
+	}
 }
 
 func (h *Handler) getExchange() *exchange {

@@ -47,7 +47,7 @@ func (h *Handler) relayQuery(w http.ResponseWriter, r *http.Request) (err error)
 	defer func() { err = atTarget(t, err) }()
 	ex := h.getExchange()
 	defer ex.release()
-	if ex.req, err = h.readRequestBody(w, r, ex.req[:0], h.maxRequestBody); err != nil {
+	if err = h.readRequestBody(w, r, ex, h.maxRequestBody); err != nil {
 		return err
 	}
 	if err := h.enter(); err != nil {
@@ -184,33 +184,44 @@ func targetArgs(raw string, withPath bool) (host, path, msg string) {
 	return host, path, ""
 }
 
-// readRequestBody reads r's body into buf within BodyReadTimeout: 413 over
-// limit (the relay's MaxRequestBody), 408 past the timeout, 400 for an
-// empty or broken body.
-func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []byte, limit int64) ([]byte, error) {
-	rc := http.NewResponseController(w)
-	// A writer without deadlines (httptest's) leaves the server's
-	// ReadTimeout as the only bound.
-	timed := rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) == nil
-	buf, err := h.chunks.Read(r.Body, buf, r.ContentLength, limit)
-	if timed {
-		// Clear it: it bounds the body only, and on HTTP/1 it is the
-		// whole connection's deadline, not this request's.
-		_ = rc.SetReadDeadline(time.Time{})
+// readRequestBody reads r's body into ex.req within BodyReadTimeout: 413
+// over limit (the relay's MaxRequestBody), 408 past the timeout, 400 for
+// an empty or broken body.
+func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, ex *exchange, limit int64) (err error) {
+	if r.ProtoMajor == 2 {
+		// Each read deadline set on net/http's HTTP/2 server is a message
+		// to the connection's serving goroutine (and a timer there), two
+		// per request; a body that arrives in time needs none.
+		et := ex.arm(h.bodyReadTimeout, w, nil)
+		ex.req, err = h.chunks.Read(r.Body, ex.req[:0], r.ContentLength, limit)
+		if ex.disarm(et) {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		}
+	} else {
+		rc := http.NewResponseController(w)
+		// A writer without deadlines (httptest's) leaves the server's
+		// ReadTimeout as the only bound.
+		timed := rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) == nil
+		ex.req, err = h.chunks.Read(r.Body, ex.req[:0], r.ContentLength, limit)
+		if timed {
+			// Clear it: it bounds the body only, and on HTTP/1 it is the
+			// whole connection's deadline, not this request's.
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 	}
 	switch {
 	case errors.Is(err, httpbody.ErrTooLarge):
-		return buf, errBodyTooLarge
+		return errBodyTooLarge
 	case errors.Is(err, os.ErrDeadlineExceeded): // net/http and quic-go both wrap it
-		return buf, errBodyTimeout
+		return errBodyTimeout
 	case err != nil && clientGone(r):
-		return buf, errClientGone
+		return errClientGone
 	case err != nil:
-		return buf, errBodyRead
-	case len(buf) == 0:
-		return buf, errEmptyBody
+		return errBodyRead
+	case len(ex.req) == 0:
+		return errEmptyBody
 	}
-	return buf, nil
+	return nil
 }
 
 // forward sends the body in ex to u with the header set hdr, within
@@ -221,8 +232,9 @@ func (h *Handler) readRequestBody(w http.ResponseWriter, r *http.Request, buf []
 // not the target's fault).
 func (h *Handler) forward(r *http.Request, u *url.URL, hdr http.Header, ex *exchange, limit int64) (*http.Response, error) {
 	start := time.Now()
-	ctx, cancel := context.WithTimeoutCause(r.Context(), h.responseTimeout, errResponseDeadline)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	et := ex.arm(h.responseTimeout, nil, cancel) // cancels ctx with errResponseDeadline
 	resp, err := h.roundTrip(ctx, u, hdr, ex)
 	if err == nil {
 		ex.resp, err = h.chunks.Read(resp.Body, ex.resp[:0], resp.ContentLength, limit)
@@ -231,6 +243,7 @@ func (h *Handler) forward(r *http.Request, u *url.URL, hdr http.Header, ex *exch
 			err = &failure{status: http.StatusBadGateway, kind: odoh.ProxyHTTPResponseBodySize, err: err}
 		}
 	}
+	ex.disarm(et)
 	h.metrics.UpstreamDuration(time.Since(start))
 	switch {
 	case err == nil:
