@@ -20,6 +20,7 @@ import (
 	"github.com/odohd/odoh/internal/connlimit"
 	"github.com/odohd/odoh/internal/httpbody"
 	"github.com/odohd/odoh/internal/ratelog"
+	"github.com/odohd/odoh/internal/stack"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -380,6 +381,9 @@ func (h *Handler) Close() error { return h.closeRT() }
 // ServeHTTP serves odoh.QueryPath (and /proxy), odoh.ConfigsPath and
 // CONNECT.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The relay path goes some 3.5 KiB deep (net/http's HTTP/2 client
+	// blocks in a select there): grow the goroutine's stack here, once.
+	stack.Grow()
 	if r.Method == http.MethodConnect {
 		h.serveTunnel(w, r) // tunnel.go
 		return
