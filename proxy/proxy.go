@@ -530,6 +530,12 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.off >= len(b.ex.req) {
 		return 0, io.EOF
 	}
+	if b.off == 0 {
+		// The first read is near the top of the HTTP/2 client's writer
+		// goroutine, a new one per request, whose TLS write of the body
+		// (AES-GCM) is past its starting stack: grow it here, once.
+		stack.Grow()
+	}
 	n := copy(p, b.ex.req[b.off:])
 	b.off += n
 	return n, nil
