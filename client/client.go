@@ -25,6 +25,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/odohd/odoh/internal/dnscache"
 	"github.com/odohd/odoh/internal/httpbody"
+	"github.com/odohd/odoh/internal/stack"
 	"github.com/odohd/odoh/internal/writebatch"
 	"github.com/odohd/odoh/odoh"
 	"github.com/quic-go/quic-go"
@@ -713,7 +714,21 @@ func newPostTarget(u string) postTarget {
 // one it picked was lost before the request went out.
 type queryBody struct {
 	bytes.Reader
-	msg []byte
+	msg  []byte
+	read bool // Read was called
+}
+
+// Read grows the stack on its first call: net/http's HTTP/2 client
+// writes each request from a new goroutine, and the first Read is near
+// that goroutine's top, while the TLS write of the body that follows
+// (AES-GCM) goes past the stack it starts with, where growing costs for
+// about twice as many frames.
+func (b *queryBody) Read(p []byte) (int, error) {
+	if !b.read {
+		b.read = true
+		stack.Grow()
+	}
+	return b.Reader.Read(p)
 }
 
 func newQueryBody(msg []byte) *queryBody {

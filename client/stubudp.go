@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/odohd/odoh/internal/stack"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -143,6 +144,9 @@ func (u *udpServer) work() {
 				u.spawn()
 			}
 		}
+		// The GC shrinks an idle worker's stack; regrow it here, two
+		// frames deep, rather than deep in sealing the query.
+		stack.Grow()
 		if o := u.s.answerDatagram(buf[:n], out); o != nil {
 			out = o
 			if _, _, err := u.conn.WriteMsgUDPAddrPort(out, src.from(oob[:oobn]), raddr); err != nil {
