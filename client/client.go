@@ -546,13 +546,17 @@ func (c *Client) do(ctx context.Context, q []byte, start time.Time) (ans []byte,
 			}
 			return ans, pi, ti, nil
 		}
-		if ctx.Err() != nil && lastErr != nil && errors.Is(err, ctx.Err()) {
+		// ended, not ctx.Err: the deadline may have passed before ctx's
+		// timer has run, and a retry then would only find the failure
+		// of this attempt's shared configs fetch, without the deadline.
+		cause := ended(ctx)
+		if cause != nil && lastErr != nil && errors.Is(err, cause) {
 			// The deadline cut a retry short: the failure before it
 			// says what went wrong.
 			return nil, 0, 0, fmt.Errorf("%w (then the query's %v timeout ran out retrying)", lastErr, c.timeout)
 		}
 		lastErr = err
-		if ctx.Err() != nil || !retryable(err) {
+		if cause != nil || !retryable(err) {
 			break
 		}
 		if he, ok := errors.AsType[*HTTPError](err); ok && he.StatusCode == http.StatusGatewayTimeout {

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/odohd/odoh/odoh"
 )
 
@@ -128,6 +129,41 @@ func TestConfigsDeadlineNamedWhenFetchFailsWithIt(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
 			defer cancel()
 			_, err = c.configs.get(ctx, c.targets[0], 0)
+			if !errors.Is(err, ErrConfig) || !errors.Is(err, context.DeadlineExceeded) ||
+				!strings.Contains(err.Error(), "the query's deadline came while fetching the configs of target odoh.test") {
+				t.Fatalf("run %d: %v; want the query's deadline named", i, err)
+			}
+		})
+	}
+}
+
+// The same through Do: a query that ends while its configs are fetched
+// is not tried again, even when its context's timer has yet to run as
+// the fetch's error arrives (both deadlines fall on one instant here, as
+// they nearly do on a loaded machine). A retry would have found the
+// fetch's failure remembered and returned that, without the deadline
+// (interop TestCLITargetNeverAnswers saw it under load).
+func TestDoDeadlineNamedWhenConfigsFetchFailsWithIt(t *testing.T) {
+	q := new(dns.Msg).SetQuestion("www.example.test.", dns.TypeA)
+	wire, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		synctest.Test(t, func(t *testing.T) {
+			c, err := New(Config{
+				Proxies:      []string{"https://relay.example/dns-query{?targethost,targetpath}"},
+				Targets:      []string{"https://odoh.test/dns-query"},
+				ConfigSource: ConfigFromTarget,
+				Timeout:      500 * time.Millisecond,
+				Logger:       slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.configs.source = hangingSource{}
+			_, err = c.Do(t.Context(), wire)
 			if !errors.Is(err, ErrConfig) || !errors.Is(err, context.DeadlineExceeded) ||
 				!strings.Contains(err.Error(), "the query's deadline came while fetching the configs of target odoh.test") {
 				t.Fatalf("run %d: %v; want the query's deadline named", i, err)
