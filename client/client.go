@@ -401,9 +401,9 @@ func (c *Client) setupHTTP() error {
 	}
 	c.hc = &http.Client{
 		Transport: rt,
-		// Never follow: a redirected query would skip the proxy (C13).
+		// Never follow: a redirected query would skip the proxy.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		// No Jar: no cookies, no client state (C8).
+		// No Jar: no cookies, no state that links one query to the next.
 	}
 	return nil
 }
@@ -748,7 +748,7 @@ func (b *queryBody) rewind() (io.ReadCloser, error) { return newQueryBody(b.msg)
 // post sends one query to pt and returns its answer. It calls the
 // transport itself rather than an http.Client: the client's redirect
 // bookkeeping (it copies the header of every request, in case a redirect
-// needs it) is work for nothing where redirects are never followed (C13),
+// needs it) is work for nothing where redirects are never followed,
 // and without its *url.Error no error carries the unredacted URL.
 func (c *Client) post(ctx context.Context, pt *postTarget, cfg *odoh.Config, q []byte) ([]byte, error) {
 	postURL := pt.url
