@@ -237,7 +237,7 @@ func (t *ProxyTemplate) Host() string {
 
 // Expand returns the proxy URL for a target host ("host" or "host:port")
 // and path, following RFC 6570 (so '/' in targetpath becomes %2F in the
-// query and simple forms, RFC 9230 §5 and RFC 6570 §3.2.2).
+// query and simple forms, RFC 9230 §4.1 and RFC 6570 §3.2.2).
 func (t *ProxyTemplate) Expand(targetHost, targetPath string) string {
 	vals := map[string]string{"targethost": targetHost, "targetpath": targetPath}
 	if t.plain != nil {
