@@ -127,14 +127,23 @@ func randomID() uint16 {
 
 // matchAnswer parses wire as the answer to q (see answers: its ID, opcode,
 // QR bit and question must be q's). Anything else is errMismatch, and the
-// caller drops it.
-func matchAnswer(wire []byte, q *dns.Msg) (*dns.Msg, error) {
+// caller drops it. An answer that cannot be relayed (see
+// dnscache.CheckRepacksFrom, which has the bytes here to skip most of its
+// work) is the upstream's failure, unless it is truncated and retryTC
+// says the caller asks again over TCP instead.
+func matchAnswer(wire []byte, q *dns.Msg, retryTC bool) (*dns.Msg, error) {
 	if len(wire) < 12 || binary.BigEndian.Uint16(wire) != q.Id || wire[2]&0x80 == 0 {
 		return nil, errMismatch
 	}
 	r := new(dns.Msg)
 	if err := r.Unpack(wire); err != nil || !answers(r, q) {
 		return nil, errMismatch
+	}
+	if retryTC && r.Truncated {
+		return r, nil
+	}
+	if err := dnscache.CheckRepacksFrom(r, wire); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

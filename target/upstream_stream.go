@@ -109,7 +109,7 @@ func (s *streamUpstream) roundTrip(ctx context.Context, deadline time.Time, c *u
 		if _, err := io.ReadFull(c.br, (*buf)[:n]); err != nil {
 			return nil, err
 		}
-		r, err := matchAnswer((*buf)[:n], q)
+		r, err := matchAnswer((*buf)[:n], q, false)
 		if errors.Is(err, errMismatch) {
 			s.mismatch()
 			continue

@@ -221,21 +221,29 @@ func TestUpstreamAnswerWithOtherOpcodeIsDropped(t *testing.T) {
 // without its names) is the upstream's failure: the client gets SERVFAIL,
 // never bytes it cannot read. (Found by FuzzUpstreamAnswer.)
 func TestUpstreamAnswerThatCannotRepackFails(t *testing.T) {
-	// ID (patched), QR RD, one question, one authority record: "." SOA
-	// with RDLENGTH 0.
-	answer := []byte("\x00\x00\x81\x00\x00\x01\x00\x00\x00\x01\x00\x00" +
-		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
-		"\x00\x00\x06\x00\x01\x00\x00\x00\x3c\x00\x00")
-	up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + udpResponder(t, answer)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	q := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := up.Resolve(ctx, q)
-	if err == nil || !strings.Contains(err.Error(), "cannot be relayed") {
-		t.Fatalf("answer %v, error %v; want the upstream's failure", r, err)
+	for _, answer := range [][]byte{
+		// ID (patched), QR RD, one question, one authority record: "."
+		// SOA with RDLENGTH 0.
+		[]byte("\x00\x00\x81\x00\x00\x01\x00\x00\x00\x01\x00\x00" +
+			"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+			"\x00\x00\x06\x00\x01\x00\x00\x00\x3c\x00\x00"),
+		// The same record owned by example.com., a compression pointer,
+		// as a compressing resolver sends it (the check's fast path).
+		[]byte("\x00\x00\x81\x00\x00\x01\x00\x00\x00\x01\x00\x00" +
+			"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+			"\xc0\x10\x00\x06\x00\x01\x00\x00\x00\x3c\x00\x00"),
+	} {
+		up, err := target.NewUpstreams(target.UpstreamsConfig{URLs: []string{"udp://" + udpResponder(t, answer)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := up.Resolve(ctx, q)
+		cancel()
+		up.Close()
+		if err == nil || !strings.Contains(err.Error(), "cannot be relayed") {
+			t.Fatalf("answer %q: relayed %v, error %v; want the upstream's failure", answer, r, err)
+		}
 	}
 }

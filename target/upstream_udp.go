@@ -83,7 +83,7 @@ func (u *udpUpstream) roundTrip(ctx context.Context, deadline time.Time, c *upCo
 		if err != nil {
 			return nil, err
 		}
-		r, err := matchAnswer((*buf)[:n], q)
+		r, err := matchAnswer((*buf)[:n], q, true)
 		if errors.Is(err, errMismatch) {
 			u.mismatch()
 			continue

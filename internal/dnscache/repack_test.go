@@ -50,3 +50,78 @@ func TestCheckRepacksFrom(t *testing.T) {
 		t.Error("CheckRepacks took an answer that does not pack back")
 	}
 }
+
+// repackSeeds are answers for TestCheckRepacksFromCompressed and
+// FuzzCheckRepacksFrom: compressed ones that pack back to their bytes with
+// compression (the fast path), and ones with a record that unpacks from
+// empty RDATA but packs back to bytes that do not unpack, compressed or not.
+var repackSeeds = []struct {
+	wire      string
+	relayable bool
+}{
+	// www.example.com. A, the answer's owner a pointer to the question.
+	{"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" +
+		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+		"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01", true},
+	// A CNAME whose target compresses to a suffix of the question, then
+	// its A.
+	{"\x12\x34\x81\x80\x00\x01\x00\x02\x00\x00\x00\x00" +
+		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+		"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c\x00\x06\x03cdn\xc0\x10" +
+		"\xc0\x2d\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01", true},
+	// The answer above, then a compressed-owner TSIG with empty RDATA.
+	{"\x12\x34\x81\x80\x00\x01\x00\x02\x00\x00\x00\x00" +
+		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+		"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01" +
+		"\xc0\x0c\x00\xfa\x00\xff\x00\x00\x00\x00\x00\x00", false},
+	// A compressed-owner SOA with empty RDATA in the authority section.
+	{"\x12\x34\x81\x80\x00\x01\x00\x00\x00\x01\x00\x00" +
+		"\x03www\x07example\x03com\x00\x00\x01\x00\x01" +
+		"\xc0\x10\x00\x06\x00\x01\x00\x00\x00\x3c\x00\x00", false},
+}
+
+// TestCheckRepacksFromCompressed: a compressed answer takes the fast path
+// exactly when it packs back to its bytes with compression, and the fast
+// path's verdict is CheckRepacks' for every seed.
+func TestCheckRepacksFromCompressed(t *testing.T) {
+	for i, s := range repackSeeds {
+		wire := []byte(s.wire)
+		if !firstRecordCompressed(wire) {
+			t.Fatalf("seed %d: not seen as compressed: the case misses the fast path", i)
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(wire); err != nil {
+			t.Fatalf("seed %d must unpack for the test to mean anything: %v", i, err)
+		}
+		if s.relayable {
+			m := *r
+			m.Compress = true
+			if again, _ := m.Pack(); !bytes.Equal(again, wire) {
+				t.Fatalf("seed %d: packs back compressed to %q, not its bytes: the case misses the fast path", i, again)
+			}
+		}
+		from, plain := CheckRepacksFrom(r, wire), CheckRepacks(r)
+		if (from == nil) != s.relayable || (plain == nil) != s.relayable {
+			t.Errorf("seed %d: CheckRepacksFrom %v, CheckRepacks %v; want relayable %v", i, from, plain, s.relayable)
+		}
+	}
+}
+
+// FuzzCheckRepacksFrom: for any bytes that unpack, CheckRepacksFrom with
+// them reaches CheckRepacks' verdict: a fast path that took an answer
+// CheckRepacks refuses fails here.
+func FuzzCheckRepacksFrom(f *testing.F) {
+	for _, s := range repackSeeds {
+		f.Add([]byte(s.wire))
+	}
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		r := new(dns.Msg)
+		if r.Unpack(wire) != nil {
+			return
+		}
+		from, plain := CheckRepacksFrom(r, wire), CheckRepacks(r)
+		if (from == nil) != (plain == nil) {
+			t.Fatalf("CheckRepacksFrom %v, CheckRepacks %v for %q", from, plain, wire)
+		}
+	})
+}
