@@ -155,37 +155,85 @@ func TestStubServfail(t *testing.T) {
 	}
 }
 
+// TestStubOverload: while its one slot (MaxInFlight 1) is busy, the stub
+// answers SERVFAIL at once instead of queueing; the query in the slot is
+// answered once the target lets it go.
 func TestStubOverload(t *testing.T) {
 	s := newStack(t, 1)
-	c := s.client(t, s.options(false))
-	st := runStub(t, client.StubConfig{Client: c, Addr: "127.0.0.1:0", MaxInFlight: 1, CacheSize: -1})
-	// Hold the only slot with slow answers.
-	s.target.Delay.Store(int64(300 * time.Millisecond))
-	results := make(chan int, 8)
-	for i := range 8 {
-		go func() {
-			q := query("o"+string(rune('a'+i))+".example.", dns.TypeA)
-			a, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, st.Addr())
-			if err != nil {
-				results <- -1
-				return
-			}
-			results <- a.Rcode
-		}()
+	o := s.options(false)
+	o.Timeout = heldTimeout
+	c := s.client(t, o)
+	st := runStub(t, client.StubConfig{Client: c, Addr: "127.0.0.1:0", MaxInFlight: 1, CacheSize: -1, Timeout: heldTimeout})
+	// The target holds the first query, so the only slot stays busy for
+	// as long as the test needs, however slow the machine.
+	gate := s.target.Hold(t, "")
+	first := make(chan stubResult, 1)
+	go func() { first <- askStub(st.Addr(), query("oa.example.", dns.TypeA)) }()
+	waitHeld(t, gate, 1)
+	forwarded := s.target.Queries.Load()
+	// While it is held, every other query is answered SERVFAIL without
+	// being forwarded.
+	others := make(chan stubResult, 7)
+	for i := range 7 {
+		go func() { others <- askStub(st.Addr(), query("o"+string(rune('b'+i))+".example.", dns.TypeA)) }()
 	}
-	ok, fail := 0, 0
-	for range 8 {
-		switch <-results {
-		case dns.RcodeSuccess:
-			ok++
-		case dns.RcodeServerFailure:
-			fail++
-		default:
-			t.Error("unexpected result")
+	for range 7 {
+		if r := recvResult(t, others); r.err != nil || r.msg.Rcode != dns.RcodeServerFailure {
+			t.Errorf("query while the slot is busy: %v; want SERVFAIL", r)
 		}
 	}
-	if ok == 0 || fail == 0 || ok+fail != 8 {
-		t.Errorf("ok %d servfail %d", ok, fail)
+	if n := s.target.Queries.Load(); n != forwarded {
+		t.Errorf("%d queries forwarded while the slot was busy; want none", n-forwarded)
+	}
+	gate.Open()
+	if r := recvResult(t, first); r.err != nil || r.msg.Rcode != dns.RcodeSuccess || len(r.msg.Answer) != 1 {
+		t.Errorf("the held query, once released: %v; want an answer", r)
+	}
+}
+
+// heldTimeout bounds the queries that tests hold at the target; it is a
+// bound for a broken stub, never what an assertion waits for.
+const heldTimeout = 30 * time.Second
+
+// stubResult is one answer from the stub, or why there was none.
+type stubResult struct {
+	msg *dns.Msg
+	err error
+}
+
+func (r stubResult) String() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return dns.RcodeToString[r.msg.Rcode]
+}
+
+// askStub sends q to the stub over UDP; it may run on any goroutine.
+func askStub(addr string, q *dns.Msg) stubResult {
+	a, _, err := (&dns.Client{Timeout: heldTimeout}).Exchange(q, addr)
+	return stubResult{a, err}
+}
+
+func recvResult(t *testing.T, ch <-chan stubResult) stubResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(2 * heldTimeout):
+		t.Fatal("no answer from the stub")
+		return stubResult{}
+	}
+}
+
+// waitHeld waits until n queries are held at g.
+func waitHeld(t *testing.T, g *odohtest.Gate, n int) {
+	t.Helper()
+	for i := range n {
+		select {
+		case <-g.Held():
+		case <-time.After(heldTimeout):
+			t.Fatalf("%d of %d queries reached the target", i, n)
+		}
 	}
 }
 
@@ -195,35 +243,47 @@ func TestStubOverload(t *testing.T) {
 // not held up.
 func TestStubInFlightPerName(t *testing.T) {
 	s := newStack(t, 1)
-	c := s.client(t, s.options(false))
-	st := runStub(t, client.StubConfig{Client: c, Addr: "127.0.0.1:0", MaxInFlightPerName: 2, CacheSize: -1})
+	o := s.options(false)
+	o.Timeout = heldTimeout
+	c := s.client(t, o)
+	st := runStub(t, client.StubConfig{Client: c, Addr: "127.0.0.1:0", MaxInFlightPerName: 2, CacheSize: -1, Timeout: heldTimeout})
 	exchangeStub(t, st.Addr(), "udp", query("warm.example.", dns.TypeA)) // configs fetched
 	before := s.target.Queries.Load()
-	s.target.Delay.Store(int64(time.Second))
-	var wg sync.WaitGroup
-	var ok, fail atomic.Int64
+	// The target holds what is forwarded for Busy.example. until the
+	// test has seen the rest answered.
+	gate := s.target.Hold(t, "busy.example.")
+	results := make(chan stubResult, 10)
 	for i := range 10 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			qtype := dns.TypeA
-			if i%2 == 1 {
-				qtype = dns.TypeAAAA
-			}
-			a, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(query("Busy.example.", qtype), st.Addr())
-			switch {
-			case err != nil:
-				t.Error(err)
-			case a.Rcode == dns.RcodeSuccess:
-				ok.Add(1)
-			case a.Rcode == dns.RcodeServerFailure:
-				fail.Add(1)
-			}
-		}()
+		qtype := dns.TypeA
+		if i%2 == 1 {
+			qtype = dns.TypeAAAA
+		}
+		go func() { results <- askStub(st.Addr(), query("Busy.example.", qtype)) }()
 	}
-	wg.Wait()
-	if got := s.target.Queries.Load() - before; got > 2 || ok.Load() > 2 || ok.Load()+fail.Load() != 10 {
-		t.Errorf("%d queries reached the target, %d answered, %d SERVFAIL; want at most 2 forwarded", got, ok.Load(), fail.Load())
+	// Two are forwarded and held; the eight others must be answered
+	// SERVFAIL while those two are still in flight (a third forwarded one
+	// would be held too, and its answer would never come here).
+	waitHeld(t, gate, 2)
+	for range 8 {
+		if r := recvResult(t, results); r.err != nil || r.msg.Rcode != dns.RcodeServerFailure {
+			t.Errorf("query beyond the per-name limit: %v; want SERVFAIL", r)
+		}
+	}
+	if got := s.target.Queries.Load() - before; got != 2 {
+		t.Errorf("%d queries for the busy name reached the target; want 2", got)
+	}
+	// Another name is not held up by the busy one.
+	if a := exchangeStub(t, st.Addr(), "udp", query("other.example.", dns.TypeA)); a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1 {
+		t.Errorf("another name while Busy.example. is at its limit: %s; want an answer", dns.RcodeToString[a.Rcode])
+	}
+	gate.Open()
+	for range 2 {
+		if r := recvResult(t, results); r.err != nil || r.msg.Rcode != dns.RcodeSuccess || len(r.msg.Answer) != 1 {
+			t.Errorf("a held query, once released: %v; want an answer", r)
+		}
+	}
+	if got := s.target.Queries.Load() - before; got != 3 {
+		t.Errorf("%d queries reached the target in all; want 3 (2 for the busy name, 1 for the other)", got)
 	}
 }
 

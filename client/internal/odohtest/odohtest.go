@@ -75,6 +75,8 @@ type Target struct {
 	lastHeaders atomic.Pointer[http.Header]
 	// Delay is slept before answering each query (nanoseconds).
 	Delay atomic.Int64
+	// gate, if set, holds the queries it matches until it is opened.
+	gate atomic.Pointer[Gate]
 	// LastQueryID is the DNS ID of the last query opened.
 	LastQueryID atomic.Int32
 	// RedirectHits counts requests to the redirect location.
@@ -121,6 +123,57 @@ func (t *Target) ConfigPeers() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]string(nil), t.configPeers...)
+}
+
+// Gate holds the queries for one name (or every query) at the target,
+// after they are opened and before they are answered, until the test
+// opens it. It lets a test keep a query in flight for exactly as long as
+// it needs instead of for a delay that a loaded machine may outlast.
+type Gate struct {
+	name string        // lower-case FQDN held; "" holds every query
+	held chan struct{} // one value per query held
+	open chan struct{}
+	once sync.Once
+}
+
+// maxHeld bounds the queries a Gate reports without blocking the
+// target's handlers; the tests hold a handful.
+const maxHeld = 256
+
+// Hold installs a closed gate for queries whose question name is name
+// (case-insensitive; "" for every query) and returns it. The gate is
+// opened and removed when the test ends.
+func (t *Target) Hold(tb testing.TB, name string) *Gate {
+	tb.Helper()
+	g := &Gate{name: strings.ToLower(name), held: make(chan struct{}, maxHeld), open: make(chan struct{})}
+	t.gate.Store(g)
+	tb.Cleanup(func() {
+		t.gate.CompareAndSwap(g, nil)
+		g.Open()
+	})
+	return g
+}
+
+// Held receives one value each time a query is held.
+func (g *Gate) Held() <-chan struct{} { return g.held }
+
+// Open releases the held queries and lets later ones through.
+func (g *Gate) Open() { g.once.Do(func() { close(g.open) }) }
+
+func (g *Gate) hold(query []byte) {
+	if g.name != "" {
+		var m dns.Msg
+		if m.Unpack(query) != nil || len(m.Question) != 1 || strings.ToLower(m.Question[0].Name) != g.name {
+			return
+		}
+	}
+	select {
+	case <-g.open:
+		return
+	default:
+	}
+	g.held <- struct{}{}
+	<-g.open
 }
 
 // SetDefect selects the defect injected from now on.
@@ -216,6 +269,9 @@ func (t *Target) query(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(q.DNS) >= 2 {
 		t.LastQueryID.Store(int32(q.DNS[0])<<8 | int32(q.DNS[1]))
+	}
+	if g := t.gate.Load(); g != nil {
+		g.hold(q.DNS)
 	}
 	answer, err := Answer(q.DNS)
 	if err != nil {
