@@ -35,8 +35,11 @@ const (
 	// keepBuffer is the largest buffer an idle connection keeps for its
 	// next batch: a few records; larger ones go back to the heap.
 	keepBuffer = 4 << 10
-	// closeWait bounds how long Close waits for pending bytes that a peer
-	// does not read: a connection being closed gets no more time.
+	// closeWait bounds how long Close (and a deadline set to end the
+	// writes) waits for a write(2) blocked because the peer does not
+	// read: a connection being closed gets no more time. Time the flusher
+	// spends waiting to be scheduled does not count, so that a loaded
+	// machine does not cut the last bytes of a response.
 	closeWait = 100 * time.Millisecond
 )
 
@@ -54,6 +57,12 @@ type Conn struct {
 	written int64     // bytes the flusher has handed to the connection
 	err     error     // the first write error, returned by every later Write
 	closed  bool
+	// writeStart is when the flusher's write(2) in progress began (zero
+	// when it is not writing).
+	writeStart time.Time
+	// beforeFlush, when set (by tests), runs as the flusher starts: a
+	// flusher the scheduler has not run yet.
+	beforeFlush func()
 	// flushFn is flush bound once: a go statement on it allocates no
 	// closure per batch.
 	flushFn func()
@@ -100,15 +109,20 @@ func (b *Conn) Write(p []byte) (int, error) {
 // flush writes what is pending, one system call per batch, until nothing
 // is.
 func (b *Conn) flush() {
+	if b.beforeFlush != nil {
+		b.beforeFlush()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for len(b.pending) > 0 && b.err == nil {
 		out := b.pending
 		b.pending = nil
 		b.drained.Broadcast() // room for the next batch
+		b.writeStart = time.Now()
 		b.mu.Unlock()
 		_, err := b.Conn.Write(out)
 		b.mu.Lock()
+		b.writeStart = time.Time{}
 		b.written += int64(len(out))
 		if cap(out) <= keepBuffer {
 			b.spare = out[:0]
@@ -123,19 +137,14 @@ func (b *Conn) flush() {
 }
 
 // Close lets the flusher write what is pending (a TLS close_notify alert
-// queued just before, say), giving it at most closeWait if its peer is not
-// reading, then closes the connection; later writes fail with
-// net.ErrClosed.
+// queued just before, say), giving a write(2) blocked by a peer that is
+// not reading at most closeWait, then closes the connection; later writes
+// fail with net.ErrClosed.
 func (b *Conn) Close() error {
 	b.mu.Lock()
 	if !b.closed {
 		b.closed = true
-		if b.running {
-			_ = b.Conn.SetWriteDeadline(time.Now().Add(closeWait))
-			for b.running {
-				b.drained.Wait()
-			}
-		}
+		b.await(b.queued)
 		b.pending = nil
 		b.drained.Broadcast()
 	}
@@ -164,14 +173,43 @@ func (b *Conn) SetDeadline(t time.Time) error {
 }
 
 // settle, with b.mu held, lets the bytes accepted so far be written
-// within closeWait before a deadline sooner than that is set.
+// (see await) before a deadline sooner than closeWait is set.
 func (b *Conn) settle(t time.Time) {
-	grace := time.Now().Add(closeWait)
-	if !b.running || t.IsZero() || !t.Before(grace) {
+	if !b.running || t.IsZero() || !t.Before(time.Now().Add(closeWait)) {
 		return
 	}
-	_ = b.Conn.SetWriteDeadline(grace)
-	for target := b.queued; b.running && b.written < target && b.err == nil; {
+	b.await(b.queued)
+}
+
+// await, with b.mu held, waits until the flusher has handed the bytes up
+// to target to the connection, has stopped, or has failed. A write(2) of
+// the flusher's that has been blocked for closeWait (its peer is not
+// reading) is ended by a write deadline in the past; a flusher that has
+// yet to run, or is between writes, is waited for: the scheduler will run
+// it, and cutting it off would lose bytes a slow peer would have read.
+func (b *Conn) await(target int64) {
+	if !b.running || b.written >= target || b.err != nil {
+		return
+	}
+	tick := time.AfterFunc(closeWait, b.wake)
+	defer tick.Stop()
+	for b.running && b.written < target && b.err == nil {
+		wait := closeWait
+		if s := b.writeStart; !s.IsZero() {
+			if d := time.Since(s); d >= closeWait {
+				_ = b.Conn.SetWriteDeadline(time.Now())
+			} else {
+				wait = closeWait - d
+			}
+		}
+		tick.Reset(wait)
 		b.drained.Wait()
 	}
+}
+
+// wake wakes await to look at the flusher's write again.
+func (b *Conn) wake() {
+	b.mu.Lock()
+	b.drained.Broadcast()
+	b.mu.Unlock()
 }

@@ -323,3 +323,38 @@ func TestCloseDeliversPending(t *testing.T) {
 		}
 	}
 }
+
+// A flusher that the scheduler runs late (a loaded machine) still
+// delivers everything, at Close and at a deadline set to end the writes:
+// only a write(2) blocked for closeWait by a peer that is not reading is
+// cut short, not the time before the flusher runs. Before, Close and
+// CloseWrite's deadline gave the flusher closeWait from the moment they
+// were called, and a response's last bytes were lost when it ran later.
+func TestLateFlusherDelivers(t *testing.T) {
+	for _, end := range []struct {
+		name string
+		fn   func(*Conn) error
+	}{
+		{"Close", (*Conn).Close},
+		{"past deadline", func(b *Conn) error { return b.SetWriteDeadline(time.Now()) }},
+	} {
+		t.Run(end.name, func(t *testing.T) {
+			c, s := tcpPair(t)
+			b := New(c)
+			b.beforeFlush = func() { time.Sleep(3 * closeWait) }
+			want := []byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+			if _, err := b.Write(want); err != nil {
+				t.Fatal(err)
+			}
+			if err := end.fn(b); err != nil {
+				t.Fatal(err)
+			}
+			// Lost bytes would leave the read waiting: fail instead.
+			_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(s, got); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read %q, %v; want %q", got, err, want)
+			}
+		})
+	}
+}
