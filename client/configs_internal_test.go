@@ -112,43 +112,34 @@ func (hangingSource) fetch(ctx context.Context, t *target, _ int) (*configSet, e
 // deadlines fall on one instant, as they nearly do on a loaded machine,
 // and which of the two is seen first varies from run to run.
 func TestConfigsDeadlineNamedWhenFetchFailsWithIt(t *testing.T) {
-	for i := range 50 {
-		synctest.Test(t, func(t *testing.T) {
-			c, err := New(Config{
-				Proxies:      []string{"https://relay.example/dns-query{?targethost,targetpath}"},
-				Targets:      []string{"https://odoh.test/dns-query"},
-				ConfigSource: ConfigFromTarget,
-				Timeout:      500 * time.Millisecond,
-				Logger:       slog.New(slog.DiscardHandler),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.configs.source = hangingSource{}
-			ctx, cancel := context.WithTimeout(t.Context(), c.timeout)
-			defer cancel()
-			_, err = c.configs.get(ctx, c.targets[0], 0)
-			if !errors.Is(err, ErrConfig) || !errors.Is(err, context.DeadlineExceeded) ||
-				!strings.Contains(err.Error(), "the query's deadline came while fetching the configs of target odoh.test") {
-				t.Fatalf("run %d: %v; want the query's deadline named", i, err)
-			}
-		})
-	}
+	deadlineNamedWhenFetchHangs(t, func(ctx context.Context, c *Client) error {
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		_, err := c.configs.get(ctx, c.targets[0], 0)
+		return err
+	})
 }
 
 // The same through Do: a query that ends while its configs are fetched
 // is not tried again, even when its context's timer has yet to run as
-// the fetch's error arrives (both deadlines fall on one instant here, as
-// they nearly do on a loaded machine). A retry would have found the
-// fetch's failure remembered and returned that, without the deadline
-// (interop TestCLITargetNeverAnswers saw it under load).
+// the fetch's error arrives. A retry would have found the fetch's failure
+// remembered and returned that, without the deadline (interop
+// TestCLITargetNeverAnswers saw it under load).
 func TestDoDeadlineNamedWhenConfigsFetchFailsWithIt(t *testing.T) {
-	q := new(dns.Msg).SetQuestion("www.example.test.", dns.TypeA)
-	wire, err := q.Pack()
+	wire, err := new(dns.Msg).SetQuestion("www.example.test.", dns.TypeA).Pack()
 	if err != nil {
 		t.Fatal(err)
 	}
+	deadlineNamedWhenFetchHangs(t, func(ctx context.Context, c *Client) error {
+		_, err := c.Do(ctx, wire)
+		return err
+	})
+}
+
+// deadlineNamedWhenFetchHangs runs ask 50 times on synctest's clock, each
+// with a new client whose configs source never answers, and wants every
+// error to name the query's deadline.
+func deadlineNamedWhenFetchHangs(t *testing.T, ask func(context.Context, *Client) error) {
 	for i := range 50 {
 		synctest.Test(t, func(t *testing.T) {
 			c, err := New(Config{
@@ -163,7 +154,7 @@ func TestDoDeadlineNamedWhenConfigsFetchFailsWithIt(t *testing.T) {
 			}
 			defer c.Close()
 			c.configs.source = hangingSource{}
-			_, err = c.Do(t.Context(), wire)
+			err = ask(t.Context(), c)
 			if !errors.Is(err, ErrConfig) || !errors.Is(err, context.DeadlineExceeded) ||
 				!strings.Contains(err.Error(), "the query's deadline came while fetching the configs of target odoh.test") {
 				t.Fatalf("run %d: %v; want the query's deadline named", i, err)
